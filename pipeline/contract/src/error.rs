@@ -1,0 +1,54 @@
+//! The typed errors of the data contract. Each one names the file (and where it helps, the row or
+//! column) so a user can find the bad input.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: Parquet: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("Arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// A record batch does not have the shape a record kind needs.
+    #[error("column `{column}`: {problem}")]
+    Column { column: String, problem: String },
+    /// A row of a record batch holds a value the record kind forbids (a null in a required column).
+    #[error("row {row}, column `{column}`: {problem}")]
+    Value { row: usize, column: String, problem: String },
+    /// A batch-level error inside a given shard, starting at a given row of that shard.
+    #[error("{path}, rows from {first_row}: {source}")]
+    InShard {
+        path: PathBuf,
+        first_row: u64,
+        #[source]
+        source: Box<ContractError>,
+    },
+    #[error("{path}: manifest: {problem}")]
+    Manifest { path: PathBuf, problem: String },
+}
+
+impl ContractError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ContractError::Io { path: path.into(), source }
+    }
+
+    pub(crate) fn parquet(path: impl Into<PathBuf>, source: parquet::errors::ParquetError) -> Self {
+        ContractError::Parquet { path: path.into(), source }
+    }
+
+    pub(crate) fn column(column: &str, problem: impl Into<String>) -> Self {
+        ContractError::Column { column: column.to_owned(), problem: problem.into() }
+    }
+}
+
+pub type Result<T, E = ContractError> = std::result::Result<T, E>;

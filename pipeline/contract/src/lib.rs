@@ -1,0 +1,51 @@
+//! wit-contract: the one data contract every stage of wit speaks.
+//!
+//! Stages talk through Parquet folders so each can be rerun, inspected with DuckDB or pyarrow, and
+//! sharded across machines. This crate owns everything about those folders:
+//!
+//! - [`schema`]: the Arrow schema of each record kind (query dictionary, candidate pairs, curated
+//!   pairs, corpus shards, fetch failures), column names following img2dataset where they overlap;
+//! - [`records`]: the typed Rust rows of each kind and their conversion to and from record batches;
+//! - [`writer`]: a Parquet shard writer that sizes row groups, compresses with zstd, writes under a
+//!   temporary name and renames only when the file is complete;
+//! - [`reader`]: streaming readers of record batches and of typed rows;
+//! - [`manifest`]: the `manifest.json` that says which shards are done (rows, bytes, xxh3), with the
+//!   config, seed and tool version that made them, and the check that the folder still matches it.
+//!
+//! Readers trust only the manifest: a file that is not listed there is not part of the output.
+
+pub mod error;
+pub mod manifest;
+pub mod reader;
+pub mod records;
+pub mod schema;
+pub mod writer;
+
+mod columns;
+
+pub use error::ContractError;
+pub use manifest::{Manifest, ShardInfo, VerifyProblem};
+pub use reader::{read_records, ReadOptions, RecordReader, ShardReader};
+pub use records::{Candidate, CorpusImage, CuratedPair, Failure, QueryEntry, QuerySource, Record};
+pub use schema::RecordKind;
+pub use writer::{clean_stale_temp_files, shard_file_name, ShardWriter, WriterOptions};
+
+/// The version of wit that wrote a file, recorded in every manifest.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// xxh3-64 of `bytes` as 16 lower-case hex digits, the form keys and checksums take in wit.
+pub fn xxh3_hex(bytes: &[u8]) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes))
+}
+
+/// The key of an (image URL, text) pair: xxh3 of the URL, a NUL byte and the text, as hex.
+///
+/// The NUL keeps ("ab", "c") and ("a", "bc") apart. Harvest dedups on this key, curate seeds its
+/// keep decision with it, and fetch resumes by it, so every stage agrees on what "the same pair" is.
+pub fn pair_key(url: &str, text: &str) -> String {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(url.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(text.as_bytes());
+    format!("{:016x}", hasher.digest())
+}

@@ -1,0 +1,326 @@
+//! `manifest.json`: which shards of a folder are complete, and what made them.
+//!
+//! A stage appends a [`ShardInfo`] after each shard's rename and saves the manifest atomically, so
+//! after a crash the manifest lists exactly the shards that are whole. Readers trust only the
+//! manifest; [`Manifest::verify`] checks the folder against it (presence, size, xxh3, row counts,
+//! schema kind, stray files).
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::error::{ContractError, Result};
+use crate::reader::{ReadOptions, ShardReader};
+use crate::schema::{check_compatible, RecordKind};
+use crate::writer::{is_temp_file_name, write_file_atomically};
+
+/// The manifest format this version writes and reads.
+pub const FORMAT: &str = "wit-manifest/1";
+
+/// One complete shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// File name inside the manifest's folder.
+    pub file: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// xxh3-64 of the whole file, 16 hex digits.
+    pub xxh3: String,
+}
+
+/// The tool that wrote a folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub kind: RecordKind,
+    pub tool: ToolInfo,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub updated_at: String,
+    /// The seed of every random choice the stage made, when it made any.
+    pub seed: Option<u64>,
+    /// The stage's full configuration, so a folder says how it was made.
+    pub config: serde_json::Value,
+    /// Set when the stage finished all its work; a rerun skips a complete stage.
+    pub complete: bool,
+    pub shards: Vec<ShardInfo>,
+    /// Stage statistics (counts by reason, durations); free-form per stage.
+    #[serde(default)]
+    pub stats: serde_json::Value,
+}
+
+/// Something in a folder that does not match its manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyProblem {
+    Missing { file: String },
+    SizeMismatch { file: String, manifest: u64, found: u64 },
+    ChecksumMismatch { file: String, manifest: String, found: String },
+    RowCountMismatch { file: String, manifest: u64, found: u64 },
+    Unreadable { file: String, error: String },
+    WrongSchema { file: String, error: String },
+    /// A Parquet file in the folder that the manifest does not list (readers ignore it).
+    Unlisted { file: String },
+    /// A temporary file a killed writer left behind.
+    StaleTemporary { file: String },
+}
+
+impl std::fmt::Display for VerifyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VerifyProblem::Missing { file } => write!(f, "{file}: listed in the manifest but missing"),
+            VerifyProblem::SizeMismatch { file, manifest, found } => {
+                write!(f, "{file}: {found} bytes, manifest says {manifest}")
+            }
+            VerifyProblem::ChecksumMismatch { file, manifest, found } => {
+                write!(f, "{file}: xxh3 {found}, manifest says {manifest}")
+            }
+            VerifyProblem::RowCountMismatch { file, manifest, found } => {
+                write!(f, "{file}: {found} rows, manifest says {manifest}")
+            }
+            VerifyProblem::Unreadable { file, error } => write!(f, "{file}: unreadable: {error}"),
+            VerifyProblem::WrongSchema { file, error } => write!(f, "{file}: wrong schema: {error}"),
+            VerifyProblem::Unlisted { file } => write!(f, "{file}: not listed in the manifest (ignored by readers)"),
+            VerifyProblem::StaleTemporary { file } => write!(f, "{file}: temporary file left by an interrupted writer"),
+        }
+    }
+}
+
+impl Manifest {
+    pub const FILE_NAME: &'static str = "manifest.json";
+
+    pub fn new(kind: RecordKind, config: serde_json::Value, seed: Option<u64>) -> Self {
+        let now = now_rfc3339();
+        Manifest {
+            format: FORMAT.to_owned(),
+            kind,
+            tool: ToolInfo { name: "wit".to_owned(), version: crate::TOOL_VERSION.to_owned() },
+            created_at: now.clone(),
+            updated_at: now,
+            seed,
+            config,
+            complete: false,
+            shards: Vec::new(),
+            stats: serde_json::Value::Null,
+        }
+    }
+
+    pub fn path_in(dir: impl AsRef<Path>) -> PathBuf {
+        dir.as_ref().join(Self::FILE_NAME)
+    }
+
+    /// The manifest of `dir`; an error names the file when it is missing or not a wit manifest.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        let path = Self::path_in(dir);
+        let text = fs::read_to_string(&path).map_err(|e| ContractError::io(&path, e))?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .map_err(|e| ContractError::Manifest { path: path.clone(), problem: e.to_string() })?;
+        if manifest.format != FORMAT {
+            return Err(ContractError::Manifest {
+                path,
+                problem: format!("format {:?}, this wit reads {FORMAT:?}", manifest.format),
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// The manifest of `dir` if there is one.
+    pub fn load_if_present(dir: impl AsRef<Path>) -> Result<Option<Self>> {
+        match Self::load(&dir) {
+            Ok(manifest) => Ok(Some(manifest)),
+            Err(ContractError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the manifest into `dir` atomically (temporary file, sync, rename).
+    pub fn save(&mut self, dir: impl AsRef<Path>) -> Result<()> {
+        self.updated_at = now_rfc3339();
+        let path = Self::path_in(dir);
+        let mut json = serde_json::to_vec_pretty(self)
+            .map_err(|e| ContractError::Manifest { path: path.clone(), problem: e.to_string() })?;
+        json.push(b'\n');
+        write_file_atomically(&path, &json)
+    }
+
+    /// Records a finished shard, replacing an earlier entry for the same file.
+    pub fn add_shard(&mut self, shard: ShardInfo) {
+        self.shards.retain(|s| s.file != shard.file);
+        self.shards.push(shard);
+        self.shards.sort_by(|a, b| a.file.cmp(&b.file));
+    }
+
+    pub fn has_shard(&self, file: &str) -> bool {
+        self.shards.iter().any(|s| s.file == file)
+    }
+
+    pub fn total_rows(&self) -> u64 {
+        self.shards.iter().map(|s| s.rows).sum()
+    }
+
+    /// The paths of the listed shards, in manifest order.
+    pub fn shard_paths(&self, dir: impl AsRef<Path>) -> Vec<PathBuf> {
+        self.shards.iter().map(|s| dir.as_ref().join(&s.file)).collect()
+    }
+
+    /// The shards rank `rank` of `world_size` reads: every `world_size`-th, starting at `rank`.
+    pub fn shards_for_rank(&self, rank: usize, world_size: usize) -> Vec<&ShardInfo> {
+        let world_size = world_size.max(1);
+        self.shards.iter().enumerate().filter(|(i, _)| i % world_size == rank).map(|(_, s)| s).collect()
+    }
+
+    /// Checks `dir` against this manifest; an empty list means every listed shard is whole.
+    pub fn verify(&self, dir: impl AsRef<Path>) -> Result<Vec<VerifyProblem>> {
+        let dir = dir.as_ref();
+        let mut problems = Vec::new();
+        for shard in &self.shards {
+            problems.extend(self.verify_shard(dir, shard));
+        }
+        let entries = fs::read_dir(dir).map_err(|e| ContractError::io(dir, e))?;
+        let mut strays = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| ContractError::io(dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_temp_file_name(&name) {
+                strays.push(VerifyProblem::StaleTemporary { file: name });
+            } else if name.ends_with(".parquet") && !self.has_shard(&name) {
+                strays.push(VerifyProblem::Unlisted { file: name });
+            }
+        }
+        strays.sort_by_key(|p| p.to_string());
+        problems.extend(strays);
+        Ok(problems)
+    }
+
+    fn verify_shard(&self, dir: &Path, shard: &ShardInfo) -> Option<VerifyProblem> {
+        let path = dir.join(&shard.file);
+        let file = shard.file.clone();
+        let (bytes, xxh3) = match hash_file(&path) {
+            Ok(found) => found,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(VerifyProblem::Missing { file }),
+            Err(e) => return Some(VerifyProblem::Unreadable { file, error: e.to_string() }),
+        };
+        if bytes != shard.bytes {
+            return Some(VerifyProblem::SizeMismatch { file, manifest: shard.bytes, found: bytes });
+        }
+        if xxh3 != shard.xxh3 {
+            return Some(VerifyProblem::ChecksumMismatch { file, manifest: shard.xxh3.clone(), found: xxh3 });
+        }
+        let reader = match ShardReader::open(&path, &ReadOptions::default()) {
+            Ok(reader) => reader,
+            Err(e) => return Some(VerifyProblem::Unreadable { file, error: e.to_string() }),
+        };
+        if let Err(e) = check_compatible(&reader.schema(), self.kind) {
+            return Some(VerifyProblem::WrongSchema { file, error: e.to_string() });
+        }
+        if reader.num_rows() != shard.rows {
+            return Some(VerifyProblem::RowCountMismatch { file, manifest: shard.rows, found: reader.num_rows() });
+        }
+        None
+    }
+}
+
+/// Size and xxh3 (16 hex digits) of a file, read in 1 MiB blocks.
+pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
+    let mut file = File::open(path)?;
+    let mut hasher = Xxh3::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        total += n as u64;
+    }
+    Ok((total, format!("{:016x}", hasher.digest())))
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{QueryEntry, QuerySource};
+    use crate::writer::{shard_file_name, ShardWriter, WriterOptions};
+
+    fn build(dir: &Path, shards: usize) -> Manifest {
+        let mut manifest = Manifest::new(RecordKind::Queries, serde_json::json!({"min_count": 100}), Some(7));
+        for i in 0..shards {
+            let rows: Vec<QueryEntry> = (0..10)
+                .map(|j| QueryEntry { id: (i * 10 + j) as u32, query: format!("w{i}{j}"), source: QuerySource::Unigram, count: 1, pmi: None })
+                .collect();
+            let mut writer = ShardWriter::for_records::<QueryEntry>(dir.join(shard_file_name(i)), &WriterOptions::default()).unwrap();
+            writer.write_records(&rows).unwrap();
+            manifest.add_shard(writer.finish().unwrap());
+        }
+        manifest.complete = true;
+        manifest.save(dir).unwrap();
+        manifest
+    }
+
+    #[test]
+    fn a_saved_manifest_loads_back_and_verifies_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = build(dir.path(), 3);
+        let loaded = Manifest::load(dir.path()).unwrap();
+        assert_eq!(loaded.shards, manifest.shards);
+        assert_eq!(loaded.seed, Some(7));
+        assert_eq!(loaded.config["min_count"], 100);
+        assert_eq!(loaded.total_rows(), 30);
+        assert!(loaded.complete);
+        assert_eq!(loaded.verify(dir.path()).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn verify_finds_every_kind_of_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = build(dir.path(), 4);
+        let shard = |i| dir.path().join(shard_file_name(i));
+        fs::remove_file(shard(0)).unwrap();
+        let mut bytes = fs::read(shard(1)).unwrap();
+        bytes[10] ^= 0xff;
+        fs::write(shard(1), &bytes).unwrap();
+        fs::write(shard(2), b"short").unwrap();
+        fs::write(dir.path().join("shard-00009.parquet"), b"x").unwrap();
+        fs::write(dir.path().join(".shard-00010.parquet.1-0.tmp"), b"x").unwrap();
+        let problems: Vec<String> = manifest.verify(dir.path()).unwrap().iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+        assert!(problems[0].starts_with("shard-00000.parquet: listed in the manifest but missing"));
+        assert!(problems[1].starts_with("shard-00001.parquet: xxh3"));
+        assert!(problems[2].starts_with("shard-00002.parquet: 5 bytes"));
+        assert!(problems.iter().any(|p| p.contains("shard-00009.parquet: not listed")));
+        assert!(problems.iter().any(|p| p.contains("temporary file")));
+    }
+
+    #[test]
+    fn ranks_split_shards_without_overlap() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = build(dir.path(), 5);
+        let mut seen: Vec<String> = (0..2).flat_map(|r| manifest.shards_for_rank(r, 2)).map(|s| s.file.clone()).collect();
+        seen.sort();
+        assert_eq!(seen, manifest.shards.iter().map(|s| s.file.clone()).collect::<Vec<_>>());
+        assert_eq!(manifest.shards_for_rank(1, 2).len(), 2);
+    }
+
+    #[test]
+    fn a_foreign_or_missing_manifest_is_a_named_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Manifest::load_if_present(dir.path()).unwrap().is_none());
+        fs::write(Manifest::path_in(dir.path()), b"{\"format\": \"other\"}").unwrap();
+        let err = Manifest::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("manifest.json"), "{err}");
+    }
+}

@@ -1,0 +1,222 @@
+//! The Arrow schema of every record kind wit writes.
+//!
+//! Column names follow img2dataset where the two overlap (`key`, `url`, `caption`, `status`,
+//! `error_message`, `width`, `height`, `original_width`, `original_height`); images are stored as
+//! encoded bytes in a binary column. Each schema carries its kind in the metadata key `wit.kind`, so
+//! a reader can tell a corpus shard from a candidate file.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+/// Column names, in one place so stages, tests and the docs agree on the spelling.
+pub mod col {
+    pub const ID: &str = "id";
+    pub const QUERY: &str = "query";
+    pub const SOURCE: &str = "source";
+    pub const COUNT: &str = "count";
+    pub const PMI: &str = "pmi";
+
+    pub const KEY: &str = "key";
+    pub const URL: &str = "url";
+    pub const CAPTION: &str = "caption";
+    pub const PAGE_URL: &str = "page_url";
+    pub const LANG: &str = "lang";
+    pub const LANG_CONF: &str = "lang_conf";
+
+    pub const QUERY_IDS: &str = "query_ids";
+    pub const KEEP_PROB: &str = "keep_prob";
+
+    pub const WIDTH: &str = "width";
+    pub const HEIGHT: &str = "height";
+    pub const ORIGINAL_WIDTH: &str = "original_width";
+    pub const ORIGINAL_HEIGHT: &str = "original_height";
+    pub const IMAGE: &str = "image";
+    pub const IMAGE_FORMAT: &str = "image_format";
+    pub const IMAGE_XXH3: &str = "image_xxh3";
+    pub const FETCHED_AT: &str = "fetched_at";
+
+    pub const STATUS: &str = "status";
+    pub const ERROR_MESSAGE: &str = "error_message";
+    pub const HTTP_STATUS: &str = "http_status";
+}
+
+/// Schema metadata key naming the record kind.
+pub const KIND_METADATA_KEY: &str = "wit.kind";
+
+/// The kinds of record a wit folder can hold, one schema each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// The query dictionary: id, query, source, count, pmi.
+    Queries,
+    /// Candidate (image URL, text, page URL) pairs from harvest.
+    Candidates,
+    /// Candidates that matched queries, with their query ids and keep probability.
+    Curated,
+    /// Downloaded, checked and re-encoded images with their pairs.
+    Corpus,
+    /// Pairs the fetch stage could not turn into corpus rows, with status and error message.
+    Failures,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 5] = [
+        RecordKind::Queries,
+        RecordKind::Candidates,
+        RecordKind::Curated,
+        RecordKind::Corpus,
+        RecordKind::Failures,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::Queries => "queries",
+            RecordKind::Candidates => "candidates",
+            RecordKind::Curated => "curated",
+            RecordKind::Corpus => "corpus",
+            RecordKind::Failures => "failures",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<RecordKind> {
+        RecordKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// The Arrow schema of this kind, with the kind recorded in its metadata.
+    pub fn schema(self) -> SchemaRef {
+        let fields = match self {
+            RecordKind::Queries => vec![
+                Field::new(col::ID, DataType::UInt32, false),
+                Field::new(col::QUERY, DataType::Utf8, false),
+                Field::new(col::SOURCE, DataType::Utf8, false),
+                Field::new(col::COUNT, DataType::UInt64, false),
+                Field::new(col::PMI, DataType::Float64, true),
+            ],
+            RecordKind::Candidates => pair_fields(),
+            RecordKind::Curated => {
+                let mut fields = pair_fields();
+                fields.push(query_ids_field());
+                fields.push(Field::new(col::KEEP_PROB, DataType::Float64, false));
+                fields
+            }
+            RecordKind::Corpus => {
+                let mut fields = pair_fields();
+                fields.extend([
+                    query_ids_field(),
+                    Field::new(col::WIDTH, DataType::UInt32, false),
+                    Field::new(col::HEIGHT, DataType::UInt32, false),
+                    Field::new(col::ORIGINAL_WIDTH, DataType::UInt32, false),
+                    Field::new(col::ORIGINAL_HEIGHT, DataType::UInt32, false),
+                    Field::new(col::IMAGE, DataType::Binary, false),
+                    Field::new(col::IMAGE_FORMAT, DataType::Utf8, false),
+                    Field::new(col::IMAGE_XXH3, DataType::UInt64, false),
+                    fetched_at_field(),
+                ]);
+                fields
+            }
+            RecordKind::Failures => {
+                let mut fields = pair_fields();
+                fields.extend([
+                    query_ids_field(),
+                    Field::new(col::STATUS, DataType::Utf8, false),
+                    Field::new(col::ERROR_MESSAGE, DataType::Utf8, false),
+                    Field::new(col::HTTP_STATUS, DataType::UInt16, true),
+                    fetched_at_field(),
+                ]);
+                fields
+            }
+        };
+        let metadata = HashMap::from([(KIND_METADATA_KEY.to_owned(), self.name().to_owned())]);
+        Arc::new(Schema::new_with_metadata(fields, metadata))
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The columns every pair-shaped kind starts with.
+fn pair_fields() -> Vec<Field> {
+    vec![
+        Field::new(col::KEY, DataType::Utf8, false),
+        Field::new(col::URL, DataType::Utf8, false),
+        Field::new(col::CAPTION, DataType::Utf8, false),
+        Field::new(col::PAGE_URL, DataType::Utf8, true),
+        Field::new(col::SOURCE, DataType::Utf8, false),
+        Field::new(col::LANG, DataType::Utf8, true),
+        Field::new(col::LANG_CONF, DataType::Float32, true),
+    ]
+}
+
+/// The item field of `query_ids` lists (ids are never null).
+pub(crate) fn query_id_item_field() -> Arc<Field> {
+    Arc::new(Field::new("item", DataType::UInt32, false))
+}
+
+fn query_ids_field() -> Field {
+    Field::new(col::QUERY_IDS, DataType::List(query_id_item_field()), false)
+}
+
+/// The timezone of `fetched_at`: timestamps are instants, stored as microseconds since the epoch.
+pub(crate) const TIMEZONE: &str = "UTC";
+
+fn fetched_at_field() -> Field {
+    Field::new(col::FETCHED_AT, DataType::Timestamp(TimeUnit::Microsecond, Some(TIMEZONE.into())), false)
+}
+
+/// Checks that `schema` holds every column of `kind` with the same type and nullability it may be
+/// read as; extra columns (a URL list's own columns, say) are allowed.
+pub fn check_compatible(schema: &Schema, kind: RecordKind) -> Result<(), crate::ContractError> {
+    for expected in kind.schema().fields() {
+        let found = schema.field_with_name(expected.name()).map_err(|_| {
+            crate::ContractError::column(expected.name(), format!("missing (a {kind} file needs it)"))
+        })?;
+        if found.data_type() != expected.data_type() {
+            return Err(crate::ContractError::column(
+                expected.name(),
+                format!("has type {}, a {kind} file needs {}", found.data_type(), expected.data_type()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_round_trip() {
+        for kind in RecordKind::ALL {
+            assert_eq!(RecordKind::from_name(kind.name()), Some(kind));
+            assert_eq!(kind.schema().metadata().get(KIND_METADATA_KEY).map(String::as_str), Some(kind.name()));
+        }
+        assert_eq!(RecordKind::from_name("pictures"), None);
+    }
+
+    #[test]
+    fn img2dataset_column_names_are_kept() {
+        let corpus = RecordKind::Corpus.schema();
+        for name in ["key", "url", "caption", "width", "height", "original_width", "original_height"] {
+            assert!(corpus.field_with_name(name).is_ok(), "corpus lacks {name}");
+        }
+        let failures = RecordKind::Failures.schema();
+        for name in ["key", "url", "caption", "status", "error_message"] {
+            assert!(failures.field_with_name(name).is_ok(), "failures lack {name}");
+        }
+    }
+
+    #[test]
+    fn compatibility_names_the_bad_column() {
+        let err = check_compatible(&RecordKind::Candidates.schema(), RecordKind::Corpus).unwrap_err();
+        assert!(err.to_string().contains("query_ids"), "{err}");
+        let ok = check_compatible(&RecordKind::Curated.schema(), RecordKind::Candidates);
+        assert!(ok.is_ok(), "curated rows are candidates with more columns");
+    }
+}
