@@ -1,1 +1,48 @@
-//! placeholder
+//! Helpers for wit's end-to-end tests: where the workspace, its virtual environment and the built
+//! binaries are, and running the real Python clients (pyarrow, DuckDB) that `make setup` installs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root (the folder holding the top-level Cargo.toml).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+}
+
+/// The project venv's python (or `WIT_PYTHON`). Tests need it: a missing venv fails the test
+/// with the command that makes it, rather than skipping.
+pub fn venv_python() -> PathBuf {
+    let python = std::env::var_os("WIT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    assert!(python.exists(), "{} not found: run `make setup` (the tests read files back with pyarrow and DuckDB)", python.display());
+    python
+}
+
+/// Runs a Python script with the venv's interpreter and returns its stdout; fails the test with
+/// the script's stderr when it exits non-zero.
+pub fn run_python(script: &str, args: &[&str]) -> String {
+    let output = Command::new(venv_python()).arg("-c").arg(script).args(args).output().expect("python runs");
+    assert!(
+        output.status.success(),
+        "python failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("python prints UTF-8")
+}
+
+/// A binary of the workspace, built by the same `cargo test` run (cargo builds every member's
+/// binaries before running any test of the workspace).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let path = exe.parent().and_then(Path::parent).map(|dir| dir.join(name)).expect("target layout");
+    assert!(path.exists(), "{} not built: run the tests with `make test` (cargo test --workspace)", path.display());
+    path
+}
+
+/// Runs `wit` with `args`.
+pub fn wit(args: &[&str]) -> Output {
+    Command::new(workspace_binary("wit")).args(args).output().expect("wit runs")
+}
