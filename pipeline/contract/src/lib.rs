@@ -4,7 +4,7 @@
 //! sharded across machines. This crate owns everything about those folders:
 //!
 //! - [`schema`]: the Arrow schema of each record kind (query dictionary, candidate pairs, curated
-//!   pairs, corpus shards, fetch failures), column names following img2dataset where they overlap;
+//!   pairs, corpus shards, fetch failures, per-query counts), column names following img2dataset where they overlap;
 //! - [`records`]: the typed Rust rows of each kind and their conversion to and from record batches;
 //! - [`writer`]: a Parquet shard writer that sizes row groups, compresses with zstd, writes under a
 //!   temporary name and renames only when the file is complete;
@@ -26,7 +26,7 @@ mod columns;
 pub use error::ContractError;
 pub use manifest::{Manifest, ShardInfo, VerifyProblem};
 pub use reader::{read_records, ReadOptions, RecordReader, ShardReader};
-pub use records::{Candidate, CorpusImage, CuratedPair, Failure, QueryEntry, QuerySource, Record};
+pub use records::{Candidate, CorpusImage, CuratedPair, Failure, QueryCount, QueryEntry, QuerySource, Record};
 pub use schema::RecordKind;
 pub use writer::{clean_stale_temp_files, shard_file_name, ShardWriter, WriterOptions};
 

@@ -140,6 +140,15 @@ pub struct Failure {
     pub fetched_at_us: i64,
 }
 
+/// How many candidates matched one query, and how many of those curate kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryCount {
+    pub id: u32,
+    pub query: String,
+    pub matched: u64,
+    pub kept: u64,
+}
+
 fn batch(kind: RecordKind, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(kind.schema(), columns)?)
 }
@@ -202,6 +211,48 @@ impl Record for QueryEntry {
                     source,
                     count: count.value(row),
                     pmi: (!pmi.is_null(row)).then(|| pmi.value(row)),
+                })
+            })
+            .collect()
+    }
+}
+
+impl Record for QueryCount {
+    const KIND: RecordKind = RecordKind::QueryCounts;
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
+        let mut id = UInt32Builder::with_capacity(rows.len());
+        let mut query = StringBuilder::with_capacity(rows.len(), rows.len() * 12);
+        let mut matched = UInt64Builder::with_capacity(rows.len());
+        let mut kept = UInt64Builder::with_capacity(rows.len());
+        for row in rows {
+            id.append_value(row.id);
+            query.append_value(&row.query);
+            matched.append_value(row.matched);
+            kept.append_value(row.kept);
+        }
+        batch(
+            Self::KIND,
+            vec![Arc::new(id.finish()), Arc::new(query.finish()), Arc::new(matched.finish()), Arc::new(kept.finish())],
+        )
+    }
+
+    fn from_batch(batch: &RecordBatch) -> Result<Vec<Self>> {
+        let id = u32s(batch, col::ID)?;
+        let query = strings(batch, col::QUERY)?;
+        let matched = column(batch, col::MATCHED, &DataType::UInt64)?;
+        let matched = matched.as_primitive::<UInt64Type>();
+        let kept = column(batch, col::KEPT, &DataType::UInt64)?;
+        let kept = kept.as_primitive::<UInt64Type>();
+        (0..batch.num_rows())
+            .map(|row| {
+                require(matched, row, col::MATCHED)?;
+                require(kept, row, col::KEPT)?;
+                Ok(QueryCount {
+                    id: required_u32(&id, row, col::ID)?,
+                    query: required_string(&query, row, col::QUERY)?,
+                    matched: matched.value(row),
+                    kept: kept.value(row),
                 })
             })
             .collect()
@@ -422,6 +473,7 @@ mod tests {
             QueryEntry { id: 1, query: "dog".into(), source: QuerySource::Unigram, count: 9000, pmi: None },
         ]);
         round_trip((0..7).map(candidate).collect());
+        round_trip(vec![QueryCount { id: 3, query: "hot dog".into(), matched: 41_000, kept: 20_000 }]);
         round_trip((0..7).map(|i| CuratedPair { candidate: candidate(i), query_ids: vec![i as u32, 7], keep_prob: 0.25 }).collect());
         round_trip(
             (0..5)

@@ -29,6 +29,8 @@ pub mod col {
 
     pub const QUERY_IDS: &str = "query_ids";
     pub const KEEP_PROB: &str = "keep_prob";
+    pub const MATCHED: &str = "matched";
+    pub const KEPT: &str = "kept";
 
     pub const WIDTH: &str = "width";
     pub const HEIGHT: &str = "height";
@@ -61,15 +63,19 @@ pub enum RecordKind {
     Corpus,
     /// Pairs the fetch stage could not turn into corpus rows, with status and error message.
     Failures,
+    /// Per-query balance of a curate run: how many candidates matched each query and how many
+    /// were kept.
+    QueryCounts,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 5] = [
+    pub const ALL: [RecordKind; 6] = [
         RecordKind::Queries,
         RecordKind::Candidates,
         RecordKind::Curated,
         RecordKind::Corpus,
         RecordKind::Failures,
+        RecordKind::QueryCounts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -79,6 +85,7 @@ impl RecordKind {
             RecordKind::Curated => "curated",
             RecordKind::Corpus => "corpus",
             RecordKind::Failures => "failures",
+            RecordKind::QueryCounts => "query_counts",
         }
     }
 
@@ -129,6 +136,12 @@ impl RecordKind {
                 ]);
                 fields
             }
+            RecordKind::QueryCounts => vec![
+                Field::new(col::ID, DataType::UInt32, false),
+                Field::new(col::QUERY, DataType::Utf8, false),
+                Field::new(col::MATCHED, DataType::UInt64, false),
+                Field::new(col::KEPT, DataType::UInt64, false),
+            ],
         };
         let metadata = HashMap::from([(KIND_METADATA_KEY.to_owned(), self.name().to_owned())]);
         Arc::new(Schema::new_with_metadata(fields, metadata))
