@@ -68,7 +68,8 @@ fn write_corpus() -> (tempfile::TempDir, Vec<CorpusImage>) {
         let rows = corpus_rows(shard);
         // Small row groups so the readers cross row-group boundaries.
         let options = WriterOptions { row_group_rows: 3, ..WriterOptions::default() };
-        let mut writer = ShardWriter::for_records::<CorpusImage>(dir.path().join(shard_file_name(shard)), &options).unwrap();
+        let mut writer =
+            ShardWriter::for_records::<CorpusImage>(dir.path().join(shard_file_name(shard)), &options).unwrap();
         writer.write_records(&rows[..5]).unwrap();
         writer.write_records(&rows[5..]).unwrap();
         manifest.add_shard(writer.finish().unwrap());

@@ -48,7 +48,11 @@ fn torch_lib_dir(python: &Path) -> Result<PathBuf, String> {
         .output()
         .map_err(|e| format!("running {}: {e}", python.display()))?;
     if !output.status.success() {
-        return Err(format!("{} could not import torch: {}", python.display(), String::from_utf8_lossy(&output.stderr).trim()));
+        return Err(format!(
+            "{} could not import torch: {}",
+            python.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
     }
     let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))

@@ -12,10 +12,13 @@ pub fn workspace_root() -> PathBuf {
 /// The project venv's python (or `WIT_PYTHON`). Tests need it: a missing venv fails the test
 /// with the command that makes it, rather than skipping.
 pub fn venv_python() -> PathBuf {
-    let python = std::env::var_os("WIT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    assert!(python.exists(), "{} not found: run `make setup` (the tests read files back with pyarrow and DuckDB)", python.display());
+    let python =
+        std::env::var_os("WIT_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} not found: run `make setup` (the tests read files back with pyarrow and DuckDB)",
+        python.display()
+    );
     python
 }
 
@@ -23,12 +26,7 @@ pub fn venv_python() -> PathBuf {
 /// the script's stderr when it exits non-zero.
 pub fn run_python(script: &str, args: &[&str]) -> String {
     let output = Command::new(venv_python()).arg("-c").arg(script).args(args).output().expect("python runs");
-    assert!(
-        output.status.success(),
-        "python failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "python failed ({}):\n{}", output.status, String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).expect("python prints UTF-8")
 }
 

@@ -173,7 +173,11 @@ impl Clip {
     /// Image features, L2-normalised when `normalize`.
     pub fn encode_image(&self, images: &Tensor, normalize: bool) -> Tensor {
         let features = self.visual.forward(images);
-        if normalize { l2_normalize(&features) } else { features }
+        if normalize {
+            l2_normalize(&features)
+        } else {
+            features
+        }
     }
 
     /// Text features of (batch, context_length) token ids, L2-normalised when `normalize`.
@@ -185,7 +189,11 @@ impl Clip {
         let rows = Tensor::arange(batch, (Kind::Int64, tokens.device()));
         let pooled = x.index(&[Some(rows), Some(end_of_text)]);
         let features = pooled.matmul(&self.text_projection);
-        if normalize { l2_normalize(&features) } else { features }
+        if normalize {
+            l2_normalize(&features)
+        } else {
+            features
+        }
     }
 
     /// Normalised image and text features, ready for [`crate::loss::clip_loss`].

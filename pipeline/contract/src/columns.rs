@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float32Array, Float32Builder, ListArray, ListBuilder, StringArray,
-    StringBuilder, UInt32Array, UInt32Builder,
+    Array, ArrayRef, AsArray, Float32Array, Float32Builder, ListArray, ListBuilder, StringArray, StringBuilder,
+    UInt32Array, UInt32Builder,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float32Type, UInt32Type};
@@ -19,9 +19,7 @@ use crate::schema::{col, query_id_item_field};
 
 /// The column `name` of `batch`, cast to `to` when the file stored it with another (castable) type.
 pub(crate) fn column(batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef> {
-    let array = batch
-        .column_by_name(name)
-        .ok_or_else(|| ContractError::column(name, "missing"))?;
+    let array = batch.column_by_name(name).ok_or_else(|| ContractError::column(name, "missing"))?;
     if array.data_type() == to {
         return Ok(Arc::clone(array));
     }

@@ -62,16 +62,40 @@ pub struct Manifest {
 /// Something in a folder that does not match its manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerifyProblem {
-    Missing { file: String },
-    SizeMismatch { file: String, manifest: u64, found: u64 },
-    ChecksumMismatch { file: String, manifest: String, found: String },
-    RowCountMismatch { file: String, manifest: u64, found: u64 },
-    Unreadable { file: String, error: String },
-    WrongSchema { file: String, error: String },
+    Missing {
+        file: String,
+    },
+    SizeMismatch {
+        file: String,
+        manifest: u64,
+        found: u64,
+    },
+    ChecksumMismatch {
+        file: String,
+        manifest: String,
+        found: String,
+    },
+    RowCountMismatch {
+        file: String,
+        manifest: u64,
+        found: u64,
+    },
+    Unreadable {
+        file: String,
+        error: String,
+    },
+    WrongSchema {
+        file: String,
+        error: String,
+    },
     /// A Parquet file in the folder that the manifest does not list (readers ignore it).
-    Unlisted { file: String },
+    Unlisted {
+        file: String,
+    },
     /// A temporary file a killed writer left behind.
-    StaleTemporary { file: String },
+    StaleTemporary {
+        file: String,
+    },
 }
 
 impl std::fmt::Display for VerifyProblem {
@@ -260,9 +284,17 @@ mod tests {
         let mut manifest = Manifest::new(RecordKind::Queries, serde_json::json!({"min_count": 100}), Some(7));
         for i in 0..shards {
             let rows: Vec<QueryEntry> = (0..10)
-                .map(|j| QueryEntry { id: (i * 10 + j) as u32, query: format!("w{i}{j}"), source: QuerySource::Unigram, count: 1, pmi: None })
+                .map(|j| QueryEntry {
+                    id: (i * 10 + j) as u32,
+                    query: format!("w{i}{j}"),
+                    source: QuerySource::Unigram,
+                    count: 1,
+                    pmi: None,
+                })
                 .collect();
-            let mut writer = ShardWriter::for_records::<QueryEntry>(dir.join(shard_file_name(i)), &WriterOptions::default()).unwrap();
+            let mut writer =
+                ShardWriter::for_records::<QueryEntry>(dir.join(shard_file_name(i)), &WriterOptions::default())
+                    .unwrap();
             writer.write_records(&rows).unwrap();
             manifest.add_shard(writer.finish().unwrap());
         }
@@ -309,7 +341,8 @@ mod tests {
     fn ranks_split_shards_without_overlap() {
         let dir = tempfile::tempdir().unwrap();
         let manifest = build(dir.path(), 5);
-        let mut seen: Vec<String> = (0..2).flat_map(|r| manifest.shards_for_rank(r, 2)).map(|s| s.file.clone()).collect();
+        let mut seen: Vec<String> =
+            (0..2).flat_map(|r| manifest.shards_for_rank(r, 2)).map(|s| s.file.clone()).collect();
         seen.sort();
         assert_eq!(seen, manifest.shards.iter().map(|s| s.file.clone()).collect::<Vec<_>>());
         assert_eq!(manifest.shards_for_rank(1, 2).len(), 2);

@@ -60,10 +60,8 @@ impl ShardReader {
                 builder.with_projection(mask)
             }
         };
-        let batches = builder
-            .with_batch_size(options.batch_size.max(1))
-            .build()
-            .map_err(|e| ContractError::parquet(&path, e))?;
+        let batches =
+            builder.with_batch_size(options.batch_size.max(1)).build().map_err(|e| ContractError::parquet(&path, e))?;
         let schema = batches.schema();
         Ok(ShardReader { path, metadata, schema, batches, rows_read: 0 })
     }
@@ -71,8 +69,11 @@ impl ShardReader {
     /// Opens a shard that must hold every column of `kind`.
     pub fn open_kind(path: impl AsRef<Path>, kind: RecordKind, options: &ReadOptions) -> Result<Self> {
         let reader = Self::open(path, options)?;
-        check_compatible(&reader.schema, kind)
-            .map_err(|e| ContractError::InShard { path: reader.path.clone(), first_row: 0, source: Box::new(e) })?;
+        check_compatible(&reader.schema, kind).map_err(|e| ContractError::InShard {
+            path: reader.path.clone(),
+            first_row: 0,
+            source: Box::new(e),
+        })?;
         Ok(reader)
     }
 
@@ -172,7 +173,13 @@ mod tests {
 
     fn dictionary(n: u32) -> Vec<QueryEntry> {
         (0..n)
-            .map(|id| QueryEntry { id, query: format!("q{id}"), source: QuerySource::Unigram, count: id as u64 * 3, pmi: None })
+            .map(|id| QueryEntry {
+                id,
+                query: format!("q{id}"),
+                source: QuerySource::Unigram,
+                count: id as u64 * 3,
+                pmi: None,
+            })
             .collect()
     }
 

@@ -8,8 +8,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, Float64Array, Float64Builder, StringBuilder,
-    TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
+    Array, ArrayRef, AsArray, BinaryBuilder, Float64Array, Float64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    UInt16Builder, UInt32Builder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType, UInt16Type, UInt64Type};
 use arrow::record_batch::RecordBatch;
@@ -45,7 +45,8 @@ pub enum QuerySource {
 }
 
 impl QuerySource {
-    pub const ALL: [QuerySource; 4] = [QuerySource::Unigram, QuerySource::Bigram, QuerySource::Title, QuerySource::Wordnet];
+    pub const ALL: [QuerySource; 4] =
+        [QuerySource::Unigram, QuerySource::Bigram, QuerySource::Title, QuerySource::Wordnet];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -201,9 +202,11 @@ impl Record for QueryEntry {
         (0..batch.num_rows())
             .map(|row| {
                 let source_name = required_string(&source, row, col::SOURCE)?;
-                let source = source_name
-                    .parse()
-                    .map_err(|problem| ContractError::Value { row, column: col::SOURCE.into(), problem })?;
+                let source = source_name.parse().map_err(|problem| ContractError::Value {
+                    row,
+                    column: col::SOURCE.into(),
+                    problem,
+                })?;
                 require(count, row, col::COUNT)?;
                 Ok(QueryEntry {
                     id: required_u32(&id, row, col::ID)?,
@@ -474,7 +477,11 @@ mod tests {
         ]);
         round_trip((0..7).map(candidate).collect());
         round_trip(vec![QueryCount { id: 3, query: "hot dog".into(), matched: 41_000, kept: 20_000 }]);
-        round_trip((0..7).map(|i| CuratedPair { candidate: candidate(i), query_ids: vec![i as u32, 7], keep_prob: 0.25 }).collect());
+        round_trip(
+            (0..7)
+                .map(|i| CuratedPair { candidate: candidate(i), query_ids: vec![i as u32, 7], keep_prob: 0.25 })
+                .collect(),
+        );
         round_trip(
             (0..5)
                 .map(|i| CorpusImage {
@@ -511,7 +518,8 @@ mod tests {
         let mut columns = good.columns().to_vec();
         let url_index = good.schema().index_of(col::URL).unwrap();
         columns[url_index] = Arc::new(StringArray::from(vec![Some("http://a/1.jpg"), None]));
-        let fields: Vec<Field> = good.schema().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+        let fields: Vec<Field> =
+            good.schema().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
         let bad = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
         let err = Candidate::from_batch(&bad).unwrap_err().to_string();
         assert!(err.contains("row 1") && err.contains("`url`"), "{err}");

@@ -187,9 +187,9 @@ fn fetched_at_field() -> Field {
 /// read as; extra columns (a URL list's own columns, say) are allowed.
 pub fn check_compatible(schema: &Schema, kind: RecordKind) -> Result<(), crate::ContractError> {
     for expected in kind.schema().fields() {
-        let found = schema.field_with_name(expected.name()).map_err(|_| {
-            crate::ContractError::column(expected.name(), format!("missing (a {kind} file needs it)"))
-        })?;
+        let found = schema
+            .field_with_name(expected.name())
+            .map_err(|_| crate::ContractError::column(expected.name(), format!("missing (a {kind} file needs it)")))?;
         if found.data_type() != expected.data_type() {
             return Err(crate::ContractError::column(
                 expected.name(),

@@ -64,8 +64,7 @@ impl ShardWriter {
         let final_path = path.as_ref().to_path_buf();
         let temp_path = temp_path_for(&final_path)?;
         let file = File::create(&temp_path).map_err(|e| ContractError::io(&temp_path, e))?;
-        let properties = writer_properties(&schema, options)
-            .map_err(|e| ContractError::parquet(&final_path, e))?;
+        let properties = writer_properties(&schema, options).map_err(|e| ContractError::parquet(&final_path, e))?;
         let writer = ArrowWriter::try_new(HashingFile::new(file), schema, Some(properties))
             .map_err(|e| ContractError::parquet(&final_path, e));
         let writer = match writer {
@@ -75,7 +74,13 @@ impl ShardWriter {
                 return Err(e);
             }
         };
-        Ok(ShardWriter { final_path, temp_path, writer: Some(writer), row_group_bytes: options.row_group_bytes, rows: 0 })
+        Ok(ShardWriter {
+            final_path,
+            temp_path,
+            writer: Some(writer),
+            row_group_bytes: options.row_group_bytes,
+            rows: 0,
+        })
     }
 
     /// Starts a shard of record kind `T`.
@@ -120,11 +125,7 @@ impl ShardWriter {
         drop(file);
         fs::rename(&self.temp_path, &self.final_path).map_err(|e| ContractError::io(&self.final_path, e))?;
         sync_parent_dir(&self.final_path)?;
-        let file_name = self
-            .final_path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let file_name = self.final_path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
         Ok(ShardInfo { file: file_name, rows: self.rows, bytes, xxh3: format!("{xxh3:016x}") })
     }
 }
@@ -345,7 +346,9 @@ mod tests {
                     original_width: 8,
                     original_height: 8,
                     // Incompressible bytes, as an encoded image is.
-                    image: (0..8192u32).map(|b| (xxhash_rust::xxh3::xxh3_64(&[chunk, i, b as u8, (b >> 8) as u8]) & 0xff) as u8).collect(),
+                    image: (0..8192u32)
+                        .map(|b| (xxhash_rust::xxh3::xxh3_64(&[chunk, i, b as u8, (b >> 8) as u8]) & 0xff) as u8)
+                        .collect(),
                     image_format: "jpeg".into(),
                     image_xxh3: 0,
                     fetched_at_us: 0,
