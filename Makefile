@@ -45,7 +45,10 @@ build: setup
 demo: build
 	@scripts/demo.sh "$(RELEASE)"
 
+# The end-to-end tests (tests/) run the real `wit` binary, which `cargo test` alone builds only for
+# the wit package's own tests: build every binary first.
 test: setup
+	cargo build --workspace --bins $(CARGO_FLAGS)
 	cargo test --workspace $(CARGO_FLAGS)
 
 bench: build

@@ -37,3 +37,7 @@ awk -F'\t' -v img="$image_bytes" '$1 != "file" {
   label = ($1 == "pyarrow read") ? "corpus shard read, pyarrow (peer)" : "corpus shard " $1 ", wit (" img " B images)"
   printf "%-44s %10s %10s %10s %12s %10s\n", label, $2, $3, $4, $5, $6
 }' "$out/shards.tsv"
+
+echo
+echo "== curate: query matching, wit vs the pyahocorasick loop (MetaCLIP's approach)"
+"$root/scripts/bench-curate.sh"

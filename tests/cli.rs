@@ -21,7 +21,7 @@ fn help_lists_only_working_subcommands() {
         .take_while(|line| line.starts_with("  "))
         .filter_map(|line| line.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["schema", "verify", "help"], "{help}");
+    assert_eq!(commands, ["schema", "verify", "curate", "help"], "{help}");
 }
 
 #[test]
@@ -43,8 +43,13 @@ fn verify_passes_a_whole_folder_and_names_a_damaged_shard() {
     let dir = tempfile::tempdir().unwrap();
     let mut manifest = Manifest::new(RecordKind::Queries, serde_json::json!({}), None);
     for shard in 0..2 {
-        let rows = vec![QueryEntry { id: shard, query: format!("q{shard}"), source: QuerySource::Title, count: 0, pmi: None }];
-        let mut writer = ShardWriter::for_records::<QueryEntry>(dir.path().join(shard_file_name(shard as usize)), &WriterOptions::default()).unwrap();
+        let rows =
+            vec![QueryEntry { id: shard, query: format!("q{shard}"), source: QuerySource::Title, count: 0, pmi: None }];
+        let mut writer = ShardWriter::for_records::<QueryEntry>(
+            dir.path().join(shard_file_name(shard as usize)),
+            &WriterOptions::default(),
+        )
+        .unwrap();
         writer.write_records(&rows).unwrap();
         manifest.add_shard(writer.finish().unwrap());
     }

@@ -30,13 +30,13 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("python prints UTF-8")
 }
 
-/// A binary of the workspace, built by the same `cargo test` run (cargo builds every member's
-/// binaries before running any test of the workspace).
+/// A binary of the workspace, built by `make test` (`cargo build --workspace --bins`) before the
+/// tests run.
 pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
     let path = exe.parent().and_then(Path::parent).map(|dir| dir.join(name)).expect("target layout");
-    assert!(path.exists(), "{} not built: run the tests with `make test` (cargo test --workspace)", path.display());
+    assert!(path.exists(), "{} not built: run the tests with `make test`, which builds the binaries first", path.display());
     path
 }
 

@@ -8,9 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use wit_contract::{
-    pair_key, shard_file_name, Candidate, CorpusImage, RecordReader, ShardWriter, WriterOptions,
-};
+use wit_contract::{pair_key, shard_file_name, Candidate, CorpusImage, RecordReader, ShardWriter, WriterOptions};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,7 +23,8 @@ fn main() {
     let mut writer = ShardWriter::for_records::<CorpusImage>(&path, &WriterOptions::default()).expect("create shard");
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     for first in (0..rows).step_by(batch) {
-        let chunk: Vec<CorpusImage> = (first..(first + batch).min(rows)).map(|i| row(i, image_bytes, &mut state)).collect();
+        let chunk: Vec<CorpusImage> =
+            (first..(first + batch).min(rows)).map(|i| row(i, image_bytes, &mut state)).collect();
         writer.write_records(&chunk).expect("write rows");
     }
     let info = writer.finish().expect("finish shard");
@@ -80,7 +79,12 @@ fn row(i: usize, image_bytes: usize, state: &mut u64) -> CorpusImage {
 
 fn report(operation: &str, rows: usize, seconds: f64, bytes: u64) {
     let mb = bytes as f64 / 1e6;
-    println!("{operation}\t{rows}\t{seconds:.3}\t{:.0}\t{:.0}\t{}", mb / seconds, rows as f64 / seconds, peak_rss_mib());
+    println!(
+        "{operation}\t{rows}\t{seconds:.3}\t{:.0}\t{:.0}\t{}",
+        mb / seconds,
+        rows as f64 / seconds,
+        peak_rss_mib()
+    );
 }
 
 /// Peak resident set size of this process so far (VmHWM), in MiB.

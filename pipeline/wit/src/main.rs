@@ -34,6 +34,8 @@ enum Command {
         /// A folder holding manifest.json.
         dir: PathBuf,
     },
+    /// Match candidate texts against the query dictionary and balance them per query (MetaCLIP).
+    Curate(commands::curate::CurateArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Schema { kind } => commands::schema::run(kind.as_deref()),
         Command::Verify { dir } => commands::verify::run(&dir),
+        Command::Curate(args) => commands::curate::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,655 @@
+//! The stage itself: read the dictionary and the candidate shards, count, select, write.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use arrow::array::{Array, AsArray, BooleanArray, StringArray};
+use arrow::compute::filter_record_batch;
+use arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use wit_contract::records::Record;
+use wit_contract::schema::col;
+use wit_contract::{
+    clean_stale_temp_files, read_records, shard_file_name, Candidate, CuratedPair, Manifest, QueryCount, QueryEntry,
+    ReadOptions, RecordKind, ShardInfo, ShardReader, ShardWriter, WriterOptions,
+};
+
+use crate::balance::{self, StrictPool};
+use crate::error::{CurateError, Result};
+use crate::matcher::{MatchMode, Matcher, Scratch};
+use crate::{CurateConfig, CurateStats, Phase};
+
+/// The folder of the per-query table inside the output folder.
+pub const QUERY_COUNTS_DIR: &str = "query_counts";
+/// The per-query table's file name.
+pub const QUERY_COUNTS_FILE: &str = "query_counts.parquet";
+/// The folder of per-rank files inside the output folder.
+pub const COUNTS_DIR: &str = "counts";
+
+/// Rows matched per parallel task.
+const CHUNK: usize = 256;
+
+/// The query dictionary, ordered by id.
+#[derive(Debug, Clone, Default)]
+pub struct Dictionary {
+    pub ids: Vec<u32>,
+    pub queries: Vec<String>,
+}
+
+impl Dictionary {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// Reads a query dictionary: a queries folder (its manifest's shards) or one Parquet file.
+pub fn load_dictionary(path: &Path) -> Result<Dictionary> {
+    let files = if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        let manifest = Manifest::load(path)?;
+        if manifest.kind != RecordKind::Queries {
+            return Err(CurateError::input(path, format!("a {} folder, not a queries folder", manifest.kind)));
+        }
+        if !manifest.complete {
+            return Err(CurateError::input(path, "the queries folder is incomplete (its manifest says so)"));
+        }
+        manifest.shard_paths(path)
+    };
+    let mut entries: Vec<(u32, String)> = Vec::new();
+    for file in &files {
+        entries.extend(read_records::<QueryEntry>(file)?.into_iter().map(|e| (e.id, e.query)));
+    }
+    entries.sort_unstable_by_key(|e| e.0);
+    if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(CurateError::input(
+            path,
+            format!("query id {} appears twice ({:?} and {:?})", w[0].0, w[0].1, w[1].1),
+        ));
+    }
+    let (ids, queries) = entries.into_iter().unzip();
+    Ok(Dictionary { ids, queries })
+}
+
+/// The candidate shards, in manifest order.
+fn candidate_shards(dir: &Path) -> Result<Vec<PathBuf>> {
+    let manifest = Manifest::load(dir)?;
+    if manifest.kind != RecordKind::Candidates {
+        return Err(CurateError::input(dir, format!("a {} folder, not a candidates folder", manifest.kind)));
+    }
+    if !manifest.complete {
+        return Err(CurateError::input(dir, "the candidates folder is incomplete (harvest has not finished)"));
+    }
+    Ok(manifest.shard_paths(dir))
+}
+
+/// Query indices matched by each row of a batch: row `r` holds `ids[ends[r-1]..ends[r]]`.
+struct BatchMatches {
+    ends: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl BatchMatches {
+    fn row(&self, r: usize) -> &[u32] {
+        let start = if r == 0 { 0 } else { self.ends[r - 1] as usize };
+        &self.ids[start..self.ends[r] as usize]
+    }
+}
+
+fn string_column<'a>(batch: &'a RecordBatch, name: &str, path: &Path, first_row: u64) -> Result<&'a StringArray> {
+    let column = batch.column_by_name(name).ok_or_else(|| CurateError::input(path, format!("no `{name}` column")))?;
+    let strings = column.as_string_opt::<i32>().ok_or_else(|| {
+        CurateError::input(path, format!("column `{name}` has type {}, not Utf8", column.data_type()))
+    })?;
+    if strings.null_count() > 0 {
+        let row = (0..strings.len()).find(|&r| strings.is_null(r)).unwrap_or(0);
+        return Err(CurateError::Row {
+            path: path.to_path_buf(),
+            row: first_row + row as u64,
+            problem: format!("null `{name}`"),
+        });
+    }
+    Ok(strings)
+}
+
+/// Matches every caption of a batch, in parallel; adds each match to `counts` when given.
+fn match_captions(matcher: &Matcher, captions: &StringArray, counts: Option<&[AtomicU64]>) -> BatchMatches {
+    let n = captions.len();
+    let parts: Vec<(Vec<u32>, Vec<u32>)> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map_init(Scratch::default, |scratch, c| {
+            let rows = c * CHUNK..((c + 1) * CHUNK).min(n);
+            let mut lens = Vec::with_capacity(rows.len());
+            let mut ids = Vec::new();
+            for r in rows {
+                let found = matcher.find(captions.value(r), scratch);
+                if let Some(counts) = counts {
+                    found.iter().for_each(|&q| {
+                        counts[q as usize].fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+                lens.push(found.len() as u32);
+                ids.extend_from_slice(found);
+            }
+            (lens, ids)
+        })
+        .collect();
+    let mut out = BatchMatches { ends: Vec::with_capacity(n), ids: Vec::new() };
+    for (lens, ids) in parts {
+        let base = out.ids.len() as u32;
+        let mut end = base;
+        for len in lens {
+            end += len;
+            out.ends.push(end);
+        }
+        out.ids.extend(ids);
+    }
+    out
+}
+
+/// Reads `columns` of one candidate shard batch by batch and matches the captions.
+fn scan_shard(
+    path: &Path,
+    matcher: &Matcher,
+    columns: &[&str],
+    counts: Option<&[AtomicU64]>,
+    mut each: impl FnMut(&RecordBatch, &BatchMatches, u64) -> Result<()>,
+) -> Result<u64> {
+    let options = ReadOptions { batch_size: 8192, columns: Some(columns.iter().map(|c| c.to_string()).collect()) };
+    let mut rows = 0u64;
+    for batch in ShardReader::open(path, &options)? {
+        let batch = batch?;
+        let captions = string_column(&batch, col::CAPTION, path, rows)?;
+        let matches = match_captions(matcher, captions, counts);
+        each(&batch, &matches, rows)?;
+        rows += batch.num_rows() as u64;
+    }
+    Ok(rows)
+}
+
+fn atomic_counts(n: usize) -> Vec<AtomicU64> {
+    (0..n).map(|_| AtomicU64::new(0)).collect()
+}
+
+fn into_counts(counts: Vec<AtomicU64>) -> Vec<u64> {
+    counts.into_iter().map(AtomicU64::into_inner).collect()
+}
+
+/// Per-query match counts over `shards`, and how many rows were read.
+fn count(matcher: &Matcher, shards: &[&PathBuf]) -> Result<(Vec<u64>, u64)> {
+    let counts = atomic_counts(matcher.num_queries());
+    let rows: Vec<u64> = shards
+        .par_iter()
+        .map(|path| scan_shard(path, matcher, &[col::CAPTION], Some(&counts), |_, _, _| Ok(())))
+        .collect::<Result<_>>()?;
+    Ok((into_counts(counts), rows.iter().sum()))
+}
+
+/// The matched texts of the whole pool for the strict rule, and each shard's first pool position.
+fn gather(matcher: &Matcher, shards: &[PathBuf], seed: u64) -> Result<(StrictPool, Vec<u64>)> {
+    let pools: Vec<StrictPool> = shards
+        .par_iter()
+        .map(|path| {
+            let mut pool = StrictPool::default();
+            scan_shard(path, matcher, &[col::KEY, col::CAPTION], None, |batch, matches, first_row| {
+                let keys = string_column(batch, col::KEY, path, first_row)?;
+                for r in 0..batch.num_rows() {
+                    let ids = matches.row(r);
+                    if !ids.is_empty() {
+                        pool.push(balance::key_hash(seed, keys.value(r)), ids);
+                    }
+                }
+                Ok(())
+            })?;
+            Ok(pool)
+        })
+        .collect::<Result<_>>()?;
+    let mut starts = Vec::with_capacity(pools.len());
+    let mut all = StrictPool::default();
+    for pool in pools {
+        starts.push(all.len() as u64);
+        all.append(pool);
+    }
+    Ok((all, starts))
+}
+
+/// How rows are decided in the select phase.
+enum Decide<'a> {
+    Soft { counts: &'a [u64], cap: u64, seed: u64 },
+    Strict { pool: &'a StrictPool, kept: &'a [bool], starts: &'a [u64], seed: u64 },
+}
+
+struct ShardOutcome {
+    info: ShardInfo,
+    rows: u64,
+    matched: u64,
+}
+
+/// Reads one candidate shard in full, decides each matched row and writes the kept ones.
+fn select_shard(
+    index: usize,
+    path: &Path,
+    out: &Path,
+    matcher: &Matcher,
+    dictionary: &Dictionary,
+    decide: &Decide<'_>,
+    kept_counts: &[AtomicU64],
+) -> Result<ShardOutcome> {
+    let mut writer =
+        ShardWriter::for_records::<CuratedPair>(out.join(shard_file_name(index)), &WriterOptions::default())?;
+    let mut rows = 0u64;
+    let mut matched = 0u64;
+    let mut ordinal = match decide {
+        Decide::Strict { starts, .. } => starts[index],
+        Decide::Soft { .. } => 0,
+    };
+    let reader = ShardReader::open_kind(path, RecordKind::Candidates, &ReadOptions::default())?;
+    for batch in reader {
+        let batch = batch?;
+        let captions = string_column(&batch, col::CAPTION, path, rows)?;
+        let keys = string_column(&batch, col::KEY, path, rows)?;
+        let matches = match_captions(matcher, captions, None);
+        // Decide on the key and caption columns; build typed rows only for the kept ones.
+        let mut mask = Vec::with_capacity(batch.num_rows());
+        let mut kept_meta: Vec<(usize, f64)> = Vec::new();
+        for r in 0..batch.num_rows() {
+            let ids = matches.row(r);
+            if ids.is_empty() {
+                mask.push(false);
+                continue;
+            }
+            matched += 1;
+            let key = keys.value(r);
+            let (keep, keep_prob) = match decide {
+                Decide::Soft { counts, cap, seed } => {
+                    let p = balance::keep_prob(counts, ids, *cap);
+                    (balance::keep(*seed, key, p), p)
+                }
+                Decide::Strict { pool, kept, seed, .. } => {
+                    let at = ordinal as usize;
+                    ordinal += 1;
+                    if pool.hash(at) != Some(balance::key_hash(*seed, key)) {
+                        return Err(CurateError::Row {
+                            path: path.to_path_buf(),
+                            row: rows + r as u64,
+                            problem: "the shard changed between the two reads of the strict rule".into(),
+                        });
+                    }
+                    (kept[at], 1.0)
+                }
+            };
+            mask.push(keep);
+            if keep {
+                ids.iter().for_each(|&q| {
+                    kept_counts[q as usize].fetch_add(1, Ordering::Relaxed);
+                });
+                kept_meta.push((r, keep_prob));
+            }
+        }
+        if kept_meta.is_empty() {
+            rows += batch.num_rows() as u64;
+            continue;
+        }
+        let kept_batch = filter_record_batch(&batch, &BooleanArray::from(mask))
+            .map_err(|e| CurateError::input(path, format!("rows from {rows}: {e}")))?;
+        let candidates = Candidate::from_batch(&kept_batch).map_err(|e| CurateError::Row {
+            path: path.to_path_buf(),
+            row: rows,
+            problem: format!("in the batch starting here: {e}"),
+        })?;
+        let kept_rows: Vec<CuratedPair> = candidates
+            .into_iter()
+            .zip(kept_meta)
+            .map(|(candidate, (r, keep_prob))| CuratedPair {
+                candidate,
+                query_ids: matches.row(r).iter().map(|&q| dictionary.ids[q as usize]).collect(),
+                keep_prob,
+            })
+            .collect();
+        writer.write_records(&kept_rows)?;
+        rows += batch.num_rows() as u64;
+    }
+    let info = writer.finish()?;
+    tracing::debug!(shard = %path.display(), rows, matched, kept = info.rows, "curated shard");
+    Ok(ShardOutcome { info, rows, matched })
+}
+
+/// What one rank's select phase produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Part {
+    rank: usize,
+    world_size: usize,
+    config: serde_json::Value,
+    shards: Vec<ShardInfo>,
+    stats: CurateStats,
+}
+
+fn rank_suffix(rank: usize, world_size: usize) -> String {
+    format!("{rank:05}-of-{world_size:05}")
+}
+
+/// The configuration recorded in manifests (what decides the output; not rank or threads).
+fn recorded_config(config: &CurateConfig, dictionary: &Dictionary, effective_cap: u64) -> serde_json::Value {
+    let (matching, case_fold) = match config.mode {
+        MatchMode::Metaclip => ("metaclip", false),
+        MatchMode::Words { case_fold } => ("words", case_fold),
+    };
+    serde_json::json!({
+        "stage": "curate",
+        "queries": config.queries.display().to_string(),
+        "candidates": config.candidates.display().to_string(),
+        "dictionary_size": dictionary.len(),
+        "matching": matching,
+        "case_fold": case_fold,
+        "cap": config.cap,
+        "oversample": config.oversample,
+        "effective_cap": effective_cap,
+        "strict": config.strict,
+        "seed": config.seed,
+        "world_size": config.world_size,
+        "query_counts": format!("{QUERY_COUNTS_DIR}/{QUERY_COUNTS_FILE}"),
+    })
+}
+
+fn write_query_counts(path: &Path, dictionary: &Dictionary, matched: &[u64], kept: &[u64]) -> Result<ShardInfo> {
+    let rows: Vec<QueryCount> = (0..dictionary.len())
+        .map(|i| QueryCount {
+            id: dictionary.ids[i],
+            query: dictionary.queries[i].clone(),
+            matched: matched[i],
+            kept: kept[i],
+        })
+        .collect();
+    let mut writer = ShardWriter::for_records::<QueryCount>(path, &WriterOptions::default())?;
+    writer.write_records(&rows)?;
+    Ok(writer.finish()?)
+}
+
+/// Reads a per-query count file written for `dictionary`; returns (matched, kept).
+fn read_query_counts(path: &Path, dictionary: &Dictionary) -> Result<(Vec<u64>, Vec<u64>)> {
+    if !path.exists() {
+        return Err(CurateError::Counts {
+            path: path.to_path_buf(),
+            problem: "missing (has every rank finished the previous step?)".into(),
+        });
+    }
+    let rows = read_records::<QueryCount>(path)?;
+    if rows.len() != dictionary.len() || rows.iter().zip(&dictionary.ids).any(|(row, &id)| row.id != id) {
+        return Err(CurateError::Counts { path: path.to_path_buf(), problem: "made from another dictionary".into() });
+    }
+    Ok((rows.iter().map(|r| r.matched).collect(), rows.iter().map(|r| r.kept).collect()))
+}
+
+fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let json = serde_json::to_vec_pretty(value).map_err(|e| CurateError::input(path, e.to_string()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    fs::write(&temp, json).map_err(|e| CurateError::io(&temp, e))?;
+    fs::rename(&temp, path).map_err(|e| CurateError::io(path, e))
+}
+
+fn create_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| CurateError::io(dir, e))?;
+    clean_stale_temp_files(dir)?;
+    Ok(())
+}
+
+/// What the last step of a run records.
+struct Outcome<'a> {
+    matched: &'a [u64],
+    kept: &'a [u64],
+    shards: Vec<ShardInfo>,
+    stats: CurateStats,
+}
+
+/// Writes the per-query table and the curated manifest (complete): the end of a run.
+fn finish(
+    out: &Path,
+    config_json: serde_json::Value,
+    seed: u64,
+    effective_cap: u64,
+    dictionary: &Dictionary,
+    outcome: Outcome<'_>,
+) -> Result<CurateStats> {
+    let Outcome { matched, kept, shards, mut stats } = outcome;
+    stats.queries = dictionary.len() as u64;
+    stats.queries_matched = matched.iter().filter(|&&m| m > 0).count() as u64;
+    stats.queries_at_cap = kept.iter().filter(|&&k| k >= effective_cap).count() as u64;
+    stats.shards = shards.len() as u64;
+    let counts_dir = out.join(QUERY_COUNTS_DIR);
+    create_dir(&counts_dir)?;
+    let info = write_query_counts(&counts_dir.join(QUERY_COUNTS_FILE), dictionary, matched, kept)?;
+    let mut counts_manifest = Manifest::new(RecordKind::QueryCounts, config_json.clone(), Some(seed));
+    counts_manifest.add_shard(info);
+    counts_manifest.complete = true;
+    counts_manifest.save(&counts_dir)?;
+
+    let mut manifest = Manifest::new(RecordKind::Curated, config_json, Some(seed));
+    shards.into_iter().for_each(|s| manifest.add_shard(s));
+    manifest.stats = serde_json::to_value(&stats).unwrap_or_default();
+    manifest.complete = true;
+    manifest.save(out)?;
+    Ok(stats)
+}
+
+fn validate(config: &CurateConfig) -> Result<()> {
+    if config.world_size == 0 || config.rank >= config.world_size {
+        return Err(CurateError::Config(format!("rank {} of world size {}", config.rank, config.world_size)));
+    }
+    if config.phase == Phase::All && config.world_size > 1 {
+        return Err(CurateError::Config(
+            "with --world-size > 1 run the count, select and merge phases explicitly".into(),
+        ));
+    }
+    if !(config.oversample >= 1.0 && config.oversample.is_finite()) {
+        return Err(CurateError::Config(format!("oversample {} (must be a finite number ≥ 1)", config.oversample)));
+    }
+    Ok(())
+}
+
+pub(crate) fn run(config: &CurateConfig) -> Result<CurateStats> {
+    validate(config)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads)
+        .build()
+        .map_err(|e| CurateError::Config(format!("thread pool: {e}")))?;
+    pool.install(|| run_in_pool(config))
+}
+
+fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
+    let started = Instant::now();
+    let out = config.out.as_path();
+    let dictionary = load_dictionary(&config.queries)?;
+    let effective_cap = balance::effective_cap(config.cap, config.oversample);
+    let config_json = recorded_config(config, &dictionary, effective_cap);
+    let suffix = rank_suffix(config.rank, config.world_size);
+    let counts_dir = out.join(COUNTS_DIR);
+
+    if config.phase == Phase::Merge {
+        return merge(config, &dictionary, config_json, effective_cap);
+    }
+    if config.phase == Phase::All {
+        if let Some(existing) = Manifest::load_if_present(out)? {
+            if existing.complete && existing.kind == RecordKind::Curated && existing.config == config_json {
+                tracing::info!(out = %out.display(), "curate output already complete with this config; nothing to do");
+                let mut stats: CurateStats = serde_json::from_value(existing.stats).unwrap_or_default();
+                stats.skipped = true;
+                return Ok(stats);
+            }
+        }
+    }
+    create_dir(out)?;
+
+    let shards = candidate_shards(&config.candidates)?;
+    let mine: Vec<(usize, &PathBuf)> =
+        shards.iter().enumerate().filter(|(i, _)| i % config.world_size == config.rank).collect();
+    let t = Instant::now();
+    let matcher = Matcher::new(dictionary.queries.iter().map(String::as_str), config.mode)?;
+    tracing::info!(
+        queries = dictionary.len(),
+        memory_mb = matcher.memory_usage() >> 20,
+        seconds = t.elapsed().as_secs_f32(),
+        "built the automaton"
+    );
+
+    if config.phase == Phase::Count {
+        create_dir(&counts_dir)?;
+        let paths: Vec<&PathBuf> = mine.iter().map(|(_, p)| *p).collect();
+        let (counts, rows) = count(&matcher, &paths)?;
+        write_query_counts(
+            &counts_dir.join(format!("matched-{suffix}.parquet")),
+            &dictionary,
+            &counts,
+            &vec![0; counts.len()],
+        )?;
+        tracing::info!(rank = config.rank, rows, seconds = started.elapsed().as_secs_f32(), "counted matches");
+        return Ok(CurateStats { queries: dictionary.len() as u64, candidates: rows, shards: 0, ..Default::default() });
+    }
+
+    // Select (and, for Phase::All, count first).
+    let mut manifest = None;
+    if config.phase == Phase::All {
+        let mut m = Manifest::new(RecordKind::Curated, config_json.clone(), Some(config.seed));
+        m.save(out)?;
+        manifest = Some(m);
+    }
+    let file_counts = if config.world_size > 1 {
+        let mut total = vec![0u64; dictionary.len()];
+        for rank in 0..config.world_size {
+            let path = counts_dir.join(format!("matched-{}.parquet", rank_suffix(rank, config.world_size)));
+            let (matched, _) = read_query_counts(&path, &dictionary)?;
+            total.iter_mut().zip(matched).for_each(|(t, m)| *t += m);
+        }
+        Some(total)
+    } else {
+        None
+    };
+
+    let strict_state;
+    let counts = if config.strict {
+        let (pool, starts) = gather(&matcher, &shards, config.seed)?;
+        let counts = pool.counts(dictionary.len());
+        if let Some(file_counts) = &file_counts {
+            if *file_counts != counts {
+                return Err(CurateError::Counts {
+                    path: counts_dir.clone(),
+                    problem: "the per-rank match counts do not add up to the pool's (made from other candidates?)"
+                        .into(),
+                });
+            }
+        }
+        let kept = pool.select(&counts, effective_cap);
+        strict_state = Some((pool, kept, starts));
+        counts
+    } else {
+        strict_state = None;
+        match file_counts {
+            Some(counts) => counts,
+            None => {
+                let all: Vec<&PathBuf> = shards.iter().collect();
+                count(&matcher, &all)?.0
+            }
+        }
+    };
+    tracing::info!(seconds = started.elapsed().as_secs_f32(), "counted matches over the pool");
+
+    let decide = match &strict_state {
+        Some((pool, kept, starts)) => Decide::Strict { pool, kept, starts, seed: config.seed },
+        None => Decide::Soft { counts: &counts, cap: effective_cap, seed: config.seed },
+    };
+    let kept_counts = atomic_counts(dictionary.len());
+    let outcomes: Vec<ShardOutcome> = mine
+        .par_iter()
+        .map(|(index, path)| select_shard(*index, path, out, &matcher, &dictionary, &decide, &kept_counts))
+        .collect::<Result<_>>()?;
+    let kept_counts = into_counts(kept_counts);
+    let mut stats = CurateStats::default();
+    let mut infos = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        stats.candidates += outcome.rows;
+        stats.matched += outcome.matched;
+        stats.kept += outcome.info.rows;
+        infos.push(outcome.info);
+    }
+    tracing::info!(
+        candidates = stats.candidates,
+        matched = stats.matched,
+        kept = stats.kept,
+        seconds = started.elapsed().as_secs_f32(),
+        "selected"
+    );
+
+    if let Some(mut manifest) = manifest {
+        // Phase::All: record the shards, then finish.
+        infos.iter().cloned().for_each(|s| manifest.add_shard(s));
+        manifest.save(out)?;
+        let outcome = Outcome { matched: &counts, kept: &kept_counts, shards: infos, stats };
+        return finish(out, config_json, config.seed, effective_cap, &dictionary, outcome);
+    }
+    create_dir(&counts_dir)?;
+    stats.queries = dictionary.len() as u64;
+    stats.shards = infos.len() as u64;
+    write_query_counts(&counts_dir.join(format!("kept-{suffix}.parquet")), &dictionary, &counts, &kept_counts)?;
+    let part = Part {
+        rank: config.rank,
+        world_size: config.world_size,
+        config: config_json,
+        shards: infos,
+        stats: stats.clone(),
+    };
+    write_json_atomically(&counts_dir.join(format!("shards-{suffix}.json")), &part)?;
+    Ok(stats)
+}
+
+/// Phase::Merge: every rank's part into the final manifest and per-query table.
+fn merge(
+    config: &CurateConfig,
+    dictionary: &Dictionary,
+    config_json: serde_json::Value,
+    effective_cap: u64,
+) -> Result<CurateStats> {
+    let out = config.out.as_path();
+    let counts_dir = out.join(COUNTS_DIR);
+    let mut matched: Option<Vec<u64>> = None;
+    let mut kept = vec![0u64; dictionary.len()];
+    let mut shards = Vec::new();
+    let mut stats = CurateStats::default();
+    for rank in 0..config.world_size {
+        let suffix = rank_suffix(rank, config.world_size);
+        let path = counts_dir.join(format!("kept-{suffix}.parquet"));
+        let (m, k) = read_query_counts(&path, dictionary)?;
+        match &matched {
+            None => matched = Some(m),
+            Some(first) if *first != m => {
+                return Err(CurateError::Counts { path, problem: "ranks disagree on the pool's match counts".into() })
+            }
+            Some(_) => {}
+        }
+        kept.iter_mut().zip(k).for_each(|(a, b)| *a += b);
+        let part_path = counts_dir.join(format!("shards-{suffix}.json"));
+        let text = fs::read_to_string(&part_path).map_err(|e| CurateError::io(&part_path, e))?;
+        let part: Part = serde_json::from_str(&text)
+            .map_err(|e| CurateError::Counts { path: part_path.clone(), problem: e.to_string() })?;
+        if part.config != config_json {
+            return Err(CurateError::Counts { path: part_path, problem: "written with another configuration".into() });
+        }
+        stats.candidates += part.stats.candidates;
+        stats.matched += part.stats.matched;
+        stats.kept += part.stats.kept;
+        shards.extend(part.shards);
+    }
+    let matched = matched.unwrap_or_default();
+    let outcome = Outcome { matched: &matched, kept: &kept, shards, stats };
+    finish(out, config_json, config.seed, effective_cap, dictionary, outcome)
+}
+
+#[cfg(test)]
+#[path = "stage_tests.rs"]
+mod tests;

@@ -1,0 +1,115 @@
+//! `wit curate`: match candidate texts against the query dictionary and balance them per query.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use wit_curate::{curate, CurateConfig, MatchMode, Phase};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Matching {
+    /// MetaCLIP's exact substring rule (case-sensitive, space-padded).
+    Metaclip,
+    /// NFKC + Unicode word boundaries (`U.S.`, `(dog)` match).
+    Words,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PhaseArg {
+    /// Count, select and merge in one process (world size 1).
+    All,
+    /// Count this rank's matches into OUT/counts/.
+    Count,
+    /// Select and write this rank's shards (needs every rank's counts).
+    Select,
+    /// Combine every rank's output into OUT/manifest.json and the per-query table.
+    Merge,
+}
+
+#[derive(Args, Debug)]
+pub struct CurateArgs {
+    /// The query dictionary: a `wit queries build` folder or one Parquet file.
+    #[arg(long)]
+    queries: PathBuf,
+    /// A `wit harvest` candidates folder.
+    #[arg(long)]
+    candidates: PathBuf,
+    /// Output folder: curated shards, manifest.json and query_counts/.
+    #[arg(short, long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "metaclip")]
+    matching: Matching,
+    /// Case-insensitive matching (words mode only).
+    #[arg(long)]
+    case_fold: bool,
+    /// Per-query cap t (MetaCLIP: 20000).
+    #[arg(long, default_value_t = 20_000)]
+    cap: u64,
+    /// Never let a query hold more than the cap (instead of MetaCLIP's soft cap).
+    #[arg(long)]
+    strict: bool,
+    /// Keep up to cap × F per query so fetch can top queries up after download failures.
+    #[arg(long, default_value_t = 1.0)]
+    oversample: f64,
+    /// Seed of the keep decisions (recorded in the manifest).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = 0)]
+    rank: usize,
+    #[arg(long, default_value_t = 1)]
+    world_size: usize,
+    /// Which step of a multi-rank run to do.
+    #[arg(long, value_enum, default_value = "all")]
+    phase: PhaseArg,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+pub fn run(args: &CurateArgs) -> Result<ExitCode> {
+    if args.case_fold && matches!(args.matching, Matching::Metaclip) {
+        anyhow::bail!("--case-fold needs --matching words (metaclip matching is case-sensitive by definition)");
+    }
+    let config = CurateConfig {
+        queries: args.queries.clone(),
+        candidates: args.candidates.clone(),
+        out: args.out.clone(),
+        mode: match args.matching {
+            Matching::Metaclip => MatchMode::Metaclip,
+            Matching::Words => MatchMode::Words { case_fold: args.case_fold },
+        },
+        cap: args.cap,
+        strict: args.strict,
+        oversample: args.oversample,
+        seed: args.seed,
+        rank: args.rank,
+        world_size: args.world_size,
+        phase: match args.phase {
+            PhaseArg::All => Phase::All,
+            PhaseArg::Count => Phase::Count,
+            PhaseArg::Select => Phase::Select,
+            PhaseArg::Merge => Phase::Merge,
+        },
+        threads: args.threads,
+    };
+    let stats = curate(&config).with_context(|| {
+        format!("curating {} with {} into {}", args.candidates.display(), args.queries.display(), args.out.display())
+    })?;
+    if stats.skipped {
+        println!("{}: already complete with this configuration; nothing to do", args.out.display());
+    } else {
+        println!(
+            "{}: {} candidates, {} matched, {} kept in {} shards; {} of {} queries matched, {} at the cap",
+            args.out.display(),
+            stats.candidates,
+            stats.matched,
+            stats.kept,
+            stats.shards,
+            stats.queries_matched,
+            stats.queries,
+            stats.queries_at_cap
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
