@@ -36,7 +36,11 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
     let path = exe.parent().and_then(Path::parent).map(|dir| dir.join(name)).expect("target layout");
-    assert!(path.exists(), "{} not built: run the tests with `make test`, which builds the binaries first", path.display());
+    assert!(
+        path.exists(),
+        "{} not built: run the tests with `make test`, which builds the binaries first",
+        path.display()
+    );
     path
 }
 
