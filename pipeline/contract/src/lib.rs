@@ -28,7 +28,7 @@ pub use manifest::{Manifest, ShardInfo, VerifyProblem};
 pub use reader::{read_records, ReadOptions, RecordReader, ShardReader};
 pub use records::{Candidate, CorpusImage, CuratedPair, Failure, QueryCount, QueryEntry, QuerySource, Record};
 pub use schema::RecordKind;
-pub use writer::{clean_stale_temp_files, shard_file_name, ShardWriter, WriterOptions};
+pub use writer::{clean_stale_temp_files, shard_file_name, write_file_atomically, ShardWriter, WriterOptions};
 
 /// The version of wit that wrote a file, recorded in every manifest.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

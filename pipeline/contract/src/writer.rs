@@ -196,8 +196,9 @@ pub fn clean_stale_temp_files(dir: impl AsRef<Path>) -> Result<usize> {
     Ok(removed)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed.
-pub(crate) fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed (and the
+/// folder synced). Manifests and any stage's small bookkeeping files use it.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let temp_path = temp_path_for(path)?;
     let written = File::create(&temp_path)
         .and_then(|mut file| {

@@ -389,10 +389,7 @@ fn read_query_counts(path: &Path, dictionary: &Dictionary) -> Result<(Vec<u64>, 
 
 fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let json = serde_json::to_vec_pretty(value).map_err(|e| CurateError::input(path, e.to_string()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    fs::write(&temp, json).map_err(|e| CurateError::io(&temp, e))?;
-    fs::rename(&temp, path).map_err(|e| CurateError::io(path, e))
+    Ok(wit_contract::write_file_atomically(path, &json)?)
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
