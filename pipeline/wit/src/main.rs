@@ -36,6 +36,8 @@ enum Command {
     },
     /// Match candidate texts against the query dictionary and balance them per query (MetaCLIP).
     Curate(commands::curate::CurateArgs),
+    /// Serve the demo web (generated pictures with true captions, robots.txt, faults) on 127.0.0.1.
+    DemoWeb(commands::demo_web::DemoWebArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Schema { kind } => commands::schema::run(kind.as_deref()),
         Command::Verify { dir } => commands::verify::run(&dir),
         Command::Curate(args) => commands::curate::run(&args),
+        Command::DemoWeb(args) => commands::demo_web::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 //! the outcome.
 
 pub mod curate;
+pub mod demo_web;
 pub mod schema;
 pub mod verify;
 
