@@ -21,6 +21,13 @@ struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// Parses `wit ARGS…` from a list (used by `wit build`, which turns its TOML into stage flags).
+    pub(crate) fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("wit".to_string()).chain(args))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print the columns of wit's record kinds (the data contract every stage writes).
@@ -36,6 +43,8 @@ enum Command {
     },
     /// Match candidate texts against the query dictionary and balance them per query (MetaCLIP).
     Curate(commands::curate::CurateArgs),
+    /// Run queries → harvest → curate → fetch → report from one TOML file; complete stages are skipped.
+    Build(commands::build::BuildArgs),
     /// Serve the demo web (generated pictures with true captions, robots.txt, faults) on 127.0.0.1.
     DemoWeb(commands::demo_web::DemoWebArgs),
 }
@@ -43,17 +52,22 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     commands::init_logging(cli.quiet, cli.verbose);
-    let result = match cli.command {
-        Command::Schema { kind } => commands::schema::run(kind.as_deref()),
-        Command::Verify { dir } => commands::verify::run(&dir),
-        Command::Curate(args) => commands::curate::run(&args),
-        Command::DemoWeb(args) => commands::demo_web::run(&args),
-    };
-    match result {
+    match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs one subcommand.
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Schema { kind } => commands::schema::run(kind.as_deref()),
+        Command::Verify { dir } => commands::verify::run(&dir),
+        Command::Curate(args) => commands::curate::run(&args),
+        Command::DemoWeb(args) => commands::demo_web::run(&args),
+        Command::Build(args) => commands::build::run(&args),
     }
 }

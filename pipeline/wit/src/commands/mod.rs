@@ -1,6 +1,7 @@
 //! One module per subcommand: each turns parsed flags into a call to its stage crate and prints
 //! the outcome.
 
+pub mod build;
 pub mod curate;
 pub mod demo_web;
 pub mod schema;
