@@ -34,6 +34,8 @@ enum Command {
         /// A folder holding manifest.json.
         dir: PathBuf,
     },
+    /// Candidate image-text pairs from WARC / WAT files and URL lists.
+    Harvest(commands::harvest::HarvestArgs),
     /// Match candidate texts against the query dictionary and balance them per query (MetaCLIP).
     Curate(commands::curate::CurateArgs),
 }
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Schema { kind } => commands::schema::run(kind.as_deref()),
         Command::Verify { dir } => commands::verify::run(&dir),
+        Command::Harvest(args) => commands::harvest::run(&args),
         Command::Curate(args) => commands::curate::run(&args),
     };
     match result {
