@@ -7,20 +7,64 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
-use wit_contract::{pair_key, shard_file_name, Manifest, QueryEntry, QuerySource, RecordKind, ShardWriter, WriterOptions};
+use wit_contract::{
+    pair_key, shard_file_name, Manifest, QueryEntry, QuerySource, RecordKind, ShardWriter, WriterOptions,
+};
 use wit_tests::{run_python, wit};
 
 /// Every pair the inputs hold, in input order: (input, page, url, text, kept by the English filter
 /// and the cleaning rules).
 const PAIRS: &[(&str, &str, &str, &str, bool)] = &[
-    ("warc", "http://site.example/a.html", "http://site.example/i/dog.jpg", "A brown dog is sleeping on the sofa in the living room", true),
-    ("warc", "http://site.example/a.html", "http://site.example/i/katze.jpg", "Eine graue Katze schläft auf dem Sofa im Wohnzimmer", false),
+    (
+        "warc",
+        "http://site.example/a.html",
+        "http://site.example/i/dog.jpg",
+        "A brown dog is sleeping on the sofa in the living room",
+        true,
+    ),
+    (
+        "warc",
+        "http://site.example/a.html",
+        "http://site.example/i/katze.jpg",
+        "Eine graue Katze schläft auf dem Sofa im Wohnzimmer",
+        false,
+    ),
     ("warc", "http://site.example/a.html", "http://site.example/i/bridge.jpg", "IMG_0042.JPG", false),
-    ("warc", "http://site.example/a.html", "http://site.example/i/bridge.jpg", "An old stone bridge across the river", true),
-    ("warc", "http://site.example/b.html", "http://site.example/i/dog.jpg", "A brown dog is sleeping on the sofa in the living room", true),
-    ("warc", "http://site.example/b.html", "http://site.example/i/sun-1280.jpg", "Sunset over the mountains and the sea", true),
-    ("wat", "http://other.example/p", "http://other.example/pics/tree.jpg", "A tall green tree in the middle of the park", true),
-    ("wat", "http://other.example/p", "http://site.example/i/dog.jpg", "A brown dog is sleeping on the sofa in the living room", true),
+    (
+        "warc",
+        "http://site.example/a.html",
+        "http://site.example/i/bridge.jpg",
+        "An old stone bridge across the river",
+        true,
+    ),
+    (
+        "warc",
+        "http://site.example/b.html",
+        "http://site.example/i/dog.jpg",
+        "A brown dog is sleeping on the sofa in the living room",
+        true,
+    ),
+    (
+        "warc",
+        "http://site.example/b.html",
+        "http://site.example/i/sun-1280.jpg",
+        "Sunset over the mountains and the sea",
+        true,
+    ),
+    (
+        "wat",
+        "http://other.example/p",
+        "http://other.example/pics/tree.jpg",
+        "A tall green tree in the middle of the park",
+        true,
+    ),
+    (
+        "wat",
+        "http://other.example/p",
+        "http://site.example/i/dog.jpg",
+        "A brown dog is sleeping on the sofa in the living room",
+        true,
+    ),
     ("list", "", "http://list.example/1.jpg", "A red bicycle is leaning against the wall of the house", true),
     ("list", "", "http://list.example/2.jpg", "Un vélo rouge appuyé contre le mur de la maison", false),
     ("list", "", "http://list.example/3.jpg", "Fresh bread on a wooden table", true),
@@ -28,15 +72,9 @@ const PAIRS: &[(&str, &str, &str, &str, bool)] = &[
     ("list", "", "http://list.example/4.jpg", "Two children playing football on the beach", true),
 ];
 
-fn gz_member(record: &[u8]) -> Vec<u8> {
-    let mut gz = flate2_free_gzip(record);
-    gz.shrink_to_fit();
-    gz
-}
-
 /// A stored (uncompressed) gzip member, so the test needs no compression crate: deflate "stored"
 /// blocks are plain bytes with a length header.
-fn flate2_free_gzip(data: &[u8]) -> Vec<u8> {
+fn gz_member(data: &[u8]) -> Vec<u8> {
     let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
     let mut chunks = data.chunks(65535).peekable();
     if chunks.peek().is_none() {
@@ -87,18 +125,35 @@ fn write_warc(path: &Path) {
         .replace("&amp;amp;", "and");
     let mut bytes = gz_member(&warc_record("warcinfo", "", "application/warc-fields", b"software: test\r\n"));
     let http_a = format!("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{page_a}");
-    bytes.extend(gz_member(&warc_record("request", "http://site.example/a.html", "application/http;msgtype=request", b"GET /a.html HTTP/1.1\r\n\r\n")));
-    bytes.extend(gz_member(&warc_record("response", "http://site.example/a.html", "application/http;msgtype=response", http_a.as_bytes())));
+    bytes.extend(gz_member(&warc_record(
+        "request",
+        "http://site.example/a.html",
+        "application/http;msgtype=request",
+        b"GET /a.html HTTP/1.1\r\n\r\n",
+    )));
+    bytes.extend(gz_member(&warc_record(
+        "response",
+        "http://site.example/a.html",
+        "application/http;msgtype=response",
+        http_a.as_bytes(),
+    )));
     // Page b: gzip content encoding inside chunked transfer encoding.
-    let body = flate2_free_gzip(page_b.as_bytes());
-    let mut http_b = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let body = gz_member(page_b.as_bytes());
+    let mut http_b =
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
     for chunk in body.chunks(100) {
         http_b.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
         http_b.extend_from_slice(chunk);
         http_b.extend_from_slice(b"\r\n");
     }
     http_b.extend_from_slice(b"0\r\n\r\n");
-    bytes.extend(gz_member(&warc_record("response", "http://site.example/b.html", "application/http;msgtype=response", &http_b)));
+    bytes.extend(gz_member(&warc_record(
+        "response",
+        "http://site.example/b.html",
+        "application/http;msgtype=response",
+        &http_b,
+    )));
     std::fs::write(path, bytes).unwrap();
 }
 
@@ -117,7 +172,8 @@ fn write_wat(path: &Path) {
         }
     });
     let block = serde_json::to_vec(&json).unwrap();
-    std::fs::write(path, gz_member(&warc_record("metadata", "http://other.example/p", "application/json", &block))).unwrap();
+    std::fs::write(path, gz_member(&warc_record("metadata", "http://other.example/p", "application/json", &block)))
+        .unwrap();
 }
 
 fn write_lists(dir: &Path) {
@@ -176,7 +232,10 @@ fn read_back(out: &str) -> BTreeSet<(String, String, String)> {
         let row: serde_json::Value = serde_json::from_str(line).unwrap();
         let (url, caption) = (row["url"].as_str().unwrap(), row["caption"].as_str().unwrap());
         assert_eq!(row["key"].as_str().unwrap(), pair_key(url, caption));
-        assert!(rows.insert((url.to_owned(), caption.to_owned(), row["source"].as_str().unwrap().to_owned())), "duplicate {line}");
+        assert!(
+            rows.insert((url.to_owned(), caption.to_owned(), row["source"].as_str().unwrap().to_owned())),
+            "duplicate {line}"
+        );
     }
     rows
 }
@@ -186,10 +245,17 @@ fn write_queries(dir: &Path) {
     let rows: Vec<QueryEntry> = ["dog", "bridge", "bicycle", "tree", "zebra"]
         .iter()
         .enumerate()
-        .map(|(i, q)| QueryEntry { id: i as u32, query: q.to_string(), source: QuerySource::Unigram, count: 1, pmi: None })
+        .map(|(i, q)| QueryEntry {
+            id: i as u32,
+            query: q.to_string(),
+            source: QuerySource::Unigram,
+            count: 1,
+            pmi: None,
+        })
         .collect();
     let mut manifest = Manifest::new(RecordKind::Queries, serde_json::json!({}), None);
-    let mut writer = ShardWriter::for_records::<QueryEntry>(dir.join(shard_file_name(0)), &WriterOptions::default()).unwrap();
+    let mut writer =
+        ShardWriter::for_records::<QueryEntry>(dir.join(shard_file_name(0)), &WriterOptions::default()).unwrap();
     writer.write_records(&rows).unwrap();
     manifest.add_shard(writer.finish().unwrap());
     manifest.complete = true;
@@ -210,12 +276,16 @@ fn harvest_warc_wat_and_lists_then_curate_the_output() {
     args.extend(["-o", &out, "--threads", "3"]);
     let text = run(&args);
     assert!(text.contains("5 inputs") && text.contains("7 written"), "{text}");
-    assert!(text.contains("duplicate 3") && text.contains("lang_not_allowed 2") && text.contains("text_file_name 1"), "{text}");
+    assert!(
+        text.contains("duplicate 3") && text.contains("lang_not_allowed 2") && text.contains("text_file_name 1"),
+        "{text}"
+    );
     assert_eq!(read_back(&out), expected());
     run(&["verify", &out]);
 
     // Per-input stats in the manifest.
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/manifest.json")).unwrap()).unwrap();
     let per_input = manifest["stats"]["per_input"].as_array().unwrap();
     let formats: Vec<&str> = per_input.iter().map(|i| i["format"].as_str().unwrap()).collect();
     assert_eq!(formats, ["warc", "wat", "csv", "jsonl", "parquet"]);

@@ -49,7 +49,12 @@ fn write_warc(path: &Path, records: usize) {
         }
         html.push_str("</body></html>");
         let http = format!("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}");
-        out.extend(gz(&record("response", &format!("http://site{}.example/p/{n}", n % 50), "application/http;msgtype=response", http.as_bytes())));
+        out.extend(gz(&record(
+            "response",
+            &format!("http://site{}.example/p/{n}", n % 50),
+            "application/http;msgtype=response",
+            http.as_bytes(),
+        )));
     }
     std::fs::write(path, out).unwrap();
 }
@@ -73,7 +78,12 @@ fn write_wat(path: &Path, records: usize) {
                 "HTML-Metadata": {"Head": {"Title": "page"}, "Links": links}
             }}
         }});
-        out.extend(gz(&record("metadata", &format!("http://site.example/p/{n}"), "application/json", &serde_json::to_vec(&json).unwrap())));
+        out.extend(gz(&record(
+            "metadata",
+            &format!("http://site.example/p/{n}"),
+            "application/json",
+            &serde_json::to_vec(&json).unwrap(),
+        )));
     }
     std::fs::write(path, out).unwrap();
 }
@@ -85,7 +95,10 @@ fn main() {
     let wat = dir.path().join("bench.wat.gz");
     write_warc(&warc, records);
     write_wat(&wat, records);
-    println!("{:<6} {:>8} {:>10} {:>10} {:>10} {:>12} {:>12}", "input", "records", "MB (gz)", "pairs", "seconds", "records/s", "MB/s (gz)");
+    println!(
+        "{:<6} {:>8} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "input", "records", "MB (gz)", "pairs", "seconds", "records/s", "MB/s (gz)"
+    );
     for (name, path) in [("WARC", &warc), ("WAT", &wat)] {
         let out = dir.path().join(format!("out-{name}"));
         let config = HarvestConfig { inputs: vec![path.clone()], out, threads: 1, ..Default::default() };

@@ -335,8 +335,12 @@ mod tests {
     use super::*;
 
     fn page(html: &str) -> PageExtract {
-        extract_html(html.as_bytes(), &Url::parse("https://example.org/dir/page.html").unwrap(), &HtmlOptions::default())
-            .unwrap()
+        extract_html(
+            html.as_bytes(),
+            &Url::parse("https://example.org/dir/page.html").unwrap(),
+            &HtmlOptions::default(),
+        )
+        .unwrap()
     }
 
     fn pairs(extract: &PageExtract) -> Vec<(String, String, &'static str)> {
@@ -381,10 +385,8 @@ mod tests {
              <figure><figure><img src='/in.png'><figcaption>inner</figcaption></figure>\
              <figcaption>outer</figcaption></figure>",
         );
-        let got: Vec<_> = pairs(&extract)
-            .into_iter()
-            .map(|(u, t, o)| (u, crate::text::collapse_whitespace(&t), o))
-            .collect();
+        let got: Vec<_> =
+            pairs(&extract).into_iter().map(|(u, t, o)| (u, crate::text::collapse_whitespace(&t), o)).collect();
         assert_eq!(
             got,
             [
@@ -419,9 +421,12 @@ mod tests {
         assert_eq!(extract.pairs.len(), 1);
         assert_eq!(crate::text::collapse_whitespace(&extract.pairs[0].text), "never closed");
         let latin1 = b"<meta charset=\"iso-8859-1\"><img src=\"c.jpg\" alt=\"caf\xe9\">";
-        let extract =
-            extract_html(latin1, &Url::parse("http://h/").unwrap(), &HtmlOptions { links: false, ..Default::default() })
-                .unwrap();
+        let extract = extract_html(
+            latin1,
+            &Url::parse("http://h/").unwrap(),
+            &HtmlOptions { links: false, ..Default::default() },
+        )
+        .unwrap();
         assert_eq!(extract.pairs[0].text, "café");
     }
 

@@ -185,7 +185,8 @@ mod tests {
 
     #[test]
     fn status_headers_and_plain_body() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-A: 1\r\n  2\r\n\r\n<p>hi", 100).unwrap();
+        let r =
+            parse_response(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-A: 1\r\n  2\r\n\r\n<p>hi", 100).unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.header("content-type"), Some("text/html"));
         assert_eq!(r.header("x-a"), Some("1 2"));
@@ -203,8 +204,7 @@ mod tests {
         chunked.extend_from_slice(format!("\r\n{:x};ext=1\r\n", gz.len() - 5).as_bytes());
         chunked.extend_from_slice(&gz[5..]);
         chunked.extend_from_slice(b"\r\n0\r\n\r\n");
-        let mut payload =
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n".to_vec();
+        let mut payload = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n".to_vec();
         payload.extend_from_slice(&chunked);
         assert_eq!(parse_response(&payload, 1000).unwrap().body, b"<html>zipped</html>");
         assert_eq!(parse_response(&payload, 10), Err(HttpProblem::TooLarge));

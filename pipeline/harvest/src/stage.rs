@@ -39,7 +39,9 @@ const FLUSH_ROWS: usize = 8192;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum InputKind {
     /// WARC or WAT (both are WARC files; records decide what each one holds).
-    Warc { wat: bool },
+    Warc {
+        wat: bool,
+    },
     List(ListFormat),
 }
 
@@ -68,8 +70,8 @@ fn detect_kind(path: &Path) -> Result<InputKind> {
     }
     let mut head = Vec::new();
     let file = fs::File::open(path).map_err(|e| HarvestError::io(path, e))?;
-    let mut magic = [0u8; 2];
-    let _ = (&file).take(2).read(&mut magic);
+    let mut magic = Vec::new();
+    (&file).take(2).read_to_end(&mut magic).map_err(|e| HarvestError::io(path, e))?;
     let file = fs::File::open(path).map_err(|e| HarvestError::io(path, e))?;
     let read = if magic == [0x1f, 0x8b] {
         flate2::read::MultiGzDecoder::new(file).take(512).read_to_end(&mut head)
@@ -399,12 +401,8 @@ fn harvest_input(
     let started = Instant::now();
     let kind = detect_kind(path)?;
     let bytes = fs::metadata(path).map_err(|e| HarvestError::io(path, e))?.len();
-    let stats = InputStats {
-        path: path.display().to_string(),
-        format: kind.name().to_owned(),
-        bytes,
-        ..Default::default()
-    };
+    let stats =
+        InputStats { path: path.display().to_string(), format: kind.name().to_owned(), bytes, ..Default::default() };
     let mut collector = Collector { config, filter, stats, seen: HashSet::new(), buffer: Vec::new() };
     let mut output = Output { path: dir.join(shard_file_name(index)), writer: None };
     match kind {
@@ -463,20 +461,18 @@ fn read_record(record: &WarcRecord, config: &HarvestConfig, collector: &mut Coll
     let warc_type = record.warc_type();
     let (block_mime, _) = media_type(record.header("Content-Type").unwrap_or(""));
     match warc_type.as_str() {
-        "metadata" if block_mime == "application/json" => {
-            match extract_wat(&record.block, record.target_uri()) {
-                Ok(page) if page.has_html => {
-                    collector.stats.pages += 1;
-                    collector.skip("image_url_unusable", page.skipped_urls);
-                    collector.offer_all(&page.pairs, page.page_url.as_deref(), "wat");
-                }
-                Ok(_) => collector.skip("wat_without_html", 1),
-                Err(e) => {
-                    tracing::debug!(offset = record.offset, "WAT JSON: {e}");
-                    collector.skip("wat_bad_json", 1);
-                }
+        "metadata" if block_mime == "application/json" => match extract_wat(&record.block, record.target_uri()) {
+            Ok(page) if page.has_html => {
+                collector.stats.pages += 1;
+                collector.skip("image_url_unusable", page.skipped_urls);
+                collector.offer_all(&page.pairs, page.page_url.as_deref(), "wat");
             }
-        }
+            Ok(_) => collector.skip("wat_without_html", 1),
+            Err(e) => {
+                tracing::debug!(offset = record.offset, "WAT JSON: {e}");
+                collector.skip("wat_bad_json", 1);
+            }
+        },
         "response" | "resource" => {
             let Some(page_url) = record.target_uri().and_then(|u| Url::parse(u).ok()) else {
                 return collector.skip("warc_no_target_uri", 1);

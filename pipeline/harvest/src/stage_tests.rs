@@ -144,7 +144,11 @@ fn wat_files_in_both_header_forms_give_the_same_pairs() {
                 "A sailing boat on the lake".into(),
                 "https://example.org/gallery/index.html".into()
             ),
-            ("https://static.example.net/fox.jpg".into(), "A red fox in the snow".into(), "https://example.org/other".into()),
+            (
+                "https://static.example.net/fox.jpg".into(),
+                "A red fox in the snow".into(),
+                "https://example.org/other".into()
+            ),
         ]
     );
 }
@@ -152,10 +156,17 @@ fn wat_files_in_both_header_forms_give_the_same_pairs() {
 #[test]
 fn warcat_examples_including_malformed_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let inputs: Vec<PathBuf> = ["at.warc", "at.warc.gz", "bad_http_chunked_content.warc", "c1_warcinfo.warc", "long_url.warc", "not_utf8_http_header.warc"]
-        .iter()
-        .map(|f| fixture(&format!("warcat/{f}")))
-        .collect();
+    let inputs: Vec<PathBuf> = [
+        "at.warc",
+        "at.warc.gz",
+        "bad_http_chunked_content.warc",
+        "c1_warcinfo.warc",
+        "long_url.warc",
+        "not_utf8_http_header.warc",
+    ]
+    .iter()
+    .map(|f| fixture(&format!("warcat/{f}")))
+    .collect();
     let out = dir.path().join("out");
     let mut cfg = config(inputs, &out);
     cfg.languages = vec!["any".into()];
@@ -248,7 +259,9 @@ fn lists_dedup_filter_resume_and_ranks_agree() {
     let stats = harvest(&config(vec![list.clone(), wat.clone()], &out)).unwrap();
     let input = &stats.per_input[0];
     assert_eq!((input.records, input.pairs_found, input.pairs_out), (6, 5, 2), "{input:#?}");
-    for (reason, n) in [("duplicate", 1), ("lang_not_allowed", 1), ("list_bad_url", 1), ("text_file_name", 1), ("list_bad_row", 0)] {
+    for (reason, n) in
+        [("duplicate", 1), ("lang_not_allowed", 1), ("list_bad_url", 1), ("text_file_name", 1), ("list_bad_row", 0)]
+    {
         assert_eq!(input.skipped.get(reason).copied().unwrap_or(0), n, "{reason}: {input:#?}");
     }
     let got = rows(&out);
@@ -273,7 +286,12 @@ fn lists_dedup_filter_resume_and_ranks_agree() {
     // Two ranks and a merge give the same rows.
     let ranked = dir.path().join("ranked");
     for rank in 0..2 {
-        let cfg = HarvestConfig { rank, world_size: 2, phase: Phase::Harvest, ..config(vec![list.clone(), wat.clone()], &ranked) };
+        let cfg = HarvestConfig {
+            rank,
+            world_size: 2,
+            phase: Phase::Harvest,
+            ..config(vec![list.clone(), wat.clone()], &ranked)
+        };
         harvest(&cfg).unwrap();
     }
     let cfg = HarvestConfig { world_size: 2, phase: Phase::Merge, ..config(vec![list.clone(), wat.clone()], &ranked) };

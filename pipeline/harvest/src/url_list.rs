@@ -123,10 +123,10 @@ pub struct UrlList {
 }
 
 enum Body {
-    Delimited { reader: csv::Reader<Box<dyn Read + Send>>, columns: Columns, record: csv::StringRecord, row: u64 },
+    Delimited { reader: Box<csv::Reader<Box<dyn Read + Send>>>, columns: Columns, record: csv::StringRecord, row: u64 },
     Jsonl { lines: Box<dyn BufRead + Send>, url_col: String, caption_col: Option<String>, line: u64 },
     Txt { lines: Box<dyn BufRead + Send>, line: u64 },
-    Parquet { batches: ParquetRecordBatchReader, columns: Columns, pending: Vec<UrlRow>, row: u64 },
+    Parquet { batches: Box<ParquetRecordBatchReader>, columns: Columns, pending: Vec<UrlRow>, row: u64 },
 }
 
 /// Column positions and names of a tabular list.
@@ -141,7 +141,11 @@ impl Columns {
         let position = |column: &str| names.iter().position(|n| n == column);
         let url = position(&options.url_col).ok_or_else(|| UrlListError::Format {
             path: path.to_path_buf(),
-            problem: format!("no URL column {:?} (columns: {}); pick one with --url-col", options.url_col, names.join(", ")),
+            problem: format!(
+                "no URL column {:?} (columns: {}); pick one with --url-col",
+                options.url_col,
+                names.join(", ")
+            ),
         })?;
         let caption = match &options.caption_col {
             None => None,
@@ -180,13 +184,12 @@ pub fn open(path: &Path, options: &UrlListOptions) -> Result<UrlList, UrlListErr
                 .delimiter(if format == ListFormat::Tsv { b'\t' } else { b',' })
                 .flexible(true)
                 .from_reader(input);
-            let header = reader.headers().map_err(|e| UrlListError::Format {
-                path: path.to_path_buf(),
-                problem: format!("header: {e}"),
-            })?;
+            let header = reader
+                .headers()
+                .map_err(|e| UrlListError::Format { path: path.to_path_buf(), problem: format!("header: {e}") })?;
             let names = header.iter().map(|h| h.trim().to_owned()).collect();
             let columns = Columns::find(path, names, options)?;
-            Body::Delimited { reader, columns, record: csv::StringRecord::new(), row: 0 }
+            Body::Delimited { reader: Box::new(reader), columns, record: csv::StringRecord::new(), row: 0 }
         }
         ListFormat::Jsonl => Body::Jsonl {
             lines: Box::new(BufReader::with_capacity(1 << 16, input)),
@@ -207,7 +210,7 @@ pub fn open(path: &Path, options: &UrlListOptions) -> Result<UrlList, UrlListErr
             let names = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
             let columns = Columns::find(path, names, options)?;
             let batches = builder.with_batch_size(4096).build().map_err(parquet_error)?;
-            Body::Parquet { batches, columns, pending: Vec::new(), row: 0 }
+            Body::Parquet { batches: Box::new(batches), columns, pending: Vec::new(), row: 0 }
         }
     };
     Ok(UrlList { path: path.to_path_buf(), format, body, done: false })
@@ -433,7 +436,10 @@ mod tests {
         std::fs::write(&csv, "url,caption,width\nhttp://a/1.jpg,\"A cat, sitting\",10\n,no url,3\nhttp://a/2.jpg,x,1,2\nhttp://a/3.jpg,short\n").unwrap();
         let got = rows(&csv, &with_caption("caption"));
         let first = got[0].as_ref().unwrap();
-        assert_eq!((first.row, first.url.as_str(), first.caption.as_deref()), (1, "http://a/1.jpg", Some("A cat, sitting")));
+        assert_eq!(
+            (first.row, first.url.as_str(), first.caption.as_deref()),
+            (1, "http://a/1.jpg", Some("A cat, sitting"))
+        );
         assert_eq!(first.extra, BTreeMap::from([("width".to_string(), "10".to_string())]));
         assert!(got[1].as_ref().unwrap_err().contains("list.csv, row 2: no URL"));
         assert!(got[2].as_ref().unwrap_err().contains("row 3: 4 fields, the header has 3"));
@@ -449,7 +455,10 @@ mod tests {
         assert_eq!(got[0].as_ref().unwrap().caption.as_deref(), Some("A dog"));
 
         let err = open(&tsv, &UrlListOptions::default()).err().unwrap().to_string();
-        assert!(err.contains("list.tsv.gz") && err.contains("no URL column \"url\"") && err.contains("link, text"), "{err}");
+        assert!(
+            err.contains("list.tsv.gz") && err.contains("no URL column \"url\"") && err.contains("link, text"),
+            "{err}"
+        );
         let err = open(&csv, &with_caption("alt")).err().unwrap().to_string();
         assert!(err.contains("no caption column \"alt\""), "{err}");
     }
@@ -474,7 +483,8 @@ mod tests {
 
         let txt = dir.path().join("urls.txt");
         std::fs::write(&txt, "# comment\nhttp://a/1.jpg\n\n  http://a/2.jpg  \n").unwrap();
-        let urls: Vec<(u64, String)> = rows(&txt, &UrlListOptions::default()).into_iter().map(|r| r.map(|r| (r.row, r.url)).unwrap()).collect();
+        let urls: Vec<(u64, String)> =
+            rows(&txt, &UrlListOptions::default()).into_iter().map(|r| r.map(|r| (r.row, r.url)).unwrap()).collect();
         assert_eq!(urls, [(2, "http://a/1.jpg".into()), (4, "http://a/2.jpg".into())]);
     }
 

@@ -48,7 +48,11 @@ impl WarcRecord {
 pub enum WarcItem {
     Record(WarcRecord),
     /// Bytes that could not be read as a record, and why.
-    Skipped { offset: u64, reason: &'static str, detail: String },
+    Skipped {
+        offset: u64,
+        reason: &'static str,
+        detail: String,
+    },
 }
 
 /// Limits of the reader.

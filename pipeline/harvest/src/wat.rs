@@ -180,7 +180,10 @@ mod tests {
 
     #[test]
     fn image_links_resolve_against_base_or_page_in_both_header_forms() {
-        for target in [serde_json::json!("https://example.org/dir/page"), serde_json::json!(["https://example.org/dir/page", "x"])] {
+        for target in [
+            serde_json::json!("https://example.org/dir/page"),
+            serde_json::json!(["https://example.org/dir/page", "x"]),
+        ] {
             let page = extract_wat(&wat_json(target, None), None).unwrap();
             assert_eq!(page.page_url.as_deref(), Some("https://example.org/dir/page"));
             let got: Vec<(&str, &str)> = page.pairs.iter().map(|p| (p.url.as_str(), p.text.as_str())).collect();
@@ -194,7 +197,8 @@ mod tests {
             );
             assert_eq!((page.images, page.skipped_urls), (4, 1));
         }
-        let page = extract_wat(&wat_json(serde_json::json!("https://example.org/dir/page"), Some("/static/")), None).unwrap();
+        let page =
+            extract_wat(&wat_json(serde_json::json!("https://example.org/dir/page"), Some("/static/")), None).unwrap();
         assert_eq!(page.pairs[0].url, "https://example.org/static/img/a.jpg");
     }
 
