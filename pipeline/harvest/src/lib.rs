@@ -1,1 +1,146 @@
-//! placeholder
+//! wit-harvest: candidate (image URL, text, page URL) pairs from crawl data — Common Crawl WAT
+//! and WARC files and img2dataset-style URL lists — cleaned, language-tagged, deduplicated and
+//! written as a `candidates` folder that `wit curate` reads.
+//!
+//! One door: [`harvest`] with a [`HarvestConfig`]. The parts a crawler or the fetch stage reuse are
+//! public: [`html::extract_html`] (pairs and links of a page), [`text::clean_text`],
+//! [`lang::LanguageFilter`], [`url_list::open`], [`warc::WarcReader`] and [`wat::extract_wat`].
+//!
+//! # Output folder
+//! ```text
+//! OUT/manifest.json          kind `candidates`; config; stats with one entry per input
+//! OUT/shard-NNNNN.parquet    Candidate rows of input NNNNN (its index in the expanded input list)
+//! OUT/ranks/rank-RRRRR-of-NNNNN/   a multi-rank run's per-rank folders (below)
+//! ```
+//! Inputs that yield no pair have no shard. Rows are deduplicated on [`wit_contract::pair_key`]
+//! (xxh3 of url NUL text): within an input while it is read, then across inputs in input order,
+//! so the first input holding a pair keeps it and the output does not depend on thread timing.
+//!
+//! # Ranks
+//! With `--world-size N`, [`Phase::Harvest`] on rank R reads every N-th input (starting at R) into
+//! `OUT/ranks/rank-R-of-N/` (a complete candidates folder of its own), then [`Phase::Merge`]
+//! once deduplicates across ranks into `OUT`. [`Phase::All`] does both in one process.
+//!
+//! # Resume
+//! A complete output made with the same configuration is left alone. An interrupted one resumes:
+//! the manifest lists each finished input with its shard, and only the others are read again.
+
+pub mod error;
+pub mod html;
+pub mod http;
+pub mod lang;
+pub mod text;
+pub mod url_list;
+pub mod warc;
+pub mod wat;
+
+mod stage;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use error::{HarvestError, Result};
+pub use html::{extract_html, HtmlOptions, ImageText, PageExtract, TextOrigin};
+pub use lang::{detect_language, Detected, LangReject, LanguageFilter};
+pub use text::{clean_text, DropReason, TextRules};
+pub use url_list::{ListFormat, UrlListOptions, UrlRow};
+
+/// Which part of a (possibly multi-rank) run to do; see the crate docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Harvest and deduplicate in one process (world size 1).
+    #[default]
+    All,
+    /// Harvest this rank's inputs into `OUT/ranks/`.
+    Harvest,
+    /// Deduplicate every rank's folder into `OUT`.
+    Merge,
+}
+
+/// Everything a harvest run needs.
+#[derive(Debug, Clone)]
+pub struct HarvestConfig {
+    /// Files (WARC, WAT, URL lists) or folders of them.
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub text: TextRules,
+    /// Allowed languages (ISO 639-1/3 codes or English names); empty or `any`: all.
+    pub languages: Vec<String>,
+    pub min_lang_confidence: f32,
+    /// Columns of URL lists. The caption column defaults to `caption` here (rows need a text).
+    pub list: UrlListOptions,
+    /// WARC records with a larger block are skipped.
+    pub max_record_bytes: u64,
+    pub rank: usize,
+    pub world_size: usize,
+    pub phase: Phase,
+    /// Worker threads; 0: one per core.
+    pub threads: usize,
+}
+
+impl Default for HarvestConfig {
+    fn default() -> Self {
+        HarvestConfig {
+            inputs: Vec::new(),
+            out: PathBuf::new(),
+            text: TextRules::default(),
+            languages: vec!["en".into()],
+            min_lang_confidence: 0.0,
+            list: UrlListOptions { caption_col: Some("caption".into()), ..Default::default() },
+            max_record_bytes: 64 << 20,
+            rank: 0,
+            world_size: 1,
+            phase: Phase::All,
+            threads: 0,
+        }
+    }
+}
+
+/// What one input gave.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InputStats {
+    pub path: String,
+    /// `warc`, `wat` or the list format.
+    pub format: String,
+    /// Its shard in the output folder, when it yielded pairs.
+    pub shard: Option<String>,
+    /// Size of the file as stored.
+    pub bytes: u64,
+    /// WARC records or list rows read.
+    pub records: u64,
+    /// HTML pages or WAT page records the pairs came from.
+    pub pages: u64,
+    /// Image-text pairs found before cleaning and filtering.
+    pub pairs_found: u64,
+    /// Pairs written.
+    pub pairs_out: u64,
+    /// Records and pairs left out, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    pub seconds: f64,
+}
+
+/// What a run did (also the output manifest's `stats`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HarvestStats {
+    /// Inputs this run (or rank) covered.
+    pub inputs: u64,
+    pub bytes: u64,
+    pub records: u64,
+    pub pages: u64,
+    pub pairs_found: u64,
+    pub pairs_out: u64,
+    pub shards: u64,
+    /// Totals over the inputs, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    pub per_input: Vec<InputStats>,
+    pub seconds: f64,
+    /// The run found a complete output with the same config and did nothing.
+    #[serde(default)]
+    pub already_complete: bool,
+}
+
+/// Runs the harvest stage (or one phase of it) as `config` says.
+pub fn harvest(config: &HarvestConfig) -> Result<HarvestStats> {
+    stage::run(config)
+}

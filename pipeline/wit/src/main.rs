@@ -41,6 +41,8 @@ enum Command {
         /// A folder holding manifest.json.
         dir: PathBuf,
     },
+    /// Candidate image-text pairs from WARC / WAT files and URL lists.
+    Harvest(commands::harvest::HarvestArgs),
     /// Match candidate texts against the query dictionary and balance them per query (MetaCLIP).
     Curate(commands::curate::CurateArgs),
     /// Run queries → harvest → curate → fetch → report from one TOML file; complete stages are skipped.
@@ -66,6 +68,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Schema { kind } => commands::schema::run(kind.as_deref()),
         Command::Verify { dir } => commands::verify::run(&dir),
+        Command::Harvest(args) => commands::harvest::run(&args),
         Command::Curate(args) => commands::curate::run(&args),
         Command::DemoWeb(args) => commands::demo_web::run(&args),
         Command::Build(args) => commands::build::run(&args),

@@ -1,0 +1,719 @@
+//! The stage itself: expand and slice the inputs, read each one on a worker thread into its own
+//! shard, then deduplicate across inputs in input order, and keep the manifest current so an
+//! interrupted run resumes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use arrow::array::{AsArray, BooleanArray};
+use arrow::compute::filter_record_batch;
+use url::Url;
+use wit_contract::schema::col;
+use wit_contract::{
+    clean_stale_temp_files, pair_key, shard_file_name, Candidate, Manifest, ReadOptions, RecordKind, ShardInfo,
+    ShardReader, ShardWriter, WriterOptions,
+};
+
+use crate::error::{HarvestError, Result};
+use crate::html::{extract_html, HtmlOptions, ImageText};
+use crate::http::{media_type, parse_response};
+use crate::lang::LanguageFilter;
+use crate::text::clean_text;
+use crate::url_list::{self, ListFormat, UrlListOptions};
+use crate::warc::{WarcItem, WarcLimits, WarcReader, WarcRecord};
+use crate::wat::extract_wat;
+use crate::{HarvestConfig, HarvestStats, InputStats, Phase};
+
+/// The folder of per-rank outputs inside the output folder.
+pub const RANKS_DIR: &str = "ranks";
+
+/// Candidates buffered per input before they are written.
+const FLUSH_ROWS: usize = 8192;
+
+/// What kind of file an input is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InputKind {
+    /// WARC or WAT (both are WARC files; records decide what each one holds).
+    Warc {
+        wat: bool,
+    },
+    List(ListFormat),
+}
+
+impl InputKind {
+    fn name(self) -> &'static str {
+        match self {
+            InputKind::Warc { wat: true } => "wat",
+            InputKind::Warc { wat: false } => "warc",
+            InputKind::List(format) => format.name(),
+        }
+    }
+}
+
+/// The kind of `path`, from its name, else from its first bytes.
+fn detect_kind(path: &Path) -> Result<InputKind> {
+    if let Some((format, _)) = url_list::format_from_name(path) {
+        return Ok(InputKind::List(format));
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let stem = name.strip_suffix(".gz").unwrap_or(&name);
+    if stem.ends_with(".wat") {
+        return Ok(InputKind::Warc { wat: true });
+    }
+    if stem.ends_with(".warc") || stem.ends_with(".wet") || stem.ends_with(".arc") {
+        return Ok(InputKind::Warc { wat: false });
+    }
+    let mut head = Vec::new();
+    let file = fs::File::open(path).map_err(|e| HarvestError::io(path, e))?;
+    let mut magic = Vec::new();
+    (&file).take(2).read_to_end(&mut magic).map_err(|e| HarvestError::io(path, e))?;
+    let file = fs::File::open(path).map_err(|e| HarvestError::io(path, e))?;
+    let read = if magic == [0x1f, 0x8b] {
+        flate2::read::MultiGzDecoder::new(file).take(512).read_to_end(&mut head)
+    } else {
+        file.take(512).read_to_end(&mut head)
+    };
+    read.map_err(|e| HarvestError::io(path, e))?;
+    let text = String::from_utf8_lossy(&head);
+    if head.starts_with(b"WARC/") {
+        return Ok(InputKind::Warc { wat: text.contains("application/json") });
+    }
+    if head.starts_with(b"PAR1") {
+        return Ok(InputKind::List(ListFormat::Parquet));
+    }
+    if text.trim_start().starts_with('{') {
+        return Ok(InputKind::List(ListFormat::Jsonl));
+    }
+    Err(HarvestError::input(
+        path,
+        "cannot tell the format: not WARC/WAT (name or content), nor a csv/tsv/jsonl/parquet/txt list by name",
+    ))
+}
+
+/// The input files: files as given, folders as their (sorted, non-hidden) files.
+fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        let meta = fs::metadata(input).map_err(|e| HarvestError::io(input, e))?;
+        if meta.is_dir() {
+            let mut inside = Vec::new();
+            for entry in fs::read_dir(input).map_err(|e| HarvestError::io(input, e))? {
+                let entry = entry.map_err(|e| HarvestError::io(input, e))?;
+                let hidden = entry.file_name().to_string_lossy().starts_with('.');
+                if !hidden && entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                    inside.push(entry.path());
+                }
+            }
+            inside.sort();
+            files.extend(inside);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    if files.is_empty() {
+        return Err(HarvestError::Config("no input files".into()));
+    }
+    Ok(files)
+}
+
+/// The configuration recorded in manifests: what decides the output (not threads).
+fn base_config(config: &HarvestConfig, inputs: &[PathBuf], filter: &LanguageFilter) -> serde_json::Value {
+    serde_json::json!({
+        "stage": "harvest",
+        "inputs": inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "languages": filter.allowed_codes(),
+        "min_lang_confidence": filter.min_confidence(),
+        "min_chars": config.text.min_chars,
+        "max_chars": config.text.max_chars,
+        "url_col": config.list.url_col,
+        "caption_col": config.list.caption_col,
+        "max_record_bytes": config.max_record_bytes,
+        "world_size": config.world_size,
+    })
+}
+
+fn rank_config(base: &serde_json::Value, rank: usize) -> serde_json::Value {
+    let mut config = base.clone();
+    config["rank"] = rank.into();
+    config
+}
+
+fn rank_dir(out: &Path, rank: usize, world_size: usize) -> PathBuf {
+    out.join(RANKS_DIR).join(format!("rank-{rank:05}-of-{world_size:05}"))
+}
+
+fn validate(config: &HarvestConfig) -> Result<()> {
+    if config.world_size == 0 || config.rank >= config.world_size {
+        return Err(HarvestError::Config(format!("rank {} of world size {}", config.rank, config.world_size)));
+    }
+    if config.phase == Phase::All && config.world_size > 1 {
+        return Err(HarvestError::Config(
+            "with --world-size > 1 run --phase harvest on every rank, then --phase merge once".into(),
+        ));
+    }
+    if config.text.min_chars > config.text.max_chars {
+        return Err(HarvestError::Config(format!(
+            "min chars {} above max chars {}",
+            config.text.min_chars, config.text.max_chars
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn run(config: &HarvestConfig) -> Result<HarvestStats> {
+    validate(config)?;
+    let started = Instant::now();
+    let filter = LanguageFilter::new(&config.languages, config.min_lang_confidence).map_err(HarvestError::Config)?;
+    let inputs = expand_inputs(&config.inputs)?;
+    let base = base_config(config, &inputs, &filter);
+    let mut stats = match config.phase {
+        Phase::All => {
+            let out = config.out.as_path();
+            let all: Vec<usize> = (0..inputs.len()).collect();
+            match harvest_into(config, &filter, &inputs, &all, out, &base)? {
+                Done::Already(stats) => return Ok(stats),
+                Done::Harvested(manifest) => dedup_in_place(out, manifest)?,
+            }
+        }
+        Phase::Harvest => {
+            let dir = rank_dir(&config.out, config.rank, config.world_size);
+            let mine: Vec<usize> = (0..inputs.len()).filter(|i| i % config.world_size == config.rank).collect();
+            match harvest_into(config, &filter, &inputs, &mine, &dir, &rank_config(&base, config.rank))? {
+                Done::Already(stats) => return Ok(stats),
+                Done::Harvested(manifest) => dedup_in_place(&dir, manifest)?,
+            }
+        }
+        Phase::Merge => merge(config, &base)?,
+    };
+    stats.seconds = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+enum Done {
+    /// A complete output with this config was there already.
+    Already(HarvestStats),
+    /// Every input is harvested (not yet deduplicated across inputs).
+    Harvested(Manifest),
+}
+
+fn stats_of(manifest: &Manifest) -> HarvestStats {
+    serde_json::from_value(manifest.stats.clone()).unwrap_or_default()
+}
+
+/// Totals recomputed from the per-input entries.
+fn total(per_input: Vec<InputStats>) -> HarvestStats {
+    let mut stats = HarvestStats { inputs: per_input.len() as u64, ..Default::default() };
+    for input in &per_input {
+        stats.bytes += input.bytes;
+        stats.records += input.records;
+        stats.pages += input.pages;
+        stats.pairs_found += input.pairs_found;
+        stats.pairs_out += input.pairs_out;
+        stats.shards += input.shard.is_some() as u64;
+        for (reason, n) in &input.skipped {
+            *stats.skipped.entry(reason.clone()).or_default() += n;
+        }
+    }
+    stats.per_input = per_input;
+    stats
+}
+
+fn create_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| HarvestError::io(dir, e))?;
+    clean_stale_temp_files(dir)?;
+    Ok(())
+}
+
+/// Harvests inputs `todo` (indices into `inputs`) into `dir`, resuming a run with the same config.
+fn harvest_into(
+    config: &HarvestConfig,
+    filter: &LanguageFilter,
+    inputs: &[PathBuf],
+    todo: &[usize],
+    dir: &Path,
+    config_json: &serde_json::Value,
+) -> Result<Done> {
+    let mut done: Vec<InputStats> = Vec::new();
+    let mut manifest = match Manifest::load_if_present(dir)? {
+        Some(existing) if existing.kind == RecordKind::Candidates && existing.config == *config_json => {
+            if existing.complete {
+                tracing::info!(out = %dir.display(), "harvest output already complete with this config; nothing to do");
+                let mut stats = stats_of(&existing);
+                stats.already_complete = true;
+                return Ok(Done::Already(stats));
+            }
+            done = stats_of(&existing).per_input;
+            // Only inputs whose shard (if any) is still listed count as done.
+            done.retain(|input| input.shard.as_ref().is_none_or(|s| existing.has_shard(s)));
+            if !done.is_empty() {
+                tracing::info!(done = done.len(), of = todo.len(), "resuming an interrupted harvest");
+            }
+            existing
+        }
+        Some(existing) => {
+            // Another configuration: its shards are not ours.
+            for shard in existing.shard_paths(dir) {
+                let _ = fs::remove_file(shard);
+            }
+            Manifest::new(RecordKind::Candidates, config_json.clone(), None)
+        }
+        None => Manifest::new(RecordKind::Candidates, config_json.clone(), None),
+    };
+    create_dir(dir)?;
+    let done_paths: HashSet<String> = done.iter().map(|d| d.path.clone()).collect();
+    let pending: Vec<usize> =
+        todo.iter().copied().filter(|&i| !done_paths.contains(&inputs[i].display().to_string())).collect();
+    manifest.shards.retain(|s| done.iter().any(|d| d.shard.as_deref() == Some(s.file.as_str())));
+    manifest.stats = serde_json::to_value(total(done.clone())).unwrap_or_default();
+    manifest.complete = false;
+    manifest.save(dir)?;
+
+    let threads = match config.threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n,
+    }
+    .min(pending.len().max(1));
+    let shared = Mutex::new((manifest, done));
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<HarvestError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                if failed.load(Ordering::Relaxed) {
+                    return;
+                }
+                let at = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&index) = pending.get(at) else { return };
+                let result = harvest_input(config, filter, &inputs[index], index, dir).and_then(|(input, shard)| {
+                    let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    let (manifest, done) = &mut *guard;
+                    if let Some(shard) = shard {
+                        manifest.add_shard(shard);
+                    }
+                    done.push(input);
+                    done.sort_by(|a, b| a.shard.cmp(&b.shard).then(a.path.cmp(&b.path)));
+                    manifest.stats = serde_json::to_value(total(done.clone())).unwrap_or_default();
+                    manifest.save(dir)?;
+                    Ok(())
+                });
+                if let Err(e) = result {
+                    failed.store(true, Ordering::Relaxed);
+                    first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                    return;
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let (mut manifest, done) = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+    manifest.stats = serde_json::to_value(total(done)).unwrap_or_default();
+    Ok(Done::Harvested(manifest))
+}
+
+/// Turns raw pairs into candidates: cleaning, language, key, within-input dedup; counts drops.
+struct Collector<'a> {
+    config: &'a HarvestConfig,
+    filter: &'a LanguageFilter,
+    stats: InputStats,
+    seen: HashSet<u64>,
+    buffer: Vec<Candidate>,
+}
+
+impl Collector<'_> {
+    fn skip(&mut self, reason: &str, n: u64) {
+        if n > 0 {
+            *self.stats.skipped.entry(reason.to_owned()).or_default() += n;
+        }
+    }
+
+    fn offer(&mut self, url: &str, raw_text: &str, page_url: Option<&str>, source: &str) {
+        self.stats.pairs_found += 1;
+        let text = match clean_text(raw_text, &self.config.text) {
+            Ok(text) => text,
+            Err(reason) => return self.skip(reason.name(), 1),
+        };
+        let detected = match self.filter.check(&text) {
+            Ok(detected) => detected,
+            Err(reason) => return self.skip(reason.name(), 1),
+        };
+        let key = pair_key(url, &text);
+        let hash = u64::from_str_radix(&key, 16).unwrap_or_default();
+        if !self.seen.insert(hash) {
+            return self.skip("duplicate", 1);
+        }
+        self.buffer.push(Candidate {
+            key,
+            url: url.to_owned(),
+            caption: text,
+            page_url: page_url.map(str::to_owned),
+            source: source.to_owned(),
+            lang: detected.map(|d| d.code.to_owned()),
+            lang_conf: detected.map(|d| d.confidence),
+        });
+    }
+
+    fn offer_all(&mut self, pairs: &[ImageText], page_url: Option<&str>, source: &str) {
+        for pair in pairs {
+            self.offer(&pair.url, &pair.text, page_url, source);
+        }
+    }
+}
+
+/// Writes a collector's buffer into a shard opened on first use.
+struct Output {
+    path: PathBuf,
+    writer: Option<ShardWriter>,
+}
+
+impl Output {
+    fn flush(&mut self, collector: &mut Collector<'_>, force: bool) -> Result<()> {
+        if collector.buffer.is_empty() || (!force && collector.buffer.len() < FLUSH_ROWS) {
+            return Ok(());
+        }
+        if self.writer.is_none() {
+            self.writer = Some(ShardWriter::for_records::<Candidate>(&self.path, &WriterOptions::default())?);
+        }
+        if let Some(writer) = self.writer.as_mut() {
+            writer.write_records(&collector.buffer)?;
+        }
+        collector.stats.pairs_out += collector.buffer.len() as u64;
+        collector.buffer.clear();
+        Ok(())
+    }
+}
+
+/// Reads one input into `dir/shard-INDEX.parquet`.
+fn harvest_input(
+    config: &HarvestConfig,
+    filter: &LanguageFilter,
+    path: &Path,
+    index: usize,
+    dir: &Path,
+) -> Result<(InputStats, Option<ShardInfo>)> {
+    let started = Instant::now();
+    let kind = detect_kind(path)?;
+    let bytes = fs::metadata(path).map_err(|e| HarvestError::io(path, e))?.len();
+    let stats =
+        InputStats { path: path.display().to_string(), format: kind.name().to_owned(), bytes, ..Default::default() };
+    let mut collector = Collector { config, filter, stats, seen: HashSet::new(), buffer: Vec::new() };
+    let mut output = Output { path: dir.join(shard_file_name(index)), writer: None };
+    match kind {
+        InputKind::Warc { .. } => read_warc(path, config, &mut collector, &mut output)?,
+        InputKind::List(format) => read_list(path, format, config, &mut collector, &mut output)?,
+    }
+    output.flush(&mut collector, true)?;
+    let shard = match output.writer.take() {
+        Some(writer) => Some(writer.finish()?),
+        None => None,
+    };
+    let mut stats = collector.stats;
+    stats.shard = shard.as_ref().map(|s| s.file.clone());
+    stats.seconds = started.elapsed().as_secs_f64();
+    tracing::info!(
+        input = %path.display(),
+        format = %stats.format,
+        records = stats.records,
+        pairs_found = stats.pairs_found,
+        pairs_out = stats.pairs_out,
+        mb_per_s = %format!("{:.1}", stats.bytes as f64 / 1e6 / stats.seconds.max(1e-9)),
+        "harvested input"
+    );
+    Ok((stats, shard))
+}
+
+fn read_warc(path: &Path, config: &HarvestConfig, collector: &mut Collector<'_>, output: &mut Output) -> Result<()> {
+    let limits = WarcLimits { max_block: config.max_record_bytes, ..Default::default() };
+    let mut last_log = Instant::now();
+    for item in WarcReader::open(path, limits)? {
+        match item? {
+            WarcItem::Skipped { offset, reason, detail } => {
+                tracing::warn!(input = %path.display(), offset, reason, "{detail}");
+                collector.skip(reason, 1);
+            }
+            WarcItem::Record(record) => {
+                collector.stats.records += 1;
+                read_record(&record, config, collector);
+            }
+        }
+        output.flush(collector, false)?;
+        if last_log.elapsed().as_secs() >= 10 {
+            last_log = Instant::now();
+            tracing::info!(input = %path.display(), records = collector.stats.records, pairs = collector.stats.pairs_out, "reading");
+        }
+    }
+    Ok(())
+}
+
+fn is_html(mime: &str) -> bool {
+    matches!(mime, "text/html" | "application/xhtml+xml")
+}
+
+/// One WARC record: an HTTP response or resource holding HTML, or a WAT metadata record.
+fn read_record(record: &WarcRecord, config: &HarvestConfig, collector: &mut Collector<'_>) {
+    let warc_type = record.warc_type();
+    let (block_mime, _) = media_type(record.header("Content-Type").unwrap_or(""));
+    match warc_type.as_str() {
+        "metadata" if block_mime == "application/json" => match extract_wat(&record.block, record.target_uri()) {
+            Ok(page) if page.has_html => {
+                collector.stats.pages += 1;
+                collector.skip("image_url_unusable", page.skipped_urls);
+                collector.offer_all(&page.pairs, page.page_url.as_deref(), "wat");
+            }
+            Ok(_) => collector.skip("wat_without_html", 1),
+            Err(e) => {
+                tracing::debug!(offset = record.offset, "WAT JSON: {e}");
+                collector.skip("wat_bad_json", 1);
+            }
+        },
+        "response" | "resource" => {
+            let Some(page_url) = record.target_uri().and_then(|u| Url::parse(u).ok()) else {
+                return collector.skip("warc_no_target_uri", 1);
+            };
+            let (body, charset) = if warc_type == "response" && block_mime == "application/http" {
+                let response = match parse_response(&record.block, config.max_record_bytes as usize) {
+                    Ok(response) => response,
+                    Err(problem) => {
+                        tracing::debug!(offset = record.offset, reason = problem.name(), "HTTP payload");
+                        return collector.skip(problem.name(), 1);
+                    }
+                };
+                if !(200..300).contains(&response.status) {
+                    return collector.skip("http_status_not_2xx", 1);
+                }
+                let (mime, charset) = media_type(response.header("content-type").unwrap_or(""));
+                let sniffed = mime.is_empty() && looks_like_html(&response.body);
+                if !is_html(&mime) && !sniffed {
+                    return collector.skip("not_html", 1);
+                }
+                (response.body, charset)
+            } else if warc_type == "resource" && is_html(&block_mime) {
+                let (_, charset) = media_type(record.header("Content-Type").unwrap_or(""));
+                (record.block.clone(), charset)
+            } else {
+                return collector.skip("not_html", 1);
+            };
+            let options = HtmlOptions { charset, links: false, ..Default::default() };
+            match extract_html(&body, &page_url, &options) {
+                Ok(page) => {
+                    collector.stats.pages += 1;
+                    collector.skip("image_url_unusable", page.skipped_urls);
+                    collector.offer_all(&page.pairs, Some(page_url.as_str()), "warc");
+                }
+                Err(e) => {
+                    tracing::debug!(offset = record.offset, "{e}");
+                    collector.skip("html_unparsable", 1);
+                }
+            }
+        }
+        other => {
+            let reason = match other {
+                "request" | "warcinfo" | "revisit" | "metadata" | "conversion" | "continuation" => other,
+                _ => "other",
+            };
+            collector.skip(&format!("warc_{reason}_record"), 1);
+        }
+    }
+}
+
+fn looks_like_html(body: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(&body[..body.len().min(512)]).to_ascii_lowercase();
+    head.contains("<html") || head.contains("<!doctype html")
+}
+
+fn read_list(
+    path: &Path,
+    format: ListFormat,
+    config: &HarvestConfig,
+    collector: &mut Collector<'_>,
+    output: &mut Output,
+) -> Result<()> {
+    let options = UrlListOptions { format: Some(format), ..config.list.clone() };
+    let mut bad_rows_logged = 0;
+    for row in url_list::open(path, &options)? {
+        let row = match row {
+            Ok(row) => row,
+            Err(e) if e.is_row_error() => {
+                collector.stats.records += 1;
+                collector.skip("list_bad_row", 1);
+                if bad_rows_logged < 10 {
+                    bad_rows_logged += 1;
+                    tracing::warn!("{e}");
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        collector.stats.records += 1;
+        let url = match Url::parse(&row.url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+            _ => {
+                collector.skip("list_bad_url", 1);
+                continue;
+            }
+        };
+        let Some(caption) = row.caption.as_deref() else {
+            collector.skip("list_no_caption", 1);
+            continue;
+        };
+        let page_url = row.extra.get("page_url").map(String::as_str);
+        collector.offer(url.as_str(), caption, page_url, "list");
+        output.flush(collector, false)?;
+    }
+    Ok(())
+}
+
+/// The keys of a shard, as u64.
+fn shard_keys(path: &Path) -> Result<Vec<u64>> {
+    let options = ReadOptions { batch_size: 65536, columns: Some(vec![col::KEY.to_owned()]) };
+    let mut keys = Vec::new();
+    for batch in ShardReader::open(path, &options)? {
+        let batch = batch?;
+        let column = batch.column(0).as_string::<i32>();
+        keys.extend(column.iter().map(|k| k.and_then(|k| u64::from_str_radix(k, 16).ok()).unwrap_or_default()));
+    }
+    Ok(keys)
+}
+
+/// Copies `from` to `to` without the rows whose `keep` flag is false.
+fn write_filtered(from: &Path, to: &Path, keep: &[bool]) -> Result<Option<ShardInfo>> {
+    if !keep.iter().any(|&k| k) {
+        return Ok(None);
+    }
+    let mut writer = ShardWriter::for_records::<Candidate>(to, &WriterOptions::default())?;
+    let mut at = 0usize;
+    for batch in ShardReader::open_kind(from, RecordKind::Candidates, &ReadOptions::default())? {
+        let batch = batch?;
+        let n = batch.num_rows();
+        let mask = BooleanArray::from(keep[at..at + n].to_vec());
+        at += n;
+        let kept = filter_record_batch(&batch, &mask).map_err(|e| HarvestError::input(from, e.to_string()))?;
+        writer.write_batch(&kept)?;
+    }
+    Ok(Some(writer.finish()?))
+}
+
+/// One shard of the dedup pass: where it is, and which input (stats entry) it belongs to.
+struct DedupShard {
+    source: PathBuf,
+    file: String,
+}
+
+/// Drops rows whose key an earlier shard (in file-name order, i.e. input order) holds; returns
+/// the shards to list, and how many rows each shard's input lost.
+fn dedup_shards(shards: &[DedupShard], out: &Path) -> Result<(Vec<ShardInfo>, BTreeMap<String, u64>)> {
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut infos = Vec::new();
+    let mut lost = BTreeMap::new();
+    for shard in shards {
+        let keys = shard_keys(&shard.source)?;
+        let keep: Vec<bool> = keys.iter().map(|k| seen.insert(*k)).collect();
+        let dropped = keep.iter().filter(|&&k| !k).count() as u64;
+        let target = out.join(&shard.file);
+        if dropped == 0 && shard.source == target {
+            let (bytes, xxh3) = wit_contract::manifest::hash_file(&target).map_err(|e| HarvestError::io(&target, e))?;
+            infos.push(ShardInfo { file: shard.file.clone(), rows: keys.len() as u64, bytes, xxh3 });
+            continue;
+        }
+        if dropped > 0 {
+            lost.insert(shard.file.clone(), dropped);
+        }
+        match write_filtered(&shard.source, &target, &keep)? {
+            Some(info) => infos.push(info),
+            None if shard.source == target => fs::remove_file(&target).map_err(|e| HarvestError::io(&target, e))?,
+            None => {}
+        }
+    }
+    Ok((infos, lost))
+}
+
+/// Applies the rows lost to cross-input duplicates to the per-input stats.
+fn account_duplicates(per_input: &mut [InputStats], lost: &BTreeMap<String, u64>, kept: &[ShardInfo]) {
+    for input in per_input.iter_mut() {
+        let Some(shard) = input.shard.clone() else { continue };
+        if let Some(&n) = lost.get(&shard) {
+            input.pairs_out -= n.min(input.pairs_out);
+            *input.skipped.entry("duplicate".into()).or_default() += n;
+        }
+        if !kept.iter().any(|s| s.file == shard) {
+            input.shard = None;
+        }
+    }
+}
+
+/// Cross-input dedup inside one folder, then the manifest is marked complete.
+fn dedup_in_place(dir: &Path, mut manifest: Manifest) -> Result<HarvestStats> {
+    let shards: Vec<DedupShard> =
+        manifest.shards.iter().map(|s| DedupShard { source: dir.join(&s.file), file: s.file.clone() }).collect();
+    let (infos, lost) = dedup_shards(&shards, dir)?;
+    let mut stats = stats_of(&manifest);
+    account_duplicates(&mut stats.per_input, &lost, &infos);
+    let stats = total(stats.per_input);
+    manifest.shards.clear();
+    infos.into_iter().for_each(|s| manifest.add_shard(s));
+    manifest.stats = serde_json::to_value(&stats).unwrap_or_default();
+    manifest.complete = true;
+    manifest.save(dir)?;
+    tracing::info!(
+        out = %dir.display(),
+        inputs = stats.inputs,
+        records = stats.records,
+        pairs_out = stats.pairs_out,
+        shards = stats.shards,
+        "harvest complete"
+    );
+    Ok(stats)
+}
+
+/// Phase::Merge: every rank's folder, deduplicated across ranks in input order, into `OUT`.
+fn merge(config: &HarvestConfig, base: &serde_json::Value) -> Result<HarvestStats> {
+    let out = config.out.as_path();
+    if let Some(existing) = Manifest::load_if_present(out)? {
+        if existing.complete && existing.kind == RecordKind::Candidates && existing.config == *base {
+            tracing::info!(out = %out.display(), "merged harvest output already complete; nothing to do");
+            let mut stats = stats_of(&existing);
+            stats.already_complete = true;
+            return Ok(stats);
+        }
+    }
+    let mut shards = Vec::new();
+    let mut per_input = Vec::new();
+    for rank in 0..config.world_size {
+        let dir = rank_dir(out, rank, config.world_size);
+        let manifest = Manifest::load(&dir)?;
+        if manifest.kind != RecordKind::Candidates || !manifest.complete {
+            return Err(HarvestError::input(&dir, "not a complete candidates folder (has this rank finished?)"));
+        }
+        if manifest.config != rank_config(base, rank) {
+            return Err(HarvestError::input(&dir, "written with another configuration or input list"));
+        }
+        shards.extend(manifest.shards.iter().map(|s| DedupShard { source: dir.join(&s.file), file: s.file.clone() }));
+        per_input.extend(stats_of(&manifest).per_input);
+    }
+    // Input order: shard names carry the input index.
+    shards.sort_by(|a, b| a.file.cmp(&b.file));
+    per_input.sort_by(|a, b| a.shard.cmp(&b.shard).then(a.path.cmp(&b.path)));
+    create_dir(out)?;
+    let mut manifest = Manifest::new(RecordKind::Candidates, base.clone(), None);
+    manifest.save(out)?;
+    let (infos, lost) = dedup_shards(&shards, out)?;
+    account_duplicates(&mut per_input, &lost, &infos);
+    let stats = total(per_input);
+    infos.into_iter().for_each(|s| manifest.add_shard(s));
+    manifest.stats = serde_json::to_value(&stats).unwrap_or_default();
+    manifest.complete = true;
+    manifest.save(out)?;
+    tracing::info!(out = %out.display(), ranks = config.world_size, pairs_out = stats.pairs_out, "merged");
+    Ok(stats)
+}
+
+#[cfg(test)]
+#[path = "stage_tests.rs"]
+mod tests;

@@ -1,0 +1,213 @@
+//! Common Crawl WAT records: the JSON of a WARC `metadata` record, as Common Crawl writes it for
+//! each archived response.
+//!
+//! Pairs come from `Envelope → Payload-Metadata → HTTP-Response-Metadata → HTML-Metadata →
+//! Links[]` entries whose `path` is `IMG@/src`, with their `alt` and `title`. Relative image URLs
+//! are resolved against `HTML-Metadata → Head → Base` (itself resolved against the page), else
+//! against the page URL: `Envelope → WARC-Header-Metadata → WARC-Target-URI`, else the metadata
+//! record's own target URI. Any of these values may be a string or, as Common Crawl writes
+//! repeated headers since December 2024, a list of strings (the first one counts).
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::html::{resolve_http, ImageText, TextOrigin};
+
+/// What one WAT record yields.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatPage {
+    /// The page the metadata describes (None for request / metadata envelopes without one).
+    pub page_url: Option<String>,
+    /// Whether the record held HTML metadata at all (responses with HTML do).
+    pub has_html: bool,
+    pub pairs: Vec<ImageText>,
+    /// `IMG@/src` links seen.
+    pub images: u64,
+    /// Image links without a usable http(s) URL.
+    pub skipped_urls: u64,
+}
+
+/// A JSON value that is a string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn first(&self) -> Option<&str> {
+        match self {
+            OneOrMany::One(s) => Some(s),
+            OneOrMany::Many(v) => v.first().map(String::as_str),
+        }
+    }
+}
+
+fn first(value: &Option<OneOrMany>) -> Option<&str> {
+    value.as_ref().and_then(OneOrMany::first)
+}
+
+#[derive(Debug, Deserialize)]
+struct Wat {
+    #[serde(rename = "Envelope")]
+    envelope: Envelope,
+}
+
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    #[serde(rename = "WARC-Header-Metadata", default)]
+    warc: Option<WarcHeaderMetadata>,
+    #[serde(rename = "Payload-Metadata", default)]
+    payload: Option<PayloadMetadata>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WarcHeaderMetadata {
+    #[serde(rename = "WARC-Target-URI", default)]
+    target_uri: Option<OneOrMany>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PayloadMetadata {
+    #[serde(rename = "HTTP-Response-Metadata", default)]
+    http: Option<HttpResponseMetadata>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HttpResponseMetadata {
+    #[serde(rename = "HTML-Metadata", default)]
+    html: Option<HtmlMetadata>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HtmlMetadata {
+    #[serde(rename = "Head", default)]
+    head: Option<Head>,
+    #[serde(rename = "Links", default)]
+    links: Vec<Link>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Head {
+    #[serde(rename = "Base", default)]
+    base: Option<OneOrMany>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Link {
+    #[serde(default)]
+    path: Option<OneOrMany>,
+    #[serde(default)]
+    url: Option<OneOrMany>,
+    #[serde(default)]
+    alt: Option<OneOrMany>,
+    #[serde(default)]
+    title: Option<OneOrMany>,
+}
+
+/// The pairs of one WAT record's JSON; `record_uri` is the metadata record's `WARC-Target-URI`.
+/// Texts are raw (see [`crate::text::clean_text`]).
+pub fn extract_wat(json: &[u8], record_uri: Option<&str>) -> Result<WatPage, serde_json::Error> {
+    let wat: Wat = serde_json::from_slice(json)?;
+    let envelope = wat.envelope;
+    let page_url = envelope.warc.as_ref().and_then(|w| first(&w.target_uri)).or(record_uri).map(str::to_owned);
+    let mut out = WatPage { page_url, ..Default::default() };
+    let Some(html) = envelope.payload.and_then(|p| p.http).and_then(|h| h.html) else {
+        return Ok(out);
+    };
+    out.has_html = true;
+    let page = out.page_url.as_deref().and_then(|u| Url::parse(u).ok());
+    let base = match (html.head.as_ref().and_then(|h| first(&h.base)), &page) {
+        (Some(base), Some(page)) => page.join(base.trim()).ok().or_else(|| Some(page.clone())),
+        (Some(base), None) => Url::parse(base.trim()).ok(),
+        (None, page) => page.clone(),
+    };
+    for link in &html.links {
+        if first(&link.path) != Some("IMG@/src") {
+            continue;
+        }
+        out.images += 1;
+        let url = first(&link.url).and_then(|u| match &base {
+            Some(base) => resolve_http(base, u),
+            None => Url::parse(u.trim()).ok().filter(|u| matches!(u.scheme(), "http" | "https")),
+        });
+        let Some(url) = url else {
+            out.skipped_urls += 1;
+            continue;
+        };
+        let url = url.to_string();
+        let alt = first(&link.alt).unwrap_or("");
+        let title = first(&link.title).unwrap_or("");
+        if !alt.trim().is_empty() {
+            out.pairs.push(ImageText { url: url.clone(), text: alt.to_owned(), origin: TextOrigin::Alt });
+        }
+        if !title.trim().is_empty() && title.trim() != alt.trim() {
+            out.pairs.push(ImageText { url, text: title.to_owned(), origin: TextOrigin::Title });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wat_json(target: serde_json::Value, base: Option<&str>) -> Vec<u8> {
+        let mut head = serde_json::json!({"Title": "A page"});
+        if let Some(base) = base {
+            head["Base"] = base.into();
+        }
+        serde_json::to_vec(&serde_json::json!({
+            "Container": {"Filename": "x.warc.gz"},
+            "Envelope": {
+                "Format": "WARC",
+                "WARC-Header-Metadata": {"WARC-Type": "response", "WARC-Target-URI": target},
+                "Payload-Metadata": {"HTTP-Response-Metadata": {
+                    "Headers": {"Content-Type": ["text/html", "text/html; charset=utf-8"], "Server": "x"},
+                    "HTML-Metadata": {"Head": head, "Links": [
+                        {"path": "IMG@/src", "url": "img/a.jpg", "alt": "A boat", "title": "Boat"},
+                        {"path": "A@/href", "url": "/next", "text": "next"},
+                        {"path": "IMG@/src", "url": "data:image/gif;base64,R0lGOD", "alt": "pixel"},
+                        {"path": "IMG@/src", "url": "https://cdn.example.net/b.png", "alt": "", "title": "Only title"},
+                        {"path": "IMG@/src", "url": "/c.png"}
+                    ]}
+                }}
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn image_links_resolve_against_base_or_page_in_both_header_forms() {
+        for target in [
+            serde_json::json!("https://example.org/dir/page"),
+            serde_json::json!(["https://example.org/dir/page", "x"]),
+        ] {
+            let page = extract_wat(&wat_json(target, None), None).unwrap();
+            assert_eq!(page.page_url.as_deref(), Some("https://example.org/dir/page"));
+            let got: Vec<(&str, &str)> = page.pairs.iter().map(|p| (p.url.as_str(), p.text.as_str())).collect();
+            assert_eq!(
+                got,
+                [
+                    ("https://example.org/dir/img/a.jpg", "A boat"),
+                    ("https://example.org/dir/img/a.jpg", "Boat"),
+                    ("https://cdn.example.net/b.png", "Only title"),
+                ]
+            );
+            assert_eq!((page.images, page.skipped_urls), (4, 1));
+        }
+        let page =
+            extract_wat(&wat_json(serde_json::json!("https://example.org/dir/page"), Some("/static/")), None).unwrap();
+        assert_eq!(page.pairs[0].url, "https://example.org/static/img/a.jpg");
+    }
+
+    #[test]
+    fn envelopes_without_html_and_broken_json() {
+        let request = br#"{"Envelope": {"WARC-Header-Metadata": {"WARC-Type": "request"}}}"#;
+        let page = extract_wat(request, Some("http://h/")).unwrap();
+        assert!(!page.has_html && page.pairs.is_empty());
+        assert_eq!(page.page_url.as_deref(), Some("http://h/"));
+        assert!(extract_wat(b"{\"Envelope\": ", None).is_err());
+    }
+}
