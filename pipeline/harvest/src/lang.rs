@@ -16,9 +16,25 @@ pub struct Detected {
     pub confidence: f32,
 }
 
-/// The language of `text`, when whatlang detects one.
+/// The languages detection chooses among: the widely written languages of the web. whatlang's
+/// full set includes languages (Tagalog, Latin, Esperanto, Zulu, Shona, Akan…) whose trigram
+/// profiles win on short English alt texts ("A brown dog sleeping on a sofa" comes out Tagalog),
+/// which would drop good English captions; texts in those languages are rare on image pages.
+#[rustfmt::skip]
+const WEB_LANGUAGES: [Lang; 40] = [
+    Lang::Eng, Lang::Rus, Lang::Cmn, Lang::Spa, Lang::Por, Lang::Ita, Lang::Fra, Lang::Deu,
+    Lang::Ukr, Lang::Ara, Lang::Hin, Lang::Jpn, Lang::Heb, Lang::Pol, Lang::Kor, Lang::Nob,
+    Lang::Dan, Lang::Swe, Lang::Fin, Lang::Tur, Lang::Nld, Lang::Hun, Lang::Ces, Lang::Ell,
+    Lang::Bul, Lang::Ron, Lang::Vie, Lang::Tha, Lang::Ind, Lang::Pes, Lang::Ben, Lang::Cat,
+    Lang::Hrv, Lang::Srp, Lang::Slk, Lang::Lit, Lang::Lav, Lang::Est, Lang::Slv, Lang::Urd,
+];
+
+static DETECTOR: std::sync::LazyLock<whatlang::Detector> =
+    std::sync::LazyLock::new(|| whatlang::Detector::with_allowlist(WEB_LANGUAGES.to_vec()));
+
+/// The language of `text` among [`WEB_LANGUAGES`], when whatlang detects one.
 pub fn detect_language(text: &str) -> Option<Detected> {
-    whatlang::detect(text).map(|info| Detected { code: info.lang().code(), confidence: info.confidence() as f32 })
+    DETECTOR.detect(text).map(|info| Detected { code: info.lang().code(), confidence: info.confidence() as f32 })
 }
 
 /// Why a text's language was not accepted.
@@ -208,6 +224,14 @@ pub fn parse_language(name: &str) -> Option<Lang> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_english_alt_texts_are_english() {
+        for text in ["A brown dog sleeping on a sofa", "a red circle on the left", "two blue squares", "a photo of a cat"] {
+            assert_eq!(detect_language(text).map(|d| d.code), Some("eng"), "{text}");
+        }
+        assert_eq!(detect_language("un cercle rouge sur un fond clair, dessiné à la main").map(|d| d.code), Some("fra"));
+    }
 
     #[test]
     fn names_parse_in_every_form_and_unknown_ones_are_errors() {
