@@ -36,6 +36,8 @@ enum Command {
     },
     /// Match candidate texts against the query dictionary and balance them per query (MetaCLIP).
     Curate(commands::curate::CurateArgs),
+    /// Download, check and re-encode the images of curated pairs into corpus shards.
+    Fetch(commands::fetch::FetchArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Schema { kind } => commands::schema::run(kind.as_deref()),
         Command::Verify { dir } => commands::verify::run(&dir),
         Command::Curate(args) => commands::curate::run(&args),
+        Command::Fetch(args) => commands::fetch::run(&args),
     };
     match result {
         Ok(code) => code,

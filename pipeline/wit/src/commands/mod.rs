@@ -2,6 +2,7 @@
 //! the outcome.
 
 pub mod curate;
+pub mod fetch;
 pub mod schema;
 pub mod verify;
 
