@@ -155,7 +155,9 @@ pub fn sniff_format(bytes: &[u8]) -> Result<ImageFormat, ImageError> {
 
 /// Width and height from the header only (no pixel data decoded).
 pub fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), ImageError> {
-    ImageReader::with_format(Cursor::new(bytes), format).into_dimensions().map_err(|e| ImageError::Decode(e.to_string()))
+    ImageReader::with_format(Cursor::new(bytes), format)
+        .into_dimensions()
+        .map_err(|e| ImageError::Decode(e.to_string()))
 }
 
 /// The size the whole image is scaled to before any crop or pad; `None` = keep the size.
@@ -175,7 +177,11 @@ fn scaled_size(width: u32, height: u32, options: &ImageOptions) -> Option<(u32, 
     let h = ((height as f64 * scale).round() as u32).max(1);
     if options.resize_mode == ResizeMode::CenterCrop {
         // The short side lands exactly on image_size so the crop is exact.
-        return Some(if width <= height { (options.image_size, h.max(options.image_size)) } else { (w.max(options.image_size), options.image_size) });
+        return Some(if width <= height {
+            (options.image_size, h.max(options.image_size))
+        } else {
+            (w.max(options.image_size), options.image_size)
+        });
     }
     Some((w, h))
 }
@@ -287,9 +293,7 @@ fn resize(src: &Rgb, width: u32, height: u32) -> Result<Rgb, ImageError> {
     let mut destination = Image::new(width, height, PixelType::U8x3);
     let filter = if width < src.width { FilterType::Box } else { FilterType::Lanczos3 };
     let resize_options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter));
-    Resizer::new()
-        .resize(&source, &mut destination, &resize_options)
-        .map_err(|e| ImageError::Resize(e.to_string()))?;
+    Resizer::new().resize(&source, &mut destination, &resize_options).map_err(|e| ImageError::Resize(e.to_string()))?;
     Ok(Rgb { width, height, pixels: destination.into_vec() })
 }
 
@@ -352,7 +356,12 @@ mod tests {
     }
 
     fn dims(bytes: &[u8], mode: ResizeMode, size: u32, only_if_bigger: bool) -> (u32, u32) {
-        let options = ImageOptions { image_size: size, resize_mode: mode, resize_only_if_bigger: only_if_bigger, ..Default::default() };
+        let options = ImageOptions {
+            image_size: size,
+            resize_mode: mode,
+            resize_only_if_bigger: only_if_bigger,
+            ..Default::default()
+        };
         let p = process(bytes, &options).unwrap();
         let decoded = image::load_from_memory(&p.bytes).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (p.width, p.height), "row dims match the encoded image");
@@ -403,11 +412,14 @@ mod tests {
         for format in [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp] {
             let options = ImageOptions { output_format: format, image_size: 32, ..Default::default() };
             let p = process(&png(40, 40), &options).unwrap();
-            assert_eq!(image::guess_format(&p.bytes).unwrap().extensions_str()[0], match format {
-                OutputFormat::Jpeg => "jpg",
-                OutputFormat::Png => "png",
-                OutputFormat::Webp => "webp",
-            });
+            assert_eq!(
+                image::guess_format(&p.bytes).unwrap().extensions_str()[0],
+                match format {
+                    OutputFormat::Jpeg => "jpg",
+                    OutputFormat::Png => "png",
+                    OutputFormat::Webp => "webp",
+                }
+            );
         }
     }
 }

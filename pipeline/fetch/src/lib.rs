@@ -60,7 +60,11 @@ impl FetchConfig {
         FetchConfig {
             input,
             out,
-            net: NetOptions { per_host_concurrency: 4, per_host_min_delay: std::time::Duration::ZERO, ..NetOptions::default() },
+            net: NetOptions {
+                per_host_concurrency: 4,
+                per_host_min_delay: std::time::Duration::ZERO,
+                ..NetOptions::default()
+            },
             image: ImageOptions::default(),
             concurrency: 128,
             threads: 0,

@@ -186,12 +186,7 @@ impl Sink {
         let mut state = ResumeState::default();
         let corpus = open_series::<CorpusImage>(out, RecordKind::Corpus, config, shard_rows, &mut state)?;
         let failures = open_series::<Failure>(&failures_dir, RecordKind::Failures, config, shard_rows, &mut state)?;
-        let sink = Sink {
-            corpus,
-            failures,
-            committed: state.counts.clone(),
-            run_stats: serde_json::json!({}),
-        };
+        let sink = Sink { corpus, failures, committed: state.counts.clone(), run_stats: serde_json::json!({}) };
         Ok(Opened::Ready(Box::new(sink), state))
     }
 
@@ -287,7 +282,14 @@ fn open_series<T: Record>(
         read_committed(&path, kind, state)?;
     }
     manifest.save(dir)?;
-    Ok(Series { dir: dir.to_path_buf(), manifest, writer: None, pending: Vec::new(), shard_rows, open_counts: Counts::default() })
+    Ok(Series {
+        dir: dir.to_path_buf(),
+        manifest,
+        writer: None,
+        pending: Vec::new(),
+        shard_rows,
+        open_counts: Counts::default(),
+    })
 }
 
 /// Deletes `shard-*.parquet` files the manifest does not list: finished by a run that was killed
@@ -312,7 +314,7 @@ fn read_committed(path: &Path, kind: RecordKind, state: &mut ResumeState) -> Res
     };
     let bad = |problem: &str| FetchStageError::Output { path: path.to_path_buf(), problem: problem.to_string() };
     let options = ReadOptions { batch_size: 8192, columns: Some(columns) };
-    for batch in ShardReader::open_kind(path, kind, &options)? {
+    for batch in ShardReader::open(path, &options)? {
         let batch = batch?;
         let keys = batch.column(0).as_string_opt::<i32>().ok_or_else(|| bad("`key` is not a string column"))?;
         for r in 0..keys.len() {

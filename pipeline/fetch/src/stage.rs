@@ -49,7 +49,10 @@ fn validate(config: &FetchConfig) -> Result<()> {
         return Err(FetchStageError::Config("concurrency, shard rows and image size must be positive".into()));
     }
     if !(config.image.max_aspect_ratio >= 1.0) {
-        return Err(FetchStageError::Config(format!("max aspect ratio {} (must be ≥ 1)", config.image.max_aspect_ratio)));
+        return Err(FetchStageError::Config(format!(
+            "max aspect ratio {} (must be ≥ 1)",
+            config.image.max_aspect_ratio
+        )));
     }
     Ok(())
 }

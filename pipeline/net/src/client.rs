@@ -11,8 +11,8 @@ use url::Url;
 
 use crate::error::{FetchError, PrivateAddressError};
 use crate::hosts::Hosts;
-use crate::options::NetOptions;
 use crate::opt_out::opt_out_directive;
+use crate::options::NetOptions;
 use crate::robots::{RobotsCache, RobotsRules};
 use crate::safety::{check_parsed, check_url, AddressPolicy, SafeResolver};
 
@@ -213,7 +213,8 @@ impl Fetcher {
             };
         }
         if !(200..300).contains(&status) {
-            let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+            let retry_after =
+                response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
             return Err(FetchError::HttpStatus { url: url.to_string(), status, retry_after });
         }
         if request.check_opt_out {
@@ -239,14 +240,7 @@ impl Fetcher {
             body.extend_from_slice(&chunk);
         }
         let headers = std::mem::take(response.headers_mut());
-        Ok(Hop::Final(Response {
-            url: url.clone(),
-            status,
-            headers,
-            body: body.freeze(),
-            attempts: 1,
-            redirects: 0,
-        }))
+        Ok(Hop::Final(Response { url: url.clone(), status, headers, body: body.freeze(), attempts: 1, redirects: 0 }))
     }
 
     /// The robots.txt rules of `url`'s origin, fetched through this client when not cached.
@@ -279,6 +273,11 @@ fn robots_rules_for(fetched: &Result<Response, FetchError>, max_bytes: usize) ->
             RobotsRules::AllowAll
         }
         Err(FetchError::TooManyRedirects { .. }) => RobotsRules::AllowAll,
+        // The origin itself is refused: the request that follows fails with the same refusal, which
+        // is the outcome to report (not "disallowed by robots.txt").
+        Err(
+            FetchError::RefusedPrivate { .. } | FetchError::UnsupportedScheme { .. } | FetchError::InvalidUrl { .. },
+        ) => RobotsRules::AllowAll,
         Err(_) => RobotsRules::DisallowAll,
     }
 }

@@ -23,14 +23,14 @@
 pub mod client;
 pub mod error;
 pub mod hosts;
-pub mod options;
 pub mod opt_out;
+pub mod options;
 pub mod robots;
 pub mod safety;
 
 pub use client::{Fetcher, RequestOptions, Response};
 pub use error::{ErrorKind, FetchError};
-pub use options::NetOptions;
 pub use opt_out::opt_out_directive;
+pub use options::NetOptions;
 pub use robots::{RobotsCache, RobotsRules};
 pub use safety::{is_forbidden_ip, AddressPolicy, SafeResolver};

@@ -239,18 +239,15 @@ impl RobotsCache {
     {
         let cell = {
             let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let expired = entries
-                .get(origin)
-                .and_then(|cell| cell.get())
-                .is_some_and(|entry| entry.fetched.elapsed() > self.ttl);
+            let expired =
+                entries.get(origin).and_then(|cell| cell.get()).is_some_and(|entry| entry.fetched.elapsed() > self.ttl);
             if expired {
                 entries.remove(origin);
             }
             entries.entry(origin.to_string()).or_default().clone()
         };
-        let entry = cell
-            .get_or_init(|| async { Entry { rules: Arc::new(fetch().await), fetched: Instant::now() } })
-            .await;
+        let entry =
+            cell.get_or_init(|| async { Entry { rules: Arc::new(fetch().await), fetched: Instant::now() } }).await;
         entry.rules.clone()
     }
 

@@ -46,12 +46,8 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
     let segments = ip.segments();
     // IPv4-compatible (::a.b.c.d, deprecated) and NAT64 (64:ff9b::/96) carry an IPv4 address.
     if segments[..6] == [0, 0, 0, 0, 0, 0] || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let v4 = Ipv4Addr::new(
-            (segments[6] >> 8) as u8,
-            segments[6] as u8,
-            (segments[7] >> 8) as u8,
-            segments[7] as u8,
-        );
+        let v4 =
+            Ipv4Addr::new((segments[6] >> 8) as u8, segments[6] as u8, (segments[7] >> 8) as u8, segments[7] as u8);
         return ip.is_unspecified() || ip.is_loopback() || is_forbidden_v4(v4);
     }
     ip.is_unspecified()
@@ -210,7 +206,8 @@ mod tests {
         ] {
             assert!(forbidden(ip), "{ip} should be forbidden");
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"]
+        for ip in
+            ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"]
         {
             assert!(!forbidden(ip), "{ip} should be allowed");
         }
@@ -230,7 +227,8 @@ mod tests {
         assert!(matches!(check_url("not a url", &policy(false)), Err(FetchError::InvalidUrl { .. })));
         assert!(check_url("http://127.0.0.1/a", &policy(true)).is_ok());
         assert!(check_url("https://example.com/a.jpg", &policy(false)).is_ok());
-        let one = AddressPolicy { allow_private_networks: false, allowed_addresses: vec!["127.0.0.1".parse().unwrap()] };
+        let one =
+            AddressPolicy { allow_private_networks: false, allowed_addresses: vec!["127.0.0.1".parse().unwrap()] };
         assert!(check_url("http://127.0.0.1/a", &one).is_ok());
         assert!(matches!(check_url("http://127.0.0.2/a", &one), Err(FetchError::RefusedPrivate { .. })));
     }

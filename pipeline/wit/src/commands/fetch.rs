@@ -12,8 +12,11 @@ use wit_fetch::{fetch, FetchConfig, FetchInput, ImageOptions, NetOptions, Output
 pub enum ResizeArg {
     No,
     Border,
+    #[value(name = "keep_ratio")]
     KeepRatio,
+    #[value(name = "keep_ratio_largest")]
     KeepRatioLargest,
+    #[value(name = "center_crop")]
     CenterCrop,
 }
 
@@ -148,8 +151,8 @@ pub fn run(args: &FetchArgs) -> Result<ExitCode> {
         world_size: args.world_size,
         ..FetchConfig::new(input, args.out.clone())
     };
-    let stats = fetch(&config)
-        .with_context(|| format!("fetching {} into {}", args.input.display(), args.out.display()))?;
+    let stats =
+        fetch(&config).with_context(|| format!("fetching {} into {}", args.input.display(), args.out.display()))?;
     if stats.skipped {
         println!("{}: already complete with this configuration; nothing to do", args.out.display());
     } else {
