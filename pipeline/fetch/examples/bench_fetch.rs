@@ -163,6 +163,7 @@ fn main() {
     let stats = fetch(&config).expect("fetch");
     let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
     let _ = server.kill();
+    let _ = server.wait();
     assert_eq!(stats.corpus_rows, n as u64, "{stats:?}");
     println!("fetch benchmark: {n} × 640×480 JPEG from a loopback server, border resize to {image_size}, quality 95");
     println!(

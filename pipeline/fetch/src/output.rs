@@ -68,7 +68,7 @@ pub fn failure_kind(error_message: &str) -> &str {
 /// A finished pair, ready for a shard.
 #[derive(Debug)]
 pub enum Outcome {
-    Image(Box<CorpusImage>),
+    Image(CorpusImage),
     Failed(Failure),
 }
 
@@ -195,7 +195,7 @@ impl Sink {
         match outcome {
             Outcome::Image(row) => {
                 self.corpus.open_counts.count_success();
-                if self.corpus.push(*row)? {
+                if self.corpus.push(row)? {
                     let counts = self.corpus.finish_shard()?;
                     self.committed.add(&counts);
                     let stats = self.stats_json();

@@ -48,7 +48,7 @@ fn validate(config: &FetchConfig) -> Result<()> {
     if config.concurrency == 0 || config.shard_rows == 0 || config.image.image_size == 0 {
         return Err(FetchStageError::Config("concurrency, shard rows and image size must be positive".into()));
     }
-    if !(config.image.max_aspect_ratio >= 1.0) {
+    if config.image.max_aspect_ratio.is_nan() || config.image.max_aspect_ratio < 1.0 {
         return Err(FetchStageError::Config(format!(
             "max aspect ratio {} (must be ≥ 1)",
             config.image.max_aspect_ratio
@@ -130,7 +130,7 @@ async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
         }
     };
     match processed {
-        Ok(Ok(image)) => Outcome::Image(Box::new(CorpusImage {
+        Ok(Ok(image)) => Outcome::Image(CorpusImage {
             candidate: pair.candidate,
             query_ids: pair.query_ids,
             width: image.width,
@@ -141,7 +141,7 @@ async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
             image_format: shared.image.output_format.name().to_string(),
             image_xxh3,
             fetched_at_us: now_us(),
-        })),
+        }),
         Ok(Err(error)) => {
             forget_hash();
             failure(pair, error.status(), error.kind(), error.to_string(), Some(response.status))

@@ -152,7 +152,7 @@ impl RobotsRules {
 impl ParsedRobots {
     fn matching_groups(&self, token: &str) -> Vec<&Group> {
         let token = token.to_ascii_lowercase();
-        let named: Vec<&Group> = self.groups.iter().filter(|g| g.agents.iter().any(|a| *a == token)).collect();
+        let named: Vec<&Group> = self.groups.iter().filter(|g| g.agents.contains(&token)).collect();
         if !named.is_empty() {
             return named;
         }

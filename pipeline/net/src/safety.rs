@@ -108,8 +108,11 @@ pub struct SafeResolver {
     policy: AddressPolicy,
     overrides: Arc<HashMap<String, Vec<IpAddr>>>,
     /// Answers of the system resolver, unfiltered, kept for [`DNS_CACHE_TTL`]; checked on every use.
-    cache: Arc<Mutex<HashMap<String, (Vec<IpAddr>, Instant)>>>,
+    cache: Arc<Mutex<DnsCache>>,
 }
+
+/// Host name → (addresses, when they were looked up).
+type DnsCache = HashMap<String, (Vec<IpAddr>, Instant)>;
 
 /// How long a DNS answer is reused.
 pub const DNS_CACHE_TTL: Duration = Duration::from_secs(60);
