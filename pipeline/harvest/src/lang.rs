@@ -227,10 +227,15 @@ mod tests {
 
     #[test]
     fn short_english_alt_texts_are_english() {
-        for text in ["A brown dog sleeping on a sofa", "a red circle on the left", "two blue squares", "a photo of a cat"] {
+        for text in
+            ["A brown dog sleeping on a sofa", "a red circle on the left", "two blue squares", "a photo of a cat"]
+        {
             assert_eq!(detect_language(text).map(|d| d.code), Some("eng"), "{text}");
         }
-        assert_eq!(detect_language("un cercle rouge sur un fond clair, dessiné à la main").map(|d| d.code), Some("fra"));
+        assert_eq!(
+            detect_language("un cercle rouge sur un fond clair, dessiné à la main").map(|d| d.code),
+            Some("fra")
+        );
     }
 
     #[test]

@@ -45,6 +45,8 @@ enum Command {
     Harvest(commands::harvest::HarvestArgs),
     /// Match candidate texts against the query dictionary and balance them per query (MetaCLIP).
     Curate(commands::curate::CurateArgs),
+    /// Download, check and re-encode the images of curated pairs into corpus shards.
+    Fetch(commands::fetch::FetchArgs),
     /// Run queries → harvest → curate → fetch → report from one TOML file; complete stages are skipped.
     Build(commands::build::BuildArgs),
     /// Serve the demo web (generated pictures with true captions, robots.txt, faults) on 127.0.0.1.
@@ -70,6 +72,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Verify { dir } => commands::verify::run(&dir),
         Command::Harvest(args) => commands::harvest::run(&args),
         Command::Curate(args) => commands::curate::run(&args),
+        Command::Fetch(args) => commands::fetch::run(&args),
         Command::DemoWeb(args) => commands::demo_web::run(&args),
         Command::Build(args) => commands::build::run(&args),
     }

@@ -1,0 +1,182 @@
+//! Fetch benchmark, driven by `scripts/bench-fetch.sh`.
+//!
+//! `bench_fetch N [IMAGE_SIZE]` starts a loopback image server in a child process (a 640×480 JPEG,
+//! made unique per URL by trailing bytes after its end marker), writes a curated folder of N pairs
+//! pointing at it, runs the fetch stage (border resize to IMAGE_SIZE, JPEG quality 95) and prints a
+//! table: images/s, CPU ms per image of the fetch process (user + system), peak RSS.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use image::codecs::jpeg::JpegEncoder;
+use wit_contract::{
+    pair_key, shard_file_name, Candidate, CuratedPair, Manifest, RecordKind, ShardWriter, WriterOptions,
+};
+use wit_fetch::{fetch, FetchConfig, FetchInput, ImageOptions, NetOptions, ResizeMode};
+
+fn base_jpeg() -> Vec<u8> {
+    let (w, h) = (640u32, 480u32);
+    let pixels: Vec<u8> = (0..w * h * 3)
+        .map(|i| {
+            let (x, y) = ((i / 3) % w, (i / 3) / w);
+            ((x * 7 + y * 3 + (i % 3) * 50) % 256) as u8
+        })
+        .collect();
+    let mut out = Vec::new();
+    JpegEncoder::new_with_quality(&mut out, 90).encode(&pixels, w, h, image::ExtendedColorType::Rgb8).unwrap();
+    out
+}
+
+/// A blocking HTTP/1.1 keep-alive server, one thread per connection.
+fn serve() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    println!("{}", listener.local_addr().unwrap().port());
+    std::io::stdout().flush().unwrap();
+    let body = std::sync::Arc::new(base_jpeg());
+    for stream in listener.incoming().flatten() {
+        let body = body.clone();
+        std::thread::spawn(move || handle(stream, &body));
+    }
+}
+
+fn handle(stream: TcpStream, body: &[u8]) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            if header == "\r\n" {
+                break;
+            }
+        }
+        let response = if path == "/robots.txt" {
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec()
+        } else {
+            let tail = path.as_bytes();
+            let mut out = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                body.len() + tail.len()
+            )
+            .into_bytes();
+            out.extend_from_slice(body);
+            out.extend_from_slice(tail);
+            out
+        };
+        if writer.write_all(&response).is_err() {
+            return;
+        }
+    }
+}
+
+fn write_input(dir: &Path, port: u16, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut manifest = Manifest::new(RecordKind::Curated, serde_json::json!({}), None);
+    let rows: Vec<CuratedPair> = (0..n)
+        .map(|i| {
+            let url = format!("http://127.0.0.1:{port}/img/{i}.jpg");
+            let caption = format!("image number {i}");
+            CuratedPair {
+                candidate: Candidate {
+                    key: pair_key(&url, &caption),
+                    url,
+                    caption,
+                    page_url: None,
+                    source: "bench".into(),
+                    lang: None,
+                    lang_conf: None,
+                },
+                query_ids: vec![0],
+                keep_prob: 1.0,
+            }
+        })
+        .collect();
+    let mut writer =
+        ShardWriter::for_records::<CuratedPair>(dir.join(shard_file_name(0)), &WriterOptions::default()).unwrap();
+    writer.write_records(&rows).unwrap();
+    manifest.add_shard(writer.finish().unwrap());
+    manifest.complete = true;
+    manifest.save(dir).unwrap();
+}
+
+/// User + system CPU seconds of this process.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("serve") {
+        serve();
+        return;
+    }
+    let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let image_size: u32 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(256);
+    let mut server = Command::new(std::env::current_exe().unwrap())
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the server process");
+    let mut port = String::new();
+    let mut stdout = server.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+        port.push(byte[0] as char);
+    }
+    let port: u16 = port.trim().parse().expect("the server prints its port");
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("curated");
+    write_input(&input, port, n);
+    let mut config = FetchConfig::new(FetchInput::from_folder(&input).unwrap(), work.path().join("corpus"));
+    config.net = NetOptions {
+        allow_private_networks: true,
+        per_host_concurrency: 64,
+        per_host_min_delay: Duration::ZERO,
+        ..config.net
+    };
+    config.image = ImageOptions { image_size, resize_mode: ResizeMode::Border, quality: 95, ..ImageOptions::default() };
+    config.concurrency = 64;
+    let (cpu0, t0) = (cpu_seconds(), Instant::now());
+    let stats = fetch(&config).expect("fetch");
+    let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(stats.corpus_rows, n as u64, "{stats:?}");
+    println!("fetch benchmark: {n} × 640×480 JPEG from a loopback server, border resize to {image_size}, quality 95");
+    println!(
+        "{:<8} {:>8} {:>10} {:>12} {:>16} {:>12}",
+        "tool", "images", "wall s", "images/s", "CPU ms/image", "peak RSS MB"
+    );
+    println!(
+        "{:<8} {:>8} {:>10.2} {:>12.0} {:>16.2} {:>12.0}",
+        "wit",
+        n,
+        wall,
+        n as f64 / wall,
+        cpu * 1000.0 / n as f64,
+        peak_rss_mb()
+    );
+}

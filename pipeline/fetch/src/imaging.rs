@@ -1,0 +1,425 @@
+//! Image checks and re-encoding: sniff the format from magic bytes, read the dimensions from the
+//! header and refuse oversized images **before** decoding, decode with allocation limits (JPEG
+//! downscaled in the DCT domain when the target is much smaller), resize with SIMD
+//! (fast_image_resize) in img2dataset's modes, encode JPEG/PNG/WebP.
+
+use std::io::Cursor;
+
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::codecs::webp::WebPEncoder;
+use image::{ExtendedColorType, ImageEncoder, ImageFormat, ImageReader, Limits};
+use serde::{Deserialize, Serialize};
+
+/// How images are fitted to `image_size`, as img2dataset's `--resize_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResizeMode {
+    /// Keep the original size.
+    No,
+    /// Largest side to `image_size`, then pad to a white `image_size` square.
+    Border,
+    /// Smallest side to `image_size`, aspect kept.
+    KeepRatio,
+    /// Largest side to `image_size`, aspect kept.
+    KeepRatioLargest,
+    /// Smallest side to `image_size`, then the centre `image_size` square.
+    CenterCrop,
+}
+
+/// The encoding of corpus images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    Jpeg,
+    Png,
+    /// Lossless WebP (the `image` crate's encoder has no lossy mode; `quality` is ignored).
+    Webp,
+}
+
+impl OutputFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpeg",
+            OutputFormat::Png => "png",
+            OutputFormat::Webp => "webp",
+        }
+    }
+}
+
+/// The image rules of a fetch run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageOptions {
+    pub image_size: u32,
+    pub resize_mode: ResizeMode,
+    /// Only ever shrink: smaller images are kept at their size (border mode still pads).
+    pub resize_only_if_bigger: bool,
+    /// Refuse images whose smaller side is below this (0: no minimum).
+    pub min_image_size: u32,
+    /// Refuse images whose longer/shorter side ratio exceeds this.
+    pub max_aspect_ratio: f64,
+    /// Refuse images of more pixels than this, judged from the header before decoding.
+    pub max_pixels: u64,
+    /// Most bytes a decoder may allocate.
+    pub max_decode_bytes: u64,
+    pub output_format: OutputFormat,
+    /// JPEG quality 1–100.
+    pub quality: u8,
+}
+
+impl Default for ImageOptions {
+    fn default() -> Self {
+        ImageOptions {
+            image_size: 256,
+            resize_mode: ResizeMode::Border,
+            resize_only_if_bigger: false,
+            min_image_size: 0,
+            max_aspect_ratio: f64::INFINITY,
+            max_pixels: 50_000_000,
+            max_decode_bytes: 512 << 20,
+            output_format: OutputFormat::Jpeg,
+            quality: 95,
+        }
+    }
+}
+
+/// Why an image was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ImageError {
+    #[error("not a JPEG, PNG, WebP or GIF image (magic bytes {0})")]
+    NotAnImage(String),
+    #[error("{width}×{height} is more than {limit} pixels")]
+    TooManyPixels { width: u32, height: u32, limit: u64 },
+    #[error("{width}×{height} is smaller than the minimum side {min}")]
+    TooSmall { width: u32, height: u32, min: u32 },
+    #[error("{width}×{height}: aspect ratio over {max}")]
+    AspectRatio { width: u32, height: u32, max: f64 },
+    #[error("decoding: {0}")]
+    Decode(String),
+    #[error("resizing: {0}")]
+    Resize(String),
+    #[error("encoding: {0}")]
+    Encode(String),
+}
+
+impl ImageError {
+    /// The stable error-kind name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ImageError::NotAnImage(_) => "not_an_image",
+            ImageError::TooManyPixels { .. } => "too_many_pixels",
+            ImageError::TooSmall { .. } => "too_small",
+            ImageError::AspectRatio { .. } => "aspect_ratio",
+            ImageError::Decode(_) => "decode",
+            ImageError::Resize(_) => "resize",
+            ImageError::Encode(_) => "encode",
+        }
+    }
+
+    /// The failure status: `failed_to_decode`, `filtered` or `failed_to_resize`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            ImageError::NotAnImage(_) | ImageError::TooManyPixels { .. } | ImageError::Decode(_) => "failed_to_decode",
+            ImageError::TooSmall { .. } | ImageError::AspectRatio { .. } => "filtered",
+            ImageError::Resize(_) | ImageError::Encode(_) => "failed_to_resize",
+        }
+    }
+}
+
+/// A re-encoded image.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub original_width: u32,
+    pub original_height: u32,
+}
+
+/// An RGB8 raster.
+struct Rgb {
+    width: u32,
+    height: u32,
+    pixels: Vec<u8>,
+}
+
+/// The format named by the first bytes, if it is one we decode.
+pub fn sniff_format(bytes: &[u8]) -> Result<ImageFormat, ImageError> {
+    match image::guess_format(bytes) {
+        Ok(format @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif)) => Ok(format),
+        _ => Err(ImageError::NotAnImage(bytes.iter().take(8).map(|b| format!("{b:02x}")).collect())),
+    }
+}
+
+/// Width and height from the header only (no pixel data decoded).
+pub fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), ImageError> {
+    ImageReader::with_format(Cursor::new(bytes), format)
+        .into_dimensions()
+        .map_err(|e| ImageError::Decode(e.to_string()))
+}
+
+/// The size the whole image is scaled to before any crop or pad; `None` = keep the size.
+fn scaled_size(width: u32, height: u32, options: &ImageOptions) -> Option<(u32, u32)> {
+    let size = options.image_size as f64;
+    let (short, long) = (width.min(height) as f64, width.max(height) as f64);
+    let side = match options.resize_mode {
+        ResizeMode::No => return None,
+        ResizeMode::KeepRatio | ResizeMode::CenterCrop => short,
+        ResizeMode::Border | ResizeMode::KeepRatioLargest => long,
+    };
+    if options.resize_only_if_bigger && side <= size {
+        return None;
+    }
+    let scale = size / side;
+    let w = ((width as f64 * scale).round() as u32).max(1);
+    let h = ((height as f64 * scale).round() as u32).max(1);
+    if options.resize_mode == ResizeMode::CenterCrop {
+        // The short side lands exactly on image_size so the crop is exact.
+        return Some(if width <= height {
+            (options.image_size, h.max(options.image_size))
+        } else {
+            (w.max(options.image_size), options.image_size)
+        });
+    }
+    Some((w, h))
+}
+
+/// Checks, decodes, resizes and encodes one downloaded image.
+pub fn process(bytes: &[u8], options: &ImageOptions) -> Result<Processed, ImageError> {
+    let format = sniff_format(bytes)?;
+    let (width, height) = header_dimensions(bytes, format)?;
+    if width == 0 || height == 0 || width as u64 * height as u64 > options.max_pixels {
+        return Err(ImageError::TooManyPixels { width, height, limit: options.max_pixels });
+    }
+    if width.min(height) < options.min_image_size {
+        return Err(ImageError::TooSmall { width, height, min: options.min_image_size });
+    }
+    if width.max(height) as f64 / width.min(height) as f64 > options.max_aspect_ratio {
+        return Err(ImageError::AspectRatio { width, height, max: options.max_aspect_ratio });
+    }
+    let target = scaled_size(width, height, options);
+    let decoded = decode(bytes, format, width, height, target, options)?;
+    let resized = match target {
+        Some((w, h)) if (w, h) != (decoded.width, decoded.height) => resize(&decoded, w, h)?,
+        _ => decoded,
+    };
+    let fitted = match options.resize_mode {
+        ResizeMode::CenterCrop if target.is_some() => crop_center(&resized, options.image_size),
+        ResizeMode::Border => pad_center(&resized, options.image_size),
+        _ => resized,
+    };
+    let encoded = encode(&fitted, options)?;
+    Ok(Processed {
+        bytes: encoded,
+        width: fitted.width,
+        height: fitted.height,
+        original_width: width,
+        original_height: height,
+    })
+}
+
+fn decode(
+    bytes: &[u8],
+    format: ImageFormat,
+    width: u32,
+    height: u32,
+    target: Option<(u32, u32)>,
+    options: &ImageOptions,
+) -> Result<Rgb, ImageError> {
+    if format == ImageFormat::Jpeg {
+        if let Some((w, h)) = target {
+            // DCT-domain downscaling (1/2, 1/4, 1/8) when the target is at most half the size.
+            if w * 2 <= width && h * 2 <= height {
+                if let Some(rgb) = decode_jpeg_scaled(bytes, w, h, options)? {
+                    return Ok(rgb);
+                }
+            }
+        }
+    }
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    limits.max_alloc = Some(options.max_decode_bytes);
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| ImageError::Decode(e.to_string()))?;
+    let (w, h) = (image.width(), image.height());
+    let pixels = if image.color().has_alpha() {
+        flatten_on_white(image.to_rgba8().as_raw())
+    } else {
+        image.to_rgb8().into_raw()
+    };
+    Ok(Rgb { width: w, height: h, pixels })
+}
+
+/// Decodes a JPEG scaled down in the DCT domain to at least `w`×`h`; `None` for pixel formats
+/// left to the general decoder (CMYK, 16-bit).
+fn decode_jpeg_scaled(bytes: &[u8], w: u32, h: u32, options: &ImageOptions) -> Result<Option<Rgb>, ImageError> {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.set_max_decoding_buffer_size(options.max_decode_bytes.min(usize::MAX as u64) as usize);
+    let clamp = |v: u32| v.min(u16::MAX as u32) as u16;
+    let (sw, sh) = decoder.scale(clamp(w), clamp(h)).map_err(|e| ImageError::Decode(e.to_string()))?;
+    let info = decoder.info().ok_or_else(|| ImageError::Decode("no JPEG frame".into()))?;
+    let pixels = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => decoder.decode().map_err(|e| ImageError::Decode(e.to_string()))?,
+        jpeg_decoder::PixelFormat::L8 => {
+            let gray = decoder.decode().map_err(|e| ImageError::Decode(e.to_string()))?;
+            gray.iter().flat_map(|&g| [g, g, g]).collect()
+        }
+        _ => return Ok(None),
+    };
+    if pixels.len() != sw as usize * sh as usize * 3 {
+        return Err(ImageError::Decode(format!("{} bytes for {sw}×{sh} RGB", pixels.len())));
+    }
+    Ok(Some(Rgb { width: sw as u32, height: sh as u32, pixels }))
+}
+
+fn flatten_on_white(rgba: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rgba.len() / 4 * 3);
+    for px in rgba.chunks_exact(4) {
+        let a = px[3] as u32;
+        for &c in &px[..3] {
+            out.push(((c as u32 * a + 255 * (255 - a) + 127) / 255) as u8);
+        }
+    }
+    out
+}
+
+fn resize(src: &Rgb, width: u32, height: u32) -> Result<Rgb, ImageError> {
+    let source = Image::from_vec_u8(src.width, src.height, src.pixels.clone(), PixelType::U8x3)
+        .map_err(|e| ImageError::Resize(e.to_string()))?;
+    let mut destination = Image::new(width, height, PixelType::U8x3);
+    let filter = if width < src.width { FilterType::Box } else { FilterType::Lanczos3 };
+    let resize_options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter));
+    Resizer::new().resize(&source, &mut destination, &resize_options).map_err(|e| ImageError::Resize(e.to_string()))?;
+    Ok(Rgb { width, height, pixels: destination.into_vec() })
+}
+
+fn crop_center(src: &Rgb, size: u32) -> Rgb {
+    let (w, h) = (size.min(src.width), size.min(src.height));
+    let (left, top) = ((src.width - w) / 2, (src.height - h) / 2);
+    let mut pixels = Vec::with_capacity(w as usize * h as usize * 3);
+    for y in top..top + h {
+        let start = (y as usize * src.width as usize + left as usize) * 3;
+        pixels.extend_from_slice(&src.pixels[start..start + w as usize * 3]);
+    }
+    Rgb { width: w, height: h, pixels }
+}
+
+fn pad_center(src: &Rgb, size: u32) -> Rgb {
+    let (w, h) = (size.max(src.width), size.max(src.height));
+    if (w, h) == (src.width, src.height) {
+        return Rgb { width: w, height: h, pixels: src.pixels.clone() };
+    }
+    let (left, top) = ((w - src.width) / 2, (h - src.height) / 2);
+    let mut pixels = vec![255u8; w as usize * h as usize * 3];
+    let row = src.width as usize * 3;
+    for y in 0..src.height as usize {
+        let at = ((y + top as usize) * w as usize + left as usize) * 3;
+        pixels[at..at + row].copy_from_slice(&src.pixels[y * row..(y + 1) * row]);
+    }
+    Rgb { width: w, height: h, pixels }
+}
+
+fn encode(image: &Rgb, options: &ImageOptions) -> Result<Vec<u8>, ImageError> {
+    let mut out = Vec::with_capacity(image.pixels.len() / 8);
+    let (w, h, color) = (image.width, image.height, ExtendedColorType::Rgb8);
+    let result = match options.output_format {
+        OutputFormat::Jpeg => {
+            JpegEncoder::new_with_quality(&mut out, options.quality.clamp(1, 100)).encode(&image.pixels, w, h, color)
+        }
+        OutputFormat::Png => PngEncoder::new(&mut out).write_image(&image.pixels, w, h, color),
+        OutputFormat::Webp => WebPEncoder::new_lossless(&mut out).encode(&image.pixels, w, h, color),
+    };
+    result.map_err(|e| ImageError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg(width: u32, height: u32) -> Vec<u8> {
+        let pixels: Vec<u8> = (0..width * height * 3).map(|i| (i % 251) as u8).collect();
+        let mut out = Vec::new();
+        JpegEncoder::new_with_quality(&mut out, 90).encode(&pixels, width, height, ExtendedColorType::Rgb8).unwrap();
+        out
+    }
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let pixels = vec![7u8; (width * height * 4) as usize];
+        let mut out = Vec::new();
+        PngEncoder::new(&mut out).write_image(&pixels, width, height, ExtendedColorType::Rgba8).unwrap();
+        out
+    }
+
+    fn dims(bytes: &[u8], mode: ResizeMode, size: u32, only_if_bigger: bool) -> (u32, u32) {
+        let options = ImageOptions {
+            image_size: size,
+            resize_mode: mode,
+            resize_only_if_bigger: only_if_bigger,
+            ..Default::default()
+        };
+        let p = process(bytes, &options).unwrap();
+        let decoded = image::load_from_memory(&p.bytes).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (p.width, p.height), "row dims match the encoded image");
+        (p.width, p.height)
+    }
+
+    #[test]
+    fn resize_modes() {
+        let wide = jpeg(400, 200);
+        assert_eq!(dims(&wide, ResizeMode::No, 64, false), (400, 200));
+        assert_eq!(dims(&wide, ResizeMode::KeepRatio, 64, false), (128, 64));
+        assert_eq!(dims(&wide, ResizeMode::KeepRatioLargest, 64, false), (64, 32));
+        assert_eq!(dims(&wide, ResizeMode::CenterCrop, 64, false), (64, 64));
+        assert_eq!(dims(&wide, ResizeMode::Border, 64, false), (64, 64));
+        let tall = png(30, 90);
+        assert_eq!(dims(&tall, ResizeMode::KeepRatio, 60, false), (60, 180), "upscales unless only-if-bigger");
+        assert_eq!(dims(&tall, ResizeMode::KeepRatio, 60, true), (30, 90));
+        assert_eq!(dims(&tall, ResizeMode::KeepRatioLargest, 60, true), (20, 60));
+        assert_eq!(dims(&tall, ResizeMode::Border, 120, true), (120, 120), "border pads even when not shrinking");
+        assert_eq!(dims(&tall, ResizeMode::CenterCrop, 20, true), (20, 20));
+        assert_eq!(dims(&tall, ResizeMode::CenterCrop, 60, true), (30, 90));
+    }
+
+    #[test]
+    fn dct_scaled_jpeg_keeps_originals() {
+        let big = jpeg(1024, 768);
+        let options = ImageOptions { image_size: 64, resize_mode: ResizeMode::KeepRatioLargest, ..Default::default() };
+        let p = process(&big, &options).unwrap();
+        assert_eq!((p.width, p.height, p.original_width, p.original_height), (64, 48, 1024, 768));
+    }
+
+    #[test]
+    fn refusals_before_decoding() {
+        assert_eq!(process(b"<html>hello</html>", &ImageOptions::default()).unwrap_err().kind(), "not_an_image");
+        let small = ImageOptions { min_image_size: 100, ..Default::default() };
+        assert_eq!(process(&png(50, 200), &small).unwrap_err().kind(), "too_small");
+        let ratio = ImageOptions { max_aspect_ratio: 2.0, ..Default::default() };
+        assert_eq!(process(&png(30, 90), &ratio).unwrap_err().status(), "filtered");
+        let pixels = ImageOptions { max_pixels: 100, ..Default::default() };
+        assert_eq!(process(&png(20, 20), &pixels).unwrap_err().kind(), "too_many_pixels");
+        let mut truncated = jpeg(64, 64);
+        truncated.truncate(20);
+        assert!(process(&truncated, &ImageOptions::default()).is_err());
+    }
+
+    #[test]
+    fn output_formats() {
+        for format in [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp] {
+            let options = ImageOptions { output_format: format, image_size: 32, ..Default::default() };
+            let p = process(&png(40, 40), &options).unwrap();
+            assert_eq!(
+                image::guess_format(&p.bytes).unwrap().extensions_str()[0],
+                match format {
+                    OutputFormat::Jpeg => "jpg",
+                    OutputFormat::Png => "png",
+                    OutputFormat::Webp => "webp",
+                }
+            );
+        }
+    }
+}

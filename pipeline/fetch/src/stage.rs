@@ -1,0 +1,319 @@
+//! The run: an input thread, an async download loop, CPU workers for images, and a writer thread.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use wit_contract::{CorpusImage, Failure};
+use wit_net::{ErrorKind, FetchError, Fetcher};
+
+use crate::error::{FetchStageError, Result};
+use crate::imaging::{self, ImageOptions};
+use crate::input::InputPair;
+use crate::output::{key_hash, Counts, Opened, Outcome, Sink};
+use crate::{FetchConfig, FetchStats};
+
+/// The configuration recorded in the manifests: what decides the output (not concurrency).
+fn recorded_config(config: &FetchConfig) -> serde_json::Value {
+    let net = &config.net;
+    serde_json::json!({
+        "stage": "fetch",
+        "input": config.input.path().display().to_string(),
+        "input_kind": config.input.kind_name(),
+        "image": config.image,
+        "net": {
+            "user_agent": net.user_agent,
+            "robots_token": net.robots_token,
+            "allow_private_networks": net.allow_private_networks,
+            "respect_robots": net.respect_robots,
+            "opt_out_directives": net.opt_out_directives,
+            "max_body_bytes": net.max_body_bytes,
+            "max_redirects": net.max_redirects,
+            "request_timeout_s": net.request_timeout.as_secs_f64(),
+            "retries": net.retries,
+        },
+        "shard_rows": config.shard_rows,
+        "rank": config.rank,
+        "world_size": config.world_size,
+    })
+}
+
+fn validate(config: &FetchConfig) -> Result<()> {
+    if config.world_size == 0 || config.rank >= config.world_size {
+        return Err(FetchStageError::Config(format!("rank {} of world size {}", config.rank, config.world_size)));
+    }
+    if config.concurrency == 0 || config.shard_rows == 0 || config.image.image_size == 0 {
+        return Err(FetchStageError::Config("concurrency, shard rows and image size must be positive".into()));
+    }
+    if config.image.max_aspect_ratio.is_nan() || config.image.max_aspect_ratio < 1.0 {
+        return Err(FetchStageError::Config(format!(
+            "max aspect ratio {} (must be ≥ 1)",
+            config.image.max_aspect_ratio
+        )));
+    }
+    Ok(())
+}
+
+fn stats_from(counts: &Counts, shards: (u64, u64)) -> FetchStats {
+    FetchStats {
+        corpus_rows: counts.corpus_rows,
+        failure_rows: counts.failure_rows,
+        by_status: counts.by_status.clone(),
+        by_error_kind: counts.by_error_kind.clone(),
+        corpus_shards: shards.0,
+        failure_shards: shards.1,
+        ..FetchStats::default()
+    }
+}
+
+/// The failure status of a network error.
+fn net_status(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::RefusedPrivate => "refused_private",
+        ErrorKind::RobotsDisallowed => "robots_disallowed",
+        ErrorKind::OptedOut => "opted_out",
+        _ => "failed_to_download",
+    }
+}
+
+fn now_us() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+fn failure(pair: InputPair, status: &str, kind: &str, message: String, http_status: Option<u16>) -> Outcome {
+    Outcome::Failed(Failure {
+        candidate: pair.candidate,
+        query_ids: pair.query_ids,
+        status: status.to_string(),
+        error_message: format!("{kind}: {message}"),
+        http_status,
+        fetched_at_us: now_us(),
+    })
+}
+
+/// Shared by the download tasks.
+struct Shared {
+    fetcher: Fetcher,
+    image: ImageOptions,
+    cpu: Semaphore,
+    image_hashes: Mutex<HashSet<u64>>,
+    fetched: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// Fetches, checks and encodes one pair.
+async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
+    shared.fetched.fetch_add(1, Ordering::Relaxed);
+    let response = match shared.fetcher.get(&pair.candidate.url).await {
+        Ok(response) => response,
+        Err(error) => return net_failure(pair, &error),
+    };
+    shared.bytes.fetch_add(response.body.len() as u64, Ordering::Relaxed);
+    let image_xxh3 = xxhash_rust::xxh3::xxh3_64(&response.body);
+    let fresh = shared.image_hashes.lock().map(|mut hashes| hashes.insert(image_xxh3)).unwrap_or(true);
+    if !fresh {
+        let message = format!("the same image bytes (xxh3 {image_xxh3:016x}) as another pair's");
+        return failure(pair, "duplicate", "duplicate_image", message, Some(response.status));
+    }
+    let processed = {
+        let _permit = shared.cpu.acquire().await.expect("the CPU semaphore is never closed");
+        let worker = shared.clone();
+        let body = response.body.clone();
+        tokio::task::spawn_blocking(move || imaging::process(&body, &worker.image)).await
+    };
+    let forget_hash = || {
+        if let Ok(mut hashes) = shared.image_hashes.lock() {
+            hashes.remove(&image_xxh3);
+        }
+    };
+    match processed {
+        Ok(Ok(image)) => Outcome::Image(CorpusImage {
+            candidate: pair.candidate,
+            query_ids: pair.query_ids,
+            width: image.width,
+            height: image.height,
+            original_width: image.original_width,
+            original_height: image.original_height,
+            image: image.bytes,
+            image_format: shared.image.output_format.name().to_string(),
+            image_xxh3,
+            fetched_at_us: now_us(),
+        }),
+        Ok(Err(error)) => {
+            forget_hash();
+            failure(pair, error.status(), error.kind(), error.to_string(), Some(response.status))
+        }
+        Err(join) => {
+            forget_hash();
+            failure(pair, "failed_to_decode", "decoder_panic", join.to_string(), Some(response.status))
+        }
+    }
+}
+
+fn net_failure(pair: InputPair, error: &FetchError) -> Outcome {
+    let kind = error.kind();
+    failure(pair, net_status(kind), kind.as_str(), error.to_string(), error.http_status())
+}
+
+/// Counts of the input thread.
+#[derive(Default)]
+struct InputCounts {
+    read: u64,
+    resumed: u64,
+    duplicate_keys: u64,
+}
+
+pub(crate) fn run(config: &FetchConfig) -> Result<FetchStats> {
+    validate(config)?;
+    let started = Instant::now();
+    let recorded = recorded_config(config);
+    let (mut sink, resume) = match Sink::open(&config.out, &recorded, config.shard_rows)? {
+        Opened::Complete(stats) => {
+            tracing::info!(out = %config.out.display(), "fetch output already complete with this config; nothing to do");
+            let mut stats: FetchStats = serde_json::from_value(stats).unwrap_or_default();
+            stats.skipped = true;
+            return Ok(stats);
+        }
+        Opened::Ready(sink, resume) => (sink, resume),
+    };
+    if !resume.done_keys.is_empty() {
+        tracing::info!(committed = resume.done_keys.len(), "resuming: skipping pairs already committed");
+    }
+    let threads = match config.threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| FetchStageError::Config(format!("async runtime: {e}")))?;
+    let shared = Arc::new(Shared {
+        fetcher: Fetcher::new(config.net.clone())?,
+        image: config.image.clone(),
+        cpu: Semaphore::new(threads),
+        image_hashes: Mutex::new(resume.image_hashes),
+        fetched: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+    });
+
+    let (pair_tx, mut pair_rx) = mpsc::channel::<InputPair>(config.concurrency * 2);
+    let input = config.input.clone();
+    let (rank, world_size) = (config.rank as u64, config.world_size as u64);
+    let mut done_keys = resume.done_keys;
+    let input_thread = std::thread::spawn(move || {
+        let mut counts = InputCounts::default();
+        let mut seen: HashSet<u64> = HashSet::new();
+        let result = input.for_each(|pair| {
+            let hash = key_hash(&pair.candidate.key);
+            if hash % world_size != rank {
+                return true;
+            }
+            counts.read += 1;
+            if done_keys.remove(&hash) {
+                counts.resumed += 1;
+                seen.insert(hash);
+                return true;
+            }
+            if !seen.insert(hash) {
+                counts.duplicate_keys += 1;
+                return true;
+            }
+            pair_tx.blocking_send(pair).is_ok()
+        });
+        (result, counts)
+    });
+
+    let (row_tx, mut row_rx) = mpsc::channel::<Outcome>(1024);
+    let writer_thread = std::thread::spawn(move || -> Result<Box<Sink>> {
+        let mut last_log = Instant::now();
+        let mut rows = 0u64;
+        while let Some(outcome) = row_rx.blocking_recv() {
+            sink.push(outcome)?;
+            rows += 1;
+            if last_log.elapsed().as_secs() >= 5 {
+                let counts = sink.counts();
+                let seconds = started.elapsed().as_secs_f64();
+                tracing::info!(
+                    done = rows,
+                    ok = counts.corpus_rows,
+                    failed = counts.failure_rows,
+                    per_second = format!("{:.1}", rows as f64 / seconds),
+                    "fetching"
+                );
+                last_log = Instant::now();
+            }
+        }
+        Ok(sink)
+    });
+
+    let concurrency = config.concurrency;
+    let loop_shared = shared.clone();
+    runtime.block_on(async move {
+        let mut tasks = JoinSet::new();
+        while let Some(pair) = pair_rx.recv().await {
+            if row_tx.is_closed() {
+                break; // the writer failed; its error is reported below
+            }
+            while tasks.len() >= concurrency {
+                tasks.join_next().await;
+            }
+            let (shared, row_tx) = (loop_shared.clone(), row_tx.clone());
+            tasks.spawn(async move {
+                let outcome = handle_pair(shared, pair).await;
+                let _ = row_tx.send(outcome).await;
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    });
+    drop(runtime);
+
+    let (input_result, input_counts) =
+        input_thread.join().map_err(|_| FetchStageError::Writer("the input reader panicked".into()))?;
+    let mut sink = writer_thread.join().map_err(|_| FetchStageError::Writer("the writer panicked".into()))??;
+    let seconds = started.elapsed().as_secs_f64();
+    let fetched = shared.fetched.load(Ordering::Relaxed);
+    let bytes_downloaded = shared.bytes.load(Ordering::Relaxed);
+    sink.run_stats = serde_json::json!({
+        "last_run": {
+            "input_pairs": input_counts.read,
+            "resumed": input_counts.resumed,
+            "duplicate_input_keys": input_counts.duplicate_keys,
+            "fetched": fetched,
+            "bytes_downloaded": bytes_downloaded,
+            "seconds": seconds,
+        }
+    });
+    // An input error still commits what was done, so the rerun resumes from there.
+    let counts = sink.commit(input_result.is_ok())?;
+    input_result?;
+    let mut stats = stats_from(&counts, sink.shard_counts());
+    stats.input_pairs = input_counts.read;
+    stats.resumed = input_counts.resumed;
+    stats.duplicate_input_keys = input_counts.duplicate_keys;
+    stats.fetched = fetched;
+    stats.bytes_downloaded = bytes_downloaded;
+    stats.seconds = seconds;
+    tracing::info!(
+        corpus = stats.corpus_rows,
+        failures = stats.failure_rows,
+        seconds = format!("{seconds:.1}"),
+        "fetch finished"
+    );
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_of_network_errors() {
+        assert_eq!(net_status(ErrorKind::OptedOut), "opted_out");
+        assert_eq!(net_status(ErrorKind::Timeout), "failed_to_download");
+        assert_eq!(net_status(ErrorKind::RefusedPrivate), "refused_private");
+    }
+}

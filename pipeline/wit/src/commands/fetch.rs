@@ -1,0 +1,173 @@
+//! `wit fetch`: download, check and re-encode the images of a curated (or candidates) folder.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use wit_fetch::{fetch, FetchConfig, FetchInput, ImageOptions, NetOptions, OutputFormat, ResizeMode};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ResizeArg {
+    No,
+    Border,
+    #[value(name = "keep_ratio")]
+    KeepRatio,
+    #[value(name = "keep_ratio_largest")]
+    KeepRatioLargest,
+    #[value(name = "center_crop")]
+    CenterCrop,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormatArg {
+    Jpg,
+    Png,
+    Webp,
+}
+
+#[derive(Args, Debug)]
+pub struct FetchArgs {
+    /// A `wit curate` folder (or a `wit harvest` candidates folder).
+    input: PathBuf,
+    /// Output folder: corpus shards, manifest.json and failures/.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Side length the resize mode fits images to.
+    #[arg(long, default_value_t = 256)]
+    image_size: u32,
+    #[arg(long, value_enum, default_value = "border")]
+    resize_mode: ResizeArg,
+    /// Never upscale: images already small enough keep their size.
+    #[arg(long)]
+    resize_only_if_bigger: bool,
+    /// Refuse images whose smaller side is below this many pixels.
+    #[arg(long, default_value_t = 0)]
+    min_image_size: u32,
+    /// Refuse images whose longer/shorter side ratio is above this.
+    #[arg(long, default_value_t = f64::INFINITY)]
+    max_aspect_ratio: f64,
+    /// Refuse images of more pixels than this (read from the header, before decoding).
+    #[arg(long, default_value_t = 50_000_000)]
+    max_pixels: u64,
+    #[arg(long, value_enum, default_value = "jpg")]
+    output_format: FormatArg,
+    /// JPEG quality (1-100).
+    #[arg(long, default_value_t = 95)]
+    encode_quality: u8,
+    /// Downloads in flight at once.
+    #[arg(long, default_value_t = 128)]
+    concurrency: usize,
+    /// Downloads in flight to one host at once.
+    #[arg(long, default_value_t = 4)]
+    per_host_concurrency: usize,
+    /// Minimum milliseconds between the starts of two requests to one host.
+    #[arg(long, default_value_t = 0)]
+    per_host_delay_ms: u64,
+    /// Image-processing threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Total seconds one attempt may take (connect, redirects and the whole body).
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// Retries for 429, 5xx, timeouts and connection errors.
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
+    /// Largest body downloaded, in bytes.
+    #[arg(long, default_value_t = 20 << 20)]
+    max_body_bytes: u64,
+    /// User-Agent header.
+    #[arg(long, default_value = wit_net::options::DEFAULT_USER_AGENT)]
+    user_agent: String,
+    /// X-Robots-Tag directives that opt an image out (comma-separated; empty: ignore the header).
+    #[arg(long, default_value = "noai,noimageai,noindex,noimageindex")]
+    disallowed_header_directives: String,
+    /// Do not read robots.txt.
+    #[arg(long)]
+    ignore_robots: bool,
+    /// Allow private, loopback and link-local addresses (off: refused at connect time).
+    #[arg(long)]
+    allow_private_networks: bool,
+    /// Rows per shard (a kill loses at most the open shard).
+    #[arg(long, default_value_t = 10_000)]
+    shard_rows: u64,
+    #[arg(long, default_value_t = 0)]
+    rank: usize,
+    #[arg(long, default_value_t = 1)]
+    world_size: usize,
+}
+
+pub fn run(args: &FetchArgs) -> Result<ExitCode> {
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        anyhow::bail!("--timeout {} (must be a positive number of seconds)", args.timeout);
+    }
+    let input = FetchInput::from_folder(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    let net = NetOptions {
+        user_agent: args.user_agent.clone(),
+        allow_private_networks: args.allow_private_networks,
+        request_timeout: Duration::from_secs_f64(args.timeout),
+        max_body_bytes: args.max_body_bytes,
+        retries: args.retries,
+        per_host_concurrency: args.per_host_concurrency,
+        per_host_min_delay: Duration::from_millis(args.per_host_delay_ms),
+        respect_robots: !args.ignore_robots,
+        opt_out_directives: args
+            .disallowed_header_directives
+            .split(',')
+            .map(|d| d.trim().to_ascii_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect(),
+        ..NetOptions::default()
+    };
+    let image = ImageOptions {
+        image_size: args.image_size,
+        resize_mode: match args.resize_mode {
+            ResizeArg::No => ResizeMode::No,
+            ResizeArg::Border => ResizeMode::Border,
+            ResizeArg::KeepRatio => ResizeMode::KeepRatio,
+            ResizeArg::KeepRatioLargest => ResizeMode::KeepRatioLargest,
+            ResizeArg::CenterCrop => ResizeMode::CenterCrop,
+        },
+        resize_only_if_bigger: args.resize_only_if_bigger,
+        min_image_size: args.min_image_size,
+        max_aspect_ratio: args.max_aspect_ratio,
+        max_pixels: args.max_pixels,
+        output_format: match args.output_format {
+            FormatArg::Jpg => OutputFormat::Jpeg,
+            FormatArg::Png => OutputFormat::Png,
+            FormatArg::Webp => OutputFormat::Webp,
+        },
+        quality: args.encode_quality,
+        ..ImageOptions::default()
+    };
+    let config = FetchConfig {
+        net,
+        image,
+        concurrency: args.concurrency,
+        threads: args.threads,
+        shard_rows: args.shard_rows,
+        rank: args.rank,
+        world_size: args.world_size,
+        ..FetchConfig::new(input, args.out.clone())
+    };
+    let stats =
+        fetch(&config).with_context(|| format!("fetching {} into {}", args.input.display(), args.out.display()))?;
+    if stats.skipped {
+        println!("{}: already complete with this configuration; nothing to do", args.out.display());
+    } else {
+        let statuses: Vec<String> = stats.by_status.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        println!(
+            "{}: {} images, {} failures ({}); {} pairs fetched this run, {} resumed, {:.1} MB in {:.1} s",
+            args.out.display(),
+            stats.corpus_rows,
+            stats.failure_rows,
+            statuses.join(", "),
+            stats.fetched,
+            stats.resumed,
+            stats.bytes_downloaded as f64 / 1e6,
+            stats.seconds
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
