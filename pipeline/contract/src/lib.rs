@@ -24,7 +24,7 @@ pub mod writer;
 mod columns;
 
 pub use error::ContractError;
-pub use manifest::{Manifest, ShardInfo, VerifyProblem};
+pub use manifest::{now_rfc3339, Manifest, ShardInfo, VerifyProblem};
 pub use reader::{read_records, ReadOptions, RecordReader, ShardReader};
 pub use records::{Candidate, CorpusImage, CuratedPair, Failure, QueryCount, QueryEntry, QuerySource, Record};
 pub use schema::RecordKind;

@@ -270,7 +270,7 @@ pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
     Ok((total, format!("{:016x}", hasher.digest())))
 }
 
-fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 

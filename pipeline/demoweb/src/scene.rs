@@ -100,7 +100,7 @@ impl Scene {
             0 => format!("{body} on a light background"),
             1 => format!("a photo of {body}"),
             2 => format!("an illustration showing {body}"),
-            _ => format!("{body}, simple drawing"),
+            _ => format!("a simple drawing of {body}"),
         }
     }
 

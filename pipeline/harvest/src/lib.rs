@@ -2,8 +2,9 @@
 //! and WARC files and img2dataset-style URL lists — cleaned, language-tagged, deduplicated and
 //! written as a `candidates` folder that `wit curate` reads.
 //!
-//! One door: [`harvest`] with a [`HarvestConfig`]. The parts a crawler or the fetch stage reuse are
-//! public: [`html::extract_html`] (pairs and links of a page), [`text::clean_text`],
+//! One door: [`harvest`] with a [`HarvestConfig`]; the seed crawler ([`crawl()`], module [`crawl`])
+//! fetches pages politely through wit-net, archives them as WARC and harvests that. The parts a
+//! crawler or the fetch stage reuse are public: [`html::extract_html`] (pairs and links of a page), [`text::clean_text`],
 //! [`lang::LanguageFilter`], [`url_list::open`], [`warc::WarcReader`] and [`wat::extract_wat`].
 //!
 //! # Output folder
@@ -25,6 +26,7 @@
 //! A complete output made with the same configuration is left alone. An interrupted one resumes:
 //! the manifest lists each finished input with its shard, and only the others are read again.
 
+pub mod crawl;
 pub mod error;
 pub mod html;
 pub mod http;
@@ -39,6 +41,7 @@ mod stage;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use crawl::{crawl, CrawlConfig, CrawlStats};
 pub use error::{HarvestError, Result};
 pub use html::{extract_html, HtmlOptions, ImageText, PageExtract, TextOrigin};
 pub use lang::{detect_language, Detected, LangReject, LanguageFilter};

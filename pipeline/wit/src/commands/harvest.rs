@@ -1,17 +1,16 @@
-//! `wit harvest INPUT… -o DIR`: candidate pairs from WARC / WAT files and URL lists.
-//!
-//! Room for the crawler: `wit harvest crawl --seeds …` is meant to become a subcommand of this
-//! command. Add `#[command(subcommand)] mode: Option<HarvestMode>` to [`HarvestArgs`] with
-//! `enum HarvestMode { Crawl(CrawlArgs) }`; the attributes on [`HarvestArgs`] already make a
-//! subcommand exclusive with the file arguments and lift their requiredness, so
-//! `wit harvest INPUT… -o DIR` keeps working unchanged.
+//! `wit harvest INPUT… -o DIR`: candidate pairs from WARC / WAT files and URL lists;
+//! `wit harvest crawl --seeds URL… -o DIR`: the same from a polite crawl.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use wit_harvest::{harvest, HarvestConfig, Phase, TextRules, UrlListOptions};
+use std::time::Duration;
+
+use clap::Subcommand;
+use wit_harvest::{crawl, harvest, CrawlConfig, HarvestConfig, Phase, TextRules, UrlListOptions};
+use wit_net::NetOptions;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PhaseArg {
@@ -26,6 +25,8 @@ pub enum PhaseArg {
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct HarvestArgs {
+    #[command(subcommand)]
+    mode: Option<HarvestMode>,
     /// WARC (.warc, .warc.gz), WAT (.wat, .wat.gz) or URL list files (csv, tsv, jsonl, parquet,
     /// txt; optionally .gz), or folders of them. The format comes from the name, else the content.
     #[arg(required = true, num_args = 1..)]
@@ -66,7 +67,62 @@ pub struct HarvestArgs {
     threads: usize,
 }
 
+#[derive(Subcommand, Debug)]
+pub enum HarvestMode {
+    /// Crawl HTML pages from seed URLs (robots.txt, per-host delay, domain allow-list, limits),
+    /// archive them as OUT/crawl/pages.warc.gz and harvest that into OUT.
+    Crawl(CrawlArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CrawlArgs {
+    /// Where the crawl starts (http/https URLs).
+    #[arg(long, required = true, num_args = 1..)]
+    seeds: Vec<String>,
+    /// Output folder: candidate shards, manifest.json, crawl/pages.warc.gz and crawl/crawl.json.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Hosts the crawl may enter, with their subdomains (default: the seeds' hosts).
+    #[arg(long)]
+    allow_domain: Vec<String>,
+    /// Most pages requested.
+    #[arg(long, default_value_t = 1000)]
+    max_pages: u64,
+    /// Most link steps from a seed.
+    #[arg(long, default_value_t = 3)]
+    max_depth: u32,
+    /// Pages requested at once across hosts (each host still gets one at a time by default).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 1)]
+    per_host_concurrency: usize,
+    /// Minimum time between two requests to one host, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    per_host_delay_ms: u64,
+    /// An honest User-Agent naming the crawler and where to learn about it.
+    #[arg(long, default_value = wit_net::options::DEFAULT_USER_AGENT)]
+    user_agent: String,
+    /// Total time for one page request, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// Allow private, loopback and link-local addresses (tests and the demo web on 127.0.0.1).
+    #[arg(long)]
+    allow_private_networks: bool,
+    /// Languages to keep (ISO 639-1/3 codes or names, comma-separated); `any` keeps all.
+    #[arg(long, value_delimiter = ',', default_value = "en")]
+    lang: Vec<String>,
+    #[arg(long, default_value_t = 0.0)]
+    min_lang_conf: f32,
+    #[arg(long, default_value_t = TextRules::default().min_chars)]
+    min_chars: usize,
+    #[arg(long, default_value_t = TextRules::default().max_chars)]
+    max_chars: usize,
+}
+
 pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
+    if let Some(HarvestMode::Crawl(crawl_args)) = &args.mode {
+        return run_crawl(crawl_args);
+    }
     let out = args.out.clone().context("-o/--out is required")?;
     let config = HarvestConfig {
         inputs: args.inputs.clone(),
@@ -90,9 +146,63 @@ pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
         threads: args.threads,
     };
     let stats = harvest(&config).with_context(|| format!("harvesting into {}", out.display()))?;
+    print_harvest(&out, &stats);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_crawl(args: &CrawlArgs) -> Result<ExitCode> {
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        anyhow::bail!("--timeout {} (must be a positive number of seconds)", args.timeout);
+    }
+    let config = CrawlConfig {
+        seeds: args.seeds.clone(),
+        allow_domains: args.allow_domain.clone(),
+        max_pages: args.max_pages,
+        max_depth: args.max_depth,
+        concurrency: args.concurrency,
+        net: NetOptions {
+            user_agent: args.user_agent.clone(),
+            allow_private_networks: args.allow_private_networks,
+            request_timeout: Duration::from_secs_f64(args.timeout),
+            per_host_concurrency: args.per_host_concurrency,
+            per_host_min_delay: Duration::from_millis(args.per_host_delay_ms),
+            ..NetOptions::default()
+        },
+        harvest: HarvestConfig {
+            out: args.out.clone(),
+            text: TextRules { min_chars: args.min_chars, max_chars: args.max_chars },
+            languages: args.lang.clone(),
+            min_lang_confidence: args.min_lang_conf,
+            ..HarvestConfig::default()
+        },
+    };
+    let stats = crawl(&config).with_context(|| format!("crawling into {}", args.out.display()))?;
+    if stats.reused_earlier_crawl {
+        println!("{}: the crawl had finished earlier; harvesting its WARC", args.out.display());
+    } else {
+        let failed: Vec<String> = stats.failed.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
+        println!(
+            "crawl: {} pages requested, {} HTML pages archived, {} not HTML, failed: [{}], {} links ({} out of scope, {} over limits) in {:.1} s",
+            stats.pages_fetched,
+            stats.pages_html,
+            stats.not_html,
+            failed.join(", "),
+            stats.links_found,
+            stats.links_out_of_scope,
+            stats.links_over_limits,
+            stats.seconds
+        );
+    }
+    if let Some(harvest_stats) = &stats.harvest {
+        print_harvest(&args.out, harvest_stats);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_harvest(out: &std::path::Path, stats: &wit_harvest::HarvestStats) {
     if stats.already_complete {
         println!("{}: already complete with this configuration; nothing to do", out.display());
-        return Ok(ExitCode::SUCCESS);
+        return;
     }
     let skipped: Vec<String> = stats.skipped.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
     println!(
@@ -109,5 +219,4 @@ pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
     if !skipped.is_empty() {
         println!("skipped: {}", skipped.join(", "));
     }
-    Ok(ExitCode::SUCCESS)
 }
