@@ -328,3 +328,40 @@ fn killed_runs_resume_to_the_same_rows() {
     let verify = wit(&["verify", &resumed]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
+
+#[test]
+fn a_url_list_is_fetched_like_img2dataset_with_bad_rows_counted() {
+    let server = LoopbackServer::start([
+        ("/a.jpg".to_string(), Reply::ok("image/jpeg", jpeg(48, 40, 1))),
+        ("/b.png".to_string(), Reply::ok("image/png", png(40, 48, 2))),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.csv");
+    let rows = [
+        format!("{},a red thing,x1", server.url("/a.jpg")),
+        format!("{},\"a blue, round thing\",x2", server.url("/b.png")),
+        format!("{},gone,x3", server.url("/missing.jpg")),
+        "not-a-url".to_string(),
+        "http://127.0.0.1:9/too-many.jpg,a,b,c".to_string(),
+    ];
+    std::fs::write(&list, format!("image,text,extra\n{}\n", rows.join("\n"))).unwrap();
+    let out = dir.path().join("corpus");
+    let (l, o) = (list.display().to_string(), out.display().to_string());
+    let run = wit(&["fetch", &l, "-o", &o, "--url-col", "image", "--caption-col", "text", "--allow-private-networks"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let mut captions: Vec<String> = corpus(&out).into_iter().map(|c| c.candidate.caption).collect();
+    captions.sort();
+    assert_eq!(captions, ["a blue, round thing", "a red thing"]);
+    // A row without a usable URL is still a pair, and fails as one; a row the list reader cannot
+    // split into its columns is counted in the stats.
+    let failed: BTreeMap<String, String> = failures(&out)
+        .into_iter()
+        .map(|f| (f.candidate.url, f.error_message.split(':').next().unwrap().to_string()))
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(failed[&server.url("/missing.jpg")], "http_status");
+    assert_eq!(failed["not-a-url"], "invalid_url");
+    let manifest = Manifest::load(&out).unwrap();
+    assert_eq!(manifest.config["input_kind"], "url_list");
+    assert_eq!(manifest.stats["last_run"]["bad_input_rows"], 1, "{}", manifest.stats);
+}

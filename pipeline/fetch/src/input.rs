@@ -1,11 +1,13 @@
-//! What fetch reads: a curated folder or a candidates folder, as a stream of pairs.
-//!
-//! URL lists (csv, tsv, jsonl, parquet) will come through `wit_harvest::url_list` as another
-//! [`FetchInput`] variant; the stage only needs an iterator of [`InputPair`]s.
+//! What fetch reads, as a stream of pairs: a curated folder, a candidates folder, or (as a drop-in
+//! img2dataset replacement) a URL list — csv, tsv, jsonl, parquet or txt, optionally gzip — read by
+//! `wit_harvest::url_list`, the one list reader harvest uses too. A list row's key is
+//! [`wit_contract::pair_key`] of its URL and caption; rows the reader cannot use (no URL, wrong
+//! column count) are counted and logged with their row number.
 
 use std::path::{Path, PathBuf};
 
-use wit_contract::{Candidate, CuratedPair, Manifest, RecordKind, RecordReader};
+use wit_contract::{pair_key, Candidate, CuratedPair, Manifest, RecordKind, RecordReader};
+use wit_harvest::url_list::{self, UrlListOptions};
 
 use crate::error::{FetchStageError, Result};
 
@@ -23,9 +25,22 @@ pub enum FetchInput {
     Curated(PathBuf),
     /// `wit harvest` output (manifest kind `candidates`, `Candidate` rows).
     Candidates(PathBuf),
+    /// A URL list file with its columns.
+    UrlList { path: PathBuf, options: UrlListOptions },
 }
 
 impl FetchInput {
+    /// A folder is read by its manifest ([`FetchInput::from_folder`]); a file is a URL list.
+    pub fn from_path(path: &Path, list: &UrlListOptions) -> Result<Self> {
+        if path.is_dir() {
+            return Self::from_folder(path);
+        }
+        if !path.is_file() {
+            return Err(FetchStageError::Input { path: path.to_path_buf(), problem: "no such file or folder".into() });
+        }
+        Ok(FetchInput::UrlList { path: path.to_path_buf(), options: list.clone() })
+    }
+
     /// Looks at the folder's manifest to tell which input it is.
     pub fn from_folder(path: &Path) -> Result<Self> {
         let manifest = Manifest::load(path)?;
@@ -47,7 +62,7 @@ impl FetchInput {
 
     pub fn path(&self) -> &Path {
         match self {
-            FetchInput::Curated(path) | FetchInput::Candidates(path) => path,
+            FetchInput::Curated(path) | FetchInput::Candidates(path) | FetchInput::UrlList { path, .. } => path,
         }
     }
 
@@ -55,11 +70,16 @@ impl FetchInput {
         match self {
             FetchInput::Curated(_) => "curated",
             FetchInput::Candidates(_) => "candidates",
+            FetchInput::UrlList { .. } => "url_list",
         }
     }
 
-    /// Calls `each` on every pair in manifest order; stops early when it returns false.
-    pub fn for_each(&self, mut each: impl FnMut(InputPair) -> bool) -> Result<()> {
+    /// Calls `each` on every pair in input order; stops early when it returns false. Returns the
+    /// number of URL-list rows skipped as unusable.
+    pub fn for_each(&self, mut each: impl FnMut(InputPair) -> bool) -> Result<u64> {
+        if let FetchInput::UrlList { path, options } = self {
+            return for_each_list_row(path, options, each);
+        }
         let dir = self.path();
         let manifest = Manifest::load(dir)?;
         for shard in manifest.shard_paths(dir) {
@@ -68,19 +88,51 @@ impl FetchInput {
                     for row in RecordReader::<CuratedPair>::open(&shard, 4096)? {
                         let row = row?;
                         if !each(InputPair { candidate: row.candidate, query_ids: row.query_ids }) {
-                            return Ok(());
+                            return Ok(0);
                         }
                     }
                 }
                 FetchInput::Candidates(_) => {
                     for row in RecordReader::<Candidate>::open(&shard, 4096)? {
                         if !each(InputPair { candidate: row?, query_ids: Vec::new() }) {
-                            return Ok(());
+                            return Ok(0);
                         }
                     }
                 }
+                FetchInput::UrlList { .. } => unreachable!("URL lists return above"),
             }
         }
-        Ok(())
+        Ok(0)
     }
+}
+
+fn for_each_list_row(path: &Path, options: &UrlListOptions, mut each: impl FnMut(InputPair) -> bool) -> Result<u64> {
+    let input_error =
+        |e: url_list::UrlListError| FetchStageError::Input { path: path.to_path_buf(), problem: e.to_string() };
+    let mut bad_rows = 0u64;
+    for row in url_list::open(path, options).map_err(input_error)? {
+        let row = match row {
+            Ok(row) => row,
+            Err(e) if e.is_row_error() => {
+                tracing::warn!("skipping a URL-list row: {e}");
+                bad_rows += 1;
+                continue;
+            }
+            Err(e) => return Err(input_error(e)),
+        };
+        let caption = row.caption.unwrap_or_default();
+        let candidate = Candidate {
+            key: pair_key(&row.url, &caption),
+            url: row.url,
+            caption,
+            page_url: None,
+            source: "url_list".into(),
+            lang: None,
+            lang_conf: None,
+        };
+        if !each(InputPair { candidate, query_ids: Vec::new() }) {
+            break;
+        }
+    }
+    Ok(bad_rows)
 }

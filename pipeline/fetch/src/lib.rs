@@ -86,6 +86,8 @@ pub struct FetchStats {
     pub resumed: u64,
     /// Pairs whose key appeared earlier in the input (skipped; the first one counts).
     pub duplicate_input_keys: u64,
+    /// URL-list rows that could not be used (no URL, wrong column count), logged with their row.
+    pub bad_input_rows: u64,
     /// Pairs downloaded (or attempted) by this run.
     pub fetched: u64,
     pub bytes_downloaded: u64,

@@ -164,6 +164,7 @@ struct InputCounts {
     read: u64,
     resumed: u64,
     duplicate_keys: u64,
+    bad_rows: u64,
 }
 
 pub(crate) fn run(config: &FetchConfig) -> Result<FetchStats> {
@@ -224,6 +225,7 @@ pub(crate) fn run(config: &FetchConfig) -> Result<FetchStats> {
             }
             pair_tx.blocking_send(pair).is_ok()
         });
+        let result = result.map(|bad_rows| counts.bad_rows = bad_rows);
         (result, counts)
     });
 
@@ -282,6 +284,7 @@ pub(crate) fn run(config: &FetchConfig) -> Result<FetchStats> {
             "input_pairs": input_counts.read,
             "resumed": input_counts.resumed,
             "duplicate_input_keys": input_counts.duplicate_keys,
+            "bad_input_rows": input_counts.bad_rows,
             "fetched": fetched,
             "bytes_downloaded": bytes_downloaded,
             "seconds": seconds,
@@ -294,6 +297,7 @@ pub(crate) fn run(config: &FetchConfig) -> Result<FetchStats> {
     stats.input_pairs = input_counts.read;
     stats.resumed = input_counts.resumed;
     stats.duplicate_input_keys = input_counts.duplicate_keys;
+    stats.bad_input_rows = input_counts.bad_rows;
     stats.fetched = fetched;
     stats.bytes_downloaded = bytes_downloaded;
     stats.seconds = seconds;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use wit_fetch::{fetch, FetchConfig, FetchInput, ImageOptions, NetOptions, OutputFormat, ResizeMode};
+use wit_harvest::UrlListOptions;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ResizeArg {
@@ -29,11 +30,18 @@ pub enum FormatArg {
 
 #[derive(Args, Debug)]
 pub struct FetchArgs {
-    /// A `wit curate` folder (or a `wit harvest` candidates folder).
+    /// A `wit curate` folder, a `wit harvest` candidates folder, or a URL list file (csv, tsv,
+    /// jsonl, parquet, txt; optionally .gz) as img2dataset reads.
     input: PathBuf,
     /// Output folder: corpus shards, manifest.json and failures/.
     #[arg(short, long)]
     out: PathBuf,
+    /// URL lists: the column holding the image URL.
+    #[arg(long, default_value = "url")]
+    url_col: String,
+    /// URL lists: the column holding the caption (none: pairs without text).
+    #[arg(long)]
+    caption_col: Option<String>,
     /// Side length the resize mode fits images to.
     #[arg(long, default_value_t = 256)]
     image_size: u32,
@@ -102,7 +110,9 @@ pub fn run(args: &FetchArgs) -> Result<ExitCode> {
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         anyhow::bail!("--timeout {} (must be a positive number of seconds)", args.timeout);
     }
-    let input = FetchInput::from_folder(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    let list = UrlListOptions { url_col: args.url_col.clone(), caption_col: args.caption_col.clone(), format: None };
+    let input =
+        FetchInput::from_path(&args.input, &list).with_context(|| format!("reading {}", args.input.display()))?;
     let net = NetOptions {
         user_agent: args.user_agent.clone(),
         allow_private_networks: args.allow_private_networks,
