@@ -36,6 +36,8 @@ enum Command {
     },
     /// Match candidate texts against the query dictionary and balance them per query (MetaCLIP).
     Curate(commands::curate::CurateArgs),
+    /// Per-query balance of a build: terminal summary, JSON, Parquet and a self-contained HTML page.
+    Report(commands::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Schema { kind } => commands::schema::run(kind.as_deref()),
         Command::Verify { dir } => commands::verify::run(&dir),
         Command::Curate(args) => commands::curate::run(&args),
+        Command::Report(args) => commands::report::run(&args),
     };
     match result {
         Ok(code) => code,
