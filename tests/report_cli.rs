@@ -31,7 +31,8 @@ struct Expected {
 }
 
 fn expected(specs: &[QuerySpec], written: &Written) -> BTreeMap<u32, Expected> {
-    let count = |rows: &mut dyn Iterator<Item = &Vec<u32>>, id: u32| rows.filter(|ids| ids.contains(&id)).count() as u64;
+    let count =
+        |rows: &mut dyn Iterator<Item = &Vec<u32>>, id: u32| rows.filter(|ids| ids.contains(&id)).count() as u64;
     specs
         .iter()
         .map(|s| {
@@ -136,13 +137,15 @@ fn numbers_json_and_parquet_agree_with_an_independent_count() {
     }
 
     assert_eq!(json["zero_match"]["count"], 2);
-    let zero: Vec<&str> = json["zero_match"]["first"].as_array().unwrap().iter().map(|q| q["query"].as_str().unwrap()).collect();
+    let zero: Vec<&str> =
+        json["zero_match"]["first"].as_array().unwrap().iter().map(|q| q["query"].as_str().unwrap()).collect();
     assert_eq!(zero, ["zebra", "emu"]);
     assert_eq!(json["at_cap"]["count"].as_u64().unwrap(), want.values().filter(|e| e.kept >= CAP).count() as u64);
 
     // Top and bottom by the last stage (corpus).
     assert_eq!(json["ranked_by"], "corpus");
-    let mut ranked: Vec<(u32, &Expected)> = want.iter().filter(|(_, e)| e.matched > 0).map(|(&id, e)| (id, e)).collect();
+    let mut ranked: Vec<(u32, &Expected)> =
+        want.iter().filter(|(_, e)| e.matched > 0).map(|(&id, e)| (id, e)).collect();
     ranked.sort_by(|a, b| (b.1.corpus, b.1.matched).cmp(&(a.1.corpus, a.1.matched)).then(a.0.cmp(&b.0)));
     let top: Vec<u64> = json["top"].as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect();
     assert_eq!(top, ranked.iter().take(3).map(|r| u64::from(r.0)).collect::<Vec<_>>());
@@ -199,14 +202,20 @@ fn numbers_json_and_parquet_agree_with_an_independent_count() {
     let hot_dog = specs.iter().find(|s| s.query == "hot dog").unwrap();
     assert_eq!(page["samples"].as_array().unwrap().len() as u64, want[&hot_dog.id].corpus);
     let html = std::fs::read_to_string(out.join(page["file"].as_str().unwrap())).unwrap();
-    assert_eq!(html.matches("<img src=\"data:image/jpeg;base64,/9j/").count() as u64, want[&hot_dog.id].corpus, "{html}");
+    assert_eq!(
+        html.matches("<img src=\"data:image/jpeg;base64,/9j/").count() as u64,
+        want[&hot_dog.id].corpus,
+        "{html}"
+    );
     assert!(html.contains("a photo of hot dog number"));
 
     // The main page escapes the hostile query and holds the charts and the table.
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(!html.contains("<script>alert"), "an unescaped query");
     assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;co&#39;"));
-    for id in ["id=\"rank-frequency\"", "id=\"histogram\"", "id=\"cumulative-share\"", "id=\"cap-line\"", "id=\"queries\""] {
+    for id in
+        ["id=\"rank-frequency\"", "id=\"histogram\"", "id=\"cumulative-share\"", "id=\"cap-line\"", "id=\"queries\""]
+    {
         assert!(html.contains(id), "{id} missing");
     }
     assert!(!html.contains("src=\"http") && !html.contains("<link"), "the page must not load anything");
@@ -276,12 +285,8 @@ fn against_lists_per_query_differences() {
     assert_eq!((against["only_here"].as_u64(), against["only_there"].as_u64()), (Some(1), Some(1)));
     let want_a = expected(&a_specs, &a_written);
     let want_b = expected(&b_specs, &b_written);
-    let by_query: BTreeMap<&str, &Value> = against["differences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| (d["query"].as_str().unwrap(), d))
-        .collect();
+    let by_query: BTreeMap<&str, &Value> =
+        against["differences"].as_array().unwrap().iter().map(|d| (d["query"].as_str().unwrap(), d)).collect();
     let dog = by_query["dog"];
     assert_eq!(dog["delta"].as_i64().unwrap(), want_a[&10].corpus as i64 - want_b[&10].corpus as i64);
     assert_eq!(dog["kept"]["here"].as_u64(), Some(want_a[&10].kept));

@@ -96,7 +96,13 @@ fn candidate(n: usize, caption: String) -> Candidate {
     }
 }
 
-fn save<T: wit_contract::Record>(dir: &Path, kind: RecordKind, rows: &[T], config: serde_json::Value, stats: serde_json::Value) {
+fn save<T: wit_contract::Record>(
+    dir: &Path,
+    kind: RecordKind,
+    rows: &[T],
+    config: serde_json::Value,
+    stats: serde_json::Value,
+) {
     std::fs::create_dir_all(dir).unwrap();
     let mut manifest = Manifest::new(kind, config, Some(0));
     let mut writer = ShardWriter::for_records::<T>(dir.join(shard_file_name(0)), &WriterOptions::default()).unwrap();
@@ -120,7 +126,13 @@ pub fn write_build(root: &Path, specs: &[QuerySpec]) -> Written {
             pmi: (s.source == QuerySource::Bigram).then_some(3.5),
         })
         .collect();
-    save(&root.join("queries"), RecordKind::Queries, &dictionary, serde_json::json!({"stage": "queries"}), serde_json::Value::Null);
+    save(
+        &root.join("queries"),
+        RecordKind::Queries,
+        &dictionary,
+        serde_json::json!({"stage": "queries"}),
+        serde_json::Value::Null,
+    );
 
     let images = image_files();
     let mut curated = Vec::new();
@@ -171,7 +183,13 @@ pub fn write_build(root: &Path, specs: &[QuerySpec]) -> Written {
     let candidates_total = matched_texts + 13;
     let candidates: Vec<Candidate> =
         (0..candidates_total as usize).map(|n| candidate(n, format!("candidate text {n}"))).collect();
-    save(&root.join("candidates"), RecordKind::Candidates, &candidates, serde_json::json!({"stage": "harvest"}), serde_json::Value::Null);
+    save(
+        &root.join("candidates"),
+        RecordKind::Candidates,
+        &candidates,
+        serde_json::json!({"stage": "harvest"}),
+        serde_json::Value::Null,
+    );
     written.candidates = candidates_total;
     written.matched_texts = matched_texts;
 
@@ -205,7 +223,8 @@ pub fn write_build(root: &Path, specs: &[QuerySpec]) -> Written {
     let counts_dir = curated_dir.join("query_counts");
     std::fs::create_dir_all(&counts_dir).unwrap();
     let mut writer =
-        ShardWriter::for_records::<QueryCount>(counts_dir.join("query_counts.parquet"), &WriterOptions::default()).unwrap();
+        ShardWriter::for_records::<QueryCount>(counts_dir.join("query_counts.parquet"), &WriterOptions::default())
+            .unwrap();
     writer.write_records(&counts).unwrap();
     let mut manifest = Manifest::new(RecordKind::QueryCounts, config, Some(0));
     manifest.add_shard(writer.finish().unwrap());

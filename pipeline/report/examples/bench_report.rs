@@ -55,7 +55,8 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
             pmi: None,
         })
         .collect();
-    let mut writer = ShardWriter::for_records::<QueryEntry>(dir.join(shard_file_name(0)), &WriterOptions::default()).unwrap();
+    let mut writer =
+        ShardWriter::for_records::<QueryEntry>(dir.join(shard_file_name(0)), &WriterOptions::default()).unwrap();
     writer.write_records(&entries).unwrap();
     save_manifest(&dir, RecordKind::Queries, vec![writer.finish().unwrap()], serde_json::json!({}));
 
@@ -70,7 +71,8 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
         })
         .collect();
     let mut writer =
-        ShardWriter::for_records::<QueryCount>(counts_dir.join("query_counts.parquet"), &WriterOptions::default()).unwrap();
+        ShardWriter::for_records::<QueryCount>(counts_dir.join("query_counts.parquet"), &WriterOptions::default())
+            .unwrap();
     writer.write_records(&counts).unwrap();
     writer.finish().unwrap();
     let config = serde_json::json!({
@@ -114,7 +116,11 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
                 }
             })
             .collect();
-        let mut writer = ShardWriter::for_records::<CorpusImage>(corpus.join(shard_file_name(shard as usize)), &WriterOptions::default()).unwrap();
+        let mut writer = ShardWriter::for_records::<CorpusImage>(
+            corpus.join(shard_file_name(shard as usize)),
+            &WriterOptions::default(),
+        )
+        .unwrap();
         writer.write_records(&rows).unwrap();
         shards.push(writer.finish().unwrap());
     }
@@ -135,12 +141,16 @@ fn main() {
     generate(&root, queries, corpus_rows);
     let generate_s = t.elapsed().as_secs_f64();
 
-    let options = ReportOptions { input: root.clone(), queries_of_interest: vec!["query 3".into()], ..Default::default() };
+    let options =
+        ReportOptions { input: root.clone(), queries_of_interest: vec!["query 3".into()], ..Default::default() };
     let t = Instant::now();
     let outcome = report(&options).unwrap();
     let report_s = t.elapsed().as_secs_f64();
 
-    println!("wit report benchmark: {queries} queries, {corpus_rows} corpus rows, {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "wit report benchmark: {queries} queries, {corpus_rows} corpus rows, {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     println!("{:<34} {:>10}", "work", "value");
     println!("{:<34} {:>10.2}", "generate the build (s)", generate_s);
     println!("{:<34} {:>10.2}", "wit report: read + write all (s)", report_s);

@@ -58,7 +58,12 @@ fn legend(out: &mut String, entries: &[(String, &str, bool)]) {
 
 fn frame(out: &mut String, x_label: &str, y_label: &str) {
     let (x0, y0, x1, y1) = (LEFT, TOP, WIDTH - RIGHT, HEIGHT - BOTTOM);
-    let _ = write!(out, r##"<rect x="{x0}" y="{y0}" width="{}" height="{}" fill="none" stroke="#888"/>"##, x1 - x0, y1 - y0);
+    let _ = write!(
+        out,
+        r##"<rect x="{x0}" y="{y0}" width="{}" height="{}" fill="none" stroke="#888"/>"##,
+        x1 - x0,
+        y1 - y0
+    );
     let _ = write!(
         out,
         r#"<text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text>"#,
@@ -120,7 +125,8 @@ pub fn rank_frequency(series: &[Series], cap: Option<u64>) -> String {
         })
         .collect();
     let max_rank = sorted.iter().map(|(_, c)| c.len()).max().unwrap_or(1).max(10);
-    let max_count = sorted.iter().filter_map(|(_, c)| c.first().copied()).max().unwrap_or(1).max(cap.unwrap_or(1)).max(10);
+    let max_count =
+        sorted.iter().filter_map(|(_, c)| c.first().copied()).max().unwrap_or(1).max(cap.unwrap_or(1)).max(10);
     let (x_hi, y_hi) = ((max_rank as f64).log10().ceil(), (max_count as f64 * 1.5).log10().ceil());
     let (x0, y0, x1, y1) = (LEFT, TOP, WIDTH - RIGHT, HEIGHT - BOTTOM);
     for p in 0..=x_hi as i32 {

@@ -82,9 +82,7 @@ pub fn compare(
             matched: both(Column::Matched),
             kept: both(Column::Kept),
             corpus: both(Column::Corpus),
-            delta: column
-                .map(|c| both(c).here.unwrap_or(0) as i64 - both(c).there.unwrap_or(0) as i64)
-                .unwrap_or(0),
+            delta: column.map(|c| both(c).here.unwrap_or(0) as i64 - both(c).there.unwrap_or(0) as i64).unwrap_or(0),
         };
         let differs = [diff.matched, diff.kept, diff.corpus].iter().any(|b| b.here != b.there);
         if x.is_some() && y.is_some() && differs {
@@ -94,7 +92,9 @@ pub fn compare(
             comparison.differences.push(diff);
         }
     }
-    comparison.differences.sort_by(|p, q| q.delta.unsigned_abs().cmp(&p.delta.unsigned_abs()).then(p.query.cmp(&q.query)));
+    comparison
+        .differences
+        .sort_by(|p, q| q.delta.unsigned_abs().cmp(&p.delta.unsigned_abs()).then(p.query.cmp(&q.query)));
     comparison
 }
 

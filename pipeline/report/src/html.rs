@@ -37,11 +37,8 @@ fn safe_href(url: &str) -> Option<String> {
 
 /// The file name of a query's page: a readable slug plus a hash, so distinct queries never collide.
 pub fn query_page_file(query: &str) -> String {
-    let mut slug: String = query
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
-        .take(40)
-        .collect();
+    let mut slug: String =
+        query.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).take(40).collect();
     while slug.contains("--") {
         slug = slug.replace("--", "-");
     }
@@ -119,7 +116,10 @@ fn stages(out: &mut String, report: &Report) {
                 );
             }
             None => {
-                let _ = write!(out, "<tr><td>{name}</td><td class=\"n\">-</td><td colspan=\"2\" class=\"muted\">not found</td></tr>");
+                let _ = write!(
+                    out,
+                    "<tr><td>{name}</td><td class=\"n\">-</td><td colspan=\"2\" class=\"muted\">not found</td></tr>"
+                );
             }
         }
     }
@@ -141,7 +141,13 @@ fn stages(out: &mut String, report: &Report) {
     if !report.drop_off.is_empty() {
         out.push_str("<h2>Where pairs dropped off</h2><table id=\"drop-off\"><thead><tr><th>stage</th><th>reason</th><th class=\"n\">pairs</th></tr></thead><tbody>");
         for drop in &report.drop_off {
-            let _ = write!(out, "<tr><td>{}</td><td>{}</td>{}</tr>", escape(&drop.stage), escape(&drop.reason), num_cell(Some(drop.pairs)));
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td>{}</tr>",
+                escape(&drop.stage),
+                escape(&drop.reason),
+                num_cell(Some(drop.pairs))
+            );
         }
         out.push_str("</tbody></table>");
     }
@@ -276,7 +282,9 @@ fn against(out: &mut String, comparison: &Comparison, limit: usize) {
         comparison.column.map(|c| format!(" in {}", c.name())).unwrap_or_default()
     );
     out.push_str("<table id=\"against-measures\"><thead><tr><th>column</th><th class=\"n\">total here</th><th class=\"n\">total there</th><th class=\"n\">Gini here</th><th class=\"n\">Gini there</th><th class=\"n\">effective here</th><th class=\"n\">effective there</th></tr></thead><tbody>");
-    for (a, b) in comparison.distributions_here.iter().zip(&comparison.distributions_there).filter(|(a, b)| a.column == b.column) {
+    for (a, b) in
+        comparison.distributions_here.iter().zip(&comparison.distributions_there).filter(|(a, b)| a.column == b.column)
+    {
         let _ = write!(
             out,
             "<tr><td>{}</td>{}{}{}{}{}{}</tr>",
@@ -359,7 +367,11 @@ pub fn render_query_page(report: &Report, page: &QueryPage) -> String {
     head(&mut out, &format!("wit report: {}", page.query));
     let _ = write!(out, "<h1>Query “{}”</h1><p><a href=\"report.html\">← the report</a></p>", escape(&page.query));
     let Some(row) = &page.row else {
-        let _ = write!(out, "<p class=\"note\">This query is not in the build's dictionary or tables ({}).</p></body></html>\n", escape(&report.input));
+        let _ = write!(
+            out,
+            "<p class=\"note\">This query is not in the build's dictionary or tables ({}).</p></body></html>\n",
+            escape(&report.input)
+        );
         return out;
     };
     out.push_str("<table id=\"query-counts\"><tbody>");
@@ -416,7 +428,10 @@ mod tests {
 
     #[test]
     fn escape_neutralises_markup_and_quotes() {
-        assert_eq!(escape(r#"<script>alert("x")</script> & 'y'"#), "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;");
+        assert_eq!(
+            escape(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
     }
 
     #[test]

@@ -172,7 +172,8 @@ pub fn report(options: &ReportOptions) -> Result<ReportOutcome> {
     wit_contract::clean_stale_temp_files(&out)?;
 
     let json_path = out.join(JSON_FILE);
-    let mut json = serde_json::to_vec_pretty(&report).map_err(|e| ReportError::Json { path: json_path.clone(), source: e })?;
+    let mut json =
+        serde_json::to_vec_pretty(&report).map_err(|e| ReportError::Json { path: json_path.clone(), source: e })?;
     json.push(b'\n');
     write(&json_path, &json)?;
     let parquet_path = out.join(PARQUET_FILE);

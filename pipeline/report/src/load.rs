@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, ListArray, StringArray, UInt32Array};
-use arrow::record_batch::RecordBatch;
 use arrow::datatypes::{DataType, UInt16Type, UInt32Type};
+use arrow::record_batch::RecordBatch;
 use serde::Serialize;
 use wit_contract::schema::col;
 use wit_contract::{read_records, Manifest, QueryCount, QueryEntry, ReadOptions, ShardReader};
@@ -209,7 +209,11 @@ pub fn load(located: &Located) -> Result<Loaded> {
             row.dictionary_count = Some(entry.count);
             row.pmi = entry.pmi;
             if rows.insert(entry.id, row).is_some() {
-                loaded.notes.push(format!("{}: query id {} appears twice; the last one is used", path.display(), entry.id));
+                loaded.notes.push(format!(
+                    "{}: query id {} appears twice; the last one is used",
+                    path.display(),
+                    entry.id
+                ));
             }
         }
     }

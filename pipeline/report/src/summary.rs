@@ -184,8 +184,7 @@ fn funnel_and_drop_off(loaded: &Loaded) -> (Vec<FunnelStep>, Vec<DropReason>) {
     let mut drops = Vec::new();
     let step = |name: &str, pairs: u64| FunnelStep { step: name.to_owned(), pairs };
     let curated = loaded.curated.as_ref();
-    let candidates =
-        loaded.candidates.as_ref().map(|c| c.rows).or_else(|| curated.and_then(|c| c.stat("candidates")));
+    let candidates = loaded.candidates.as_ref().map(|c| c.rows).or_else(|| curated.and_then(|c| c.stat("candidates")));
     let matched = curated.and_then(|c| c.stat("matched"));
     let kept = curated.map(|c| c.stat("kept").unwrap_or(c.rows));
     if let Some(n) = candidates {
@@ -195,7 +194,11 @@ fn funnel_and_drop_off(loaded: &Loaded) -> (Vec<FunnelStep>, Vec<DropReason>) {
         funnel.push(step("matched a query", n));
         if let Some(candidates) = candidates {
             let reason = "no dictionary query in the text";
-            drops.push(DropReason { stage: "curate".into(), reason: reason.into(), pairs: candidates.saturating_sub(n) });
+            drops.push(DropReason {
+                stage: "curate".into(),
+                reason: reason.into(),
+                pairs: candidates.saturating_sub(n),
+            });
         }
     }
     if let Some(n) = kept {
@@ -277,7 +280,12 @@ pub fn build(loaded: Loaded, input: &str, top_n: usize, cap_override: Option<u64
                 .map(|&column| {
                     let sum = |rows: &[&QueryRow]| rows.iter().map(|r| r.count(column).unwrap_or(0)).sum::<u64>();
                     let (h, t) = (sum(&head), sum(&tail));
-                    Share { column, head: h, tail: t, head_share: if h + t == 0 { 0.0 } else { h as f64 / (h + t) as f64 } }
+                    Share {
+                        column,
+                        head: h,
+                        tail: t,
+                        head_share: if h + t == 0 { 0.0 } else { h as f64 / (h + t) as f64 },
+                    }
                 })
                 .collect();
             Some(HeadTail { cap, head_queries: head.len() as u64, tail_queries: tail.len() as u64, shares })
@@ -408,7 +416,13 @@ pub fn render_text(report: &Report) -> String {
         let _ = writeln!(out, "\nPairs at each step");
         let first = report.funnel[0].pairs;
         for step in &report.funnel {
-            let _ = writeln!(out, "  {:<20} {:>12}  {:>7} of the first", step.step, thousands(step.pairs), percent(step.pairs, first));
+            let _ = writeln!(
+                out,
+                "  {:<20} {:>12}  {:>7} of the first",
+                step.step,
+                thousands(step.pairs),
+                percent(step.pairs, first)
+            );
         }
     }
     if !report.drop_off.is_empty() {
@@ -426,7 +440,12 @@ pub fn render_text(report: &Report) -> String {
         let _ = writeln!(out, "\nCap: {} per query{strict}", thousands(cap.effective_cap));
     }
     if !report.distributions.is_empty() {
-        let _ = writeln!(out, "\nPer-query balance over the {} ({})", report.population, thousands(report.distributions[0].queries));
+        let _ = writeln!(
+            out,
+            "\nPer-query balance over the {} ({})",
+            report.population,
+            thousands(report.distributions[0].queries)
+        );
         let _ = writeln!(
             out,
             "  {:<8} {:>12} {:>9} {:>10} {:>9} {:>7} {:>8} {:>12} {:>8}",
