@@ -357,7 +357,7 @@ pub fn render(report: &Report, table_rows: usize) -> String {
         against(&mut out, comparison, table_rows);
     }
     query_table(&mut out, report, table_rows);
-    let _ = write!(out, "<script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(out, "<script>{SCRIPT}</script></body></html>");
     out
 }
 
@@ -367,9 +367,9 @@ pub fn render_query_page(report: &Report, page: &QueryPage) -> String {
     head(&mut out, &format!("wit report: {}", page.query));
     let _ = write!(out, "<h1>Query “{}”</h1><p><a href=\"report.html\">← the report</a></p>", escape(&page.query));
     let Some(row) = &page.row else {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p class=\"note\">This query is not in the build's dictionary or tables ({}).</p></body></html>\n",
+            "<p class=\"note\">This query is not in the build's dictionary or tables ({}).</p></body></html>",
             escape(&report.input)
         );
         return out;
