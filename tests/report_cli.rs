@@ -49,6 +49,9 @@ fn expected(specs: &[QuerySpec], written: &Written) -> BTreeMap<u32, Expected> {
         .collect()
 }
 
+/// Reads one count of an expected row.
+type Getter = fn(&Expected) -> u64;
+
 /// Gini by the mean absolute difference (not the sorted formula the report uses).
 fn gini(xs: &[u64]) -> f64 {
     let n = xs.len() as f64;
@@ -106,8 +109,7 @@ fn numbers_json_and_parquet_agree_with_an_independent_count() {
 
     // Measures over the queries with at least one match.
     let population: Vec<&Expected> = want.values().filter(|e| e.matched > 0).collect();
-    let columns: [(&str, fn(&Expected) -> u64); 3] =
-        [("matched", |e| e.matched), ("kept", |e| e.kept), ("corpus", |e| e.corpus)];
+    let columns: [(&str, Getter); 3] = [("matched", |e| e.matched), ("kept", |e| e.kept), ("corpus", |e| e.corpus)];
     let distributions = json["distributions"].as_array().unwrap();
     assert_eq!(distributions.len(), 3);
     for ((name, get), d) in columns.iter().zip(distributions) {
