@@ -21,7 +21,7 @@ export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 RELEASE := $(CARGO_TARGET_DIR)/release
 CARGO_FLAGS :=
 
-.PHONY: help setup system-deps fixtures build demo test bench fmt lint clean
+.PHONY: help setup system-deps fixtures build demo test test-browser chromium bench fmt lint clean
 
 help:
 	@echo "make demo | test | setup | fixtures | build | bench | fmt | lint | clean"
@@ -47,9 +47,18 @@ demo: build
 
 # The end-to-end tests (tests/) run the real `wit` binary, which `cargo test` alone builds only for
 # the wit package's own tests: build every binary first.
-test: setup
+test: setup chromium
 	cargo build --workspace --bins $(CARGO_FLAGS)
 	cargo test --workspace $(CARGO_FLAGS)
+
+## Debian's chromium for the report's browser test (headless render of the HTML report); only if missing.
+chromium:
+	@scripts/install-chromium.sh
+
+## The HTML report in headless chromium alone (make test runs it too).
+test-browser: setup chromium
+	cargo build -p wit $(CARGO_FLAGS)
+	cargo test -p wit-tests --test report_browser $(CARGO_FLAGS)
 
 bench: build
 	@scripts/bench.sh "$(RELEASE)"

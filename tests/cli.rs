@@ -21,7 +21,11 @@ fn help_lists_only_working_subcommands() {
         .take_while(|line| line.starts_with("  "))
         .filter_map(|line| line.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["schema", "verify", "harvest", "curate", "fetch", "build", "demo-web", "help"], "{help}");
+    assert_eq!(
+        commands,
+        ["schema", "verify", "harvest", "curate", "fetch", "report", "build", "demo-web", "help"],
+        "{help}"
+    );
 }
 
 #[test]

@@ -47,6 +47,8 @@ enum Command {
     Curate(commands::curate::CurateArgs),
     /// Download, check and re-encode the images of curated pairs into corpus shards.
     Fetch(commands::fetch::FetchArgs),
+    /// Per-query balance of a build: terminal summary, JSON, Parquet and a self-contained HTML page.
+    Report(commands::report::ReportArgs),
     /// Run queries → harvest → curate → fetch → report from one TOML file; complete stages are skipped.
     Build(commands::build::BuildArgs),
     /// Serve the demo web (generated pictures with true captions, robots.txt, faults) on 127.0.0.1.
@@ -73,6 +75,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Harvest(args) => commands::harvest::run(&args),
         Command::Curate(args) => commands::curate::run(&args),
         Command::Fetch(args) => commands::fetch::run(&args),
+        Command::Report(args) => commands::report::run(&args),
         Command::DemoWeb(args) => commands::demo_web::run(&args),
         Command::Build(args) => commands::build::run(&args),
     }
