@@ -7,13 +7,15 @@
 //!
 //! ```text
 //! OUTPUT/queries      wit queries build INPUTS… -o OUTPUT/queries
-//! OUTPUT/candidates   wit harvest INPUTS… -o OUTPUT/candidates        ([harvest])
 //! OUTPUT/crawl        wit harvest crawl -o OUTPUT/crawl               ([crawl]: seeds = [...])
+//! OUTPUT/candidates   wit harvest INPUTS… [OUTPUT/crawl/crawl/pages.warc.gz] -o OUTPUT/candidates
 //! OUTPUT/curated      wit curate --queries … --candidates … -o OUTPUT/curated
 //! OUTPUT/corpus       wit fetch OUTPUT/curated -o OUTPUT/corpus
 //! OUTPUT/report       wit report OUTPUT -o OUTPUT/report
 //! ```
-//! Stages run in that order; each one skips itself when its output is complete with the same
+//! With both [crawl] and [harvest], the crawl's WARC joins harvest's inputs, so pairs found by
+//! both (a page crawled and also in a WAT file) are deduplicated; curate reads OUTPUT/candidates,
+//! or OUTPUT/crawl when there is no [harvest]. Stages run in that order; each one skips itself when its output is complete with the same
 //! configuration (its manifest), so rerunning a build resumes it. A `[demo_web]` table starts the
 //! demo web on 127.0.0.1 for the duration of the build (its keys are `wit demo-web` flags) and
 //! writes its WAT copy to OUTPUT/demo.wat.gz; `{demo_web}` and `{demo_wat}` in any string value
@@ -42,8 +44,8 @@ pub struct BuildArgs {
 /// The stages a build runs, in order, and the folder each writes under OUTPUT.
 const STAGES: [(&str, &str); 6] = [
     ("queries", "queries"),
-    ("harvest", "candidates"),
     ("crawl", "crawl"),
+    ("harvest", "candidates"),
     ("curate", "curated"),
     ("fetch", "corpus"),
     ("report", "report"),
@@ -133,16 +135,17 @@ fn plan(config: &Table, output: &Path, substitutions: &[(String, String)]) -> Re
         let inputs = string_list(table.get("inputs"), substitutions).with_context(|| format!("[{stage}] inputs"))?;
         let mut argv: Vec<String> = match stage {
             "queries" => ["queries", "build"].map(String::from).into_iter().chain(inputs).collect(),
-            "harvest" => std::iter::once("harvest".to_string()).chain(inputs).collect(),
+            "harvest" => {
+                let mut argv: Vec<String> = std::iter::once("harvest".to_string()).chain(inputs).collect();
+                if config.contains_key("crawl") {
+                    argv.push(wit_harvest::crawl::crawl_warc_path(Path::new(&dir("crawl"))).display().to_string());
+                }
+                argv
+            }
             "crawl" => vec!["harvest".into(), "crawl".into()],
             "curate" => {
                 let candidates = if config.contains_key("harvest") { "harvest" } else { "crawl" };
-                let mut argv = vec!["curate".into(), "--queries".into(), dir("queries")];
-                argv.extend(["--candidates".into(), dir(candidates)]);
-                if config.contains_key("harvest") && config.contains_key("crawl") {
-                    argv.extend(["--candidates".into(), dir("crawl")]);
-                }
-                argv
+                vec!["curate".into(), "--queries".into(), dir("queries"), "--candidates".into(), dir(candidates)]
             }
             "fetch" => vec!["fetch".into(), dir("curate")],
             "report" => vec!["report".into(), output.display().to_string()],
@@ -210,6 +213,8 @@ mod tests {
             [crawl]
             seeds = ["{demo_web}/", "{demo_web}/real.html"]
             allow_private_networks = true
+            [harvest]
+            inputs = ["a.wat.gz"]
             [curate]
             cap = 50
             strict = false
@@ -221,7 +226,7 @@ mod tests {
         let subs = vec![("{demo_web}".to_string(), "http://127.0.0.1:9".to_string())];
         let plan = plan(&config, Path::new("out/b"), &subs).unwrap();
         let stages: Vec<&str> = plan.iter().map(|(s, _)| s.as_str()).collect();
-        assert_eq!(stages, ["queries", "crawl", "curate", "fetch"]);
+        assert_eq!(stages, ["queries", "crawl", "harvest", "curate", "fetch"]);
         assert_eq!(
             plan[0].1,
             [
@@ -250,21 +255,10 @@ mod tests {
                 "http://127.0.0.1:9/real.html"
             ]
         );
-        assert_eq!(
-            plan[2].1,
-            [
-                "curate",
-                "--queries",
-                "out/b/queries",
-                "--candidates",
-                "out/b/crawl",
-                "-o",
-                "out/b/curated",
-                "--cap",
-                "50"
-            ]
-        );
-        assert_eq!(plan[3].1, ["fetch", "out/b/curated", "-o", "out/b/corpus", "--image-size", "32"]);
+        assert_eq!(plan[2].1, ["harvest", "a.wat.gz", "out/b/crawl/crawl/pages.warc.gz", "-o", "out/b/candidates"]);
+        let curate = "curate --queries out/b/queries --candidates out/b/candidates -o out/b/curated --cap 50";
+        assert_eq!(plan[3].1.join(" "), curate);
+        assert_eq!(plan[4].1, ["fetch", "out/b/curated", "-o", "out/b/corpus", "--image-size", "32"]);
     }
 
     #[test]
