@@ -21,7 +21,7 @@ fn help_lists_only_working_subcommands() {
         .take_while(|line| line.starts_with("  "))
         .filter_map(|line| line.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["schema", "verify", "curate", "help"], "{help}");
+    assert_eq!(commands, ["schema", "verify", "queries", "curate", "help"], "{help}");
 }
 
 #[test]

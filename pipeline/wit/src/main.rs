@@ -34,6 +34,8 @@ enum Command {
         /// A folder holding manifest.json.
         dir: PathBuf,
     },
+    /// Build the query dictionary from a Wikipedia dump (and print the text it counts).
+    Queries(commands::queries::QueriesArgs),
     /// Match candidate texts against the query dictionary and balance them per query (MetaCLIP).
     Curate(commands::curate::CurateArgs),
 }
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     commands::init_logging(cli.quiet, cli.verbose);
     let result = match cli.command {
+        Command::Queries(args) => commands::queries::run(&args),
         Command::Schema { kind } => commands::schema::run(kind.as_deref()),
         Command::Verify { dir } => commands::verify::run(&dir),
         Command::Curate(args) => commands::curate::run(&args),

@@ -2,6 +2,7 @@
 //! the outcome.
 
 pub mod curate;
+pub mod queries;
 pub mod schema;
 pub mod verify;
 
