@@ -12,7 +12,7 @@ use wit_contract::{
 };
 
 use crate::counts::{write_run, Counter, Merged, Run, RunReader, SpillDir, Totals};
-use crate::dump::{self, for_each_article, DumpInput, Parallel, Tally, Unit};
+use crate::dump::{self, for_each_article, Parallel, Tally, Unit};
 use crate::error::{QueriesError, Result};
 use crate::select::{self, Candidates, Quotas};
 use crate::sources;
@@ -101,7 +101,8 @@ impl ProgressLog {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let started = Instant::now();
         let handle = std::thread::spawn(move || {
-            while stopped.recv_timeout(Duration::from_secs(10)).is_err() {
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stopped.recv_timeout(Duration::from_secs(10))
+            {
                 let secs = started.elapsed().as_secs_f64().max(1e-9);
                 let done = tally.compressed_bytes.load(Ordering::Relaxed);
                 let pages = tally.pages.load(Ordering::Relaxed);
@@ -376,6 +377,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::dump::DumpInput;
     use crate::tokens::gensim_tokens;
 
     fn fixture(relative: &str) -> PathBuf {

@@ -179,6 +179,23 @@ fn skip_braced(s: &[u8], i: usize) -> Option<usize> {
     None
 }
 
+/// Where a `<ref>`'s closing tag starts, skipping templates inside it (a citation template may
+/// hold a stray `</ref …>`).
+fn find_ref_close(s: &[u8], from: usize) -> Option<usize> {
+    let mut j = from;
+    while j < s.len() {
+        let next = memchr::memchr2(b'{', b'<', &s[j..])? + j;
+        if s[next..].starts_with(b"{{") {
+            j = skip_braced(s, next).unwrap_or(next + 2);
+        } else if starts_with_ci(s, next, b"</ref") {
+            return Some(next);
+        } else {
+            j = next + 1;
+        }
+    }
+    None
+}
+
 /// End (exclusive) of a `[[…]]` link starting at `i`, nesting.
 fn skip_link(s: &[u8], i: usize) -> Option<usize> {
     let mut depth = 0usize;
@@ -473,7 +490,9 @@ fn strip_inline(text: &str, out: &mut String) {
                 flush!();
                 if !closing && !self_closing && DROPPED_TAGS.contains(&name.as_str()) {
                     let close = format!("</{name}");
-                    i = match find_ci(s, tag_end, close.as_bytes()) {
+                    let found =
+                        if name == "ref" { find_ref_close(s, tag_end) } else { find_ci(s, tag_end, close.as_bytes()) };
+                    i = match found {
                         Some(at) => memchr::memchr(b'>', &s[at..]).map_or(s.len(), |e| at + e + 1),
                         None => tag_end,
                     };
@@ -565,6 +584,8 @@ mod tests {
         assert_eq!(plain("a <!-- hidden\ncomment --> b"), "a b\n");
         assert_eq!(plain("Energy <math>E = mc^2</math> is <REF>x</REF>mass."), "Energy is mass.\n");
         assert_eq!(plain("<references/>\nDone"), "Done\n");
+        // A stray closing tag inside a citation template (as in the enwiki excerpt).
+        assert_eq!(plain("a<ref>{{Cite web|title = x</ref name=\"n\"> y|url = z}}</ref> b"), "a b\n");
     }
 
     #[test]

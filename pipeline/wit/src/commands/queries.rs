@@ -81,6 +81,9 @@ struct BuildArgs {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Compressed bytes per unit of work when decoding a multistream dump in parallel.
+    #[arg(long, default_value = "4M", value_parser = parse_bytes)]
+    unit_bytes: u64,
     /// Read multistream dumps as one stream (no parallel decoding).
     #[arg(long)]
     no_parallel_streams: bool,
@@ -155,7 +158,7 @@ fn run_build(args: &BuildArgs) -> Result<ExitCode> {
         world_size: args.world_size,
         phase,
         parallel_streams: !args.no_parallel_streams,
-        ..BuildConfig::default()
+        unit_bytes: args.unit_bytes,
     };
     let inputs: Vec<String> = args.dumps.iter().map(|p| p.display().to_string()).collect();
     let stats = build(&config)
