@@ -65,6 +65,9 @@ impl Totals {
     }
 }
 
+/// Sorted (key, count) entries held in memory.
+pub type SortedEntries = Vec<(Box<str>, u64)>;
+
 /// One worker's counts.
 pub struct Counter {
     table: HashMap<Box<str>, u64, Xxh3DefaultBuilder>,
@@ -152,7 +155,7 @@ impl Counter {
     }
 
     /// The table as one sorted in-memory run, the spilled runs and the totals.
-    pub fn finish(mut self) -> (Vec<(Box<str>, u64)>, Vec<PathBuf>, Totals) {
+    pub fn finish(mut self) -> (SortedEntries, Vec<PathBuf>, Totals) {
         let entries = self.sorted();
         (entries, self.runs, self.totals)
     }

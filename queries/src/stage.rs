@@ -177,12 +177,10 @@ fn count(config: &BuildConfig, spill: &SpillDir, stats: &mut BuildStats) -> Resu
     Ok((runs, totals))
 }
 
+type KeyCounts = Vec<(String, u64)>;
+
 /// Walks the merged counts: distinct totals, and what reaches min-count.
-fn collect_candidates(
-    merged: Merged,
-    min_count: u64,
-    stats: &mut BuildStats,
-) -> Result<(Vec<(String, u64)>, Vec<(String, u64)>)> {
+fn collect_candidates(merged: Merged, min_count: u64, stats: &mut BuildStats) -> Result<(KeyCounts, KeyCounts)> {
     let (mut unigrams, mut bigrams) = (Vec::new(), Vec::new());
     for entry in merged {
         let (key, count) = entry?;
