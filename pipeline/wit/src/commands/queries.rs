@@ -14,6 +14,8 @@ pub struct QueriesArgs {
     command: QueriesCommand,
 }
 
+// Parsed once per run: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum QueriesCommand {
     /// Count words and bigrams of a dump and write the query dictionary.
