@@ -41,6 +41,8 @@ enum Command {
         /// A folder holding manifest.json.
         dir: PathBuf,
     },
+    /// Build the query dictionary from a Wikipedia dump (and print the text it counts).
+    Queries(commands::queries::QueriesArgs),
     /// Candidate image-text pairs from WARC / WAT files and URL lists.
     Harvest(commands::harvest::HarvestArgs),
     /// Match candidate texts against the query dictionary and balance them per query (MetaCLIP).
@@ -72,6 +74,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Schema { kind } => commands::schema::run(kind.as_deref()),
         Command::Verify { dir } => commands::verify::run(&dir),
+        Command::Queries(args) => commands::queries::run(&args),
         Command::Harvest(args) => commands::harvest::run(&args),
         Command::Curate(args) => commands::curate::run(&args),
         Command::Fetch(args) => commands::fetch::run(&args),

@@ -6,6 +6,7 @@ pub mod curate;
 pub mod demo_web;
 pub mod fetch;
 pub mod harvest;
+pub mod queries;
 pub mod report;
 pub mod schema;
 pub mod verify;

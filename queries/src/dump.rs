@@ -1,0 +1,371 @@
+//! Reading dumps: which parts of which files to read, and reading them in parallel.
+//!
+//! A *unit* is either a group of whole bzip2 streams of a multistream dump (decoded independently,
+//! so many at once) or a whole input read as one stream (plain XML, stdin, single-stream bz2, or a
+//! multistream file whose streams do not start at page boundaries). Stream boundaries come from the
+//! dump's index when there is one, else from scanning the file for stream headers preceded by an
+//! end-of-stream marker; a file is treated as multistream when a second stream starts within its
+//! first [`PROBE_BYTES`] and that stream begins with a `<page>`.
+//!
+//! [`for_each_page`] runs units on worker threads: stream groups are decoded by the workers
+//! themselves; a whole-input unit is decoded and parsed by the calling thread, which hands batches
+//! of articles to the workers. Channels are bounded, so memory stays bounded whatever the input.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::bz2::{self, Bz2Reader, Compression};
+use crate::error::{QueriesError, Result};
+use crate::pages::{Origin, Page, PageReader};
+
+/// How far into a bz2 file to look for a second stream before treating it as single-stream.
+pub const PROBE_BYTES: u64 = 64 << 20;
+/// The path that means standard input.
+pub const STDIN: &str = "-";
+
+/// One input dump, with its multistream index when known.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DumpInput {
+    pub path: PathBuf,
+    pub index: Option<PathBuf>,
+}
+
+impl DumpInput {
+    pub fn is_stdin(&self) -> bool {
+        self.path.as_os_str() == STDIN
+    }
+}
+
+/// A piece of work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unit {
+    /// Compressed bytes `start..end` of input `input`: whole bzip2 streams holding whole pages.
+    Streams { input: usize, start: u64, end: u64 },
+    /// All of input `input`, read as one stream.
+    Whole { input: usize },
+}
+
+/// How inputs were split, for the stats.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Plan {
+    pub units: Vec<(usize, u64, u64, bool)>,
+    /// Bytes of all inputs (0 for stdin).
+    pub input_bytes: u64,
+    /// bzip2 streams found in multistream inputs.
+    pub streams: u64,
+}
+
+fn file_len(path: &Path) -> Result<u64> {
+    Ok(std::fs::metadata(path).map_err(|e| QueriesError::io(path, e))?.len())
+}
+
+fn head(path: &Path, n: usize) -> Result<Vec<u8>> {
+    let file = File::open(path).map_err(|e| QueriesError::io(path, e))?;
+    let mut buf = Vec::with_capacity(n);
+    file.take(n as u64).read_to_end(&mut buf).map_err(|e| QueriesError::io(path, e))?;
+    Ok(buf)
+}
+
+/// Whether the stream at `start` begins (after whitespace) with a page or the document's end.
+fn starts_at_page_boundary(path: &Path, start: u64) -> bool {
+    let Ok(mut file) = File::open(path) else { return false };
+    if file.seek(SeekFrom::Start(start)).is_err() {
+        return false;
+    }
+    let mut decoder = Bz2Reader::new(BufReader::new(file), start);
+    let mut buf = vec![0u8; 256];
+    let mut got = 0;
+    while got < buf.len() {
+        match decoder.read(&mut buf[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    let text = String::from_utf8_lossy(&buf[..got]);
+    let t = text.trim_start();
+    t.starts_with("<page") || t.starts_with("</mediawiki") || t.is_empty()
+}
+
+/// Splits the inputs into units; stream groups of about `unit_bytes` compressed bytes.
+pub fn plan(inputs: &[DumpInput], unit_bytes: u64, parallel: bool) -> Result<(Vec<Unit>, Plan)> {
+    let mut units = Vec::new();
+    let mut plan = Plan::default();
+    for (i, input) in inputs.iter().enumerate() {
+        if input.is_stdin() {
+            units.push(Unit::Whole { input: i });
+            continue;
+        }
+        let path = input.path.as_path();
+        let len = file_len(path)?;
+        plan.input_bytes += len;
+        if !parallel || bz2::sniff(&head(path, 4)?) != Compression::Bz2 {
+            units.push(Unit::Whole { input: i });
+            continue;
+        }
+        let index = input.index.clone().or_else(|| bz2::index_beside(path));
+        let starts = match &index {
+            Some(index) => bz2::read_index(index, path)?,
+            None => {
+                let probe = bz2::scan_stream_starts(path, Some(PROBE_BYTES))?;
+                if probe.len() > 1 && len > PROBE_BYTES {
+                    bz2::scan_stream_starts(path, None)?
+                } else {
+                    probe
+                }
+            }
+        };
+        let aligned = starts.len() > 1 && starts_at_page_boundary(path, starts[1]);
+        if !aligned {
+            if starts.len() > 1 {
+                tracing::info!(file = %path.display(), "bzip2 streams do not start at pages; reading it as one stream");
+            }
+            units.push(Unit::Whole { input: i });
+            continue;
+        }
+        plan.streams += starts.len() as u64;
+        let mut group_start = starts[0];
+        for (k, &start) in starts.iter().enumerate().skip(1) {
+            let is_last = k == starts.len() - 1;
+            if start - group_start >= unit_bytes {
+                units.push(Unit::Streams { input: i, start: group_start, end: start });
+                group_start = start;
+            }
+            if is_last {
+                units.push(Unit::Streams { input: i, start: group_start, end: len });
+            }
+        }
+        tracing::info!(
+            file = %path.display(),
+            streams = starts.len(),
+            index = index.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none (scanned)".into()),
+            "multistream dump: decoding streams in parallel"
+        );
+    }
+    plan.units = units
+        .iter()
+        .map(|u| match *u {
+            Unit::Streams { input, start, end } => (input, start, end, true),
+            Unit::Whole { input } => (input, 0, 0, false),
+        })
+        .collect();
+    Ok((units, plan))
+}
+
+/// Page tallies and bytes read, shared by all workers.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub compressed_bytes: AtomicU64,
+    pub xml_bytes: AtomicU64,
+    pub pages: AtomicU64,
+    pub redirects: AtomicU64,
+    pub other_namespaces: AtomicU64,
+    pub articles: AtomicU64,
+    /// Articles left to other ranks.
+    pub other_ranks: AtomicU64,
+}
+
+impl Tally {
+    fn page(&self, page: &Page) {
+        self.pages.fetch_add(1, Ordering::Relaxed);
+        if page.redirect {
+            self.redirects.fetch_add(1, Ordering::Relaxed);
+        } else if page.ns != 0 {
+            self.other_namespaces.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.articles.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A reader that adds what it reads to a counter.
+struct Counting<'a, R> {
+    inner: R,
+    count: &'a AtomicU64,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Opens a unit as decoded XML (`fragment`: a part of a multistream document).
+fn open_unit<'a>(
+    inputs: &'a [DumpInput],
+    unit: &Unit,
+    tally: &'a Tally,
+) -> Result<(Box<dyn BufRead + 'a>, Origin<'a>, bool)> {
+    match *unit {
+        Unit::Streams { input, start, end } => {
+            let path = inputs[input].path.as_path();
+            let mut file = File::open(path).map_err(|e| QueriesError::io(path, e))?;
+            file.seek(SeekFrom::Start(start)).map_err(|e| QueriesError::io(path, e))?;
+            let raw = Counting { inner: file.take(end - start), count: &tally.compressed_bytes };
+            let decoder = Bz2Reader::new(BufReader::with_capacity(1 << 20, raw), start);
+            let xml = Counting { inner: decoder, count: &tally.xml_bytes };
+            Ok((Box::new(BufReader::with_capacity(1 << 20, xml)), Origin { path, base: start }, true))
+        }
+        Unit::Whole { input } => {
+            let path = inputs[input].path.as_path();
+            let raw: Box<dyn Read + Send> = if inputs[input].is_stdin() {
+                Box::new(io::stdin())
+            } else {
+                Box::new(File::open(path).map_err(|e| QueriesError::io(path, e))?)
+            };
+            let mut raw = BufReader::with_capacity(1 << 20, Counting { inner: raw, count: &tally.compressed_bytes });
+            let head = raw.fill_buf().map_err(|e| QueriesError::io(path, e))?;
+            let reader: Box<dyn BufRead + 'a> = match bz2::sniff(head) {
+                Compression::Bz2 => Box::new(BufReader::with_capacity(
+                    1 << 20,
+                    Counting { inner: Bz2Reader::new(raw, 0), count: &tally.xml_bytes },
+                )),
+                Compression::Plain => Box::new(BufReader::new(Counting { inner: raw, count: &tally.xml_bytes })),
+            };
+            Ok((reader, Origin { path, base: 0 }, false))
+        }
+    }
+}
+
+/// Calls `f` for every page of a unit, in order, on the calling thread.
+pub fn read_unit(
+    inputs: &[DumpInput],
+    unit: &Unit,
+    tally: &Tally,
+    mut f: impl FnMut(Page) -> Result<()>,
+) -> Result<()> {
+    let (reader, origin, fragment) = open_unit(inputs, unit, tally)?;
+    let mut pages = PageReader::new(reader, origin, fragment);
+    while let Some(page) = pages.next_page()? {
+        tally.page(&page);
+        f(page)?;
+    }
+    Ok(())
+}
+
+/// What [`for_each_page`] needs to know.
+pub struct Parallel {
+    pub threads: usize,
+    pub rank: usize,
+    pub world_size: usize,
+    /// Text bytes per batch handed from a whole-input reader to the workers.
+    pub batch_bytes: usize,
+}
+
+enum Job {
+    Unit(usize),
+    Articles(Vec<Page>),
+}
+
+/// Runs `work(state, article)` for every article (namespace 0, not a redirect) of this rank's share
+/// of the units on `threads` workers, each with its own state from `init`; returns the states.
+/// Rank share: stream units `i % world_size == rank`; whole inputs, articles by ordinal.
+pub fn for_each_article<S: Send>(
+    inputs: &[DumpInput],
+    units: &[Unit],
+    tally: &Tally,
+    parallel: &Parallel,
+    init: impl Fn() -> S + Sync,
+    work: impl Fn(&mut S, Page) -> Result<()> + Sync,
+) -> Result<Vec<S>> {
+    let threads = parallel.threads.max(1);
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<QueriesError>> = Mutex::new(None);
+    let fail = |e: QueriesError| {
+        failed.store(true, Ordering::Relaxed);
+        let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+    };
+    let (tx, rx) = crossbeam_channel::bounded::<Job>(threads * 2);
+    let states = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let rx = rx.clone();
+                let (init, work, fail, failed) = (&init, &work, &fail, &failed);
+                scope.spawn(move || {
+                    let mut state = init();
+                    for job in rx {
+                        if failed.load(Ordering::Relaxed) {
+                            continue; // drain
+                        }
+                        let done = match job {
+                            Job::Unit(u) => read_unit(inputs, &units[u], tally, |page| {
+                                if page.is_article() {
+                                    work(&mut state, page)
+                                } else {
+                                    Ok(())
+                                }
+                            }),
+                            Job::Articles(pages) => pages.into_iter().try_for_each(|page| work(&mut state, page)),
+                        };
+                        if let Err(e) = done {
+                            fail(e);
+                        }
+                    }
+                    state
+                })
+            })
+            .collect();
+        drop(rx);
+        let world = parallel.world_size.max(1);
+        let mut stream_ordinal = 0usize;
+        let mut article_ordinal = 0u64;
+        for (u, unit) in units.iter().enumerate() {
+            if failed.load(Ordering::Relaxed) {
+                break;
+            }
+            match unit {
+                Unit::Streams { .. } => {
+                    let mine = stream_ordinal % world == parallel.rank;
+                    stream_ordinal += 1;
+                    if mine && tx.send(Job::Unit(u)).is_err() {
+                        break;
+                    }
+                }
+                Unit::Whole { .. } => {
+                    let mut batch = Vec::new();
+                    let mut batch_bytes = 0usize;
+                    let read = read_unit(inputs, unit, tally, |page| {
+                        if !page.is_article() {
+                            return Ok(());
+                        }
+                        let mine = article_ordinal % world as u64 == parallel.rank as u64;
+                        article_ordinal += 1;
+                        if !mine {
+                            tally.other_ranks.fetch_add(1, Ordering::Relaxed);
+                            return Ok(());
+                        }
+                        batch_bytes += page.text.len();
+                        batch.push(page);
+                        if batch_bytes >= parallel.batch_bytes {
+                            batch_bytes = 0;
+                            let _ = tx.send(Job::Articles(std::mem::take(&mut batch)));
+                        }
+                        if failed.load(Ordering::Relaxed) {
+                            return Err(QueriesError::Config("stopped after a worker's error".into()));
+                        }
+                        Ok(())
+                    });
+                    if !batch.is_empty() {
+                        let _ = tx.send(Job::Articles(batch));
+                    }
+                    if let Err(e) = read {
+                        fail(e);
+                    }
+                }
+            }
+        }
+        drop(tx);
+        handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+    });
+    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    states.into_iter().map(|s| s.map_err(|_| QueriesError::Config("a worker thread panicked".into()))).collect()
+}
