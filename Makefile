@@ -46,8 +46,8 @@ demo: build
 	@scripts/demo.sh "$(RELEASE)"
 
 # The end-to-end tests (tests/) run the real `wit` binary, which `cargo test` alone builds only for
-# the wit package's own tests: build every binary first.
-test: setup
+# the wit package's own tests: build every binary first. Tests read fixtures/ (the trainer: CLIP's BPE merges).
+test: fixtures
 	cargo build --workspace --bins $(CARGO_FLAGS)
 	cargo test --workspace $(CARGO_FLAGS)
 
