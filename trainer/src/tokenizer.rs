@@ -86,8 +86,11 @@ impl Tokenizer {
         if merges.len() < MERGES {
             return Err(TokenizerError::TooFewMerges { path: path.into(), found: merges.len() });
         }
-        let mut vocab: Vec<String> = byte_encoder.iter().map(|c| c.to_string()).collect();
-        vocab.extend(byte_encoder.iter().map(|c| format!("{c}</w>")));
+        // GPT-2's order: the printable bytes first, then the rest (as their characters' code points).
+        let mut byte_chars: Vec<char> = byte_encoder.to_vec();
+        byte_chars.sort_by_key(|&c| c as u32);
+        let mut vocab: Vec<String> = byte_chars.iter().map(|c| c.to_string()).collect();
+        vocab.extend(byte_chars.iter().map(|c| format!("{c}</w>")));
         vocab.extend(merges.iter().map(|(a, b)| format!("{a}{b}")));
         vocab.push("<start_of_text>".into());
         vocab.push("<end_of_text>".into());
