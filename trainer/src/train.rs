@@ -34,6 +34,8 @@ pub enum TrainError {
     Eval(#[from] eval::EvalError),
 }
 
+static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The precision of the matrix products (see [`crate::model`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Precision {
@@ -149,9 +151,14 @@ pub struct TrainStats {
 /// Trains (or resumes) as `options` say; returns what happened.
 pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
     let tokenizer = Arc::new(Tokenizer::from_file(&options.bpe)?);
-    tch::manual_seed(options.seed as i64);
     let vs = nn::VarStore::new(options.device);
-    let mut model = Clip::new(&vs.root(), &options.config);
+    let mut model = {
+        // torch's generator is global to the process: seed and initialise under one lock so that
+        // runs in parallel threads (tests) each get the initialisation their seed gives.
+        let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        tch::manual_seed(options.seed as i64);
+        Clip::new(&vs.root(), &options.config)
+    };
     model.compute_kind = options.precision.kind(options.device);
     let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     let mut optimizer = AdamW::new(parameters, options.adamw);

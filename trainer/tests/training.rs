@@ -40,9 +40,11 @@ fn the_tiny_model_learns_captioned_shapes_and_retrieves_held_out_pairs() {
     assert!(last < first * 0.5, "loss {first} -> {last}");
     let eval = stats.eval.expect("evaluated on the held-out shard");
     assert_eq!(eval.images, 48);
-    // 12 distinct captions among 48 held-out images: chance R@1 (ties count) is 1/12.
+    // 12 distinct captions among 48 held-out images. Image→text (identical captions tie, and ties
+    // count): chance R@1 is 1/12. Text→image: chance is 1/48, and at most 1/4 is possible, as each
+    // caption belongs to 4 images.
     assert!(eval.image_to_text.r1 > 0.3, "{eval:?}");
-    assert!(eval.text_to_image.r1 > 0.3, "{eval:?}");
+    assert!(eval.text_to_image.r1 > 0.1, "{eval:?}");
     assert!(eval.image_to_text.r10 >= eval.image_to_text.r5 && eval.image_to_text.r5 >= eval.image_to_text.r1);
     let zero_shot = eval.zero_shot.expect("zero-shot with the queries folder");
     assert_eq!(zero_shot.classes, 7);
