@@ -20,7 +20,8 @@ use wit_trainer::tokenizer::{default_bpe_path, Tokenizer};
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rows: usize = args.first().map(|a| a.parse()).transpose()?.unwrap_or(2000);
-    let sides: Vec<u32> = if args.len() > 1 { args[1..].iter().map(|a| a.parse()).collect::<Result<_, _>>()? } else { vec![256, 512] };
+    let sides: Vec<u32> =
+        if args.len() > 1 { args[1..].iter().map(|a| a.parse()).collect::<Result<_, _>>()? } else { vec![256, 512] };
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/images");
     let photos = load_photos(&fixtures)?;
     anyhow::ensure!(!photos.is_empty(), "no photos in {} (run `make fixtures`)", fixtures.display());
@@ -88,7 +89,8 @@ fn write_corpus(dir: &Path, photos: &[image::RgbImage], rows: usize, side: u32) 
         .iter()
         .map(|photo| {
             let scale = side as f64 / photo.width().min(photo.height()) as f64;
-            let (w, h) = ((photo.width() as f64 * scale).round() as u32, (photo.height() as f64 * scale).round() as u32);
+            let (w, h) =
+                ((photo.width() as f64 * scale).round() as u32, (photo.height() as f64 * scale).round() as u32);
             let resized = image::imageops::resize(photo, w, h, FilterType::Triangle);
             let mut bytes = Vec::new();
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90).encode_image(&resized)?;
@@ -128,7 +130,8 @@ fn write_corpus(dir: &Path, photos: &[image::RgbImage], rows: usize, side: u32) 
                 }
             })
             .collect();
-        let mut writer = ShardWriter::for_records::<CorpusImage>(dir.join(shard_file_name(shard)), &WriterOptions::default())?;
+        let mut writer =
+            ShardWriter::for_records::<CorpusImage>(dir.join(shard_file_name(shard)), &WriterOptions::default())?;
         writer.write_records(&records)?;
         manifest.add_shard(writer.finish()?);
     }

@@ -81,10 +81,8 @@ pub fn save(
     let optimizer_path = temp.join(OPTIMIZER_FILE);
     Tensor::write_safetensors(moments, &optimizer_path).map_err(torch(&optimizer_path))?;
     let state_path = temp.join(STATE_FILE);
-    let json = serde_json::to_vec_pretty(state).map_err(|e| CheckpointError::Invalid {
-        path: state_path.clone(),
-        message: e.to_string(),
-    })?;
+    let json = serde_json::to_vec_pretty(state)
+        .map_err(|e| CheckpointError::Invalid { path: state_path.clone(), message: e.to_string() })?;
     std::fs::write(&state_path, json).map_err(io(&state_path))?;
     for file in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
         let path = temp.join(file);

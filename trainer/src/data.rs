@@ -178,7 +178,8 @@ impl Loader {
             threads.push(spawn("wit-reader", move || read_rows(&options, &dir, &paths, &job_tx)));
         }
         for i in 0..workers {
-            let (options, tokenizer, jobs, done) = (options.clone(), tokenizer.clone(), job_rx.clone(), done_tx.clone());
+            let (options, tokenizer, jobs, done) =
+                (options.clone(), tokenizer.clone(), job_rx.clone(), done_tx.clone());
             threads.push(spawn(&format!("wit-decode-{i}"), move || decode_rows(&options, &tokenizer, &jobs, &done)));
         }
         drop((job_rx, done_tx));
@@ -397,7 +398,12 @@ fn decode_rows(options: &LoaderOptions, tokenizer: &Tokenizer, jobs: &Receiver<J
 
 /// Decodes `bytes`, crops (random resized crop with `rng`, else the centre square) and resizes to
 /// `size`×`size`; returns CHW RGB bytes, or the reason the image cannot be used.
-pub fn decode_and_crop(bytes: &[u8], size: u32, rng: Option<&mut Rng>, resizer: &mut Resizer) -> Result<Vec<u8>, String> {
+pub fn decode_and_crop(
+    bytes: &[u8],
+    size: u32,
+    rng: Option<&mut Rng>,
+    resizer: &mut Resizer,
+) -> Result<Vec<u8>, String> {
     let decoded = image::load_from_memory(bytes).map_err(|e| match e {
         image::ImageError::Unsupported(_) => "unsupported image format".to_owned(),
         _ => "undecodable image".to_owned(),
@@ -416,9 +422,12 @@ pub fn decode_and_crop(bytes: &[u8], size: u32, rng: Option<&mut Rng>, resizer: 
     };
     let source = Image::from_vec_u8(width, height, rgb.into_raw(), PixelType::U8x3).map_err(|e| e.to_string())?;
     let mut target = Image::new(size, size, PixelType::U8x3);
-    let resize = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom))
-        .crop(left as f64, top as f64, crop_w as f64, crop_h as f64);
+    let resize = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom)).crop(
+        left as f64,
+        top as f64,
+        crop_w as f64,
+        crop_h as f64,
+    );
     resizer.resize(&source, &mut target, &resize).map_err(|e| format!("resize: {e}"))?;
     let hwc = target.buffer();
     let plane = (size * size) as usize;
@@ -484,7 +493,9 @@ fn make_batches(
                     batch.query_ids.push(sample.query_ids);
                     batch.position = sample.position;
                     batch.len += 1;
-                    if batch.len == options.batch_size && batches.send(Ok(std::mem::replace(&mut batch, empty_batch(options)))).is_err() {
+                    if batch.len == options.batch_size
+                        && batches.send(Ok(std::mem::replace(&mut batch, empty_batch(options)))).is_err()
+                    {
                         return;
                     }
                 }
@@ -495,7 +506,8 @@ fn make_batches(
                 }
                 Outcome::EndOfEpoch { epoch, rows } => {
                     if epoch_samples == 0 && rows > 0 {
-                        let reasons = epoch_skips.iter().map(|(r, n)| format!("{n} {r}")).collect::<Vec<_>>().join(", ");
+                        let reasons =
+                            epoch_skips.iter().map(|(r, n)| format!("{n} {r}")).collect::<Vec<_>>().join(", ");
                         let _ = batches.send(Err(DataError::NothingDecodes { dir: dir.into(), epoch, rows, reasons }));
                         return;
                     }
@@ -580,7 +592,12 @@ mod tests {
     #[test]
     fn decoding_gives_chw_bytes_and_names_bad_images() {
         let mut png = Vec::new();
-        let img = image::RgbImage::from_fn(40, 20, |x, _| if x < 20 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) });
+        let img =
+            image::RgbImage::from_fn(
+                40,
+                20,
+                |x, _| if x < 20 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) },
+            );
         img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
         let mut resizer = Resizer::new();
         let chw = decode_and_crop(&png, 8, None, &mut resizer).unwrap();

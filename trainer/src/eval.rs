@@ -160,9 +160,16 @@ fn zero_shot(
     queries: &BTreeMap<u32, String>,
     device: Device,
 ) -> ZeroShot {
-    let classes: Vec<u32> =
-        labels.iter().flatten().copied().filter(|id| queries.contains_key(id)).collect::<BTreeSet<_>>().into_iter().collect();
-    let labelled: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].iter().any(|id| queries.contains_key(id))).collect();
+    let classes: Vec<u32> = labels
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|id| queries.contains_key(id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let labelled: Vec<usize> =
+        (0..labels.len()).filter(|&i| labels[i].iter().any(|id| queries.contains_key(id))).collect();
     if classes.is_empty() || labelled.is_empty() {
         return ZeroShot { classes: classes.len(), images: 0, top1: 0.0, top5: 0.0 };
     }

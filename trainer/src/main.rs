@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train (or resume) a CLIP model on a corpus folder (`wit fetch` output).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Evaluate a checkpoint on the corpus's held-out shards: retrieval R@1/5/10 and zero-shot.
     Eval(EvalArgs),
     /// Check libtorch end to end: build a model, train a few steps on a fixed random batch, and
@@ -153,7 +153,7 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match cli.command {
-        Command::Train(args) => run_train(args),
+        Command::Train(args) => run_train(*args),
         Command::Eval(args) => run_eval(args),
         Command::Smoke { config, device, batch, steps, seed } => run_smoke(config, &device, batch, steps, seed),
     };
@@ -212,7 +212,10 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         "trained {} on {device:?}: steps {}..{}, {} samples, loss {first:.4} -> {last:.4}",
         options.config, stats.start_step, stats.end_step, stats.samples
     );
-    println!("time: data {:.1} s, compute {:.1} s; skipped {:?}", stats.data_seconds, stats.step_seconds, stats.skipped);
+    println!(
+        "time: data {:.1} s, compute {:.1} s; skipped {:?}",
+        stats.data_seconds, stats.step_seconds, stats.skipped
+    );
     if let Some(dir) = &stats.checkpoint {
         println!("checkpoint: {}", dir.display());
     }

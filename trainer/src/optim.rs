@@ -25,7 +25,11 @@ impl Default for AdamWConfig {
 /// open_clip's rule: no weight decay on gains, biases, the logit scale or any tensor of rank < 2
 /// (`p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n`).
 pub fn decays(name: &str, shape: &[i64]) -> bool {
-    !(shape.len() < 2 || name.contains("bn") || name.contains("ln") || name.contains("bias") || name.contains("logit_scale"))
+    !(shape.len() < 2
+        || name.contains("bn")
+        || name.contains("ln")
+        || name.contains("bias")
+        || name.contains("logit_scale"))
 }
 
 struct Slot {
@@ -191,7 +195,8 @@ mod tests {
     #[test]
     fn steps_match_the_written_out_update() {
         let param = Tensor::from_slice(&[1.0f64, -2.0, 0.5, 3.0]).view([2, 2]).set_requires_grad(true);
-        let mut optimizer = AdamW::new(BTreeMap::from([("w".to_owned(), param.shallow_clone())]), AdamWConfig::default());
+        let mut optimizer =
+            AdamW::new(BTreeMap::from([("w".to_owned(), param.shallow_clone())]), AdamWConfig::default());
         let (mut p, mut m, mut v) = (vec![1.0f64, -2.0, 0.5, 3.0], [0.0f64; 4], [0.0f64; 4]);
         for step in 1..=3 {
             optimizer.zero_grad();

@@ -66,7 +66,9 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_keyed() {
-        let draw = |parts: &[u64]| (0..4).map(|_| 0).scan(Rng::keyed(7, parts), |r, _: i32| Some(r.next_u64())).collect::<Vec<_>>();
+        let draw = |parts: &[u64]| {
+            (0..4).map(|_| 0).scan(Rng::keyed(7, parts), |r, _: i32| Some(r.next_u64())).collect::<Vec<_>>()
+        };
         assert_eq!(draw(&[1, 2]), draw(&[1, 2]));
         assert_ne!(draw(&[1, 2]), draw(&[2, 1]));
         let mut rng = Rng::keyed(1, &[]);

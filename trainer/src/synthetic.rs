@@ -50,7 +50,8 @@ pub fn shape_query_id(shape: usize) -> u32 {
 /// through PNG, JPEG and WebP.
 pub fn write_shapes_corpus(dir: &Path, options: &ShapesOptions) -> Result<Manifest, SyntheticError> {
     create_dir(dir)?;
-    let mut manifest = Manifest::new(RecordKind::Corpus, serde_json::json!({"generator": "shapes"}), Some(options.seed));
+    let mut manifest =
+        Manifest::new(RecordKind::Corpus, serde_json::json!({"generator": "shapes"}), Some(options.seed));
     let mut rng = Rng::keyed(options.seed, &[]);
     let combos = COLOURS.len() * SHAPES.len();
     let mut index = 0usize;
@@ -104,7 +105,13 @@ pub fn write_shapes_queries(dir: &Path) -> Result<Manifest, SyntheticError> {
     let names = COLOURS.iter().map(|c| c.0).chain(SHAPES);
     let entries: Vec<QueryEntry> = names
         .enumerate()
-        .map(|(id, name)| QueryEntry { id: id as u32, query: name.into(), source: QuerySource::Unigram, count: 100, pmi: None })
+        .map(|(id, name)| QueryEntry {
+            id: id as u32,
+            query: name.into(),
+            source: QuerySource::Unigram,
+            count: 100,
+            pmi: None,
+        })
         .collect();
     let mut manifest = Manifest::new(RecordKind::Queries, serde_json::json!({"generator": "shapes"}), None);
     let mut writer = ShardWriter::for_records::<QueryEntry>(dir.join(shard_file_name(0)), &WriterOptions::default())?;

@@ -25,8 +25,7 @@ pub const PAD: i64 = 0;
 /// The merges file's name in the open_clip wheel and in `fixtures/clip/`.
 pub const BPE_FILE_NAME: &str = "bpe_simple_vocab_16e6.txt.gz";
 const MERGES: usize = 49_152 - 256 - 2;
-const SPLIT_PATTERN: &str =
-    r"(?i)<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+";
+const SPLIT_PATTERN: &str = r"(?i)<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {

@@ -184,7 +184,8 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
     let mut loader = Loader::start(loader_options(options, position.clone()), tokenizer.clone())?;
     let feeder = DeviceFeeder::new(options.device);
     let last = options.stop_after.map_or(options.steps, |stop| stop.min(options.steps));
-    let mut stats = TrainStats { start_step: step, end_step: step, data_position: position.clone(), ..Default::default() };
+    let mut stats =
+        TrainStats { start_step: step, end_step: step, data_position: position.clone(), ..Default::default() };
     let (mut window_data, mut window_step, mut window_samples) = (0.0, 0.0, 0u64);
     let mut window_start = Instant::now();
     let config = options.config;

@@ -81,7 +81,10 @@ fn thread_count_does_not_change_the_batches_and_ranks_split_the_shards() {
     let one = all_batches(LoaderOptions { workers: 1, ..options(&corpus) });
     let four = all_batches(LoaderOptions { workers: 4, ..options(&corpus) });
     assert_eq!(keys(&one), keys(&four));
-    assert_eq!(one.iter().map(|b| b.images.clone()).collect::<Vec<_>>(), four.iter().map(|b| b.images.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        one.iter().map(|b| b.images.clone()).collect::<Vec<_>>(),
+        four.iter().map(|b| b.images.clone()).collect::<Vec<_>>()
+    );
 
     let rank = |rank| {
         let batches = all_batches(LoaderOptions { rank, world_size: 2, epochs: Some(1), ..options(&corpus) });
@@ -100,7 +103,12 @@ fn a_loader_started_at_a_batchs_position_continues_exactly() {
     let straight = all_batches(LoaderOptions { epochs: Some(3), keep_partial_batch: false, ..options(&corpus) });
     for cut in [1, 3, 4, 7] {
         let position = straight[cut - 1].position.clone();
-        let resumed = all_batches(LoaderOptions { epochs: Some(3), keep_partial_batch: false, start: position, ..options(&corpus) });
+        let resumed = all_batches(LoaderOptions {
+            epochs: Some(3),
+            keep_partial_batch: false,
+            start: position,
+            ..options(&corpus)
+        });
         assert_eq!(keys(&resumed), keys(&straight[cut..]), "resumed after batch {cut}");
         let images = |b: &[HostBatch]| b.iter().map(|b| b.images.clone()).collect::<Vec<_>>();
         assert_eq!(images(&resumed), images(&straight[cut..]), "crops after batch {cut}");
@@ -111,7 +119,8 @@ fn a_loader_started_at_a_batchs_position_continues_exactly() {
 fn the_held_out_split_reads_the_last_shards_in_file_order_and_bad_folders_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let (corpus, queries) = common::shapes_corpus(dir.path(), 2, 6, 20, 0);
-    let held = all_batches(LoaderOptions { split: Split::Holdout, shuffle: false, epochs: Some(1), ..options(&corpus) });
+    let held =
+        all_batches(LoaderOptions { split: Split::Holdout, shuffle: false, epochs: Some(1), ..options(&corpus) });
     let captions: Vec<String> = held.iter().flat_map(|b| b.captions.clone()).collect();
     assert_eq!(captions.len(), 6);
     assert_eq!(captions[0], "a blue square", "row 6 of the cycle");

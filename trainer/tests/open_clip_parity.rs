@@ -61,12 +61,8 @@ fn a_tiny_export_loads_into_open_clip_strictly_and_embeds_the_same() {
     let variables: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     Tensor::write_safetensors(&variables, &weights).unwrap();
     let io = dir.path().join("io.safetensors");
-    let io_tensors = [
-        ("images", images),
-        ("tokens", tokens),
-        ("image_features", image_features),
-        ("text_features", text_features),
-    ];
+    let io_tensors =
+        [("images", images), ("tokens", tokens), ("image_features", image_features), ("text_features", text_features)];
     Tensor::write_safetensors(&io_tensors, &io).unwrap();
 
     let report: BTreeMap<String, f64> =

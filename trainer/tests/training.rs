@@ -93,7 +93,10 @@ fn stopping_and_resuming_ends_bit_identical_to_an_uninterrupted_run() {
     assert_eq!(resumed_losses, straight.losses);
     assert_eq!(second.data_position, straight.data_position);
     assert!(straight.data_position.epoch >= 1, "{:?}", straight.data_position);
-    assert_eq!(first.skipped.values().sum::<u64>() + second.skipped.values().sum::<u64>(), straight.skipped.values().sum::<u64>());
+    assert_eq!(
+        first.skipped.values().sum::<u64>() + second.skipped.values().sum::<u64>(),
+        straight.skipped.values().sum::<u64>()
+    );
     for file in [MODEL_FILE, OPTIMIZER_FILE] {
         let a = std::fs::read(checkpoint::checkpoint_dir(&straight_dir, 12).join(file)).unwrap();
         let b = std::fs::read(checkpoint::checkpoint_dir(&resumed_dir, 12).join(file)).unwrap();
@@ -140,7 +143,8 @@ fn the_binary_trains_resumes_and_evaluates() {
         text
     };
     let (corpus, queries, out_s) = (corpus.to_str().unwrap(), queries.to_str().unwrap(), out.to_str().unwrap());
-    let common = ["--data", corpus, "--out", out_s, "--batch", "6", "--steps", "4", "--device", "cpu", "--holdout", "1"];
+    let common =
+        ["--data", corpus, "--out", out_s, "--batch", "6", "--steps", "4", "--device", "cpu", "--holdout", "1"];
     let text = run(&[&["train"][..], &common, &["--stop-after", "2", "--log-every", "1"]].concat());
     assert!(text.contains("steps 0..2") && text.contains("samples_per_s"), "{text}");
     let text = run(&[&["train"][..], &common, &["--resume", "latest", "--queries", queries]].concat());
@@ -154,5 +158,9 @@ fn the_binary_trains_resumes_and_evaluates() {
         .output()
         .unwrap();
     assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("manifest"), "{}", String::from_utf8_lossy(&missing.stderr));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("manifest"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
 }
