@@ -46,8 +46,9 @@ demo: build
 	@scripts/demo.sh "$(RELEASE)"
 
 # The end-to-end tests (tests/) run the real `wit` binary, which `cargo test` alone builds only for
-# the wit package's own tests: build every binary first.
-test: setup chromium
+# the wit package's own tests: build every binary first. Tests read fixtures/ (real data; the
+# trainer: CLIP's BPE merges) and the report test drives headless Chromium.
+test: fixtures chromium
 	cargo build --workspace --bins $(CARGO_FLAGS)
 	cargo test --workspace $(CARGO_FLAGS)
 

@@ -7,6 +7,7 @@
 #   fixtures/warc/warcat/ Warcat 2.2.5 sdist: example/ WARC files, malformed cases included
 #   fixtures/warc/warcbench/  warcbench 0.1.0 sdist: tests/assets
 #   fixtures/wordnet/     Debian wordnet-base: WordNet 3.0 dict files
+#   fixtures/clip/        open_clip_torch wheel: CLIP's BPE merges (bpe_simple_vocab_16e6.txt.gz)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 fixtures="$root/fixtures"
@@ -14,6 +15,8 @@ python="$root/.venv/bin/python"
 export PIP_CACHE_DIR=${PIP_CACHE_DIR:-$HOME/.cache/wit/pip}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 downloads="$fixtures/.downloads"
+# The wheel the trainer's tokenizer merges come from (the same pin as scripts/requirements-nodeps.txt).
+OPEN_CLIP_PIN=open_clip_torch==3.3.0
 mkdir -p "$downloads"
 
 # pip_download SPEC KIND: the wheel or sdist of SPEC into $downloads; prints its path.
@@ -90,5 +93,10 @@ if [ ! -d "$fixtures/wordnet" ]; then
   mkdir -p "$fixtures/wordnet.tmp" && cp -r "$downloads/wordnet-deb/usr/share/wordnet/." "$fixtures/wordnet.tmp/"
   mv "$fixtures/wordnet.tmp" "$fixtures/wordnet"
   echo "fixtures: WordNet dict files -> $fixtures/wordnet"
+fi
+if [ ! -d "$fixtures/clip" ]; then
+  wheel=$(pip_download "$OPEN_CLIP_PIN" wheel)
+  extract "$wheel" open_clip/ "$fixtures/clip.tmp" bpe_simple_vocab_16e6
+  mv "$fixtures/clip.tmp" "$fixtures/clip"
 fi
 echo "fixtures: ready in $fixtures"

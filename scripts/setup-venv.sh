@@ -16,10 +16,14 @@ fi
 
 # The pins live in one file so CI, the Makefile and people read the same list.
 "$venv/bin/python" -m pip install --quiet -r "$root/scripts/requirements.txt"
+# open_clip for the trainer's parity tests, without its dependencies (they would pull a torch
+# other than the pinned one): just what its model, loss and tokenizer import.
+"$venv/bin/python" -m pip install --quiet --no-deps -r "$root/scripts/requirements-nodeps.txt"
 
 # Check it: every package imports and torch is the version tch 0.24.0 expects.
 "$venv/bin/python" - <<'PY'
-import torch, pyarrow, duckdb
+import torch, pyarrow, duckdb, open_clip
 assert torch.__version__.split("+")[0] == "2.11.0", f"torch {torch.__version__}, tch 0.24.0 needs 2.11.0"
-print(f"setup: torch {torch.__version__}, pyarrow {pyarrow.__version__}, duckdb {duckdb.__version__}")
+print(f"setup: torch {torch.__version__}, pyarrow {pyarrow.__version__}, duckdb {duckdb.__version__}, "
+      f"open_clip {open_clip.__version__}")
 PY

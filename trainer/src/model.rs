@@ -7,6 +7,11 @@
 //! the class token through `ln_post` and `proj`; the text tower pools the end-of-text token (the
 //! highest id in each row) through `ln_final` and `text_projection`. Initialisation follows
 //! open_clip's text-tower scheme (normal, std from width and depth) in both towers.
+//!
+//! Mixed precision: with [`Clip::compute_kind`] set to bf16 (the trainer does on CUDA) every
+//! matrix product, the patch convolution and attention run in bf16 on bf16 copies of the f32
+//! weights, while layer norms, the residual stream and the features stay f32 — what torch's
+//! autocast does. tch's own `autocast` cannot choose bf16 (it only toggles CUDA's default, f16).
 
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -67,18 +72,19 @@ impl ResidualAttentionBlock {
     fn attention(&self, x: &Tensor, causal: bool) -> Tensor {
         let (batch, length, width) = x.size3().expect("blocks take (batch, length, width)");
         let head_width = width / self.heads;
-        let qkv = x.linear(&self.in_proj_weight, Some(&self.in_proj_bias));
+        let qkv = x.linear(&self.in_proj_weight.to_kind(x.kind()), Some(&self.in_proj_bias.to_kind(x.kind())));
         let split = |t: &Tensor| t.view([batch, length, self.heads, head_width]).transpose(1, 2);
         let chunks = qkv.chunk(3, -1);
         let (q, k, v) = (split(&chunks[0]), split(&chunks[1]), split(&chunks[2]));
         let attended = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, causal, None, false);
-        self.out_proj.forward(&attended.transpose(1, 2).reshape([batch, length, width]))
+        cast_linear(&self.out_proj, &attended.transpose(1, 2).reshape([batch, length, width]))
     }
 
-    fn forward(&self, x: &Tensor, causal: bool) -> Tensor {
-        let x = x + self.attention(&self.ln_1.forward(x), causal);
-        let hidden = self.c_fc.forward(&self.ln_2.forward(&x)).gelu("none");
-        &x + self.c_proj.forward(&hidden)
+    /// `x` is the f32 residual stream; the products run in `compute`.
+    fn forward(&self, x: &Tensor, causal: bool, compute: Kind) -> Tensor {
+        let x = x + self.attention(&self.ln_1.forward(x).to_kind(compute), causal).to_kind(Kind::Float);
+        let hidden = cast_linear(&self.c_fc, &self.ln_2.forward(&x).to_kind(compute)).gelu("none");
+        &x + cast_linear(&self.c_proj, &hidden).to_kind(Kind::Float)
     }
 }
 
@@ -95,14 +101,15 @@ impl Transformer {
         Transformer { resblocks }
     }
 
-    fn forward(&self, x: &Tensor, causal: bool) -> Tensor {
-        self.resblocks.iter().fold(x.shallow_clone(), |x, block| block.forward(&x, causal))
+    fn forward(&self, x: &Tensor, causal: bool, compute: Kind) -> Tensor {
+        self.resblocks.iter().fold(x.shallow_clone(), |x, block| block.forward(&x, causal, compute))
     }
 }
 
 /// The image tower (`visual.*`).
 #[derive(Debug)]
 struct VisionTransformer {
+    patch_size: i64,
     conv1: nn::Conv2D,
     class_embedding: Tensor,
     positional_embedding: Tensor,
@@ -119,6 +126,7 @@ impl VisionTransformer {
         let conv = nn::ConvConfig { stride: config.patch_size, bias: false, ..Default::default() };
         let tokens = config.grid_size() * config.grid_size() + 1;
         VisionTransformer {
+            patch_size: config.patch_size,
             conv1: nn::conv2d(path / "conv1", 3, width, config.patch_size, conv),
             class_embedding: path.var("class_embedding", &[width], normal(scale)),
             positional_embedding: path.var("positional_embedding", &[tokens, width], normal(scale)),
@@ -130,13 +138,17 @@ impl VisionTransformer {
     }
 
     /// (batch, 3, size, size) normalised pixels → (batch, embed_dim).
-    fn forward(&self, images: &Tensor) -> Tensor {
-        let patches = self.conv1.forward(images).flatten(2, 3).transpose(1, 2);
+    fn forward(&self, images: &Tensor, compute: Kind) -> Tensor {
+        let weight = self.conv1.ws.to_kind(compute);
+        let stride = [self.patch_size, self.patch_size];
+        let patches = images.to_kind(compute).conv2d(&weight, None::<Tensor>, stride, [0, 0], [1, 1], 1);
+        let patches = patches.to_kind(Kind::Float).flatten(2, 3).transpose(1, 2);
         let (batch, _, width) = patches.size3().expect("conv1 gives (batch, width, grid, grid)");
         let class = self.class_embedding.to_kind(patches.kind()).expand([batch, 1, width], false);
         let x = Tensor::cat(&[class, patches], 1) + &self.positional_embedding;
-        let x = self.transformer.forward(&self.ln_pre.forward(&x), false);
-        self.ln_post.forward(&x.select(1, 0)).matmul(&self.proj)
+        let x = self.transformer.forward(&self.ln_pre.forward(&x), false, compute);
+        let pooled = self.ln_post.forward(&x.select(1, 0)).to_kind(compute);
+        pooled.matmul(&self.proj.to_kind(compute)).to_kind(Kind::Float)
     }
 }
 
@@ -144,6 +156,8 @@ impl VisionTransformer {
 #[derive(Debug)]
 pub struct Clip {
     pub config: ClipConfig,
+    /// The precision of matrix products: f32, or bf16 for mixed precision (see the module docs).
+    pub compute_kind: Kind,
     visual: VisionTransformer,
     token_embedding: nn::Embedding,
     positional_embedding: Tensor,
@@ -160,6 +174,7 @@ impl Clip {
         let embedding = nn::EmbeddingConfig { ws_init: normal(0.02), ..Default::default() };
         Clip {
             config: *config,
+            compute_kind: Kind::Float,
             visual: VisionTransformer::new(&(root / "visual"), config),
             token_embedding: nn::embedding(root / "token_embedding", config.vocab_size, width, embedding),
             positional_embedding: root.var("positional_embedding", &[config.context_length, width], normal(0.01)),
@@ -172,7 +187,7 @@ impl Clip {
 
     /// Image features, L2-normalised when `normalize`.
     pub fn encode_image(&self, images: &Tensor, normalize: bool) -> Tensor {
-        let features = self.visual.forward(images);
+        let features = self.visual.forward(images, self.compute_kind);
         if normalize {
             l2_normalize(&features)
         } else {
@@ -183,12 +198,13 @@ impl Clip {
     /// Text features of (batch, context_length) token ids, L2-normalised when `normalize`.
     pub fn encode_text(&self, tokens: &Tensor, normalize: bool) -> Tensor {
         let x = self.token_embedding.forward(tokens) + &self.positional_embedding;
-        let x = self.ln_final.forward(&self.transformer.forward(&x, true));
+        let x = self.ln_final.forward(&self.transformer.forward(&x, true, self.compute_kind));
         let batch = tokens.size()[0];
         let end_of_text = tokens.argmax(-1, false);
         let rows = Tensor::arange(batch, (Kind::Int64, tokens.device()));
         let pooled = x.index(&[Some(rows), Some(end_of_text)]);
-        let features = pooled.matmul(&self.text_projection);
+        let features = pooled.to_kind(self.compute_kind).matmul(&self.text_projection.to_kind(self.compute_kind));
+        let features = features.to_kind(Kind::Float);
         if normalize {
             l2_normalize(&features)
         } else {
@@ -207,6 +223,12 @@ impl Clip {
             let _ = self.logit_scale.clamp_(0.0, MAX_LOGIT_SCALE);
         });
     }
+}
+
+/// A linear layer whose weights are cast to the input's precision.
+fn cast_linear(layer: &nn::Linear, x: &Tensor) -> Tensor {
+    let bias = layer.bs.as_ref().map(|b| b.to_kind(x.kind()));
+    x.linear(&layer.ws.to_kind(x.kind()), bias.as_ref())
 }
 
 fn l2_normalize(x: &Tensor) -> Tensor {

@@ -1,0 +1,329 @@
+//! The training run: model, AdamW with open_clip's groups and schedule, the input pipeline,
+//! periodic logs and checkpoints, exact resume, and an evaluation on the held-out shards at the end.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::checkpoint::{self, TrainState, STATE_FORMAT};
+use crate::config::ClipConfig;
+use crate::data::{DataError, DataPosition, DeviceFeeder, Loader, LoaderOptions, Split};
+use crate::eval::{self, EvalOptions, EvalResults};
+use crate::loss::clip_loss;
+use crate::model::Clip;
+use crate::optim::{cosine_lr, AdamW, AdamWConfig};
+use crate::tokenizer::{Tokenizer, TokenizerError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error("{dir}: resuming: {message}")]
+    Resume { dir: PathBuf, message: String },
+    #[error("{0}: the input pipeline ended before the last step")]
+    DataEnded(PathBuf),
+    #[error("evaluation: {0}")]
+    Eval(#[from] eval::EvalError),
+}
+
+static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The precision of the matrix products (see [`crate::model`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Precision {
+    /// bf16 on CUDA, f32 on CPU.
+    Auto,
+    Fp32,
+    Bf16,
+}
+
+impl Precision {
+    pub fn kind(self, device: Device) -> Kind {
+        match self {
+            Precision::Auto if device.is_cuda() => Kind::BFloat16,
+            Precision::Auto | Precision::Fp32 => Kind::Float,
+            Precision::Bf16 => Kind::BFloat16,
+        }
+    }
+}
+
+/// Where to start from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    Fresh,
+    /// The newest complete checkpoint under `out/checkpoints` (fresh when there is none).
+    Latest,
+    Dir(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub data: PathBuf,
+    pub out: PathBuf,
+    pub config: ClipConfig,
+    pub device: Device,
+    pub precision: Precision,
+    pub bpe: PathBuf,
+    pub batch_size: usize,
+    /// Total optimiser steps of the schedule.
+    pub steps: u64,
+    pub lr: f64,
+    pub warmup: u64,
+    pub adamw: AdamWConfig,
+    /// Gradient-norm clipping (None: off, as open_clip's default).
+    pub grad_clip: Option<f64>,
+    pub workers: usize,
+    pub prefetch: usize,
+    pub shuffle_window: usize,
+    pub seed: u64,
+    pub rank: usize,
+    pub world_size: usize,
+    /// Shards at the end of the manifest kept for evaluation.
+    pub holdout_shards: usize,
+    pub resume: Resume,
+    pub save_every: u64,
+    pub log_every: u64,
+    /// Stop (with a checkpoint) after this step although the schedule runs to `steps`.
+    pub stop_after: Option<u64>,
+    /// Evaluate on the held-out shards at the end (needs `holdout_shards > 0`).
+    pub eval: bool,
+    /// A queries folder naming the query ids, for zero-shot classification.
+    pub queries: Option<PathBuf>,
+}
+
+impl TrainOptions {
+    /// Defaults for a corpus folder and an output folder (tiny model, CPU).
+    pub fn new(data: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
+        TrainOptions {
+            data: data.into(),
+            out: out.into(),
+            config: ClipConfig::TINY,
+            device: Device::Cpu,
+            precision: Precision::Auto,
+            bpe: crate::tokenizer::default_bpe_path(),
+            batch_size: 32,
+            steps: 100,
+            lr: 5e-4,
+            warmup: 10,
+            adamw: AdamWConfig::default(),
+            grad_clip: None,
+            workers: 2,
+            prefetch: 4,
+            shuffle_window: 1024,
+            seed: 0,
+            rank: 0,
+            world_size: 1,
+            holdout_shards: 0,
+            resume: Resume::Fresh,
+            save_every: 1000,
+            log_every: 10,
+            stop_after: None,
+            eval: false,
+            queries: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TrainStats {
+    pub start_step: u64,
+    pub end_step: u64,
+    pub samples: u64,
+    /// (step, loss) of every step this run took.
+    pub losses: Vec<(u64, f64)>,
+    pub skipped: BTreeMap<String, u64>,
+    pub data_seconds: f64,
+    pub step_seconds: f64,
+    pub logit_scale: f64,
+    pub checkpoint: Option<PathBuf>,
+    pub data_position: DataPosition,
+    pub eval: Option<EvalResults>,
+}
+
+/// Trains (or resumes) as `options` say; returns what happened.
+pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
+    let tokenizer = Arc::new(Tokenizer::from_file(&options.bpe)?);
+    let vs = nn::VarStore::new(options.device);
+    let mut model = {
+        // torch's generator is global to the process: seed and initialise under one lock so that
+        // runs in parallel threads (tests) each get the initialisation their seed gives.
+        let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        tch::manual_seed(options.seed as i64);
+        Clip::new(&vs.root(), &options.config)
+    };
+    model.compute_kind = options.precision.kind(options.device);
+    let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+    let mut optimizer = AdamW::new(parameters, options.adamw);
+
+    let resume_dir = match &options.resume {
+        Resume::Fresh => None,
+        Resume::Latest => checkpoint::latest(&options.out)?,
+        Resume::Dir(dir) => Some(dir.clone()),
+    };
+    let (mut step, mut position, mut samples_seen) = (0u64, DataPosition::default(), 0u64);
+    if let Some(dir) = &resume_dir {
+        let loaded = checkpoint::load(dir, &vs)?;
+        let state = loaded.state;
+        let resume_error = |message: String| TrainError::Resume { dir: dir.clone(), message };
+        if state.config != options.config.name {
+            return Err(resume_error(format!("checkpoint of {}, asked for {}", state.config, options.config)));
+        }
+        optimizer.load_state(state.step as i64, &loaded.moments).map_err(resume_error)?;
+        (step, position, samples_seen) = (state.step, state.data, state.samples_seen);
+        tracing::info!(step, ?position, "resumed from {}", dir.display());
+    }
+
+    let mut loader = Loader::start(loader_options(options, position.clone()), tokenizer.clone())?;
+    let feeder = DeviceFeeder::new(options.device);
+    let last = options.stop_after.map_or(options.steps, |stop| stop.min(options.steps));
+    let mut stats =
+        TrainStats { start_step: step, end_step: step, data_position: position.clone(), ..Default::default() };
+    let (mut window_data, mut window_step, mut window_samples) = (0.0, 0.0, 0u64);
+    let mut window_start = Instant::now();
+    let config = options.config;
+    while step < last {
+        let fetch_start = Instant::now();
+        let batch = loader.next_batch()?.ok_or_else(|| TrainError::DataEnded(options.data.clone()))?;
+        let data_time = fetch_start.elapsed().as_secs_f64();
+        let compute_start = Instant::now();
+        let (images, tokens) = feeder.to_device(&batch, config.image_size, config.context_length);
+        let lr = cosine_lr(options.lr, options.warmup, options.steps, step);
+        optimizer.zero_grad();
+        let (image_features, text_features) = model.forward(&images, &tokens);
+        let loss = clip_loss(&image_features, &text_features, &model.logit_scale);
+        loss.backward();
+        if let Some(max_norm) = options.grad_clip {
+            optimizer.clip_grad_norm(max_norm);
+        }
+        optimizer.step(lr);
+        model.clamp_logit_scale();
+        let loss = loss.double_value(&[]);
+        let step_time = compute_start.elapsed().as_secs_f64();
+
+        step += 1;
+        samples_seen += batch.len as u64;
+        position = batch.position;
+        for (reason, count) in batch.skipped {
+            *stats.skipped.entry(reason).or_default() += count;
+        }
+        stats.losses.push((step, loss));
+        stats.samples += batch.len as u64;
+        stats.data_seconds += data_time;
+        stats.step_seconds += step_time;
+        (window_data, window_step, window_samples) =
+            (window_data + data_time, window_step + step_time, window_samples + batch.len as u64);
+        if step % options.log_every.max(1) == 0 || step == last {
+            let elapsed = window_start.elapsed().as_secs_f64().max(1e-9);
+            tracing::info!(
+                step,
+                samples_per_s = %format!("{:.1}", window_samples as f64 / elapsed),
+                data_s = %format!("{window_data:.3}"),
+                step_s = %format!("{window_step:.3}"),
+                lr = %format!("{lr:.3e}"),
+                logit_scale = %format!("{:.3}", model.logit_scale.double_value(&[]).exp()),
+                loss = %format!("{loss:.4}"),
+                "train"
+            );
+            (window_data, window_step, window_samples) = (0.0, 0.0, 0);
+            window_start = Instant::now();
+        }
+        if step % options.save_every.max(1) == 0 || step == last {
+            let state = TrainState {
+                format: STATE_FORMAT.into(),
+                step,
+                config: config.name.into(),
+                seed: options.seed,
+                data: position.clone(),
+                samples_seen,
+                total_steps: options.steps,
+                settings: settings_json(options),
+            };
+            let dir = checkpoint::save(&options.out, &vs, &optimizer.state(), &state)?;
+            tracing::info!(step, "checkpoint {}", dir.display());
+            stats.checkpoint = Some(dir);
+        }
+    }
+    drop(loader);
+    stats.end_step = step;
+    stats.data_position = position;
+    stats.logit_scale = model.logit_scale.double_value(&[]);
+    if options.eval && step == options.steps {
+        let eval_options = EvalOptions {
+            data: options.data.clone(),
+            holdout_shards: options.holdout_shards,
+            batch_size: options.batch_size,
+            workers: options.workers,
+            queries: options.queries.clone(),
+            results: Some(options.out.join("results.jsonl")),
+            step,
+        };
+        stats.eval = Some(eval::evaluate(&model, &tokenizer, &eval_options)?);
+    }
+    Ok(stats)
+}
+
+fn loader_options(options: &TrainOptions, start: DataPosition) -> LoaderOptions {
+    LoaderOptions {
+        data: options.data.clone(),
+        split: Split::Train,
+        holdout_shards: options.holdout_shards,
+        batch_size: options.batch_size,
+        image_size: options.config.image_size as u32,
+        context_length: options.config.context_length as usize,
+        workers: options.workers,
+        prefetch: options.prefetch,
+        shuffle_window: options.shuffle_window,
+        shuffle: true,
+        seed: options.seed,
+        rank: options.rank,
+        world_size: options.world_size,
+        epochs: None,
+        start,
+        keep_partial_batch: false,
+    }
+}
+
+fn settings_json(options: &TrainOptions) -> serde_json::Value {
+    serde_json::json!({
+        "data": options.data,
+        "batch_size": options.batch_size,
+        "lr": options.lr,
+        "warmup": options.warmup,
+        "beta1": options.adamw.beta1,
+        "beta2": options.adamw.beta2,
+        "eps": options.adamw.eps,
+        "weight_decay": options.adamw.weight_decay,
+        "grad_clip": options.grad_clip,
+        "shuffle_window": options.shuffle_window,
+        "rank": options.rank,
+        "world_size": options.world_size,
+        "holdout_shards": options.holdout_shards,
+        "precision": format!("{:?}", options.precision.kind(options.device)),
+    })
+}
+
+/// Evaluates the checkpoint in `dir` (its config is read from its state) on `options.data`'s
+/// held-out shards.
+pub fn evaluate_checkpoint(
+    dir: &std::path::Path,
+    device: Device,
+    bpe: &std::path::Path,
+    options: &EvalOptions,
+) -> Result<EvalResults, TrainError> {
+    let state = checkpoint::read_state(dir)?;
+    let config: ClipConfig = state.config.parse().map_err(|message| TrainError::Resume { dir: dir.into(), message })?;
+    let tokenizer = Arc::new(Tokenizer::from_file(bpe)?);
+    let vs = nn::VarStore::new(device);
+    let model = Clip::new(&vs.root(), &config);
+    checkpoint::load_weights(&vs, &dir.join(checkpoint::MODEL_FILE))?;
+    let options = EvalOptions { step: state.step, ..options.clone() };
+    Ok(eval::evaluate(&model, &tokenizer, &options)?)
+}
