@@ -1,11 +1,13 @@
 //! wit-demoweb: the demo web that `make demo` and the end-to-end tests crawl — a loopback site of
 //! procedurally generated pictures whose captions truly describe them ([`scene`]), the real
 //! scikit-image samples, a robots.txt with a disallowed section, broken links, opt-out headers and
-//! non-English captions ([`site`]), and a Common-Crawl-shaped WAT file of the same pages ([`wat`]).
+//! non-English captions ([`site`]), a Common-Crawl-shaped WAT file of the same pages ([`wat`]), and a
+//! held-out labelled test set of scenes the site never serves ([`heldout`]).
 //!
 //! One door: [`DemoWeb::start`] serves a [`SiteConfig`] on 127.0.0.1 from a background thread until
 //! the handle is dropped.
 
+pub mod heldout;
 pub mod scene;
 pub mod server;
 pub mod site;

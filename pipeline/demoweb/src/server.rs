@@ -13,16 +13,22 @@ use crate::DemoWebError;
 /// Largest request head the server reads before answering 431.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Paths requested so far, in order (tests read this to prove robots.txt was obeyed).
+/// Paths requested so far, in order, with when each request arrived (tests read this to prove
+/// robots.txt, delays and limits were obeyed).
 #[derive(Debug, Default)]
 pub struct RequestLog {
-    paths: std::sync::Mutex<Vec<String>>,
+    entries: std::sync::Mutex<Vec<(std::time::Instant, String)>>,
     count: AtomicU64,
 }
 
 impl RequestLog {
     pub fn paths(&self) -> Vec<String> {
-        self.paths.lock().map(|p| p.clone()).unwrap_or_default()
+        self.entries().into_iter().map(|(_, path)| path).collect()
+    }
+
+    /// Every request's arrival time and path.
+    pub fn entries(&self) -> Vec<(std::time::Instant, String)> {
+        self.entries.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     pub fn count(&self) -> u64 {
@@ -31,8 +37,8 @@ impl RequestLog {
 
     fn record(&self, path: &str) {
         self.count.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut paths) = self.paths.lock() {
-            paths.push(path.to_string());
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.push((std::time::Instant::now(), path.to_string()));
         }
     }
 }

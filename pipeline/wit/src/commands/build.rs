@@ -84,11 +84,11 @@ pub fn run(args: &BuildArgs) -> Result<ExitCode> {
     let plan = plan(&config, &output, &substitutions).with_context(|| format!("in {}", args.config.display()))?;
     for (stage, argv) in &plan {
         println!("build: {stage}: wit {}", argv.join(" "));
+        let cli = crate::Cli::from_args(argv.iter().cloned())
+            .map_err(|e| anyhow::anyhow!("{}: [{stage}]: {e}", args.config.display()))?;
         if args.dry_run {
             continue;
         }
-        let cli = crate::Cli::from_args(argv.iter().cloned())
-            .map_err(|e| anyhow::anyhow!("{}: [{stage}]: {e}", args.config.display()))?;
         let code = crate::dispatch(cli.command).with_context(|| format!("build stage {stage}"))?;
         if code != ExitCode::SUCCESS {
             bail!("build stage {stage} failed; fix it and rerun: complete stages are skipped");
@@ -259,6 +259,25 @@ mod tests {
         let curate = "curate --queries out/b/queries --candidates out/b/candidates -o out/b/curated --cap 50";
         assert_eq!(plan[3].1.join(" "), curate);
         assert_eq!(plan[4].1, ["fetch", "out/b/curated", "-o", "out/b/corpus", "--image-size", "32"]);
+    }
+
+    #[test]
+    fn the_shipped_examples_are_valid_builds() {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        for name in ["demo.toml", "full-enwiki.toml"] {
+            let config: Table = std::fs::read_to_string(examples.join(name)).unwrap().parse().unwrap();
+            let subs = vec![
+                ("{demo_web}".to_string(), "http://127.0.0.1:1".to_string()),
+                ("{demo_wat}".to_string(), "demo.wat.gz".to_string()),
+            ];
+            let plan = plan(&config, Path::new("out"), &subs).unwrap();
+            assert!(plan.len() >= 5, "{name}");
+            for (stage, argv) in plan {
+                if let Err(e) = crate::Cli::from_args(argv) {
+                    panic!("{name} [{stage}]: {e}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -33,9 +33,21 @@ pub struct DemoWebArgs {
     /// Write the base URL to this file once the server listens (for scripts).
     #[arg(long)]
     ready_file: Option<PathBuf>,
+    /// Instead of serving: write a held-out labelled test set of scenes the site never serves
+    /// (DIR/corpus, DIR/classes) for `wit-train eval`, and exit.
+    #[arg(long)]
+    heldout: Option<PathBuf>,
+    /// Pictures in the held-out set.
+    #[arg(long, default_value_t = 480)]
+    heldout_count: u64,
 }
 
 pub fn run(args: &DemoWebArgs) -> Result<ExitCode> {
+    if let Some(dir) = &args.heldout {
+        let classes = wit_demoweb::heldout::write_heldout(args.seed, args.heldout_count, args.image_size, dir)?;
+        println!("held-out set: {} pictures of {classes} classes in {}", args.heldout_count, dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = SiteConfig {
         seed: args.seed,
         pages: args.pages,
