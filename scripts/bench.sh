@@ -41,3 +41,10 @@ awk -F'\t' -v img="$image_bytes" '$1 != "file" {
 echo
 echo "== curate: query matching, wit vs the pyahocorasick loop (MetaCLIP's approach)"
 "$root/scripts/bench-curate.sh"
+
+# Each stage's own benchmark (each builds its release example and prints its table).
+for stage in queries harvest fetch report trainer; do
+  echo
+  echo "== $stage"
+  "$root/scripts/bench-$stage.sh"
+done

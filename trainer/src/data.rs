@@ -134,12 +134,15 @@ impl Corpus {
         Ok(Corpus { dir: dir.into(), shards, rows })
     }
 
-    /// The shard indices of `split` (manifest order).
+    /// The shard indices of `split` (manifest order). Training needs a shard beyond the held-out
+    /// ones; evaluating a folder that is all test set (holdout = every shard) is fine.
     pub fn split(&self, split: Split, holdout: usize) -> Result<Vec<usize>, DataError> {
         let count = self.shards.len();
-        let needed = holdout + 1;
+        let (needed, why) = match split {
+            Split::Train => (holdout + 1, format!("{holdout} held out for evaluation and at least one to train on")),
+            Split::Holdout => (holdout, format!("{holdout} held out for evaluation")),
+        };
         if holdout > 0 && count < needed {
-            let why = format!("{holdout} held out for evaluation and at least one to train on");
             return Err(DataError::TooFewShards { dir: self.dir.clone(), shards: count, needed, why });
         }
         let train = count - holdout;
