@@ -129,7 +129,7 @@ mod tests {
                 row.candidate.caption
             );
         }
-        let classes: Vec<QueryEntry> = wit_contract::read_records(&dir.path().join("classes/queries.parquet")).unwrap();
+        let classes: Vec<QueryEntry> = wit_contract::read_records(dir.path().join("classes/queries.parquet")).unwrap();
         assert_eq!(classes[5].query, "green square");
     }
 }
