@@ -43,7 +43,7 @@ echo "== curate: query matching, wit vs the pyahocorasick loop (MetaCLIP's appro
 "$root/scripts/bench-curate.sh"
 
 # Each stage's own benchmark (each builds its release example and prints its table).
-for stage in queries harvest fetch report trainer; do
+for stage in queries harvest fetch faults report trainer; do
   echo
   echo "== $stage"
   "$root/scripts/bench-$stage.sh"

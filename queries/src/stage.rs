@@ -172,6 +172,14 @@ fn count(config: &BuildConfig, spill: &SpillDir, stats: &mut BuildStats) -> Resu
     stats.other_namespaces = tally.other_namespaces.load(Ordering::Relaxed);
     stats.compressed_bytes = tally.compressed_bytes.load(Ordering::Relaxed);
     stats.xml_bytes = tally.xml_bytes.load(Ordering::Relaxed);
+    if stats.pages == 0 {
+        // An empty file, or another kind of file read as XML: not a dump, not an empty dictionary.
+        let names: Vec<String> = config.inputs.iter().map(|i| i.path.display().to_string()).collect();
+        return Err(QueriesError::input(
+            names.join(", "),
+            "no <page> element: the input is empty or not a MediaWiki pages-articles XML dump",
+        ));
+    }
     stats.tokens = totals.tokens;
     stats.bigram_occurrences = totals.bigrams;
     Ok((runs, totals))

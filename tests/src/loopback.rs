@@ -2,11 +2,12 @@
 //! body a byte at a time, stall after the headers, reset mid-body, lie in Content-Length,
 //! redirect, answer 429 with Retry-After, 5xx, send opt-out headers, serve robots.txt variants.
 //!
-//! Routes map a path (with its query, if any) to a [`Reply`]; unknown paths answer 404. Every
-//! request is logged (path, time, User-Agent) for assertions.
+//! Routes map a path (with its query, if any) to a [`Reply`]; paths without a route go to the
+//! server's [`Handler`] if it has one (replies computed from the path, for large generated sites),
+//! else answer 404. Every request is logged (path, time, User-Agent) for assertions.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,16 @@ pub enum Reply {
     Http10 { body: Vec<u8> },
     /// The nth request to the route gets the nth reply (the last one repeats).
     Sequence(Vec<Reply>),
+    /// `Transfer-Encoding: chunked` with `sent` bytes of `body` in one chunk, then the connection
+    /// closed without the final chunk: a truncated body no length can reveal.
+    Chunked { body: Vec<u8>, sent: usize },
+    /// Zero bytes streamed until the client hangs up, announced with `length` as Content-Length
+    /// or (None) without any length, the body ending at close.
+    Endless { length: Option<u64> },
 }
+
+/// Computes the reply of a path that has no route (None: 404).
+pub type Handler = Arc<dyn Fn(&str) -> Option<Reply> + Send + Sync>;
 
 impl Reply {
     /// 200 with a content type.
@@ -70,6 +80,7 @@ pub struct Logged {
 
 struct State {
     routes: Mutex<HashMap<String, Reply>>,
+    handler: Option<Handler>,
     hits: Mutex<HashMap<String, usize>>,
     log: Mutex<Vec<Logged>>,
 }
@@ -84,6 +95,16 @@ pub struct LoopbackServer {
 impl LoopbackServer {
     /// Starts a server on 127.0.0.1 (a free port) serving `routes`.
     pub fn start(routes: impl IntoIterator<Item = (String, Reply)>) -> LoopbackServer {
+        LoopbackServer::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), routes, None)
+    }
+
+    /// Starts a server on `ip` (a loopback address; a free port) serving `routes`, and `handler`
+    /// for the paths without a route.
+    pub fn start_on(
+        ip: IpAddr,
+        routes: impl IntoIterator<Item = (String, Reply)>,
+        handler: Option<Handler>,
+    ) -> LoopbackServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -91,11 +112,12 @@ impl LoopbackServer {
             .expect("a tokio runtime for the loopback server");
         let state = Arc::new(State {
             routes: Mutex::new(routes.into_iter().collect()),
+            handler,
             hits: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
         });
         // Bound with std so a test already inside a tokio runtime can start a server.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let listener = std::net::TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip}: {e}"));
         listener.set_nonblocking(true).expect("a non-blocking listener");
         let addr = listener.local_addr().expect("local address");
         let accept_state = state.clone();
@@ -179,6 +201,7 @@ fn reason(status: u16) -> &'static str {
         302 => "Found",
         403 => "Forbidden",
         404 => "Not Found",
+        410 => "Gone",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -203,7 +226,9 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
             *n - 1
         };
         let route = state.routes.lock().unwrap().get(&path).cloned();
-        let mut reply = route.unwrap_or_else(|| Reply::status(404, &[]));
+        let mut reply = route
+            .or_else(|| state.handler.as_ref().and_then(|handler| handler(&path)))
+            .unwrap_or_else(|| Reply::status(404, &[]));
         if let Reply::Sequence(replies) = reply {
             reply = replies.get(hit).or(replies.last()).cloned().unwrap_or_else(|| Reply::status(404, &[]));
         }
@@ -241,7 +266,9 @@ async fn respond(stream: &mut TcpStream, reply: Reply) -> bool {
             false
         }
         Reply::LyingLength { claimed, body } => {
-            let mut out = head_bytes(200, &[("Content-Type".into(), "image/jpeg".into())], Some(claimed), "HTTP/1.1");
+            // Connection: close, so that bytes beyond a short length never reach another request.
+            let headers = [("Content-Type".into(), "image/jpeg".into()), ("Connection".into(), "close".into())];
+            let mut out = head_bytes(200, &headers, Some(claimed), "HTTP/1.1");
             out.extend_from_slice(&body);
             let _ = stream.write_all(&out).await;
             let _ = stream.shutdown().await;
@@ -260,6 +287,25 @@ async fn respond(stream: &mut TcpStream, reply: Reply) -> bool {
             out.extend_from_slice(&body);
             let _ = stream.write_all(&out).await;
             let _ = stream.shutdown().await;
+            false
+        }
+        Reply::Chunked { body, sent } => {
+            let headers = [("Content-Type".into(), "image/png".into()), ("Transfer-Encoding".into(), "chunked".into())];
+            let mut out = head_bytes(200, &headers, None, "HTTP/1.1");
+            out.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+            out.extend_from_slice(&body[..sent.min(body.len())]);
+            let _ = stream.write_all(&out).await;
+            let _ = stream.shutdown().await;
+            false
+        }
+        Reply::Endless { length } => {
+            let headers = [("Content-Type".into(), "image/jpeg".into()), ("Connection".into(), "close".into())];
+            let length = length.map(|n| n as usize);
+            if stream.write_all(&head_bytes(200, &headers, length, "HTTP/1.1")).await.is_err() {
+                return false;
+            }
+            let zeros = vec![0u8; 16 << 10];
+            while stream.write_all(&zeros).await.is_ok() {}
             false
         }
         Reply::Sequence(_) => false,
@@ -309,7 +355,8 @@ pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-fn crc32(bytes: &[u8]) -> u32 {
+/// CRC-32 (ISO-HDLC), as PNG chunks carry.
+pub fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = 0xffff_ffffu32;
     for &b in bytes {
         crc ^= b as u32;

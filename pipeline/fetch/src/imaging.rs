@@ -147,10 +147,22 @@ struct Rgb {
 
 /// The format named by the first bytes, if it is one we decode.
 pub fn sniff_format(bytes: &[u8]) -> Result<ImageFormat, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::NotAnImage("none: the body is empty".into()));
+    }
     match image::guess_format(bytes) {
         Ok(format @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif)) => Ok(format),
         _ => Err(ImageError::NotAnImage(bytes.iter().take(8).map(|b| format!("{b:02x}")).collect())),
     }
+}
+
+/// A JPEG is whole when an end-of-image marker follows its last scan header. (Scan data stuffs
+/// every 0xFF with 0x00, so `FF D9` inside it is the real marker; an EXIF thumbnail's own markers
+/// come before the main image's scans.) Decoders fill a cut-off JPEG with grey; PIL, which
+/// img2dataset uses, refuses it.
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xff, marker]);
+    matches!((last(0xda), last(0xd9)), (Some(scan), Some(end)) if end > scan)
 }
 
 /// Width and height from the header only (no pixel data decoded).
@@ -198,6 +210,9 @@ pub fn process(bytes: &[u8], options: &ImageOptions) -> Result<Processed, ImageE
     }
     if width.max(height) as f64 / width.min(height) as f64 > options.max_aspect_ratio {
         return Err(ImageError::AspectRatio { width, height, max: options.max_aspect_ratio });
+    }
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(ImageError::Decode("truncated JPEG: no end-of-image marker after the last scan".into()));
     }
     let target = scaled_size(width, height, options);
     let decoded = decode(bytes, format, width, height, target, options)?;
@@ -405,6 +420,12 @@ mod tests {
         let mut truncated = jpeg(64, 64);
         truncated.truncate(20);
         assert!(process(&truncated, &ImageOptions::default()).is_err());
+        // Cut inside the scan: the header reads, the decoder would fill the rest with grey.
+        let whole = jpeg(64, 64);
+        assert!(jpeg_is_complete(&whole));
+        let cut = &whole[..whole.len() - 40];
+        assert!(!jpeg_is_complete(cut));
+        assert_eq!(process(cut, &ImageOptions::default()).unwrap_err().kind(), "decode");
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn recorded_config(config: &FetchConfig) -> serde_json::Value {
             "user_agent": net.user_agent,
             "robots_token": net.robots_token,
             "allow_private_networks": net.allow_private_networks,
+            "allowed_addresses": net.allowed_addresses,
             "respect_robots": net.respect_robots,
             "opt_out_directives": net.opt_out_directives,
             "max_body_bytes": net.max_body_bytes,
@@ -113,10 +114,14 @@ async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
     };
     shared.bytes.fetch_add(response.body.len() as u64, Ordering::Relaxed);
     let image_xxh3 = xxhash_rust::xxh3::xxh3_64(&response.body);
-    let fresh = shared.image_hashes.lock().map(|mut hashes| hashes.insert(image_xxh3)).unwrap_or(true);
-    if !fresh {
+    // `image_hashes` holds the bytes of corpus rows only: a pair is a duplicate of a row that was
+    // kept, never of one whose decoding is still running or failed.
+    let duplicate = |pair: InputPair| {
         let message = format!("the same image bytes (xxh3 {image_xxh3:016x}) as another pair's");
-        return failure(pair, "duplicate", "duplicate_image", message, Some(response.status));
+        failure(pair, "duplicate", "duplicate_image", message, Some(response.status))
+    };
+    if shared.image_hashes.lock().map(|hashes| hashes.contains(&image_xxh3)).unwrap_or(false) {
+        return duplicate(pair);
     }
     let processed = {
         let _permit = shared.cpu.acquire().await.expect("the CPU semaphore is never closed");
@@ -124,32 +129,27 @@ async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
         let body = response.body.clone();
         tokio::task::spawn_blocking(move || imaging::process(&body, &worker.image)).await
     };
-    let forget_hash = || {
-        if let Ok(mut hashes) = shared.image_hashes.lock() {
-            hashes.remove(&image_xxh3);
-        }
-    };
     match processed {
-        Ok(Ok(image)) => Outcome::Image(CorpusImage {
-            candidate: pair.candidate,
-            query_ids: pair.query_ids,
-            width: image.width,
-            height: image.height,
-            original_width: image.original_width,
-            original_height: image.original_height,
-            image: image.bytes,
-            image_format: shared.image.output_format.name().to_string(),
-            image_xxh3,
-            fetched_at_us: now_us(),
-        }),
-        Ok(Err(error)) => {
-            forget_hash();
-            failure(pair, error.status(), error.kind(), error.to_string(), Some(response.status))
+        Ok(Ok(image)) => {
+            // Two copies processed at once: the first to get here is kept.
+            if !shared.image_hashes.lock().map(|mut hashes| hashes.insert(image_xxh3)).unwrap_or(true) {
+                return duplicate(pair);
+            }
+            Outcome::Image(CorpusImage {
+                candidate: pair.candidate,
+                query_ids: pair.query_ids,
+                width: image.width,
+                height: image.height,
+                original_width: image.original_width,
+                original_height: image.original_height,
+                image: image.bytes,
+                image_format: shared.image.output_format.name().to_string(),
+                image_xxh3,
+                fetched_at_us: now_us(),
+            })
         }
-        Err(join) => {
-            forget_hash();
-            failure(pair, "failed_to_decode", "decoder_panic", join.to_string(), Some(response.status))
-        }
+        Ok(Err(error)) => failure(pair, error.status(), error.kind(), error.to_string(), Some(response.status)),
+        Err(join) => failure(pair, "failed_to_decode", "decoder_panic", join.to_string(), Some(response.status)),
     }
 }
 

@@ -401,6 +401,9 @@ fn harvest_input(
     let started = Instant::now();
     let kind = detect_kind(path)?;
     let bytes = fs::metadata(path).map_err(|e| HarvestError::io(path, e))?.len();
+    if bytes == 0 {
+        return Err(HarvestError::input(path, "the file is empty (0 bytes): nothing to harvest"));
+    }
     let stats =
         InputStats { path: path.display().to_string(), format: kind.name().to_owned(), bytes, ..Default::default() };
     let mut collector = Collector { config, filter, stats, seen: HashSet::new(), buffer: Vec::new() };

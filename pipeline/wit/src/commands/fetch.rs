@@ -97,6 +97,13 @@ pub struct FetchArgs {
     /// Allow private, loopback and link-local addresses (off: refused at connect time).
     #[arg(long)]
     allow_private_networks: bool,
+    /// Allow one address of the private ranges (a local mirror), repeatable; the rest stay refused.
+    #[arg(long = "allow-address", value_name = "IP")]
+    allow_addresses: Vec<std::net::IpAddr>,
+    /// Consecutive failures (connection, timeout, 5xx) after which a host is skipped for two
+    /// minutes (`circuit_open`); 0: never.
+    #[arg(long, default_value_t = 10)]
+    breaker_threshold: u32,
     /// Rows per shard (a kill loses at most the open shard).
     #[arg(long, default_value_t = 10_000)]
     shard_rows: u64,
@@ -116,6 +123,8 @@ pub fn run(args: &FetchArgs) -> Result<ExitCode> {
     let net = NetOptions {
         user_agent: args.user_agent.clone(),
         allow_private_networks: args.allow_private_networks,
+        allowed_addresses: args.allow_addresses.clone(),
+        breaker_threshold: args.breaker_threshold,
         request_timeout: Duration::from_secs_f64(args.timeout),
         max_body_bytes: args.max_body_bytes,
         retries: args.retries,
