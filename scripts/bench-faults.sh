@@ -5,17 +5,21 @@
 # checks every URL came out exactly once with its expected status (not asserted anywhere else).
 #
 #   scripts/bench-faults.sh [RELEASE_DIR] [URLS]      # default: $CARGO_TARGET_DIR/release, 50000
+#   scripts/bench-faults.sh "$CARGO_TARGET_DIR/debug" 10000   # the debug build `make test` uses
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="${1:-$TARGET/release}"
 URLS="${2:-${URLS:-50000}}"
 cd "$ROOT"
-echo "== building the fault web (release example)" >&2
-CARGO_TARGET_DIR="$TARGET" cargo build --release -q -p wit-tests --example faultweb
-[ -x "$BIN/wit" ] || CARGO_TARGET_DIR="$TARGET" cargo build --release -q -p wit --bin wit
+# The fault web example in the same profile as BIN (release, or debug for a quick look).
+PROFILE=(--release)
+[ "$(basename "$BIN")" = debug ] && PROFILE=()
+echo "== building the fault web example and wit ($(basename "$BIN"))" >&2
+CARGO_TARGET_DIR="$TARGET" cargo build "${PROFILE[@]}" -q --workspace --example faultweb --bin wit
+FAULTWEB="$BIN/examples/faultweb"
 WORK="$(mktemp -d)"
-"$TARGET/release/examples/faultweb" serve "$URLS" "$WORK" &
+"$FAULTWEB" serve "$URLS" "$WORK" &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 600); do [ -e "$WORK/ready" ] && break; sleep 0.1; done
@@ -30,4 +34,4 @@ secs=$(awk -v w="$wall" 'BEGIN {n = split(w, p, ":"); s = 0; for (i = 1; i <= n;
 printf '%-40s %8s %10s %10s %10s %10s\n' "work" "URLs" "wall s" "URLs/s" "CPU s" "peak MiB"
 printf '%-40s %8s %10s %10.0f %10s %10s\n' "wit fetch, fault web (34 kinds)" "$URLS" "$secs" \
   "$(awk -v n="$URLS" -v s="$secs" 'BEGIN {print n / s}')" "$cpu" "$rss"
-"$TARGET/release/examples/faultweb" check "$WORK/urls.txt" "$WORK/out" | tail -1
+"$FAULTWEB" check "$WORK/urls.txt" "$WORK/out" | tail -1
