@@ -172,8 +172,9 @@ fn count(config: &BuildConfig, spill: &SpillDir, stats: &mut BuildStats) -> Resu
     stats.other_namespaces = tally.other_namespaces.load(Ordering::Relaxed);
     stats.compressed_bytes = tally.compressed_bytes.load(Ordering::Relaxed);
     stats.xml_bytes = tally.xml_bytes.load(Ordering::Relaxed);
-    if stats.pages == 0 {
-        // An empty file, or another kind of file read as XML: not a dump, not an empty dictionary.
+    // An empty file, or another kind of file read as XML: not a dump, not an empty dictionary. (With
+    // several ranks a rank may be left no multistream unit, so only a single process can tell.)
+    if stats.pages == 0 && config.world_size == 1 {
         let names: Vec<String> = config.inputs.iter().map(|i| i.path.display().to_string()).collect();
         return Err(QueriesError::input(
             names.join(", "),
