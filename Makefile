@@ -63,7 +63,11 @@ test-browser: setup chromium
 	cargo build -p wit $(CARGO_FLAGS)
 	cargo test -p wit-tests --test report_browser $(CARGO_FLAGS)
 
-bench: build
+## Every stage benchmark next to its peer tool (gensim, pyahocorasick, img2dataset 1.47.0, installed into
+## the venv by scripts/install-bench-peers.sh): one table, also written to BENCHMARKS.md. The whole
+## workspace's binaries and examples in one release build (one feature unification, one compile).
+bench: fixtures
+	cargo build --release --workspace --bins --examples $(CARGO_FLAGS)
 	@scripts/bench.sh "$(RELEASE)"
 
 fmt:

@@ -22,12 +22,12 @@ DFA="${DFA:-1}"   # also measure the DFA automaton (more memory)
 
 cd "$ROOT"
 echo "== building the matcher benchmark (release)" >&2
-CARGO_TARGET_DIR="$TARGET" cargo build --release -q -p wit-curate --example bench_matcher
+CARGO_TARGET_DIR="$TARGET" cargo build --release -q --workspace --bins --examples
 BIN="$TARGET/release/examples/bench_matcher"
 
 echo "== installing the Python peer (pyahocorasick) into $VENV" >&2
 if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-"$VENV/bin/pip" install -q -r scripts/requirements-bench.txt
+"$ROOT/scripts/install-bench-peers.sh"
 
 mkdir -p "$WORK"
 if [ ! -f "$WORK/done-$QUERIES-$CAPTIONS-$SEED" ]; then

@@ -11,5 +11,5 @@ SIZE="${SIZE:-256}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 cd "$ROOT"
 echo "== building the fetch benchmark (release)" >&2
-CARGO_TARGET_DIR="$TARGET" cargo build --release -q -p wit-fetch --example bench_fetch
+CARGO_TARGET_DIR="$TARGET" cargo build --release -q --workspace --bins --examples
 RUST_LOG=warn "$TARGET/release/examples/bench_fetch" "$IMAGES" "$SIZE"

@@ -11,5 +11,5 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 RECORDS="${RECORDS:-${1:-2000}}"
 cd "$ROOT"
 echo "== building the harvest benchmark (release)" >&2
-CARGO_TARGET_DIR="$TARGET" cargo build --release -q -p wit-harvest --example bench_harvest
+CARGO_TARGET_DIR="$TARGET" cargo build --release -q --workspace --bins --examples
 RUST_LOG="${RUST_LOG:-warn}" "$TARGET/release/examples/bench_harvest" "$RECORDS"

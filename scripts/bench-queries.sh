@@ -22,7 +22,7 @@ FIXTURE="$ROOT/fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p0000
 
 cd "$ROOT"
 echo "== building the dump benchmark (release)" >&2
-CARGO_TARGET_DIR="$TARGET" cargo build --release -q -p wit-queries --example bench_dump
+CARGO_TARGET_DIR="$TARGET" cargo build --release -q --workspace --bins --examples
 BIN="$TARGET/release/examples/bench_dump"
 mkdir -p "$WORK"
 
@@ -65,7 +65,7 @@ done
 
 if [ "${GENSIM:-0}" = 1 ] && [ -z "${DUMP:-}" ]; then
   echo "== gensim WikiCorpus (installing gensim into $VENV)" >&2
-  "$VENV/bin/pip" install -q gensim
+  "$ROOT/scripts/install-bench-peers.sh"
   "$VENV/bin/python" - "$single" >> "$rows" <<'PY'
 import os, resource, sys, time
 from gensim.corpora.wikicorpus import WikiCorpus

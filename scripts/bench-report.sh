@@ -9,5 +9,5 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 QUERIES="${QUERIES:-500000}"
 CORPUS="${CORPUS:-1000000}"
 cd "$ROOT"
-cargo build --release -q -p wit-report --example bench_report
+cargo build --release -q --workspace --bins --examples
 "${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/bench_report" "$QUERIES" "$CORPUS"

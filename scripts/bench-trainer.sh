@@ -9,6 +9,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 ROWS=${ROWS:-2000}
 SIDES=${SIDES:-256 512}
-cargo build --release -q -p wit-trainer --example bench_input
+cargo build --release -q --workspace --bins --examples
 # shellcheck disable=SC2086
 "${CARGO_TARGET_DIR:-target}/release/examples/bench_input" "$ROWS" $SIDES

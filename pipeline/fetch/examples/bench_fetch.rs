@@ -1,4 +1,11 @@
-//! Fetch benchmark, driven by `scripts/bench-fetch.sh`.
+//! Fetch benchmark, driven by `scripts/bench-fetch.sh` and `scripts/bench.py`.
+//!
+//! ```text
+//! bench_fetch serve                      # the loopback image server alone; prints its port
+//! bench_fetch input DIR PORT N           # DIR/curated (wit's input) and DIR/urls.csv (img2dataset's)
+//! bench_fetch run DIR OUT SIZE THREADS   # fetch DIR/curated into OUT; prints one JSON line
+//! bench_fetch N [IMAGE_SIZE]             # all of it in one process, printed as a table
+//! ```
 //!
 //! `bench_fetch N [IMAGE_SIZE]` starts a loopback image server in a child process (a 640×480 JPEG,
 //! made unique per URL by trailing bytes after its end marker), writes a curated folder of N pairs
@@ -79,6 +86,29 @@ fn handle(stream: TcpStream, body: &[u8]) {
     }
 }
 
+/// The same URL list as `write_input`, as the CSV img2dataset reads (`url,caption`).
+fn write_url_csv(path: &Path, port: u16, n: usize) {
+    let mut csv = String::from("url,caption\n");
+    for i in 0..n {
+        csv.push_str(&format!("http://127.0.0.1:{port}/img/{i}.jpg,image number {i}\n"));
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+fn bench_config(input: &Path, out: &Path, image_size: u32, threads: usize) -> FetchConfig {
+    let mut config = FetchConfig::new(FetchInput::from_folder(input).unwrap(), out.to_path_buf());
+    config.net = NetOptions {
+        allow_private_networks: true,
+        per_host_concurrency: 64,
+        per_host_min_delay: Duration::ZERO,
+        ..config.net
+    };
+    config.image = ImageOptions { image_size, resize_mode: ResizeMode::Border, quality: 95, ..ImageOptions::default() };
+    config.concurrency = 64;
+    config.threads = threads;
+    config
+}
+
 fn write_input(dir: &Path, port: u16, n: usize) {
     std::fs::create_dir_all(dir).unwrap();
     let mut manifest = Manifest::new(RecordKind::Curated, serde_json::json!({}), None);
@@ -133,6 +163,31 @@ fn main() {
         serve();
         return;
     }
+    if args.get(1).map(String::as_str) == Some("input") {
+        let dir = Path::new(args.get(2).expect("bench_fetch input DIR PORT N"));
+        let port: u16 = args.get(3).and_then(|a| a.parse().ok()).expect("PORT");
+        let n: usize = args.get(4).and_then(|a| a.parse().ok()).expect("N");
+        write_input(&dir.join("curated"), port, n);
+        write_url_csv(&dir.join("urls.csv"), port, n);
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("run") {
+        let usage = "bench_fetch run DIR OUT SIZE THREADS";
+        let dir = Path::new(args.get(2).expect(usage));
+        let out = Path::new(args.get(3).expect(usage));
+        let image_size: u32 = args.get(4).and_then(|a| a.parse().ok()).expect(usage);
+        let threads: usize = args.get(5).and_then(|a| a.parse().ok()).expect(usage);
+        let config = bench_config(&dir.join("curated"), out, image_size, threads);
+        let (cpu0, t0) = (cpu_seconds(), Instant::now());
+        let stats = fetch(&config).expect("fetch");
+        let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
+        println!(
+            "{}",
+            serde_json::json!({"images": stats.corpus_rows, "failures": stats.failure_rows, "fetched": stats.fetched,
+                "seconds": wall, "cpu_seconds": cpu, "peak_rss_mb": peak_rss_mb()})
+        );
+        return;
+    }
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
     let image_size: u32 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(256);
     let mut server = Command::new(std::env::current_exe().unwrap())
@@ -150,15 +205,7 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
     let input = work.path().join("curated");
     write_input(&input, port, n);
-    let mut config = FetchConfig::new(FetchInput::from_folder(&input).unwrap(), work.path().join("corpus"));
-    config.net = NetOptions {
-        allow_private_networks: true,
-        per_host_concurrency: 64,
-        per_host_min_delay: Duration::ZERO,
-        ..config.net
-    };
-    config.image = ImageOptions { image_size, resize_mode: ResizeMode::Border, quality: 95, ..ImageOptions::default() };
-    config.concurrency = 64;
+    let config = bench_config(&input, &work.path().join("corpus"), image_size, 0);
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     let stats = fetch(&config).expect("fetch");
     let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());

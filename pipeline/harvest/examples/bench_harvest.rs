@@ -2,7 +2,9 @@
 //! Common-Crawl-shaped metadata records (both gzip, one member per record), each read by the
 //! whole stage (parse, extract, clean, language id, dedup, Parquet) on one thread.
 //!
-//! `cargo run --release -p wit-harvest --example bench_harvest [-- RECORDS]` prints a table.
+//! `cargo run --release -p wit-harvest --example bench_harvest [-- RECORDS [KEEP_DIR]]` prints a table;
+//! with KEEP_DIR the generated `bench.warc.gz` and `bench.wat.gz` are written there and kept (so
+//! `scripts/bench.py` can time a bare gzip decode of the same files).
 
 use std::io::Write;
 use std::path::Path;
@@ -91,8 +93,10 @@ fn write_wat(path: &Path, records: usize) {
 fn main() {
     let records: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
     let dir = tempfile::tempdir().unwrap();
-    let warc = dir.path().join("bench.warc.gz");
-    let wat = dir.path().join("bench.wat.gz");
+    let files = std::env::args().nth(2).map_or_else(|| dir.path().to_path_buf(), std::path::PathBuf::from);
+    std::fs::create_dir_all(&files).unwrap();
+    let warc = files.join("bench.warc.gz");
+    let wat = files.join("bench.wat.gz");
     write_warc(&warc, records);
     write_wat(&wat, records);
     println!(

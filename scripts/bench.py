@@ -1,0 +1,658 @@
+#!/usr/bin/env python3
+"""`make bench`: every stage benchmark, wit side by side with the tool users would pick instead.
+
+    scripts/bench.py RELEASE_DIR            # what `make bench` runs (after the release build)
+    BENCH_RUNS=5 scripts/bench.py ...       # more runs per whole-process timing (default 3)
+    BENCH_QUICK=1 scripts/bench.py ...      # small inputs, one run each (a smoke test of the driver)
+    BENCH_ONLY=fetch,dump scripts/bench.py  # some stages only
+
+Each figure is the median of BENCH_RUNS runs with the min–max beside it. Every run is its own
+process: wall time from the driver, CPU time from wait4's rusage (the whole process tree: children
+that a run waits for are counted, img2dataset's worker processes included), and peak RSS as the
+larger of ru_maxrss and the sampled sum of VmRSS over the process tree (so several worker processes
+add up). Inputs are generated (or built from fixtures/) by the benchmarks themselves under
+$BENCH_DIR (default /tmp/wit-bench, reused between runs); peers come from
+scripts/install-bench-peers.sh. Prints one table and writes it to BENCHMARKS.md with the machine,
+the date and the commit, the scaling rows, the goals from the stage issues, and `perf` profiles of
+the stages that miss theirs.
+"""
+
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+FIXTURE = ROOT / "fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+RUNS = int(os.environ.get("BENCH_RUNS", "1" if QUICK else "3"))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+WORK = Path(os.environ.get("BENCH_DIR", "/tmp/wit-bench"))
+CORES = os.cpu_count() or 1
+ENV = dict(os.environ, RUST_LOG="warn", NO_ALBUMENTATIONS_UPDATE="1", WANDB_MODE="disabled", PYTHONWARNINGS="ignore")
+
+
+def log(message):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- runs
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    rss_mb: float
+    stdout: str
+
+
+def tree_rss_kb(root_pid):
+    """Sum of VmRSS over root_pid and its descendants (from /proc)."""
+    children = {}
+    rss = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/statm") as f:
+                pages = int(f.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE") // 1024
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def run_once(cmd, cwd=None):
+    """One process: wall seconds, CPU seconds of the tree, peak RSS MB, stdout."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.PIPE, text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], tree_rss_kb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out_chunks = []
+    reader = threading.Thread(target=lambda: out_chunks.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    done.set()
+    reader.join()
+    sampler.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited with {proc.returncode}")
+    rss_mb = max(usage.ru_maxrss / 1024, peak[0] / 1024)
+    return Run(wall, usage.ru_utime + usage.ru_stime, rss_mb, "".join(out_chunks))
+
+
+def runs(cmd, n=None, cwd=None, before=None):
+    result = []
+    for _ in range(n or RUNS):
+        if before:
+            before()
+        result.append(run_once([str(c) for c in cmd], cwd=cwd))
+    return result
+
+
+# ------------------------------------------------------------------------------------------- figures
+
+
+@dataclass
+class Figure:
+    """Values of one quantity over several runs, higher or lower is better."""
+
+    values: list
+    unit: str
+    digits: int = 0
+
+    @property
+    def median(self):
+        return statistics.median(self.values)
+
+    def __str__(self):
+        fmt = f"{{:,.{self.digits}f}}"
+        text = f"{fmt.format(self.median)} {self.unit}"
+        if len(self.values) > 1:
+            text += f" ({fmt.format(min(self.values))}–{fmt.format(max(self.values))})"
+        return text
+
+
+def fig(values, unit, digits=0):
+    return Figure(list(values), unit, digits)
+
+
+@dataclass
+class Row:
+    stage: str
+    work: str
+    wit: Figure
+    wit_rss: float
+    peer: str = "–"
+    peer_fig: Figure = None
+    peer_rss: float = None
+    # wit ÷ peer as "× faster" when higher is better (rates), peer ÷ wit when lower is better (costs).
+    lower_is_better: bool = False
+
+    def ratio(self):
+        if self.peer_fig is None or not self.peer_fig.median or not self.wit.median:
+            return "–"
+        r = self.peer_fig.median / self.wit.median if self.lower_is_better else self.wit.median / self.peer_fig.median
+        return f"{r:.2f}×"
+
+
+@dataclass
+class Report:
+    rows: list = field(default_factory=list)
+    scaling: list = field(default_factory=list)  # (stage, work, small, large, note)
+    goals: list = field(default_factory=list)  # (goal, measured, met, how far)
+    profiles: list = field(default_factory=list)  # (title, text)
+    notes: list = field(default_factory=list)
+
+
+def rss(rs):
+    return statistics.median(r.rss_mb for r in rs)
+
+
+# ---------------------------------------------------------------------------------------- the stages
+
+
+def stage_dump(bin_dir, report):
+    """dump → counts: wit queries build vs a bare bz2 decode and gensim's WikiCorpus."""
+    work = WORK / "dump"
+    work.mkdir(parents=True, exist_ok=True)
+    base = 2 if QUICK else 8
+    inputs = {}
+    for repeat in (base, base * 10):
+        single, multi = work / f"enwiki-x{repeat}.xml.bz2", work / f"enwiki-x{repeat}-multistream.xml.bz2"
+        # The ×10 input is only read single-stream.
+        want_multi = repeat == base
+        if not single.exists() or (want_multi and not multi.exists()):
+            log(f"dump: writing the enwiki excerpt x{repeat} as bz2")
+            subprocess.run([PYTHON, "-c", MAKE_DUMP, FIXTURE, str(repeat), single, multi if want_multi else "-"],
+                           check=True)
+        inputs[repeat] = (single, multi)
+    bench = bin_dir / "examples" / "bench_dump"
+
+    def dump_runs(mode, path, threads=1, n=None):
+        rs = runs([bench, mode, path, threads], n=n)
+        xml_mb = float(rs[0].stdout.split("\t")[3])
+        return rs, xml_mb
+
+    single, multi = inputs[base]
+    log("dump: bare bz2 decode, decode + pages, wit queries build (1 and 2 threads), single-stream and multistream")
+    bare, xml_mb = dump_runs("bare", single)
+    pages, _ = dump_runs("pages", single, 1)
+    build = {t: dump_runs("build", single, t)[0] for t in (1, CORES)}
+    build_multi = {t: dump_runs("build", multi, t)[0] for t in (1, CORES)}
+    rate = lambda rs: fig((xml_mb / r.wall for r in rs), "MB/s", 1)  # noqa: E731
+    log("dump: gensim WikiCorpus")
+    gensim = runs([PYTHON, "-c", GENSIM, single, CORES])
+    best = max((build[1], build[CORES], build_multi[CORES]), key=lambda rs: rate(rs).median)
+    best_name = {id(build[1]): "single-stream, 1 worker", id(build[CORES]): f"single-stream, {CORES} workers",
+                 id(build_multi[CORES]): f"multistream, {CORES} threads"}[id(best)]
+    work = f"enwiki excerpt ×{base}, {xml_mb:.0f} MB XML"
+    report.rows.append(Row("dump → counts", f"{work}: wit queries build, {best_name}, XML MB/s", rate(best), rss(best),
+                           "bare bz2 decode (1 thread)", rate(bare), rss(bare)))
+    report.rows.append(Row("dump → counts", f"same, {best_name}", rate(best), rss(best),
+                           f"gensim 4.4.0 WikiCorpus ({CORES} processes)", rate(gensim), rss(gensim)))
+    report.rows.append(Row("dump → counts", f"{work}: decode + XML pages only (no text work)", rate(pages), rss(pages),
+                           "bare bz2 decode (1 thread)", rate(bare), rss(bare)))
+    goal = rate(best).median / rate(bare).median
+    report.goals.append(("queries build within 10% of a bare bz2 decode (XML MB/s)",
+                         f"{100 * goal:.0f}% of the decode rate ({best_name})", goal >= 0.9,
+                         "met" if goal >= 0.9 else f"{100 * (0.9 - goal):.0f} points short; {100 * (1 / goal - 1):.0f}% more time than the decode"))
+    report.scaling.append(("dump → counts", "workers, single-stream, XML MB/s", "1 worker", str(rate(build[1])),
+                           f"{CORES} workers", str(rate(build[CORES]))))
+    report.scaling.append(("dump → counts", "threads, multistream, XML MB/s", "1 thread", str(rate(build_multi[1])),
+                           f"{CORES} threads", str(rate(build_multi[CORES]))))
+    big_single, _ = inputs[base * 10]
+    big, big_mb = dump_runs("build", big_single, 1, n=1 if QUICK else 2)
+    report.scaling.append(("dump → counts", "input size, 1 thread, seconds", f"×1 ({xml_mb:.0f} MB)",
+                           str(fig((r.wall for r in build[1]), "s", 2)), f"×10 ({big_mb:.0f} MB)",
+                           str(fig((r.wall for r in big), "s", 2))))
+    if goal < 0.9 and shutil.which("perf"):
+        report.profiles.append(("wit queries build, single-stream, 1 worker (bench_dump build)",
+                                perf_profile([bench, "build", single, 1])))
+
+
+MAKE_DUMP = r"""
+import bz2, os, re, sys
+src, repeat, single, multi = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+xml = bz2.open(src).read().decode("utf-8")
+first, end = xml.index("  <page>"), xml.rindex("</mediawiki>")
+pages = re.findall(r"  <page>.*?</page>\n", xml[first:end], re.S) * repeat
+body = "".join(pages)
+open(single + ".tmp", "wb").write(bz2.compress((xml[:first] + body + xml[end:]).encode(), 9))
+os.replace(single + ".tmp", single)
+if multi == "-":
+    sys.exit(0)
+with open(multi + ".tmp", "wb") as out:
+    out.write(bz2.compress(xml[:first].encode(), 9))
+    for i in range(0, len(pages), 100):
+        out.write(bz2.compress("".join(pages[i:i + 100]).encode(), 9))
+    out.write(bz2.compress(xml[end:].encode(), 9))
+os.replace(multi + ".tmp", multi)
+"""
+
+GENSIM = r"""
+import sys
+from gensim.corpora.wikicorpus import WikiCorpus
+corpus = WikiCorpus(sys.argv[1], dictionary={}, processes=int(sys.argv[2]))
+print(sum(len(t) for t in corpus.get_texts()))
+"""
+
+
+def stage_matching(bin_dir, report):
+    """matching: wit's matcher vs MetaCLIP's pyahocorasick loop, same dictionary and captions."""
+    queries = 50_000 if QUICK else 460_000
+    captions = 100_000 if QUICK else 1_000_000
+    sample = 20_000 if QUICK else 100_000
+    bench = bin_dir / "examples" / "bench_matcher"
+    dirs = {}
+    for n in (captions // 10, captions):
+        d = WORK / f"matching-{queries}-{n}"
+        if not (d / "done").exists():
+            log(f"matching: generating {queries:,} queries and {n:,} captions")
+            d.mkdir(parents=True, exist_ok=True)
+            subprocess.run([str(bench), "gen", str(d), str(queries), str(n), "1"], check=True, env=ENV)
+            (d / "done").touch()
+        dirs[n] = d
+    log("matching: wit (contiguous NFA), 1 and all threads")
+    wit = runs([bench, "run", dirs[captions], "nfa", sample])
+    stats = [json.loads(r.stdout) for r in wit]
+    log(f"matching: pyahocorasick loop over the first {sample:,} captions")
+    py = runs([PYTHON, "-c", AHOCORASICK, dirs[captions], sample])
+    py_stats = [json.loads(r.stdout) for r in py]
+    agree = stats[0]["sample_matches"] == py_stats[0]["sample_matches"]
+    report.rows.append(
+        Row("matching", f"{queries:,}-entry dictionary, {captions:,} captions, captions/s on 1 core",
+            fig((s["rate_1t"] for s in stats), "captions/s"), rss(wit),
+            "pyahocorasick 2.3.1, MetaCLIP's loop", fig((s["rate"] for s in py_stats), "captions/s"), rss(py)))
+    report.rows.append(
+        Row("matching", "automaton build, seconds", fig((s["build_s"] for s in stats), "s", 2), rss(wit),
+            "pyahocorasick", fig((s["build_s"] for s in py_stats), "s", 2), rss(py), lower_is_better=True))
+    report.notes.append(
+        f"matching: both find the same (caption, query) pairs on the first {sample:,} captions: "
+        f"{'yes' if agree else 'NO'} ({py_stats[0]['sample_matches']:,} pairs); "
+        f"{stats[0]['matches_per_caption']:.1f} matches per caption, mean caption {stats[0]['caption_bytes_mean']:.0f} bytes.")
+    report.scaling.append(("matching", "threads, captions/s", "1 thread", str(fig((s["rate_1t"] for s in stats), "/s")),
+                           f"{stats[0]['threads']} threads", str(fig((s["rate_all"] for s in stats), "/s"))))
+    small = runs([bench, "run", dirs[captions // 10], "nfa", sample], n=1)
+    report.scaling.append(("matching", "input size, whole process, seconds", f"×1 ({captions // 10:,} captions)",
+                           str(fig((r.wall for r in small), "s", 2)), f"×10 ({captions:,})",
+                           str(fig((r.wall for r in wit), "s", 2))))
+
+
+AHOCORASICK = r"""
+import json, sys, time
+import ahocorasick
+
+work, sample = sys.argv[1], int(sys.argv[2])
+
+# MetaCLIP metaclip/substr_matching.py, verbatim in behaviour.
+def spacing(text):
+    puncts_to_wrap = [",", ".", ";", ":", "?", "!", "`"]
+    chars_to_space = ["\t", "\n", "\r"]
+    spaced_text = f" {text} "
+    for punct_to_wrap in puncts_to_wrap:
+        spaced_text = spaced_text.replace(punct_to_wrap, f" {punct_to_wrap} ")
+    for char_to_space in chars_to_space:
+        spaced_text = spaced_text.replace(char_to_space, " ")
+    return spaced_text
+
+with open(f"{work}/queries.txt", encoding="utf-8", newline="\n") as f:
+    queries = [line[:-1] for line in f]
+captions = []
+with open(f"{work}/captions.txt", encoding="utf-8", newline="\n") as f:
+    for line in f:
+        captions.append(line[:-1])
+        if len(captions) == sample:
+            break
+t = time.perf_counter()
+automaton = ahocorasick.Automaton()
+for idx, key in enumerate(queries):
+    spaced = f" {key} "
+    automaton.add_word(spaced, (idx, spaced))
+automaton.make_automaton()
+build_s = time.perf_counter() - t
+t = time.perf_counter()
+matches = 0
+for text in captions:
+    matched_entry_ids = set()
+    for end_index, (entry_id, original_value) in automaton.iter(spacing(text)):
+        matched_entry_ids.add(entry_id)
+    matches += len(matched_entry_ids)
+elapsed = time.perf_counter() - t
+print(json.dumps({"build_s": build_s, "rate": len(captions) / elapsed, "sample_matches": matches}))
+"""
+
+
+class ImageServer:
+    """bench_fetch's loopback image server (640×480 JPEGs), one for wit and img2dataset alike."""
+
+    def __init__(self, bench):
+        self.proc = subprocess.Popen([str(bench), "serve"], stdout=subprocess.PIPE, text=True, env=ENV)
+        self.port = int(self.proc.stdout.readline())
+
+    def close(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+
+def stage_fetch(bin_dir, report):
+    """fetch: wit vs img2dataset 1.47.0, same loopback server and URL list, border 256, q95."""
+    n = 400 if QUICK else 2000
+    bench = bin_dir / "examples" / "bench_fetch"
+    server = ImageServer(bench)
+    try:
+        work = WORK / "fetch"
+        shutil.rmtree(work, ignore_errors=True)
+        inputs = {}
+        for size in (n, n * 10):
+            d = work / f"input-{size}"
+            subprocess.run([str(bench), "input", str(d), str(server.port), str(size)], check=True, env=ENV)
+            inputs[size] = d
+        out = work / "out"
+        clear = lambda: shutil.rmtree(out, ignore_errors=True)  # noqa: E731
+
+        def wit(size, threads, count=None):
+            rs = runs([bench, "run", inputs[size], out, 256, threads], n=count, before=clear)
+            for r in rs:
+                got = json.loads(r.stdout)["images"]
+                if got != size:
+                    raise RuntimeError(f"wit fetched {got} of {size} images")
+            return rs
+
+        log(f"fetch: wit, {n} images, {CORES} threads")
+        wit_all = wit(n, CORES)
+        log(f"fetch: img2dataset 1.47.0, {n} images, {CORES} processes × 32 threads")
+        peer = runs([PYTHON, "-c", IMG2DATASET, inputs[n] / "urls.csv", out, CORES, 32, n // (2 * CORES)], before=clear)
+        for r in peer:
+            got = int(r.stdout.strip().splitlines()[-1])
+            if got != n:
+                raise RuntimeError(f"img2dataset wrote {got} of {n} images")
+        log("fetch: wit, 1 thread; wit at ×10")
+        wit_one = wit(n, 1)
+        wit_big = wit(n * 10, CORES, count=1)
+    finally:
+        server.close()
+    shutil.rmtree(work / "out", ignore_errors=True)
+
+    cpu_ms = lambda rs, k: fig((1000 * r.cpu / k for r in rs), "ms", 2)  # noqa: E731
+    rate = lambda rs, k: fig((k / r.wall for r in rs), "img/s")  # noqa: E731
+    work_text = f"{n} × 640×480 JPEG from loopback, border resize 256, JPEG q95"
+    report.rows.append(Row("fetch", work_text + ", CPU per image (process tree)", cpu_ms(wit_all, n), rss(wit_all),
+                           f"img2dataset 1.47.0 ({CORES} proc × 32 threads)", cpu_ms(peer, n), rss(peer),
+                           lower_is_better=True))
+    report.rows.append(Row("fetch", f"same, images/s ({CORES} threads, 64 in flight)", rate(wit_all, n), rss(wit_all),
+                           "img2dataset 1.47.0", rate(peer, n), rss(peer)))
+    report.scaling.append(("fetch", "threads, img/s", "1 thread", str(rate(wit_one, n)), f"{CORES} threads",
+                           str(rate(wit_all, n))))
+    report.scaling.append(("fetch", "input size, CPU ms/image", f"×1 ({n})", str(cpu_ms(wit_all, n)),
+                           f"×10 ({10 * n})", str(cpu_ms(wit_big, 10 * n))))
+    ms, ips = cpu_ms(wit_all, n).median, rate(wit_all, n).median
+    report.goals.append(("fetch ≤ 1 ms CPU per image", f"{ms:.2f} ms", ms <= 1,
+                         "met" if ms <= 1 else f"{ms:.1f}× the budget"))
+    report.goals.append((f"fetch ≥ 1000 img/s ({CORES} cores)", f"{ips:.0f} img/s", ips >= 1000,
+                         "met" if ips >= 1000 else f"{1000 / ips:.1f}× short"))
+    if (ms > 1 or ips < 1000) and shutil.which("perf"):
+        server = ImageServer(bench)
+        try:
+            clear()
+            report.profiles.append((f"wit fetch, {n} images, {CORES} threads (bench_fetch run)",
+                                    perf_profile([bench, "run", inputs[n], out, 256, CORES])))
+        finally:
+            server.close()
+            shutil.rmtree(work, ignore_errors=True)
+
+
+IMG2DATASET = r"""
+import sys, glob, logging
+import pyarrow.parquet as pq
+logging.disable(logging.WARNING)
+from img2dataset import download
+urls, out, processes, threads, shard = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+if __name__ == "__main__":
+    download(url_list=urls, input_format="csv", url_col="url", caption_col="caption", output_folder=out,
+             output_format="parquet", processes_count=processes, thread_count=threads, image_size=256,
+             resize_mode="border", encode_quality=95, encode_format="jpg", number_sample_per_shard=shard,
+             distributor="multiprocessing", timeout=10, retries=0, enable_wandb=False)
+    print(sum(pq.read_metadata(f).num_rows for f in glob.glob(f"{out}/*.parquet")))
+"""
+
+
+def stage_harvest(bin_dir, report):
+    """harvest: WARC and WAT records/s and MB/s through the whole stage, next to a bare gzip decode."""
+    records = 400 if QUICK else 2000
+    bench = bin_dir / "examples" / "bench_harvest"
+    keep = WORK / "harvest"
+    log(f"harvest: {records} WARC and WAT records, 1 thread")
+    rs = runs([bench, records, keep])
+
+    def parse(rs):
+        table = {}
+        for r in rs:
+            for line in r.stdout.splitlines()[1:]:
+                name, recs, mb, _pairs, seconds, _rps, _mbps = line.split()
+                table.setdefault(name, []).append((int(recs), float(mb), float(seconds)))
+        return table
+
+    table = parse(rs)
+    big = parse(runs([bench, records * 10], n=1))
+    for name, path in (("WARC", keep / "bench.warc.gz"), ("WAT", keep / "bench.wat.gz")):
+        gunzip = runs(["sh", "-c", f"gzip -dc '{path}' > /dev/null"])
+        mb = table[name][0][1]
+        report.rows.append(Row("harvest", f"{name}, {records} records ({mb:.1f} MB gz), records/s, 1 thread",
+                               fig((r / s for r, _, s in table[name]), "rec/s"), rss(rs)))
+        report.rows.append(Row("harvest", f"{name}, MB/s of gzip input", fig((m / s for _, m, s in table[name]), "MB/s", 1),
+                               rss(rs), "gzip -dc of the same file", fig((mb / r.wall for r in gunzip), "MB/s", 1),
+                               rss(gunzip)))
+        report.scaling.append(("harvest", f"{name} input size, records/s", f"×1 ({records})",
+                               str(fig((r / s for r, _, s in table[name]), "rec/s")), f"×10 ({records * 10})",
+                               str(fig((r / s for r, _, s in big[name]), "rec/s"))))
+    shutil.rmtree(keep, ignore_errors=True)
+
+
+def stage_trainer(bin_dir, report):
+    """trainer input: images/s per core from corpus shards to normalised 224 px batches."""
+    rows = 500 if QUICK else 2000
+    bench = bin_dir / "examples" / "bench_input"
+    log(f"trainer: input pipeline over {rows} rows (JPEG, short side 256), 1 and {CORES} decode threads")
+    rs = runs([bench, rows, 256], n=max(1, RUNS - 1))
+    per = {}
+    for r in rs:
+        for line in r.stdout.splitlines():
+            parts = line.split()
+            if line.startswith("JPEG"):
+                per.setdefault(int(parts[-4]), []).append(float(parts[-2]))
+    one, many = per[1], per[max(per)]
+    report.rows.append(Row("trainer input", f"{rows} shard rows (JPEG q90, short side 256) → 224 px batches, 1 thread",
+                           fig(one, "img/s/core"), rss(rs)))
+    report.rows.append(Row("trainer input", f"same, {max(per)} threads, per core",
+                           fig((x / max(per) for x in many), "img/s/core"), rss(rs)))
+    report.scaling.append(("trainer input", "threads, img/s", "1 thread", str(fig(one, "img/s")),
+                           f"{max(per)} threads", str(fig(many, "img/s"))))
+    rate = statistics.median(one)
+    report.goals.append(("trainer loader ≥ 500 img/s per core", f"{rate:.0f} img/s on one thread", rate >= 500,
+                         "met" if rate >= 500 else f"{500 / rate:.1f}× short"))
+
+
+def stage_shards(bin_dir, report):
+    """corpus shards: wit's contract reader vs pyarrow reading the same file."""
+    rows = 4000 if QUICK else 20000
+    out = WORK / "shards"
+    out.mkdir(parents=True, exist_ok=True)
+    wit = runs([bin_dir / "examples" / "shard_throughput", rows, 16384, out])
+    lines = [dict(enumerate(l.split("\t"))) for l in wit[0].stdout.splitlines()]
+    shard = next(l[1] for l in lines if l[0] == "file")
+    reads = [float(l.split("\t")[3]) for r in wit for l in r.stdout.splitlines() if l.startswith("read")]
+    peer = runs([PYTHON, "-c", PYARROW_READ, shard, rows])
+    report.rows.append(Row("corpus shards", f"read {rows} rows × 16 KiB images, MB/s", fig(reads, "MB/s"), rss(wit),
+                           "pyarrow read_table", fig((float(r.stdout) for r in peer), "MB/s"), rss(peer)))
+    shutil.rmtree(out, ignore_errors=True)
+
+
+PYARROW_READ = r"""
+import os, sys, time, pyarrow.parquet as pq
+path, rows = sys.argv[1], int(sys.argv[2])
+start = time.perf_counter()
+table = pq.read_table(path)
+total = sum(len(chunk.buffers()[2]) for chunk in table.column("image").chunks)
+assert table.num_rows == rows, table.num_rows
+print(os.path.getsize(path) / 1e6 / (time.perf_counter() - start))
+"""
+
+
+# ------------------------------------------------------------------------------------------ profiles
+
+
+def perf_profile(cmd):
+    """`perf record` of one run; the top of `perf report` (self time by symbol)."""
+    data = WORK / "perf.data"
+    try:
+        subprocess.run(["perf", "record", "-q", "-F", "499", "-g", "-o", str(data), "--"] + [str(c) for c in cmd],
+                       check=True, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        text = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "-g", "none",
+                               "--percent-limit", "1.5", "--sort", "dso,symbol"],
+                              check=True, env=ENV, capture_output=True, text=True).stdout
+    except (subprocess.CalledProcessError, OSError) as error:
+        return f"(perf failed: {error})"
+    finally:
+        data.unlink(missing_ok=True)
+    lines = [l for l in text.splitlines() if l.strip() and not l.startswith("#")]
+    return "\n".join(l.rstrip()[:150] for l in lines[:25])
+
+
+# ------------------------------------------------------------------------------------------- output
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    return (f"{CORES} cores ({model}), {mem_gib:.0f} GiB memory, Linux {os.uname().release}; "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; commit {commit or '?'}{' (with local changes)' if dirty else ''}")
+
+
+def markdown(report, seconds):
+    out = []
+    out.append("| stage | work | wit | peer | peer's figure | wit vs peer | wit peak RSS | peer peak RSS |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for r in report.rows:
+        peer_rss = f"{r.peer_rss:,.0f} MB" if r.peer_rss is not None else "–"
+        out.append(f"| {r.stage} | {r.work} | {r.wit} | {r.peer} | {r.peer_fig or '–'} | {r.ratio()} | "
+                   f"{r.wit_rss:,.0f} MB | {peer_rss} |")
+    table = "\n".join(out)
+    scaling = ["| stage | what changes | small | wit | large | wit |", "|---|---|---|---|---|---|"]
+    scaling += [f"| {' | '.join(s)} |" for s in report.scaling]
+    goals = ["| goal (from the stage issues) | measured | met? | by how much |", "|---|---|---|---|"]
+    goals += [f"| {g} | {m} | {'yes' if ok else 'no'} | {how} |" for g, m, ok, how in report.goals]
+    return table, "\n".join(scaling), "\n".join(goals)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: bench.py RELEASE_DIR")
+    bin_dir = Path(sys.argv[1]).resolve()
+    WORK.mkdir(parents=True, exist_ok=True)
+    report = Report()
+    failed = []
+    started = time.perf_counter()
+    stages = [("dump", stage_dump), ("matching", stage_matching), ("fetch", stage_fetch),
+              ("harvest", stage_harvest), ("trainer", stage_trainer), ("shards", stage_shards)]
+    for name, stage in stages:
+        if ONLY and name not in ONLY:
+            continue
+        t = time.perf_counter()
+        try:
+            stage(bin_dir, report)
+        except (RuntimeError, OSError, subprocess.CalledProcessError, KeyError, ValueError) as error:
+            # One stage failing leaves the others' rows; the failure is in the table's notes.
+            log(f"{name}: FAILED: {error}")
+            report.notes.append(f"{name}: the benchmark failed ({error}); no rows.")
+            failed.append(name)
+        log(f"{name}: {time.perf_counter() - t:.0f} s")
+    seconds = time.perf_counter() - started
+    table, scaling, goals = markdown(report, seconds)
+    header = machine()
+    print()
+    print(f"wit benchmarks — {header}")
+    print(f"median of {RUNS} runs (min–max); {seconds / 60:.1f} minutes in all")
+    print()
+    print(table)
+    print()
+    print(scaling)
+    print()
+    print(goals)
+    for note in report.notes:
+        print(f"\n{note}")
+    if QUICK or ONLY:
+        log("BENCH_QUICK/BENCH_ONLY: BENCHMARKS.md left as it is")
+        sys.exit(f"bench: {', '.join(failed)} failed" if failed else 0)
+    analysis = ROOT / "scripts" / "bench-analysis.md"
+    doc = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (scripts/bench.py); rerun it to refresh. Every figure is the median of "
+        f"{RUNS} runs, with min–max in brackets; CPU time and peak RSS cover the whole process tree of a run "
+        "(img2dataset's worker processes included). Inputs are generated by the benchmarks; peers are installed "
+        "into the project venv by scripts/install-bench-peers.sh.",
+        "",
+        f"Machine: {header}. Whole `make bench` after the build: {seconds / 60:.1f} minutes.",
+        "",
+        table,
+        "",
+        *(f"- {note}" for note in report.notes),
+        "",
+        "## Scaling",
+        "",
+        scaling,
+        "",
+        "## Goals",
+        "",
+        goals,
+        "",
+    ]
+    if analysis.exists():
+        doc += [analysis.read_text().rstrip(), ""]
+    if report.profiles:
+        doc += ["## Profiles (`perf record -F 499 -g`, self time by symbol, top entries)", ""]
+        for title, text in report.profiles:
+            doc += [f"### {title}", "", "```text", text, "```", ""]
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(doc))
+    log(f"wrote {ROOT / 'BENCHMARKS.md'}")
+    if failed:
+        sys.exit(f"bench: {', '.join(failed)} failed")
+
+
+if __name__ == "__main__":
+    main()
