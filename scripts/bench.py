@@ -500,6 +500,37 @@ def stage_trainer(bin_dir, report):
                          "met" if rate >= 500 else f"{500 / rate:.1f}× short"))
 
 
+def stage_faults(bin_dir, report):
+    """faults: `wit fetch` over the fault web (34 fault kinds plus good images), URLs/s and peak RSS."""
+    urls = 10000 if QUICK else 50000
+    work = WORK / "faults"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    faultweb = bin_dir / "examples" / "faultweb"
+    log(f"faults: {urls} URLs over the fault web")
+    server = subprocess.Popen([str(faultweb), "serve", str(urls), str(work)], env=ENV)
+    try:
+        for _ in range(600):
+            if (work / "ready").exists():
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the fault web did not start")
+        run = run_once([str(bin_dir / "wit"), "-q", "fetch", str(work / "urls.txt"), "-o", str(work / "out"),
+                        "--allow-address", "127.0.0.2", "--breaker-threshold", "0", "--retries", "0",
+                        "--timeout", "3", "--max-body-bytes", "1000000", "--concurrency", "256",
+                        "--per-host-concurrency", "256", "--image-size", "64", "--shard-rows", "10000"])
+        # Every URL once, with its kind's expected outcome (exits non-zero otherwise).
+        subprocess.run([str(faultweb), "check", str(work / "urls.txt"), str(work / "out")], env=ENV, check=True,
+                       stdout=subprocess.DEVNULL)
+    finally:
+        server.kill()
+        server.wait()
+    report.rows.append(Row("faults", f"fetch over the fault web: {urls} URLs (34 fault kinds + good images), "
+                           "all accounted for, 1 run", fig([urls / run.wall], "URLs/s"), run.rss_mb))
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def stage_shards(bin_dir, report):
     """corpus shards: wit's contract reader vs pyarrow reading the same file."""
     rows = 4000 if QUICK else 20000
@@ -588,7 +619,8 @@ def main():
     failed = []
     started = time.perf_counter()
     stages = [("dump", stage_dump), ("matching", stage_matching), ("fetch", stage_fetch),
-              ("harvest", stage_harvest), ("trainer", stage_trainer), ("shards", stage_shards)]
+              ("harvest", stage_harvest), ("trainer", stage_trainer), ("faults", stage_faults),
+              ("shards", stage_shards)]
     for name, stage in stages:
         if ONLY and name not in ONLY:
             continue
