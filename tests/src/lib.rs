@@ -2,6 +2,7 @@
 //! binaries are, and running the real Python clients (pyarrow, DuckDB) that `make setup` installs.
 
 pub mod loopback;
+pub mod slurm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
