@@ -202,8 +202,10 @@ fn slurm_world_size_4_equals_one_process_and_resubmits_killed_ranks() {
     let c = dir.path().join("killed");
     let toml = dir.path().join("killed.toml");
     std::fs::write(&toml, config(&demo, &c, 4, 150)).unwrap();
-    // Every rank lists all inputs, so the file stays; its bytes are not gzip until restored.
-    std::fs::write(&demo.wats[1], b"not gzip at all").unwrap();
+    // Every rank lists all inputs, so the file stays; it is a truncated gzip stream (an error,
+    // not a counted skip) until restored.
+    let whole = std::fs::read(&demo.wats[0]).unwrap();
+    std::fs::write(&demo.wats[1], &whole[..whole.len() / 2]).unwrap();
     let build = slurm_build(&cluster, &toml);
     std::fs::copy(&demo.wats[0], &demo.wats[1]).unwrap();
     assert!(!build.status.success(), "a build with a corrupt input succeeded: {}", text(&build));
@@ -211,7 +213,7 @@ fn slurm_world_size_4_equals_one_process_and_resubmits_killed_ranks() {
     let between = status(&c);
     assert_eq!(rank_state(&between, "harvest-ranks", 0), "complete", "{between}");
     assert_ne!(rank_state(&between, "harvest-ranks", 1), "complete", "{between}");
-    assert_eq!(rank_state(&between, "curate-count", 0), "missing", "{between}");
+    assert_eq!(rank_state(&between, "harvest-merge", 0), "missing", "{between}");
 
     if with_fetch {
         let mut child = cluster

@@ -102,11 +102,10 @@ pub fn plan(config: &BuildConfig, substitutions: &[(String, String)]) -> Result<
         let inputs = string_list(table.get("inputs"), &subs).map_err(|e| in_table(stage, "inputs", e))?;
         let flags = flags(stage, table, &subs)?;
         let out = dir(stage);
-        let push =
-            |steps: &mut Vec<Step>, name: String, args: Vec<String>, ranks: usize, after: Vec<usize>, done| {
-                steps.push(Step { name, stage: stage.to_string(), args, ranks, after, done });
-                steps.len() - 1
-            };
+        let push = |steps: &mut Vec<Step>, name: String, args: Vec<String>, ranks: usize, after: Vec<usize>, done| {
+            steps.push(Step { name, stage: stage.to_string(), args, ranks, after, done });
+            steps.len() - 1
+        };
         let with = |head: Vec<String>, out: &str, tail: &[&str]| -> Vec<String> {
             let mut argv = head;
             argv.extend(["-o".to_string(), out.to_string()]);
@@ -131,8 +130,11 @@ pub fn plan(config: &BuildConfig, substitutions: &[(String, String)]) -> Result<
                         Done::File(counts),
                     );
                     // The merge reads the count files, not the dumps.
-                    let merge_args =
-                        with(vec!["queries".into(), "build".into()], &out, &["--phase", "merge", "--world-size", ws.as_str()]);
+                    let merge_args = with(
+                        vec!["queries".into(), "build".into()],
+                        &out,
+                        &["--phase", "merge", "--world-size", ws.as_str()],
+                    );
                     push(&mut steps, "queries-merge".into(), merge_args, 1, vec![count], Done::Manifest(out.clone()))
                 }
             }
