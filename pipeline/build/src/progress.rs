@@ -127,7 +127,7 @@ pub fn render(progress: &[StepProgress]) -> String {
                 RankState::Partial { rows, shards } => ("partial", format!("{rows} ({shards} shards so far)")),
                 RankState::Missing => ("missing", String::new()),
             };
-            out.push_str(&format!("{:<16} {:<9} {:<10} {}\n", step.step, rank, label, rows).trim_end().to_string());
+            out.push_str(format!("{:<16} {:<9} {:<10} {}", step.step, rank, label, rows).trim_end());
             out.push('\n');
         }
     }
