@@ -21,7 +21,7 @@ export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 RELEASE := $(CARGO_TARGET_DIR)/release
 CARGO_FLAGS :=
 
-.PHONY: help setup system-deps fixtures build demo test test-browser chromium bench fmt lint clean
+.PHONY: help setup system-deps fixtures build demo test test-browser chromium slurm bench fmt lint clean
 
 help:
 	@echo "make demo | test | setup | fixtures | build | bench | fmt | lint | clean"
@@ -49,14 +49,19 @@ demo: fixtures
 
 # The end-to-end tests (tests/) run the real `wit` binary, which `cargo test` alone builds only for
 # the wit package's own tests: build every binary first. Tests read fixtures/ (real data; the
-# trainer: CLIP's BPE merges) and the report test drives headless Chromium.
-test: fixtures chromium
+# trainer: CLIP's BPE merges), the report test drives headless Chromium and the Slurm test runs a
+# one-node cluster of its own.
+test: fixtures chromium slurm
 	cargo build --workspace --bins $(CARGO_FLAGS)
 	cargo test --workspace $(CARGO_FLAGS)
 
 ## Debian's chromium for the report's browser test (headless render of the HTML report); only if missing.
 chromium:
 	@scripts/install-chromium.sh
+
+## Debian's slurm-wlm and munge for the Slurm end-to-end test (tests/slurm.rs); only if missing.
+slurm:
+	@scripts/install-slurm.sh
 
 ## The HTML report in headless chromium alone (make test runs it too).
 test-browser: setup chromium

@@ -23,7 +23,7 @@ fn help_lists_only_working_subcommands() {
         .collect();
     assert_eq!(
         commands,
-        ["schema", "verify", "queries", "harvest", "curate", "fetch", "report", "build", "demo-web", "help"],
+        ["schema", "verify", "queries", "harvest", "curate", "fetch", "report", "build", "status", "demo-web", "help"],
         "{help}"
     );
 }

@@ -90,6 +90,14 @@ fn create_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `create_dir`, without the cleaning when other ranks may be writing into `dir` at the same time.
+fn create_dir_shared(dir: &Path, shared: bool) -> Result<()> {
+    if shared {
+        return fs::create_dir_all(dir).map_err(|e| QueriesError::io(dir, e));
+    }
+    create_dir(dir)
+}
+
 /// Logs progress every few seconds until dropped.
 struct ProgressLog {
     stop: Option<crossbeam_channel::Sender<()>>,
@@ -238,7 +246,10 @@ pub(crate) fn run(config: &BuildConfig) -> Result<BuildStats> {
             }
         }
     }
-    create_dir(out)?;
+    // Count ranks run at once and share OUT and OUT/counts: one rank's stale temp-file cleaning
+    // would delete another's file in progress, so only a one-process run and the merge clean.
+    let shared = config.phase == Phase::Count;
+    create_dir_shared(out, shared)?;
     let counts_dir = out.join(COUNTS_DIR);
     let suffix = rank_suffix(config.rank, config.world_size);
     let mut stats = BuildStats::default();
@@ -285,7 +296,7 @@ pub(crate) fn run(config: &BuildConfig) -> Result<BuildStats> {
             "counted"
         );
         if config.phase == Phase::Count {
-            create_dir(&counts_dir)?;
+            create_dir_shared(&counts_dir, true)?;
             let summary = write_run(&counts_dir.join(format!("counts-{suffix}.run")), Merged::new(runs));
             let _ = fs::remove_dir_all(&spill_dir);
             let summary = summary?;

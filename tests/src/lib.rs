@@ -3,6 +3,7 @@
 
 pub mod faultweb;
 pub mod loopback;
+pub mod slurm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

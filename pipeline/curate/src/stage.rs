@@ -398,6 +398,16 @@ fn create_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A folder that the ranks of a multi-rank run share: while they run at once, one rank's stale
+/// temp-file cleaning would delete another's file in progress, so only a one-process run and the
+/// merge (after every rank) clean it.
+fn create_rank_dir(dir: &Path, config: &CurateConfig) -> Result<()> {
+    if config.world_size == 1 || config.phase == Phase::Merge {
+        return create_dir(dir);
+    }
+    fs::create_dir_all(dir).map_err(|e| CurateError::io(dir, e))
+}
+
 /// What the last step of a run records.
 struct Outcome<'a> {
     matched: &'a [u64],
@@ -482,7 +492,7 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
             }
         }
     }
-    create_dir(out)?;
+    create_rank_dir(out, config)?;
 
     let shards = candidate_shards(&config.candidates)?;
     let mine: Vec<(usize, &PathBuf)> =
@@ -497,7 +507,7 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
     );
 
     if config.phase == Phase::Count {
-        create_dir(&counts_dir)?;
+        create_rank_dir(&counts_dir, config)?;
         let paths: Vec<&PathBuf> = mine.iter().map(|(_, p)| *p).collect();
         let (counts, rows) = count(&matcher, &paths)?;
         write_query_counts(
@@ -590,7 +600,7 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
         let outcome = Outcome { matched: &counts, kept: &kept_counts, shards: infos, stats };
         return finish(out, config_json, config.seed, effective_cap, &dictionary, outcome);
     }
-    create_dir(&counts_dir)?;
+    create_rank_dir(&counts_dir, config)?;
     stats.queries = dictionary.len() as u64;
     stats.shards = infos.len() as u64;
     write_query_counts(&counts_dir.join(format!("kept-{suffix}.parquet")), &dictionary, &counts, &kept_counts)?;

@@ -51,8 +51,11 @@ enum Command {
     Fetch(commands::fetch::FetchArgs),
     /// Per-query balance of a build: terminal summary, JSON, Parquet and a self-contained HTML page.
     Report(commands::report::ReportArgs),
-    /// Run queries → harvest → curate → fetch → report from one TOML file; complete stages are skipped.
+    /// Run queries → harvest → curate → fetch → report from one TOML file (here, or as Slurm array
+    /// jobs with --slurm); complete stages are skipped.
     Build(commands::build::BuildArgs),
+    /// Per-step, per-rank progress of a build folder (complete / partial / missing).
+    Status(commands::status::StatusArgs),
     /// Serve the demo web (generated pictures with true captions, robots.txt, faults) on 127.0.0.1.
     DemoWeb(commands::demo_web::DemoWebArgs),
 }
@@ -81,5 +84,6 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Report(args) => commands::report::run(&args),
         Command::DemoWeb(args) => commands::demo_web::run(&args),
         Command::Build(args) => commands::build::run(&args),
+        Command::Status(args) => commands::status::run(&args),
     }
 }

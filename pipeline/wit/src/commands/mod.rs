@@ -9,6 +9,7 @@ pub mod harvest;
 pub mod queries;
 pub mod report;
 pub mod schema;
+pub mod status;
 pub mod verify;
 
 use tracing_subscriber::EnvFilter;

@@ -1,0 +1,42 @@
+//! The errors of planning, checking and submitting a build; each names the file, table or command.
+
+use std::path::PathBuf;
+
+/// What went wrong, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The build's TOML file cannot be read or parsed.
+    #[error("{path}: {problem}")]
+    Config { path: PathBuf, problem: String },
+    /// A table or key of the configuration is wrong (`[stage] key: problem`).
+    #[error("{place}: {problem}")]
+    Table { place: String, problem: String },
+    /// Reading or writing a file of the build (scripts, manifests).
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A manifest of the build folder cannot be read.
+    #[error(transparent)]
+    Contract(#[from] wit_contract::ContractError),
+    /// A Slurm command (`sbatch`, `squeue`) failed or printed something unexpected.
+    #[error("{command}: {problem}")]
+    Slurm { command: String, problem: String },
+    /// A step of a local build failed.
+    #[error("step {step}: {problem}")]
+    Step { step: String, problem: String },
+}
+
+impl BuildError {
+    pub(crate) fn table(place: impl Into<String>, problem: impl Into<String>) -> Self {
+        BuildError::Table { place: place.into(), problem: problem.into() }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        BuildError::Io { path: path.into(), source }
+    }
+}
+
+pub type Result<T, E = BuildError> = std::result::Result<T, E>;

@@ -1,0 +1,194 @@
+//! Unit tests: plans at world size 1 (the flags `wit build` always ran) and N, scripts, progress.
+
+use std::path::PathBuf;
+
+use toml::Table;
+
+use crate::config::BuildConfig;
+use crate::plan::{plan, Done};
+use crate::progress::{folder_progress, plan_progress, RankState};
+use crate::slurm::{render_script, submit, SlurmSubmit};
+
+const CONFIG: &str = r#"
+    output = "out/b"
+    [queries]
+    inputs = ["dump.xml.bz2"]
+    min_count = 5
+    wordnet = "fixtures/wordnet"
+    [crawl]
+    seeds = ["{demo_web}/", "{demo_web}/real.html"]
+    allow_private_networks = true
+    [harvest]
+    inputs = ["a.wat.gz"]
+    [curate]
+    cap = 50
+    strict = false
+    [fetch]
+    image_size = 32
+"#;
+
+fn config(text: &str) -> BuildConfig {
+    BuildConfig::from_table(text.parse::<Table>().unwrap()).unwrap()
+}
+
+#[test]
+fn tables_become_the_stages_flags_with_wired_folders() {
+    let subs = vec![("{demo_web}".to_string(), "http://127.0.0.1:9".to_string())];
+    let plan = plan(&config(CONFIG), &subs).unwrap();
+    let stages: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(stages, ["queries", "crawl", "harvest", "curate", "fetch"]);
+    assert!(plan.steps.iter().all(|s| s.ranks == 1));
+    let argv = |i: usize| plan.steps[i].argv(0);
+    assert_eq!(
+        argv(0),
+        [
+            "queries",
+            "build",
+            "dump.xml.bz2",
+            "-o",
+            "out/b/queries",
+            "--min-count",
+            "5",
+            "--wordnet",
+            "fixtures/wordnet"
+        ]
+    );
+    assert_eq!(
+        argv(1),
+        [
+            "harvest",
+            "crawl",
+            "-o",
+            "out/b/crawl",
+            "--allow-private-networks",
+            "--seeds",
+            "http://127.0.0.1:9/",
+            "--seeds",
+            "http://127.0.0.1:9/real.html"
+        ]
+    );
+    assert_eq!(argv(2), ["harvest", "a.wat.gz", "out/b/crawl/crawl/pages.warc.gz", "-o", "out/b/candidates"]);
+    let curate = "curate --queries out/b/queries --candidates out/b/candidates -o out/b/curated --cap 50";
+    assert_eq!(argv(3).join(" "), curate);
+    assert_eq!(argv(4), ["fetch", "out/b/curated", "-o", "out/b/corpus", "--image-size", "32"]);
+    assert_eq!(plan.steps[2].after, [1]);
+    assert_eq!(plan.steps[3].after, [0, 2]);
+}
+
+#[test]
+fn world_size_splits_stages_into_ranks_and_merges() {
+    let text = format!("world_size = 4\n{CONFIG}\n[report]\n");
+    let plan = plan(&config(&text), &[]).unwrap();
+    let steps: Vec<(&str, usize)> = plan.steps.iter().map(|s| (s.name.as_str(), s.ranks)).collect();
+    assert_eq!(
+        steps,
+        [
+            ("queries-count", 4),
+            ("queries-merge", 1),
+            ("crawl", 1),
+            ("harvest-ranks", 4),
+            ("harvest-merge", 1),
+            ("curate-count", 4),
+            ("curate-select", 4),
+            ("curate-merge", 1),
+            ("fetch-ranks", 4),
+            ("fetch-merge", 1),
+            ("report", 1),
+        ]
+    );
+    let harvest = &plan.steps[3];
+    assert_eq!(harvest.after, [2]);
+    assert_eq!(
+        harvest.argv(2).join(" "),
+        "harvest a.wat.gz out/b/crawl/crawl/pages.warc.gz -o out/b/candidates --phase harvest --rank 2 --world-size 4"
+    );
+    assert_eq!(harvest.done_for(2), Done::Manifest("out/b/candidates/ranks/rank-00002-of-00004".into()));
+    assert_eq!(plan.steps[5].after, [1, 4]);
+    assert!(plan.steps[7].argv(0).ends_with(&["--phase".into(), "merge".into(), "--world-size".into(), "4".into()]));
+    assert_eq!(
+        plan.steps[1].argv(0).join(" "),
+        "queries build -o out/b/queries --min-count 5 --wordnet fixtures/wordnet --phase merge --world-size 4"
+    );
+    assert_eq!(plan.steps[8].done_for(1), Done::Manifest("out/b/corpus/ranks/rank-00001-of-00004".into()));
+    assert_eq!(plan.steps[10].after, [1, 2, 4, 7, 9]);
+}
+
+#[test]
+fn array_scripts_take_the_rank_from_slurm() {
+    let text = format!(
+        "world_size = 4\n{CONFIG}\n[slurm]\npartition = \"cpu\"\ncpus_per_task = 2\nextra_args = [\"--qos=low\"]\n"
+    );
+    let config = config(&text);
+    let plan = plan(&config, &[]).unwrap();
+    let submit = SlurmSubmit {
+        wit: PathBuf::from("/opt/wit/bin/wit"),
+        workdir: PathBuf::from("/home/me/wit dir"),
+        options: config.slurm.clone(),
+        dry_run: true,
+    };
+    let fetch = render_script(&plan, 8, &submit);
+    assert!(fetch.contains("#SBATCH --array=0-3\n"), "{fetch}");
+    assert!(fetch.contains("#SBATCH --partition=cpu\n#SBATCH --cpus-per-task=2\n#SBATCH --qos=low\n"), "{fetch}");
+    assert!(fetch.contains("cd '/home/me/wit dir'\n"), "{fetch}");
+    assert!(
+        fetch.contains(
+            "exec /opt/wit/bin/wit fetch out/b/curated -o out/b/corpus --image-size 32 --phase fetch --rank \"$RANK\" \
+             --world-size 4\n"
+        ),
+        "{fetch}"
+    );
+    let merge = render_script(&plan, 9, &submit);
+    assert!(!merge.contains("--array") && merge.contains("--phase merge --world-size 4\n"), "{merge}");
+}
+
+#[test]
+fn a_dry_run_writes_every_script_and_names_dependencies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b");
+    let text = CONFIG.replace("out/b", out.to_str().unwrap()).replace("output =", "world_size = 2\noutput =");
+    let plan = plan(&config(&text), &[]).unwrap();
+    let submit_options =
+        SlurmSubmit { wit: "/wit".into(), workdir: "/".into(), options: Default::default(), dry_run: true };
+    let submitted = submit(&plan, &submit_options).unwrap();
+    assert_eq!(submitted.len(), plan.steps.len());
+    assert!(submitted.iter().all(|s| s.script.is_file() && s.job_id.is_none()));
+    let curate = submitted.iter().find(|s| s.step == "curate-count").unwrap();
+    assert!(curate.command.contains(&"--dependency=afterok:<queries-merge>:<harvest-merge>".to_string()));
+    assert_eq!(submitted[0].script, out.join("slurm/01-queries-count.sbatch"));
+}
+
+#[test]
+fn progress_reads_manifests_and_rank_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
+    let text = format!(
+        "output = \"{}\"\nworld_size = 2\n[queries]\ninputs = [\"d.xml\"]\n[harvest]\ninputs = [\"a.wat\"]\n",
+        out.display()
+    );
+    let plan = plan(&config(&text), &[]).unwrap();
+    std::fs::create_dir_all(out.join("queries/counts")).unwrap();
+    std::fs::write(out.join("queries/counts/counts-00001-of-00002.json"), "{}").unwrap();
+    let rank0 = out.join("candidates/ranks/rank-00000-of-00002");
+    std::fs::create_dir_all(&rank0).unwrap();
+    let mut manifest = wit_contract::Manifest::new(wit_contract::RecordKind::Candidates, serde_json::json!({}), None);
+    manifest.save(&rank0).unwrap();
+    let progress = plan_progress(&plan).unwrap();
+    assert_eq!(progress[0].ranks, [RankState::Missing, RankState::Complete { rows: None }]);
+    assert_eq!(progress[1].ranks, [RankState::Missing]);
+    assert_eq!(progress[2].ranks, [RankState::Partial { rows: 0, shards: 0 }, RankState::Missing]);
+    let (found, _) = folder_progress(out).unwrap();
+    assert_eq!(found.world_size, 2);
+    assert_eq!(found.steps.len(), 4);
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_errors_naming_them() {
+    let err = BuildConfig::from_table("output = \"o\"\n[curat]\n".parse().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("curat"), "{err}");
+    let err = BuildConfig::from_table("output = \"o\"\nworld_size = 0\n".parse().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("world_size"), "{err}");
+    let err = plan(&config("output = \"o\"\n[curate]\ncap = { a = 1 }\n"), &[]).unwrap_err();
+    assert!(err.to_string().contains("[curate] cap"), "{err}");
+    let err = BuildConfig::from_table("output = \"o\"\n[slurm]\nqueue = \"x\"\n".parse().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("[slurm] queue"), "{err}");
+}

@@ -1,0 +1,30 @@
+//! `wit status DIR [--json]`: per-step, per-rank progress of a build folder, from its manifests
+//! and per-rank files (complete / partial with rows so far / missing).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// A `wit build` output folder.
+    dir: PathBuf,
+    /// Print JSON (one object per step, with its ranks) instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &StatusArgs) -> Result<ExitCode> {
+    let (plan, progress) = wit_build::progress::folder_progress(&args.dir)
+        .with_context(|| format!("reading the build folder {}", args.dir.display()))?;
+    if args.json {
+        let json = serde_json::json!({ "dir": plan.output, "world_size": plan.world_size, "steps": progress });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        println!("{} (world size {})", plan.output, plan.world_size);
+        print!("{}", wit_build::progress::render(&progress));
+    }
+    Ok(ExitCode::SUCCESS)
+}
