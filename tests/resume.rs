@@ -85,9 +85,19 @@ fn reference_then_killed(stage: &str, reference_args: &[String], resumed_args: &
         let was_running = run_and_kill(resumed_args, delay);
         killed += was_running as usize;
         eprintln!("{stage}: killed after {delay:?} of {wall:?} (running: {was_running})");
+        if !was_running {
+            // It finished first: start the next one afresh, so its kill lands in real work.
+            std::fs::remove_dir_all(output_of(resumed_args)).ok();
+        }
     }
     eprintln!("{stage}: {killed} of {KILLS} runs killed part-way");
     run_to_end(resumed_args);
+}
+
+/// The `-o` folder of a command line.
+fn output_of(args: &[String]) -> PathBuf {
+    let at = args.iter().position(|a| a == "-o").expect("an -o argument") + 1;
+    PathBuf::from(&args[at])
 }
 
 /// A whole folder's files, for checking it against its manifest.
