@@ -21,10 +21,10 @@ export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 RELEASE := $(CARGO_TARGET_DIR)/release
 CARGO_FLAGS :=
 
-.PHONY: help setup system-deps fixtures build demo test test-browser chromium slurm bench fmt lint clean
+.PHONY: help setup system-deps fixtures build demo test test-browser chromium slurm bench fuzz fmt lint clean
 
 help:
-	@echo "make demo | test | setup | fixtures | build | bench | fmt | lint | clean"
+	@echo "make demo | test | setup | fixtures | build | bench | fuzz | fmt | lint | clean"
 
 ## System packages the build needs (C/C++ compiler, python venv); installs only what is missing.
 system-deps:
@@ -74,6 +74,11 @@ test-browser: setup chromium
 bench: fixtures
 	cargo build --release --workspace --bins --examples $(CARGO_FLAGS)
 	@scripts/bench.sh "$(RELEASE)"
+
+## Fuzz the parsers of untrusted input (cargo-fuzz, nightly; FUZZ_SECONDS per target, default 120).
+## Not part of `make test` or CI; builds into its own target folder.
+fuzz:
+	@scripts/fuzz.sh
 
 fmt:
 	cargo fmt --all

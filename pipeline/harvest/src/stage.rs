@@ -241,6 +241,7 @@ fn harvest_into(
     let mut done: Vec<InputStats> = Vec::new();
     let mut manifest = match Manifest::load_if_present(dir)? {
         Some(existing) if existing.kind == RecordKind::Candidates && existing.config == *config_json => {
+            remove_unlisted_shards(dir, &existing)?;
             if existing.complete {
                 tracing::info!(out = %dir.display(), "harvest output already complete with this config; nothing to do");
                 let mut stats = stats_of(&existing);
@@ -603,38 +604,70 @@ fn write_filtered(from: &Path, to: &Path, keep: &[bool]) -> Result<Option<ShardI
     Ok(Some(writer.finish()?))
 }
 
-/// One shard of the dedup pass: where it is, and which input (stats entry) it belongs to.
+/// One shard of the dedup pass: where it is, which input (stats entry) it belongs to, and how many
+/// rows its manifest lists.
 struct DedupShard {
     source: PathBuf,
     file: String,
+    listed_rows: u64,
 }
 
-/// Drops rows whose key an earlier shard (in file-name order, i.e. input order) holds; returns
-/// the shards to list, and how many rows each shard's input lost.
-fn dedup_shards(shards: &[DedupShard], out: &Path) -> Result<(Vec<ShardInfo>, BTreeMap<String, u64>)> {
+/// What a dedup pass decided.
+struct Deduped {
+    /// The shards to list.
+    infos: Vec<ShardInfo>,
+    /// Rows each shard's input lost to earlier inputs.
+    lost: BTreeMap<String, u64>,
+    /// Shards rewritten in place that lost every row: removed only after the manifest that no
+    /// longer lists them is saved, so a kill in between never leaves a listed shard missing.
+    emptied: Vec<PathBuf>,
+}
+
+/// Drops rows whose key an earlier shard (in file-name order, i.e. input order) holds.
+///
+/// Rows lost are counted against the manifest's row count rather than the file's, so a rerun after
+/// a kill part-way through an in-place pass (some shards already rewritten, the manifest not yet
+/// saved) still accounts for the rows the killed pass dropped.
+fn dedup_shards(shards: &[DedupShard], out: &Path) -> Result<Deduped> {
     let mut seen: HashSet<u64> = HashSet::new();
-    let mut infos = Vec::new();
-    let mut lost = BTreeMap::new();
+    let mut deduped = Deduped { infos: Vec::new(), lost: BTreeMap::new(), emptied: Vec::new() };
     for shard in shards {
         let keys = shard_keys(&shard.source)?;
         let keep: Vec<bool> = keys.iter().map(|k| seen.insert(*k)).collect();
-        let dropped = keep.iter().filter(|&&k| !k).count() as u64;
+        let kept = keep.iter().filter(|&&k| k).count() as u64;
+        let lost = shard.listed_rows.saturating_sub(kept);
+        if lost > 0 {
+            deduped.lost.insert(shard.file.clone(), lost);
+        }
         let target = out.join(&shard.file);
-        if dropped == 0 && shard.source == target {
+        if kept == keys.len() as u64 && kept > 0 && shard.source == target {
             let (bytes, xxh3) = wit_contract::manifest::hash_file(&target).map_err(|e| HarvestError::io(&target, e))?;
-            infos.push(ShardInfo { file: shard.file.clone(), rows: keys.len() as u64, bytes, xxh3 });
+            deduped.infos.push(ShardInfo { file: shard.file.clone(), rows: kept, bytes, xxh3 });
             continue;
         }
-        if dropped > 0 {
-            lost.insert(shard.file.clone(), dropped);
-        }
         match write_filtered(&shard.source, &target, &keep)? {
-            Some(info) => infos.push(info),
-            None if shard.source == target => fs::remove_file(&target).map_err(|e| HarvestError::io(&target, e))?,
+            Some(info) => deduped.infos.push(info),
+            None if shard.source == target => deduped.emptied.push(target),
             None => {}
         }
     }
-    Ok((infos, lost))
+    Ok(deduped)
+}
+
+/// Removes `shard-NNNNN.parquet` files of `dir` that `manifest` does not list: left by a run killed
+/// between saving a manifest and removing a shard it dropped, or between writing a shard and listing it.
+fn remove_unlisted_shards(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries {
+        let entry = entry.map_err(|e| HarvestError::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_shard = name.starts_with("shard-") && name.ends_with(".parquet");
+        if is_shard && !manifest.has_shard(&name) {
+            tracing::info!(file = %entry.path().display(), "removing a shard no manifest entry lists (interrupted run)");
+            fs::remove_file(entry.path()).map_err(|e| HarvestError::io(entry.path(), e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Applies the rows lost to cross-input duplicates to the per-input stats.
@@ -653,9 +686,12 @@ fn account_duplicates(per_input: &mut [InputStats], lost: &BTreeMap<String, u64>
 
 /// Cross-input dedup inside one folder, then the manifest is marked complete.
 fn dedup_in_place(dir: &Path, mut manifest: Manifest) -> Result<HarvestStats> {
-    let shards: Vec<DedupShard> =
-        manifest.shards.iter().map(|s| DedupShard { source: dir.join(&s.file), file: s.file.clone() }).collect();
-    let (infos, lost) = dedup_shards(&shards, dir)?;
+    let shards: Vec<DedupShard> = manifest
+        .shards
+        .iter()
+        .map(|s| DedupShard { source: dir.join(&s.file), file: s.file.clone(), listed_rows: s.rows })
+        .collect();
+    let Deduped { infos, lost, emptied } = dedup_shards(&shards, dir)?;
     let mut stats = stats_of(&manifest);
     account_duplicates(&mut stats.per_input, &lost, &infos);
     let stats = total(stats.per_input);
@@ -664,6 +700,9 @@ fn dedup_in_place(dir: &Path, mut manifest: Manifest) -> Result<HarvestStats> {
     manifest.stats = serde_json::to_value(&stats).unwrap_or_default();
     manifest.complete = true;
     manifest.save(dir)?;
+    for path in emptied {
+        fs::remove_file(&path).map_err(|e| HarvestError::io(&path, e))?;
+    }
     tracing::info!(
         out = %dir.display(),
         inputs = stats.inputs,
@@ -697,7 +736,11 @@ fn merge(config: &HarvestConfig, base: &serde_json::Value) -> Result<HarvestStat
         if manifest.config != rank_config(base, rank) {
             return Err(HarvestError::input(&dir, "written with another configuration or input list"));
         }
-        shards.extend(manifest.shards.iter().map(|s| DedupShard { source: dir.join(&s.file), file: s.file.clone() }));
+        shards.extend(manifest.shards.iter().map(|s| DedupShard {
+            source: dir.join(&s.file),
+            file: s.file.clone(),
+            listed_rows: s.rows,
+        }));
         per_input.extend(stats_of(&manifest).per_input);
     }
     // Input order: shard names carry the input index.
@@ -706,7 +749,7 @@ fn merge(config: &HarvestConfig, base: &serde_json::Value) -> Result<HarvestStat
     create_dir(out)?;
     let mut manifest = Manifest::new(RecordKind::Candidates, base.clone(), None);
     manifest.save(out)?;
-    let (infos, lost) = dedup_shards(&shards, out)?;
+    let Deduped { infos, lost, .. } = dedup_shards(&shards, out)?;
     account_duplicates(&mut per_input, &lost, &infos);
     let stats = total(per_input);
     infos.into_iter().for_each(|s| manifest.add_shard(s));

@@ -303,3 +303,55 @@ fn lists_dedup_filter_resume_and_ranks_agree() {
     let err = harvest(&HarvestConfig { world_size: 2, ..config(vec![list], &ranked) }).unwrap_err().to_string();
     assert!(err.contains("--phase"), "{err}");
 }
+
+#[test]
+fn a_kill_during_the_cross_input_dedup_resumes_to_the_same_rows_and_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write_list(dir.path());
+    // The second input repeats one row of the first and adds one; the third repeats the first whole.
+    let second = dir.path().join("second.csv");
+    std::fs::write(
+        &second,
+        "url,caption\n\
+         http://img.example/1.jpg,A small brown dog playing with a ball\n\
+         http://img.example/9.jpg,A red kite flying high over the beach\n",
+    )
+    .unwrap();
+    let third = dir.path().join("third.csv");
+    std::fs::copy(&first, &third).unwrap();
+    let inputs = vec![first, second, third];
+    let reference = dir.path().join("reference");
+    let want = harvest(&config(inputs.clone(), &reference)).unwrap();
+    // Within the first input 1; the second 1 across; the third 1 within and 2 across.
+    assert_eq!(want.skipped["duplicate"], 1 + 1 + (1 + 2), "{want:#?}");
+    assert_eq!(want.shards, 2, "the third input's shard is all duplicates");
+
+    // Every input harvested, the manifest saved before the dedup pass; then the pass rewrites the
+    // shards and is "killed" before it saves the manifest.
+    let out = dir.path().join("out");
+    let cfg = config(inputs.clone(), &out);
+    let filter = LanguageFilter::new(&cfg.languages, cfg.min_lang_confidence).unwrap();
+    let files = expand_inputs(&cfg.inputs).unwrap();
+    let base = base_config(&cfg, &files, &filter);
+    let all: Vec<usize> = (0..files.len()).collect();
+    let Done::Harvested(manifest) = harvest_into(&cfg, &filter, &files, &all, &out, &base).unwrap() else {
+        panic!("nothing was there yet")
+    };
+    let shards: Vec<DedupShard> = manifest
+        .shards
+        .iter()
+        .map(|s| DedupShard { source: out.join(&s.file), file: s.file.clone(), listed_rows: s.rows })
+        .collect();
+    let deduped = dedup_shards(&shards, &out).unwrap();
+    assert_eq!(deduped.emptied.len(), 1, "the third shard empties, and stays on disk until the manifest is saved");
+    let resumed = harvest(&cfg).unwrap();
+    let keys = |rows: Vec<Candidate>| rows.into_iter().map(|c| c.key).collect::<Vec<_>>();
+    assert_eq!(keys(rows(&out)), keys(rows(&reference)));
+    assert_eq!((resumed.pairs_out, &resumed.skipped), (want.pairs_out, &want.skipped));
+    assert_eq!(resumed.pairs_out, Manifest::load(&out).unwrap().total_rows());
+
+    // Killed after the complete manifest is saved but before the emptied shard is removed.
+    std::fs::copy(out.join(shard_file_name(0)), out.join(shard_file_name(2))).unwrap();
+    assert!(harvest(&cfg).unwrap().already_complete);
+    assert_eq!(rows(&out).len() as u64, want.pairs_out, "the unlisted shard is removed");
+}
