@@ -21,7 +21,7 @@ export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 RELEASE := $(CARGO_TARGET_DIR)/release
 CARGO_FLAGS :=
 
-.PHONY: help setup system-deps fixtures build demo test test-browser chromium bench fmt lint clean
+.PHONY: help setup system-deps fixtures build demo test test-browser chromium s3-server bench fmt lint clean
 
 help:
 	@echo "make demo | test | setup | fixtures | build | bench | fmt | lint | clean"
@@ -50,13 +50,17 @@ demo: fixtures
 # The end-to-end tests (tests/) run the real `wit` binary, which `cargo test` alone builds only for
 # the wit package's own tests: build every binary first. Tests read fixtures/ (real data; the
 # trainer: CLIP's BPE merges) and the report test drives headless Chromium.
-test: fixtures chromium
+test: fixtures chromium s3-server
 	cargo build --workspace --bins $(CARGO_FLAGS)
 	cargo test --workspace $(CARGO_FLAGS)
 
 ## Debian's chromium for the report's browser test (headless render of the HTML report); only if missing.
 chromium:
 	@scripts/install-chromium.sh
+
+## The local S3-compatible server of the storage tests (moto[server] into the venv); only if missing.
+s3-server: setup
+	@scripts/install-s3-server.sh
 
 ## The HTML report in headless chromium alone (make test runs it too).
 test-browser: setup chromium

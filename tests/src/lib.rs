@@ -2,6 +2,8 @@
 //! binaries are, and running the real Python clients (pyarrow, DuckDB) that `make setup` installs.
 
 pub mod loopback;
+pub mod pipeline;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
