@@ -204,7 +204,7 @@ pub async fn publish(remote: &Remote, local: &Path, known: &mut Known) -> Result
     known.extend(uploaded);
     manifests.sort_by_key(|(relative, ..)| std::cmp::Reverse(relative.matches('/').count()));
     for (relative, path, bytes, stamp) in manifests {
-        upload(remote, &relative, &path, Some(&bytes)).await?;
+        upload(remote, &relative, &path, Some(bytes.as_slice())).await?;
         known.insert(relative, stamp);
         count += 1;
     }
