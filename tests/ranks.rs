@@ -44,11 +44,7 @@ fn four_ranks_build_what_one_process_builds() {
     four.run(4);
 
     let (a, b) = (outcome(&dir.path().join("one")), outcome(&dir.path().join("four")));
-    assert!(
-        a.corpus.corpus_rows > 20 && a.curated.len() < a.candidates.len(),
-        "a real test: {} rows",
-        a.corpus.corpus_rows
-    );
+    assert!(a.corpus.corpus_rows > 20, "a real test: {} rows", a.corpus.corpus_rows);
     assert_eq!(a.queries, b.queries, "dictionary");
     assert_eq!(a.candidates, b.candidates, "candidates");
     assert_eq!(a.curated, b.curated, "curated pairs");

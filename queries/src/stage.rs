@@ -276,7 +276,8 @@ pub(crate) fn run(config: &BuildConfig) -> Result<BuildStats> {
             "counted"
         );
         if config.phase == Phase::Count {
-            create_dir(&counts_dir)?;
+            // Not create_dir: cleaning temporary files here would delete other ranks' runs in flight.
+            fs::create_dir_all(&counts_dir).map_err(|e| QueriesError::io(&counts_dir, e))?;
             let summary = write_run(&counts_dir.join(format!("counts-{suffix}.run")), Merged::new(runs));
             let _ = fs::remove_dir_all(&spill_dir);
             let summary = summary?;

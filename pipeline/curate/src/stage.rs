@@ -398,6 +398,16 @@ fn create_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Ranks of one run share `OUT` and `OUT/counts/`: cleaning temporary files there would delete
+/// other ranks' files in flight, so a multi-rank step only makes sure the folder exists.
+fn create_shared_dir(dir: &Path, world_size: usize) -> Result<()> {
+    if world_size > 1 {
+        fs::create_dir_all(dir).map_err(|e| CurateError::io(dir, e))
+    } else {
+        create_dir(dir)
+    }
+}
+
 /// What the last step of a run records.
 struct Outcome<'a> {
     matched: &'a [u64],
@@ -482,7 +492,7 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
             }
         }
     }
-    create_dir(out)?;
+    create_shared_dir(out, config.world_size)?;
 
     let shards = candidate_shards(&config.candidates)?;
     let mine: Vec<(usize, &PathBuf)> =
@@ -497,7 +507,7 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
     );
 
     if config.phase == Phase::Count {
-        create_dir(&counts_dir)?;
+        create_shared_dir(&counts_dir, config.world_size)?;
         let paths: Vec<&PathBuf> = mine.iter().map(|(_, p)| *p).collect();
         let (counts, rows) = count(&matcher, &paths)?;
         write_query_counts(
@@ -590,7 +600,7 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
         let outcome = Outcome { matched: &counts, kept: &kept_counts, shards: infos, stats };
         return finish(out, config_json, config.seed, effective_cap, &dictionary, outcome);
     }
-    create_dir(&counts_dir)?;
+    create_shared_dir(&counts_dir, config.world_size)?;
     stats.queries = dictionary.len() as u64;
     stats.shards = infos.len() as u64;
     write_query_counts(&counts_dir.join(format!("kept-{suffix}.parquet")), &dictionary, &counts, &kept_counts)?;
