@@ -21,7 +21,7 @@ export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 RELEASE := $(CARGO_TARGET_DIR)/release
 CARGO_FLAGS :=
 
-.PHONY: help setup system-deps fixtures build demo test test-browser chromium slurm bench fuzz fmt lint clean
+.PHONY: help setup system-deps fixtures build demo test test-browser chromium slurm s3-server bench fuzz fmt lint clean
 
 help:
 	@echo "make demo | test | setup | fixtures | build | bench | fuzz | fmt | lint | clean"
@@ -49,9 +49,9 @@ demo: fixtures
 
 # The end-to-end tests (tests/) run the real `wit` binary, which `cargo test` alone builds only for
 # the wit package's own tests: build every binary first. Tests read fixtures/ (real data; the
-# trainer: CLIP's BPE merges), the report test drives headless Chromium and the Slurm test runs a
-# one-node cluster of its own.
-test: fixtures chromium slurm
+# trainer: CLIP's BPE merges), the report test drives headless Chromium, the Slurm test runs a
+# one-node cluster of its own and the storage tests a local S3-compatible server.
+test: fixtures chromium slurm s3-server
 	cargo build --workspace --bins $(CARGO_FLAGS)
 	cargo test --workspace $(CARGO_FLAGS)
 
@@ -62,6 +62,9 @@ chromium:
 ## Debian's slurm-wlm and munge for the Slurm end-to-end test (tests/slurm.rs); only if missing.
 slurm:
 	@scripts/install-slurm.sh
+## The local S3-compatible server of the storage tests (moto[server] into the venv); only if missing.
+s3-server: setup
+	@scripts/install-s3-server.sh
 
 ## The HTML report in headless chromium alone (make test runs it too).
 test-browser: setup chromium

@@ -4,6 +4,8 @@
 pub mod faultweb;
 pub mod loopback;
 pub mod slurm;
+pub mod pipeline;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

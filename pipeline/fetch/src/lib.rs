@@ -21,12 +21,18 @@
 //!
 //! # Resume
 //! Rerunning the same command continues: committed shards' keys are skipped, unlisted shards and
-//! temporary files of a killed run are removed. With `world_size` > 1 each rank takes the pairs
-//! whose key hash falls to it and writes its own output folder.
+//! temporary files of a killed run are removed.
+//!
+//! # Ranks
+//! With `world_size` > 1 each rank takes the pairs whose key hash falls to it: [`Phase::Fetch`]
+//! writes `OUT/ranks/rank-RRRRR-of-NNNNN/`, then [`Phase::Merge`] once makes `OUT` one corpus
+//! (see [`merge`]). [`Phase::All`] with `world_size` > 1 writes the rank's share straight into
+//! `OUT` (a folder per rank, no merge).
 
 pub mod error;
 pub mod imaging;
 pub mod input;
+pub mod merge;
 pub mod output;
 mod stage;
 
@@ -36,6 +42,7 @@ use std::path::PathBuf;
 pub use error::{FetchStageError, Result};
 pub use imaging::{ImageOptions, OutputFormat, ResizeMode};
 pub use input::{FetchInput, InputPair};
+pub use merge::{rank_dir, RANKS_DIR};
 pub use wit_net::NetOptions;
 
 /// Everything a fetch run needs.
@@ -53,6 +60,19 @@ pub struct FetchConfig {
     pub shard_rows: u64,
     pub rank: usize,
     pub world_size: usize,
+    pub phase: Phase,
+}
+
+/// Which part of a (possibly multi-rank) run to do; see the crate docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// Fetch this rank's pairs into `OUT` itself.
+    #[default]
+    All,
+    /// Fetch this rank's pairs into `OUT/ranks/rank-RRRRR-of-NNNNN/`.
+    Fetch,
+    /// Merge every rank's folder into `OUT` (once, after all ranks).
+    Merge,
 }
 
 impl FetchConfig {
@@ -71,6 +91,7 @@ impl FetchConfig {
             shard_rows: 10_000,
             rank: 0,
             world_size: 1,
+            phase: Phase::All,
         }
     }
 }
@@ -107,5 +128,12 @@ pub struct FetchStats {
 
 /// Runs the fetch stage as `config` says.
 pub fn fetch(config: &FetchConfig) -> Result<FetchStats> {
-    stage::run(config)
+    match config.phase {
+        Phase::All => stage::run(config),
+        Phase::Fetch => {
+            let out = rank_dir(&config.out, config.rank, config.world_size);
+            stage::run(&FetchConfig { out, phase: Phase::All, ..config.clone() })
+        }
+        Phase::Merge => merge::merge(config),
+    }
 }

@@ -17,7 +17,7 @@ use crate::output::{key_hash, Counts, Opened, Outcome, Sink};
 use crate::{FetchConfig, FetchStats};
 
 /// The configuration recorded in the manifests: what decides the output (not concurrency).
-fn recorded_config(config: &FetchConfig) -> serde_json::Value {
+pub(crate) fn recorded_config(config: &FetchConfig) -> serde_json::Value {
     let net = &config.net;
     serde_json::json!({
         "stage": "fetch",

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use wit_curate::{curate, CurateConfig, MatchMode, Phase};
+use wit_storage::{with_storage, Seed, StoragePlan};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Matching {
@@ -29,13 +30,13 @@ pub enum PhaseArg {
 
 #[derive(Args, Debug)]
 pub struct CurateArgs {
-    /// The query dictionary: a `wit queries build` folder or one Parquet file.
+    /// The query dictionary: a `wit queries build` folder or one Parquet file (a local path or a URL).
     #[arg(long)]
     queries: PathBuf,
     /// A `wit harvest` candidates folder.
     #[arg(long)]
     candidates: PathBuf,
-    /// Output folder: curated shards, manifest.json and query_counts/.
+    /// Output folder (local path or s3://, gs://, az:// URL): curated shards, manifest.json and query_counts/.
     #[arg(short, long)]
     out: PathBuf,
     #[arg(long, value_enum, default_value = "metaclip")]
@@ -71,30 +72,43 @@ pub fn run(args: &CurateArgs) -> Result<ExitCode> {
     if args.case_fold && matches!(args.matching, Matching::Metaclip) {
         anyhow::bail!("--case-fold needs --matching words (metaclip matching is case-sensitive by definition)");
     }
-    let config = CurateConfig {
-        queries: args.queries.clone(),
-        candidates: args.candidates.clone(),
-        out: args.out.clone(),
-        mode: match args.matching {
-            Matching::Metaclip => MatchMode::Metaclip,
-            Matching::Words => MatchMode::Words { case_fold: args.case_fold },
-        },
-        cap: args.cap,
-        strict: args.strict,
-        oversample: args.oversample,
-        seed: args.seed,
-        rank: args.rank,
-        world_size: args.world_size,
-        phase: match args.phase {
-            PhaseArg::All => Phase::All,
-            PhaseArg::Count => Phase::Count,
-            PhaseArg::Select => Phase::Select,
-            PhaseArg::Merge => Phase::Merge,
-        },
-        threads: args.threads,
+    // Select reads every rank's match counts; merge reads everything.
+    let seed = match args.phase {
+        PhaseArg::Count => Seed::Rank { rank: args.rank, world_size: args.world_size },
+        _ => Seed::Everything,
     };
-    let stats = curate(&config).with_context(|| {
-        format!("curating {} with {} into {}", args.candidates.display(), args.queries.display(), args.out.display())
+    let plan = StoragePlan::new().input(&args.queries).input(&args.candidates).output(&args.out, seed);
+    let stats = with_storage(plan, |local| {
+        let config = CurateConfig {
+            queries: local.input(0),
+            candidates: local.input(1),
+            out: local.output(),
+            mode: match args.matching {
+                Matching::Metaclip => MatchMode::Metaclip,
+                Matching::Words => MatchMode::Words { case_fold: args.case_fold },
+            },
+            cap: args.cap,
+            strict: args.strict,
+            oversample: args.oversample,
+            seed: args.seed,
+            rank: args.rank,
+            world_size: args.world_size,
+            phase: match args.phase {
+                PhaseArg::All => Phase::All,
+                PhaseArg::Count => Phase::Count,
+                PhaseArg::Select => Phase::Select,
+                PhaseArg::Merge => Phase::Merge,
+            },
+            threads: args.threads,
+        };
+        curate(&config).with_context(|| {
+            format!(
+                "curating {} with {} into {}",
+                args.candidates.display(),
+                args.queries.display(),
+                args.out.display()
+            )
+        })
     })?;
     if stats.skipped {
         println!("{}: already complete with this configuration; nothing to do", args.out.display());

@@ -6,8 +6,19 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use wit_fetch::{fetch, FetchConfig, FetchInput, ImageOptions, NetOptions, OutputFormat, ResizeMode};
+use wit_fetch::{fetch, FetchConfig, FetchInput, ImageOptions, NetOptions, OutputFormat, Phase, ResizeMode};
 use wit_harvest::UrlListOptions;
+use wit_storage::{with_storage, Seed, StoragePlan};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PhaseArg {
+    /// Fetch this rank's pairs into OUT itself (world size 1, or one output folder per rank).
+    All,
+    /// Fetch this rank's pairs into OUT/ranks/rank-RRRRR-of-NNNNN/.
+    Fetch,
+    /// Merge every rank's folder into OUT as one corpus (once, after all ranks; same INPUT and flags).
+    Merge,
+}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ResizeArg {
@@ -31,9 +42,9 @@ pub enum FormatArg {
 #[derive(Args, Debug)]
 pub struct FetchArgs {
     /// A `wit curate` folder, a `wit harvest` candidates folder, or a URL list file (csv, tsv,
-    /// jsonl, parquet, txt; optionally .gz) as img2dataset reads.
+    /// jsonl, parquet, txt; optionally .gz) as img2dataset reads; a local path or a URL.
     input: PathBuf,
-    /// Output folder: corpus shards, manifest.json and failures/.
+    /// Output folder (local path or s3://, gs://, az:// URL): corpus shards, manifest.json and failures/.
     #[arg(short, long)]
     out: PathBuf,
     /// URL lists: the column holding the image URL.
@@ -111,6 +122,9 @@ pub struct FetchArgs {
     rank: usize,
     #[arg(long, default_value_t = 1)]
     world_size: usize,
+    /// Which step of a multi-rank run to do.
+    #[arg(long, value_enum, default_value = "all")]
+    phase: PhaseArg,
 }
 
 pub fn run(args: &FetchArgs) -> Result<ExitCode> {
@@ -118,8 +132,25 @@ pub fn run(args: &FetchArgs) -> Result<ExitCode> {
         anyhow::bail!("--timeout {} (must be a positive number of seconds)", args.timeout);
     }
     let list = UrlListOptions { url_col: args.url_col.clone(), caption_col: args.caption_col.clone(), format: None };
-    let input =
-        FetchInput::from_path(&args.input, &list).with_context(|| format!("reading {}", args.input.display()))?;
+    let (phase, seed) = match args.phase {
+        PhaseArg::All => (Phase::All, Seed::Everything),
+        PhaseArg::Fetch => (Phase::Fetch, Seed::Rank { rank: args.rank, world_size: args.world_size }),
+        PhaseArg::Merge => (Phase::Merge, Seed::Everything),
+    };
+    let plan = StoragePlan::new().input(&args.input).output(&args.out, seed);
+    let stats = with_storage(plan, |local| {
+        let input = local.input(0);
+        let input =
+            FetchInput::from_path(&input, &list).with_context(|| format!("reading {}", args.input.display()))?;
+        let config = FetchConfig { phase, ..config_of(args, input, local.output()) };
+        fetch(&config).with_context(|| format!("fetching {} into {}", args.input.display(), args.out.display()))
+    })?;
+    print_stats(args, &stats);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The stage's options from the flags.
+fn config_of(args: &FetchArgs, input: FetchInput, out: PathBuf) -> FetchConfig {
     let net = NetOptions {
         user_agent: args.user_agent.clone(),
         allow_private_networks: args.allow_private_networks,
@@ -160,7 +191,7 @@ pub fn run(args: &FetchArgs) -> Result<ExitCode> {
         quality: args.encode_quality,
         ..ImageOptions::default()
     };
-    let config = FetchConfig {
+    FetchConfig {
         net,
         image,
         concurrency: args.concurrency,
@@ -168,10 +199,11 @@ pub fn run(args: &FetchArgs) -> Result<ExitCode> {
         shard_rows: args.shard_rows,
         rank: args.rank,
         world_size: args.world_size,
-        ..FetchConfig::new(input, args.out.clone())
-    };
-    let stats =
-        fetch(&config).with_context(|| format!("fetching {} into {}", args.input.display(), args.out.display()))?;
+        ..FetchConfig::new(input, out)
+    }
+}
+
+fn print_stats(args: &FetchArgs, stats: &wit_fetch::FetchStats) {
     if stats.skipped {
         println!("{}: already complete with this configuration; nothing to do", args.out.display());
     } else {
@@ -188,5 +220,4 @@ pub fn run(args: &FetchArgs) -> Result<ExitCode> {
             stats.seconds
         );
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use wit_harvest::{crawl, harvest, CrawlConfig, HarvestConfig, Phase, TextRules, UrlListOptions};
 use wit_net::NetOptions;
+use wit_storage::{with_storage, InputReads, Seed, StoragePlan};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PhaseArg {
@@ -28,10 +29,11 @@ pub struct HarvestArgs {
     #[command(subcommand)]
     mode: Option<HarvestMode>,
     /// WARC (.warc, .warc.gz), WAT (.wat, .wat.gz) or URL list files (csv, tsv, jsonl, parquet,
-    /// txt; optionally .gz), or folders of them. The format comes from the name, else the content.
+    /// txt; optionally .gz), or folders of them; local paths or URLs (s3://, gs://, az://, http(s)://).
+    /// The format comes from the name, else the content.
     #[arg(required = true, num_args = 1..)]
     inputs: Vec<PathBuf>,
-    /// Output folder: candidate shards and manifest.json.
+    /// Output folder (local path or s3://, gs://, az:// URL): candidate shards and manifest.json.
     #[arg(short, long, required = true)]
     out: Option<PathBuf>,
     /// Languages to keep (ISO 639-1/3 codes or names, comma-separated); `any` keeps all.
@@ -124,28 +126,41 @@ pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
         return run_crawl(crawl_args);
     }
     let out = args.out.clone().context("-o/--out is required")?;
-    let config = HarvestConfig {
-        inputs: args.inputs.clone(),
-        out: out.clone(),
-        text: TextRules { min_chars: args.min_chars, max_chars: args.max_chars },
-        languages: args.lang.clone(),
-        min_lang_confidence: args.min_lang_conf,
-        list: UrlListOptions {
-            url_col: args.url_col.clone(),
-            caption_col: Some(args.caption_col.clone()),
-            format: None,
-        },
-        max_record_bytes: args.max_record_mb << 20,
-        rank: args.rank,
-        world_size: args.world_size,
-        phase: match args.phase {
-            PhaseArg::All => Phase::All,
-            PhaseArg::Harvest => Phase::Harvest,
-            PhaseArg::Merge => Phase::Merge,
-        },
-        threads: args.threads,
+    // A rank reads every N-th input; the merge reads none (it compares the input list).
+    let (seed, reads) = match args.phase {
+        PhaseArg::Harvest => (
+            Seed::Rank { rank: args.rank, world_size: args.world_size },
+            InputReads::Slice { rank: args.rank, world_size: args.world_size },
+        ),
+        PhaseArg::Merge => (Seed::Everything, InputReads::NoneRead),
+        PhaseArg::All => (Seed::Everything, InputReads::All),
     };
-    let stats = harvest(&config).with_context(|| format!("harvesting into {}", out.display()))?;
+    let plan = args.inputs.iter().fold(StoragePlan::new(), |plan, input| plan.input(input)).output(&out, seed);
+    let plan = plan.reads(reads);
+    let stats = with_storage(plan, |local| {
+        let config = HarvestConfig {
+            inputs: local.inputs_from(0),
+            out: local.output(),
+            text: TextRules { min_chars: args.min_chars, max_chars: args.max_chars },
+            languages: args.lang.clone(),
+            min_lang_confidence: args.min_lang_conf,
+            list: UrlListOptions {
+                url_col: args.url_col.clone(),
+                caption_col: Some(args.caption_col.clone()),
+                format: None,
+            },
+            max_record_bytes: args.max_record_mb << 20,
+            rank: args.rank,
+            world_size: args.world_size,
+            phase: match args.phase {
+                PhaseArg::All => Phase::All,
+                PhaseArg::Harvest => Phase::Harvest,
+                PhaseArg::Merge => Phase::Merge,
+            },
+            threads: args.threads,
+        };
+        harvest(&config).with_context(|| format!("harvesting into {}", out.display()))
+    })?;
     print_harvest(&out, &stats);
     Ok(ExitCode::SUCCESS)
 }

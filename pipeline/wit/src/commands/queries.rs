@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use wit_queries::{build, write_text, BuildConfig, DumpInput, Phase, Quotas, TextConfig};
+use wit_storage::{with_storage, LocalPaths, Seed, StoragePlan};
 
 #[derive(Args, Debug)]
 pub struct QueriesArgs {
@@ -36,9 +37,10 @@ enum PhaseArg {
 
 #[derive(Args, Debug)]
 struct BuildArgs {
-    /// pages-articles dumps: .xml, .xml.bz2 (single or multistream), or - for stdin (none for --phase merge).
+    /// pages-articles dumps: .xml, .xml.bz2 (single or multistream), or - for stdin (none for --phase merge);
+    /// local paths or URLs (s3://, gs://, az://, http(s)://).
     dumps: Vec<PathBuf>,
-    /// Output folder: manifest.json, queries.parquet, queries.tsv.
+    /// Output folder (local path or s3://, gs://, az:// URL): manifest.json, queries.parquet, queries.tsv.
     #[arg(short, long)]
     out: PathBuf,
     /// The multistream index (`…-multistream-index.txt.bz2`); found beside the dump when omitted.
@@ -142,16 +144,34 @@ fn run_build(args: &BuildArgs) -> Result<ExitCode> {
     quotas.unigram = args.quota_unigrams.unwrap_or(quotas.unigram);
     quotas.bigram = args.quota_bigrams.unwrap_or(quotas.bigram);
     quotas.title = args.quota_titles.unwrap_or(quotas.title);
+    let seed = match phase {
+        Phase::Count => Seed::Rank { rank: args.rank, world_size: args.world_size },
+        _ => Seed::Everything,
+    };
+    let mut plan = StoragePlan::new()
+        .optional_input(args.index.as_deref())
+        .optional_input(args.wordnet.as_deref())
+        .optional_input(args.titles.as_deref())
+        .output(&args.out, seed);
+    for dump in &args.dumps {
+        plan = plan.input(dump);
+    }
+    with_storage(plan, |local| build_locally(args, phase, quotas, local))
+}
+
+/// Runs the build on local paths (remote inputs downloaded, a remote output staged).
+fn build_locally(args: &BuildArgs, phase: Phase, quotas: Quotas, local: &LocalPaths) -> Result<ExitCode> {
+    let index = local.optional_input(0);
     let config = BuildConfig {
-        inputs: args.dumps.iter().map(|path| DumpInput { path: path.clone(), index: args.index.clone() }).collect(),
-        out: args.out.clone(),
+        inputs: local.inputs_from(3).into_iter().map(|path| DumpInput { path, index: index.clone() }).collect(),
+        out: local.output(),
         min_count: args.min_count,
         size: args.size,
         quotas: Some(quotas),
         fill: !args.no_fill,
-        wordnet: args.wordnet.clone(),
+        wordnet: local.optional_input(1),
         wordnet_all_pos: args.wordnet_all_pos,
-        titles: args.titles.clone(),
+        titles: local.optional_input(2),
         title_min_views: args.title_min_views,
         memory_budget: args.memory_budget,
         spill_dir: args.spill_dir.clone(),

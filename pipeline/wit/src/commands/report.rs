@@ -6,10 +6,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 use wit_report::{render_text, report, Overrides, ReportOptions};
+use wit_storage::{with_storage, Seed, StoragePlan};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// A `wit build` folder (queries/, candidates/, curated/, corpus/) or one stage folder.
+    /// A `wit build` folder (queries/, candidates/, curated/, corpus/) or one stage folder; a local
+    /// path or a URL (downloaded into the cache; give -o to keep the report elsewhere).
     dir: PathBuf,
     /// Write a page of sample captions and thumbnails for this query (repeatable).
     #[arg(long = "query")]
@@ -17,7 +19,8 @@ pub struct ReportArgs {
     /// Another build to compare with: per-query differences (this build − that one).
     #[arg(long)]
     against: Option<PathBuf>,
-    /// Output folder (default: DIR/report for a build folder, DIR-report beside a stage folder).
+    /// Output folder, a local path or a URL (default: DIR/report for a build folder, DIR-report
+    /// beside a stage folder).
     #[arg(short, long)]
     out: Option<PathBuf>,
     /// Print the JSON report to stdout instead of the summary.
@@ -47,23 +50,38 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: &ReportArgs) -> Result<ExitCode> {
-    let options = ReportOptions {
-        input: args.dir.clone(),
-        overrides: Overrides {
-            queries: args.queries_dir.clone(),
-            curated: args.curated.clone(),
-            corpus: args.corpus.clone(),
-        },
-        against: args.against.clone(),
-        out: args.out.clone(),
-        queries_of_interest: args.queries.clone(),
-        top: args.top,
-        samples: args.samples,
-        html_rows: args.html_rows,
-        cap: args.cap,
-        ..ReportOptions::default()
-    };
-    let outcome = report(&options).with_context(|| format!("reporting on {}", args.dir.display()))?;
+    let mut plan = StoragePlan::new()
+        .input(&args.dir)
+        .optional_input(args.queries_dir.as_deref())
+        .optional_input(args.curated.as_deref())
+        .optional_input(args.corpus.as_deref())
+        .optional_input(args.against.as_deref());
+    if let Some(out) = &args.out {
+        plan = plan.output(out, Seed::Everything);
+    }
+    with_storage(plan, |local| {
+        let options = ReportOptions {
+            input: local.input(0),
+            overrides: Overrides {
+                queries: local.optional_input(1),
+                curated: local.optional_input(2),
+                corpus: local.optional_input(3),
+            },
+            against: local.optional_input(4),
+            out: args.out.as_ref().map(|_| local.output()),
+            queries_of_interest: args.queries.clone(),
+            top: args.top,
+            samples: args.samples,
+            html_rows: args.html_rows,
+            cap: args.cap,
+            ..ReportOptions::default()
+        };
+        print_report(args, &options)
+    })
+}
+
+fn print_report(args: &ReportArgs, options: &ReportOptions) -> Result<ExitCode> {
+    let outcome = report(options).with_context(|| format!("reporting on {}", args.dir.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome.report).context("serialising the report")?);
     } else {

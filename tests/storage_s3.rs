@@ -1,0 +1,146 @@
+//! Object storage end to end, against a local S3 server (moto, started here on 127.0.0.1): a build
+//! whose dump is read over http://, whose WAT is read from s3:// and whose every stage writes to
+//! s3:// (two ranks and the merges) gives what the local build gives, read back with boto3; and a
+//! fetch killed with SIGKILL while it uploads leaves no manifest entry without its whole object,
+//! and its rerun completes the corpus.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use wit_demoweb::{DemoWeb, SiteConfig};
+use wit_tests::loopback::{LoopbackServer, Reply};
+use wit_tests::pipeline::{corpus_outcome, outcome, path_str, wit_ok, Pipeline};
+use wit_tests::s3::S3Server;
+use wit_tests::{workspace_binary, workspace_root};
+
+const BUCKET: &str = "wit-test";
+
+/// Every manifest under `prefix` lists only objects that exist with the listed size.
+fn manifests_point_at_whole_objects(s3: &S3Server, prefix: &str, scratch: &Path) -> usize {
+    let objects: std::collections::BTreeMap<String, u64> = s3.list(BUCKET, prefix).into_iter().collect();
+    let back = scratch.join(format!("manifests-{}", objects.len()));
+    s3.download(BUCKET, prefix, &back);
+    let mut checked = 0;
+    for key in objects.keys().filter(|k| k.ends_with("/manifest.json")) {
+        let relative = key[prefix.len()..].trim_start_matches('/');
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(back.join(relative)).unwrap())
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        let folder = key.trim_end_matches("manifest.json");
+        for shard in manifest["shards"].as_array().unwrap() {
+            let object = format!("{folder}{}", shard["file"].as_str().unwrap());
+            assert_eq!(objects.get(&object).copied(), shard["bytes"].as_u64(), "{key} lists {object}");
+            checked += 1;
+        }
+    }
+    checked
+}
+
+#[test]
+fn a_build_reads_http_and_s3_and_writes_s3_and_survives_a_killed_upload() {
+    let root = workspace_root();
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start();
+    s3.create_bucket(BUCKET);
+    let web = DemoWeb::start(
+        SiteConfig { seed: 11, pages: 8, images_per_page: 6, ..SiteConfig::default() },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let wat = dir.path().join("web.wat.gz");
+    web.write_wat(&wat).unwrap();
+    s3.put_file(BUCKET, "inputs/web.wat.gz", &wat);
+    let dump = root.join("fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
+    let files = LoopbackServer::start([(
+        "/dumps/enwiki.xml.bz2".to_string(),
+        Reply::ok("application/octet-stream", std::fs::read(&dump).unwrap()),
+    )]);
+    let mut env = s3.env();
+    env.push(("WIT_SCRATCH".into(), path_str(&dir.path().join("scratch"))));
+    env.push(("WIT_SYNC_INTERVAL_SECS".into(), "0.2".into()));
+
+    let local = Pipeline {
+        dump: path_str(&dump),
+        wordnet: path_str(&root.join("fixtures/wordnet")),
+        inputs: vec![path_str(&wat)],
+        root: path_str(&dir.path().join("local")),
+        env: Vec::new(),
+    };
+    local.run(1);
+    let remote = Pipeline {
+        dump: files.url("/dumps/enwiki.xml.bz2"),
+        wordnet: local.wordnet.clone(),
+        inputs: vec![format!("s3://{BUCKET}/inputs/web.wat.gz")],
+        root: format!("s3://{BUCKET}/build"),
+        env: env.clone(),
+    };
+    remote.run(2);
+
+    // Read the store back with boto3: no temporary object is left, the folders verify, and the
+    // build equals the local one.
+    let objects = s3.list(BUCKET, "build/");
+    assert!(objects.iter().any(|(k, _)| k == "build/corpus/manifest.json"), "{objects:?}");
+    assert!(!objects.iter().any(|(k, _)| k.contains("/.")), "temporary objects left: {objects:?}");
+    assert!(manifests_point_at_whole_objects(&s3, "build", dir.path()) > 0);
+    let back = dir.path().join("back");
+    s3.download(BUCKET, "build", &back);
+    for stage in ["queries", "candidates", "curated", "corpus"] {
+        wit_ok(&["verify".into(), path_str(&back.join(stage))], &[]);
+    }
+    let expected = outcome(&dir.path().join("local"));
+    assert!(expected.corpus.corpus_rows > 10, "a real test: {expected:?}");
+    assert_eq!(outcome(&back), expected);
+
+    // A fetch into a fresh s3:// folder, killed (SIGKILL) once it has published something.
+    let curated = path_str(&dir.path().join("local/curated"));
+    let args: Vec<String> = [
+        "fetch",
+        &curated,
+        "-o",
+        &format!("s3://{BUCKET}/crash/corpus"),
+        "--image-size",
+        "32",
+        "--resize-mode",
+        "center_crop",
+        "--per-host-delay-ms",
+        "100",
+        "--per-host-concurrency",
+        "1",
+        "--allow-private-networks",
+        "--shard-rows",
+        "3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut crash_env = env.clone();
+    crash_env.push(("WIT_SYNC_INTERVAL_SECS".into(), "0.05".into()));
+    let mut child = Command::new(workspace_binary("wit"))
+        .args(&args)
+        .envs(crash_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        // Two shards up: the publish of the first (manifest included) has finished.
+        let published = s3.keys(BUCKET, "crash/corpus/shard-00001.parquet").len() == 1;
+        if published || child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(killed, "the fetch (48 images, 100 ms apart) ended before it published a shard");
+    manifests_point_at_whole_objects(&s3, "crash", dir.path());
+    // The rerun resumes from what was published and completes the corpus.
+    wit_ok(&args, &crash_env);
+    manifests_point_at_whole_objects(&s3, "crash", dir.path());
+    let crash_back = dir.path().join("crash-back");
+    s3.download(BUCKET, "crash/corpus", &crash_back);
+    wit_ok(&["verify".into(), path_str(&crash_back)], &[]);
+    assert_eq!(corpus_outcome(&crash_back), expected.corpus);
+}
