@@ -21,10 +21,12 @@ impl S3Server {
     /// Starts the server and waits until it answers.
     pub fn start() -> S3Server {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let moto = venv_python().with_file_name("moto_server");
-        assert!(moto.exists(), "{} not found: run scripts/install-s3-server.sh (make test does)", moto.display());
-        let child = Command::new(moto)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // `python -m moto.server` rather than the `moto_server` script: a script's shebang holds the
+        // path the venv had when it was installed, which breaks if the venv is reached another way.
+        let python = venv_python();
+        assert!(python.exists(), "{} not found: run `make setup` (make test does)", python.display());
+        let child = Command::new(&python)
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
