@@ -3,9 +3,9 @@
 
 pub mod faultweb;
 pub mod loopback;
-pub mod slurm;
 pub mod pipeline;
 pub mod s3;
+pub mod slurm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

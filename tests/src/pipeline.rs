@@ -23,6 +23,9 @@ use wit_contract::{read_records, Candidate, CorpusImage, CuratedPair, Failure, M
 use crate::workspace_binary;
 
 /// One build's inputs, options and folders.
+/// One step of a multi-rank run: the argv of each rank, then the merge's argv (if any).
+pub type Step = (Vec<Vec<String>>, Option<Vec<String>>);
+
 pub struct Pipeline {
     pub dump: String,
     pub wordnet: String,
@@ -94,7 +97,7 @@ impl Pipeline {
     }
 
     /// The whole sequence for world size `n`: (wave of rank commands, merge command) per step.
-    pub fn steps(&self, n: usize) -> Vec<(Vec<Vec<String>>, Option<Vec<String>>)> {
+    pub fn steps(&self, n: usize) -> Vec<Step> {
         let ranked = |stage: &[&str], flags: Vec<String>, phase: &str| -> Vec<Vec<String>> {
             (0..n)
                 .map(|rank| {
