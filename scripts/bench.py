@@ -422,8 +422,11 @@ def stage_fetch(bin_dir, report):
         server = ImageServer(bench)
         try:
             clear()
+            # A new server listens on a new port: the profiled run needs its own URL list.
+            profiled = work / "input-profile"
+            subprocess.run([str(bench), "input", str(profiled), str(server.port), str(n)], check=True, env=ENV)
             report.profiles.append((f"wit fetch, {n} images, {CORES} threads (bench_fetch run)",
-                                    perf_profile([bench, "run", inputs[n], out, 256, CORES])))
+                                    perf_profile([bench, "run", profiled, out, 256, CORES])))
         finally:
             server.close()
             shutil.rmtree(work, ignore_errors=True)
