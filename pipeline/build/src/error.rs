@@ -21,6 +21,9 @@ pub enum BuildError {
     /// A manifest of the build folder cannot be read.
     #[error(transparent)]
     Contract(#[from] wit_contract::ContractError),
+    /// The build folder's object store cannot be read (the error names the URL).
+    #[error(transparent)]
+    Storage(#[from] wit_storage::StorageError),
     /// A Slurm command (`sbatch`, `squeue`) failed or printed something unexpected.
     #[error("{command}: {problem}")]
     Slurm { command: String, problem: String },

@@ -1,12 +1,12 @@
 //! How far a build has got, per step and per rank, read from the manifests and per-rank files the
-//! stages write (`wit status DIR`; also what `wit build --slurm` skips on a resubmission).
-
-use std::path::Path;
+//! stages write (`wit status DIR`; also what `wit build --slurm` skips on a resubmission) — where
+//! they lie, local or in an object store (through wit-storage's [`StoredFolder`]).
 
 use serde::Serialize;
 use wit_contract::Manifest;
+use wit_storage::{StoredFolder, MANIFEST};
 
-use crate::config::{stage_folder, BuildConfig, STAGES};
+use crate::config::{join, stage_folder, BuildConfig, STAGES};
 use crate::error::{BuildError, Result};
 use crate::plan::{plan, Done, Plan, Step};
 
@@ -45,57 +45,69 @@ impl StepProgress {
     }
 }
 
-/// Every step of `plan`, rank by rank (local folders only).
+/// Every step of `plan`, rank by rank, read where the build lies (a local folder or a URL).
 pub fn plan_progress(plan: &Plan) -> Result<Vec<StepProgress>> {
-    plan.steps.iter().map(step_progress).collect()
+    let folder = StoredFolder::open(&plan.output)?;
+    plan.steps.iter().map(|step| step_progress(&folder, &plan.output, step)).collect()
 }
 
-/// One step's ranks.
-pub fn step_progress(step: &Step) -> Result<StepProgress> {
-    let ranks = (0..step.ranks).map(|rank| rank_state(&step.done_for(rank))).collect::<Result<_>>()?;
+/// One step's ranks; `folder` is the build's output root `output`.
+fn step_progress(folder: &StoredFolder, output: &str, step: &Step) -> Result<StepProgress> {
+    let ranks = (0..step.ranks).map(|rank| rank_state(folder, output, &step.done_for(rank))).collect::<Result<_>>()?;
     Ok(StepProgress { step: step.name.clone(), stage: step.stage.clone(), ranks })
 }
 
-fn rank_state(done: &Done) -> Result<RankState> {
+/// `path` (a plan path under `output`) relative to `output`.
+fn under<'a>(output: &str, path: &'a str) -> &'a str {
+    let root = output.trim_end_matches('/');
+    path.strip_prefix(root).map(|rest| rest.trim_start_matches('/')).unwrap_or(path)
+}
+
+fn rank_state(folder: &StoredFolder, output: &str, done: &Done) -> Result<RankState> {
     Ok(match done {
-        Done::File(path) => {
-            if Path::new(path).is_file() {
-                RankState::Complete { rows: None }
-            } else {
-                RankState::Missing
+        Done::File(path) => match folder.read(under(output, path))? {
+            Some(_) => RankState::Complete { rows: None },
+            None => RankState::Missing,
+        },
+        Done::Manifest(dir) => {
+            let relative = format!("{}/{MANIFEST}", under(output, dir)).trim_start_matches('/').to_string();
+            match folder.read(&relative)? {
+                None => RankState::Missing,
+                Some(bytes) => match Manifest::from_json(&bytes, join(output, &relative))? {
+                    m if m.complete => RankState::Complete { rows: Some(m.total_rows()) },
+                    m => RankState::Partial { rows: m.total_rows(), shards: m.shards.len() },
+                },
             }
         }
-        Done::Manifest(dir) => match Manifest::load_if_present(dir)? {
-            None => RankState::Missing,
-            Some(m) if m.complete => RankState::Complete { rows: Some(m.total_rows()) },
-            Some(m) => RankState::Partial { rows: m.total_rows(), shards: m.shards.len() },
-        },
     })
 }
 
-/// The progress of the build folder `dir` without its configuration: the stages whose folders
-/// exist, at the world size their per-rank files name (1 when there are none).
-pub fn folder_progress(dir: &Path) -> Result<(Plan, Vec<StepProgress>)> {
-    if !dir.is_dir() {
-        return Err(BuildError::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "not a build folder")));
+/// The progress of the build folder `dir` (a path or URL) without its configuration: the stages
+/// whose folders exist, at the world size their per-rank files name (1 when there are none).
+pub fn folder_progress(dir: &str) -> Result<(Plan, Vec<StepProgress>)> {
+    let folder = StoredFolder::open(dir)?;
+    let top = folder.list("")?;
+    if top.is_empty() {
+        let problem = std::io::Error::new(std::io::ErrorKind::NotFound, "not a build folder (nothing there)");
+        return Err(BuildError::io(dir, problem));
     }
     let mut table = toml::Table::new();
-    table.insert("output".into(), dir.display().to_string().into());
-    let world_size = detect_world_size(dir);
+    table.insert("output".into(), dir.trim_end_matches('/').to_string().into());
+    let world_size = detect_world_size(&folder)?;
     table.insert("world_size".into(), (world_size as i64).into());
-    for (stage, folder) in STAGES {
-        if dir.join(folder).is_dir() {
+    for (stage, stage_dir) in STAGES {
+        if top.iter().any(|name| name == stage_dir) {
             table.insert(stage.into(), toml::Table::new().into());
         }
     }
     let config = BuildConfig::from_table(table)?;
     let plan = plan(&config, &[])?;
-    let progress = plan_progress(&plan)?;
+    let progress = plan.steps.iter().map(|step| step_progress(&folder, &plan.output, step)).collect::<Result<_>>()?;
     Ok((plan, progress))
 }
 
 /// The largest `-of-NNNNN` in the per-rank files and folders of a build folder.
-fn detect_world_size(dir: &Path) -> usize {
+fn detect_world_size(folder: &StoredFolder) -> Result<usize> {
     let places = [
         (stage_folder("queries"), "counts"),
         (stage_folder("harvest"), "ranks"),
@@ -103,16 +115,14 @@ fn detect_world_size(dir: &Path) -> usize {
         (stage_folder("fetch"), "ranks"),
     ];
     let mut world_size = 1;
-    for (folder, sub) in places {
-        let Ok(entries) = std::fs::read_dir(dir.join(folder).join(sub)) else { continue };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
+    for (stage_dir, sub) in places {
+        for name in folder.list(&format!("{stage_dir}/{sub}"))? {
             if let Some(n) = name.split("-of-").nth(1).and_then(|rest| rest.get(..5)).and_then(|d| d.parse().ok()) {
                 world_size = world_size.max(n);
             }
         }
     }
-    world_size
+    Ok(world_size)
 }
 
 /// A table for the terminal: STEP, RANK, STATE, ROWS.

@@ -1,4 +1,4 @@
-//! The Slurm executor: one sbatch script per step under OUTPUT/slurm (or `[slurm] dir`), array
+//! The Slurm executor: one sbatch script per step in [`script_dir`] (OUTPUT/slurm), array
 //! steps as `--array=0-(N-1)` with the rank from `SLURM_ARRAY_TASK_ID`, chained with
 //! `--dependency=afterok:JOBID` (`--kill-on-invalid-dep=yes`: a failed rank cancels what follows).
 //! A resubmission submits only what is incomplete: the missing ranks of a step, and every step
@@ -38,9 +38,20 @@ pub struct Submitted {
     pub command: Vec<String>,
 }
 
-/// The folder scripts and logs go to.
-pub fn script_dir(plan: &Plan, options: &SlurmOptions) -> PathBuf {
-    PathBuf::from(options.dir.clone().unwrap_or_else(|| join(&plan.output, "slurm")))
+/// The folder scripts and logs go to: `[slurm] dir`; else OUTPUT/slurm for a local OUTPUT, and
+/// `wit-slurm/<OUTPUT's URL as a name>` in the submitting folder for an object-store OUTPUT (Slurm
+/// writes logs to a filesystem, and jobs `cd` there: it must be shared with the compute nodes).
+pub fn script_dir(plan: &Plan, submit: &SlurmSubmit) -> PathBuf {
+    if let Some(dir) = &submit.options.dir {
+        return PathBuf::from(dir);
+    }
+    if wit_storage::is_url(&plan.output) {
+        let name: String =
+            plan.output.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect();
+        let name = name.split('-').filter(|part| !part.is_empty()).collect::<Vec<_>>().join("-");
+        return submit.workdir.join("wit-slurm").join(name);
+    }
+    PathBuf::from(join(&plan.output, "slurm"))
 }
 
 fn quote(arg: &str) -> String {
@@ -54,7 +65,7 @@ fn quote(arg: &str) -> String {
 /// The sbatch script of step `index` of `plan`.
 pub fn render_script(plan: &Plan, index: usize, submit: &SlurmSubmit) -> String {
     let step = &plan.steps[index];
-    let logs = script_dir(plan, &submit.options).join("logs");
+    let logs = script_dir(plan, submit).join("logs");
     let mut s = String::from("#!/bin/bash\n");
     s.push_str(&format!(
         "# wit build step {}/{}: {} ({}), written by `wit build --slurm`\n",
@@ -111,7 +122,7 @@ pub fn render_script(plan: &Plan, index: usize, submit: &SlurmSubmit) -> String 
 /// Writes every step's script and submits the incomplete steps in order, each depending on the
 /// job ids of the submitted steps it comes after. Returns one entry per step.
 pub fn submit(plan: &Plan, submit: &SlurmSubmit) -> Result<Vec<Submitted>> {
-    let dir = script_dir(plan, &submit.options);
+    let dir = script_dir(plan, submit);
     std::fs::create_dir_all(dir.join("logs")).map_err(|e| BuildError::io(&dir, e))?;
     let progress = if submit.dry_run { None } else { Some(plan_progress(plan)?) };
     let mut results: Vec<Submitted> = Vec::new();
@@ -196,8 +207,8 @@ pub fn wait_for(job_ids: &[String], poll: Duration) -> Result<()> {
 }
 
 /// The log of rank `rank` of a submitted step (`%A_%a` / `%j`).
-pub fn log_path(plan: &Plan, options: &SlurmOptions, step: &Step, job_id: &str, rank: usize) -> PathBuf {
-    let logs = script_dir(plan, options).join("logs");
+pub fn log_path(plan: &Plan, submit: &SlurmSubmit, step: &Step, job_id: &str, rank: usize) -> PathBuf {
+    let logs = script_dir(plan, submit).join("logs");
     if step.is_array() {
         logs.join(format!("{}-{job_id}_{rank}.log", step.name))
     } else {

@@ -176,7 +176,7 @@ fn progress_reads_manifests_and_rank_files() {
     assert_eq!(progress[0].ranks, [RankState::Missing, RankState::Complete { rows: None }]);
     assert_eq!(progress[1].ranks, [RankState::Missing]);
     assert_eq!(progress[2].ranks, [RankState::Partial { rows: 0, shards: 0 }, RankState::Missing]);
-    let (found, _) = folder_progress(out).unwrap();
+    let (found, _) = folder_progress(out.to_str().unwrap()).unwrap();
     assert_eq!(found.world_size, 2);
     assert_eq!(found.steps.len(), 4);
 }

@@ -145,8 +145,14 @@ impl Manifest {
     /// The manifest of `dir`; an error names the file when it is missing or not a wit manifest.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         let path = Self::path_in(dir);
-        let text = fs::read_to_string(&path).map_err(|e| ContractError::io(&path, e))?;
-        let manifest: Manifest = serde_json::from_str(&text)
+        let bytes = fs::read(&path).map_err(|e| ContractError::io(&path, e))?;
+        Self::from_json(&bytes, path)
+    }
+
+    /// A manifest from its JSON text; `source` (a path or URL) names it in errors.
+    pub fn from_json(bytes: &[u8], source: impl Into<PathBuf>) -> Result<Self> {
+        let path = source.into();
+        let manifest: Manifest = serde_json::from_slice(bytes)
             .map_err(|e| ContractError::Manifest { path: path.clone(), problem: e.to_string() })?;
         if manifest.format != FORMAT {
             return Err(ContractError::Manifest {

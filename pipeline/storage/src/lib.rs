@@ -27,6 +27,7 @@
 //! `AZURE_STORAGE_ACCOUNT_KEY`….
 
 pub mod error;
+pub mod folder;
 pub mod location;
 mod sync;
 
@@ -36,6 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use error::{Result, StorageError};
+pub use folder::StoredFolder;
 pub use location::{is_url, Location, Remote};
 
 pub use sync::MANIFEST;
@@ -135,22 +137,29 @@ pub fn scratch_root() -> PathBuf {
     std::env::var_os("WIT_SCRATCH").map(PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("wit"))
 }
 
-/// The local name parts of `remote`: the xxh3 of its URL and its last segment.
-fn url_key(remote: &Remote) -> (String, String) {
-    let key = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(remote.url.as_bytes()));
-    let last = remote.url.rsplit('/').next().filter(|s| !s.is_empty() && !s.contains(':')).unwrap_or("root");
+/// A local folder of the scratch root that belongs to `url`: `scratch/<purpose>/<xxh3 of the
+/// URL>/<last segment>` — the same path in every process and every rerun (e.g. the demo web's WAT
+/// file of a build whose output is remote).
+pub fn scratch_folder(purpose: &str, url: &str) -> PathBuf {
+    let (key, last) = url_key(url);
+    scratch_root().join(purpose).join(key).join(last)
+}
+
+/// The local name parts of a URL: its xxh3 and its last segment.
+fn url_key(url: &str) -> (String, String) {
+    let key = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(url.as_bytes()));
+    let last = url.rsplit('/').next().filter(|s| !s.is_empty() && !s.contains(':')).unwrap_or("root");
     (key, last.to_string())
 }
 
 /// Where a remote input is cached: `scratch/cache/<xxh3 of the URL>/<last segment>`.
 fn cache_path(remote: &Remote) -> PathBuf {
-    let (key, last) = url_key(remote);
-    scratch_root().join("cache").join(key).join(last)
+    scratch_folder("cache", &remote.url)
 }
 
 /// This run's staging folder for a remote output: `scratch/staging/<xxh3 of the URL>/<run>/<last segment>`.
 fn staging_path(remote: &Remote) -> PathBuf {
-    let (key, last) = url_key(remote);
+    let (key, last) = url_key(&remote.url);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let run = format!("{}-{}", std::process::id(), now.as_nanos());
     scratch_root().join("staging").join(key).join(run).join(last)

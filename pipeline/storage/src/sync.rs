@@ -240,11 +240,17 @@ async fn object_size(remote: &Remote, location: &ObjectPath) -> Result<Option<u6
 }
 
 /// An empty file standing for an input this run names but does not read (kept if already there).
+/// Created only if absent, in one step: ranks sharing a cache folder may be downloading the same
+/// input at the same moment, and a placeholder must never truncate their file.
 pub fn placeholder(local: &Path) -> Result<PathBuf> {
     if !local.exists() {
         let parent = local.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(parent).map_err(|e| StorageError::io(parent, e))?;
-        fs::write(local, b"").map_err(|e| StorageError::io(local, e))?;
+        match fs::OpenOptions::new().write(true).create_new(true).open(local) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StorageError::io(local, e)),
+        }
     }
     Ok(local.to_path_buf())
 }

@@ -169,29 +169,11 @@ fn run_crawl(args: &CrawlArgs) -> Result<ExitCode> {
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         anyhow::bail!("--timeout {} (must be a positive number of seconds)", args.timeout);
     }
-    let config = CrawlConfig {
-        seeds: args.seeds.clone(),
-        allow_domains: args.allow_domain.clone(),
-        max_pages: args.max_pages,
-        max_depth: args.max_depth,
-        concurrency: args.concurrency,
-        net: NetOptions {
-            user_agent: args.user_agent.clone(),
-            allow_private_networks: args.allow_private_networks,
-            request_timeout: Duration::from_secs_f64(args.timeout),
-            per_host_concurrency: args.per_host_concurrency,
-            per_host_min_delay: Duration::from_millis(args.per_host_delay_ms),
-            ..NetOptions::default()
-        },
-        harvest: HarvestConfig {
-            out: args.out.clone(),
-            text: TextRules { min_chars: args.min_chars, max_chars: args.max_chars },
-            languages: args.lang.clone(),
-            min_lang_confidence: args.min_lang_conf,
-            ..HarvestConfig::default()
-        },
-    };
-    let stats = crawl(&config).with_context(|| format!("crawling into {}", args.out.display()))?;
+    // A remote OUT (s3://…) is crawled into a staging folder and published (wit-storage).
+    let plan = StoragePlan::new().output(&args.out, Seed::Everything);
+    let stats = with_storage(plan, |local| {
+        crawl(&crawl_config(args, local.output())).with_context(|| format!("crawling into {}", args.out.display()))
+    })?;
     if stats.reused_earlier_crawl {
         println!("{}: the crawl had finished earlier; harvesting its WARC", args.out.display());
     } else {
@@ -212,6 +194,32 @@ fn run_crawl(args: &CrawlArgs) -> Result<ExitCode> {
         print_harvest(&args.out, harvest_stats);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The crawl's configuration from its flags, writing into `out` (the local or staging folder).
+fn crawl_config(args: &CrawlArgs, out: std::path::PathBuf) -> CrawlConfig {
+    CrawlConfig {
+        seeds: args.seeds.clone(),
+        allow_domains: args.allow_domain.clone(),
+        max_pages: args.max_pages,
+        max_depth: args.max_depth,
+        concurrency: args.concurrency,
+        net: NetOptions {
+            user_agent: args.user_agent.clone(),
+            allow_private_networks: args.allow_private_networks,
+            request_timeout: Duration::from_secs_f64(args.timeout),
+            per_host_concurrency: args.per_host_concurrency,
+            per_host_min_delay: Duration::from_millis(args.per_host_delay_ms),
+            ..NetOptions::default()
+        },
+        harvest: HarvestConfig {
+            out,
+            text: TextRules { min_chars: args.min_chars, max_chars: args.max_chars },
+            languages: args.lang.clone(),
+            min_lang_confidence: args.min_lang_conf,
+            ..HarvestConfig::default()
+        },
+    }
 }
 
 fn print_harvest(out: &std::path::Path, stats: &wit_harvest::HarvestStats) {

@@ -1,7 +1,6 @@
 //! `wit status DIR [--json]`: per-step, per-rank progress of a build folder, from its manifests
 //! and per-rank files (complete / partial with rows so far / missing).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -9,8 +8,8 @@ use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// A `wit build` output folder.
-    dir: PathBuf,
+    /// A `wit build` output folder: a local path or an object-store URL (s3://, gs://, az://).
+    dir: String,
     /// Print JSON (one object per step, with its ranks) instead of the table.
     #[arg(long)]
     json: bool,
@@ -18,7 +17,7 @@ pub struct StatusArgs {
 
 pub fn run(args: &StatusArgs) -> Result<ExitCode> {
     let (plan, progress) = wit_build::progress::folder_progress(&args.dir)
-        .with_context(|| format!("reading the build folder {}", args.dir.display()))?;
+        .with_context(|| format!("reading the build folder {}", args.dir))?;
     if args.json {
         let json = serde_json::json!({ "dir": plan.output, "world_size": plan.world_size, "steps": progress });
         println!("{}", serde_json::to_string_pretty(&json)?);
