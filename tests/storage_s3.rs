@@ -16,26 +16,6 @@ use wit_tests::{workspace_binary, workspace_root};
 
 const BUCKET: &str = "wit-test";
 
-/// Every manifest under `prefix` lists only objects that exist with the listed size.
-fn manifests_point_at_whole_objects(s3: &S3Server, prefix: &str, scratch: &Path) -> usize {
-    let objects: std::collections::BTreeMap<String, u64> = s3.list(BUCKET, prefix).into_iter().collect();
-    let back = scratch.join(format!("manifests-{}", objects.len()));
-    s3.download(BUCKET, prefix, &back);
-    let mut checked = 0;
-    for key in objects.keys().filter(|k| k.ends_with("/manifest.json")) {
-        let relative = key[prefix.len()..].trim_start_matches('/');
-        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(back.join(relative)).unwrap())
-            .unwrap_or_else(|e| panic!("{key}: {e}"));
-        let folder = key.trim_end_matches("manifest.json");
-        for shard in manifest["shards"].as_array().unwrap() {
-            let object = format!("{folder}{}", shard["file"].as_str().unwrap());
-            assert_eq!(objects.get(&object).copied(), shard["bytes"].as_u64(), "{key} lists {object}");
-            checked += 1;
-        }
-    }
-    checked
-}
-
 #[test]
 fn a_build_reads_http_and_s3_and_writes_s3_and_survives_a_killed_upload() {
     let root = workspace_root();
@@ -81,7 +61,7 @@ fn a_build_reads_http_and_s3_and_writes_s3_and_survives_a_killed_upload() {
     let objects = s3.list(BUCKET, "build/");
     assert!(objects.iter().any(|(k, _)| k == "build/corpus/manifest.json"), "{objects:?}");
     assert!(!objects.iter().any(|(k, _)| k.contains("/.")), "temporary objects left: {objects:?}");
-    assert!(manifests_point_at_whole_objects(&s3, "build", dir.path()) > 0);
+    assert!(s3.manifests_point_at_whole_objects(BUCKET, "build", dir.path()) > 0);
     let back = dir.path().join("back");
     s3.download(BUCKET, "build", &back);
     for stage in ["queries", "candidates", "curated", "corpus"] {
@@ -135,10 +115,10 @@ fn a_build_reads_http_and_s3_and_writes_s3_and_survives_a_killed_upload() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(killed, "the fetch (48 images, 100 ms apart) ended before it published a shard");
-    manifests_point_at_whole_objects(&s3, "crash", dir.path());
+    s3.manifests_point_at_whole_objects(BUCKET, "crash", dir.path());
     // The rerun resumes from what was published and completes the corpus.
     wit_ok(&args, &crash_env);
-    manifests_point_at_whole_objects(&s3, "crash", dir.path());
+    s3.manifests_point_at_whole_objects(BUCKET, "crash", dir.path());
     let crash_back = dir.path().join("crash-back");
     s3.download(BUCKET, "crash/corpus", &crash_back);
     wit_ok(&["verify".into(), path_str(&crash_back)], &[]);
