@@ -45,64 +45,7 @@ if [ "$DFA" = 1 ]; then
 fi
 
 echo "== pyahocorasick, MetaCLIP's loop, first $PY_SAMPLE captions" >&2
-"$VENV/bin/python" - "$WORK" "$PY_SAMPLE" > "$WORK/python.json" <<'PY'
-import json, resource, sys, time
-import ahocorasick
-
-work, sample = sys.argv[1], int(sys.argv[2])
-
-def rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-
-# MetaCLIP metaclip/substr_matching.py, verbatim in behaviour.
-def spacing(text):
-    puncts_to_wrap = [",", ".", ";", ":", "?", "!", "`"]
-    chars_to_space = ["\t", "\n", "\r"]
-    spaced_text = f" {text} "
-    for punct_to_wrap in puncts_to_wrap:
-        spaced_text = spaced_text.replace(punct_to_wrap, f" {punct_to_wrap} ")
-    for char_to_space in chars_to_space:
-        spaced_text = spaced_text.replace(char_to_space, " ")
-    return spaced_text
-
-with open(f"{work}/queries.txt", encoding="utf-8", newline="\n") as f:
-    queries = [line[:-1] for line in f]
-captions = []
-with open(f"{work}/captions.txt", encoding="utf-8", newline="\n") as f:
-    for line in f:
-        captions.append(line[:-1])
-        if len(captions) == sample:
-            break
-
-before = rss_mb()
-t = time.perf_counter()
-automaton = ahocorasick.Automaton()
-for idx, key in enumerate(queries):
-    spaced = f" {key} "
-    automaton.add_word(spaced, (idx, spaced))
-automaton.make_automaton()
-build_s = time.perf_counter() - t
-automaton_mb = rss_mb() - before
-
-t = time.perf_counter()
-matches = 0
-for text in captions:
-    matched_entry_ids = set()
-    for end_index, (entry_id, original_value) in automaton.iter(spacing(text)):
-        matched_entry_ids.add(entry_id)
-    matches += len(matched_entry_ids)
-elapsed = time.perf_counter() - t
-print(json.dumps({
-    "tool": "pyahocorasick", "kind": "pyahocorasick " + ahocorasick.__version__ if hasattr(ahocorasick, "__version__") else "pyahocorasick",
-    "queries": len(queries), "captions": len(captions), "build_s": build_s, "automaton_mb": automaton_mb,
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "rate_1t": len(captions) / elapsed, "threads": 1, "rate_all": None,
-    "sample": len(captions), "sample_matches": matches,
-}))
-PY
+"$VENV/bin/python" "$(dirname "$0")/metaclip_match.py" "$WORK" "$PY_SAMPLE" > "$WORK/python.json"
 
 "$VENV/bin/python" - "$WORK" <<'PY'
 import json, os, sys

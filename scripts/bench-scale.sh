@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Scale-out figures for the README: examples/demo.toml built by `wit build --slurm --wait` at world
 # size 1, 2 and 4 on a one-node Slurm cluster this script starts (munged, slurmctld, slurmd with
-# state under a temp folder; the same set-up as tests/slurm.rs), wall time per build and pairs/s.
-#   scripts/bench-scale.sh BIN_DIR [WORLD_SIZES]      (default "1 2 4"; make slurm installs Slurm)
+# state under a temp folder; the same set-up as tests/slurm.rs), with the build on a local folder
+# and on a local S3 server (moto on 127.0.0.1, as in the tests): wall time per build and images/s.
+#   scripts/bench-scale.sh BIN_DIR [WORLD_SIZES] [STORAGES]
+#   (defaults "1 2 4" and "local s3"; make slurm installs Slurm, make s3-server installs moto)
 set -euo pipefail
-bin=$(cd "${1:?usage: bench-scale.sh BIN_DIR [WORLD_SIZES]}" && pwd)
+bin=$(cd "${1:?usage: bench-scale.sh BIN_DIR [WORLD_SIZES] [STORAGES]}" && pwd)
 sizes=${2:-1 2 4}
+storages=${3:-local s3}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 tmp=$(mktemp -d /tmp/wit-bench-scale-XXXXXX)
@@ -53,33 +56,50 @@ slurmd -D -N "$host" -f "$SLURM_CONF" 2>"$tmp/log/slurmd.stderr" & pids+=($!)
 for _ in $(seq 60); do [ "$(sinfo -h -o %t 2>/dev/null)" = idle ] && break; sleep 1; done
 [ "$(sinfo -h -o %t)" = idle ] || { echo "bench-scale: the Slurm node is not idle" >&2; exit 1; }
 
-with_fetch=1
-if ! "$bin/wit" fetch --help | grep -q -- '--phase'; then
-  with_fetch=0
-  echo "bench-scale: this wit fetch has no --phase (storage branch): measuring without [fetch]" >&2
+if [[ " $storages " == *" s3 "* ]]; then
+  python=$root/.venv/bin/python
+  "$python" -c "import moto.server" 2>/dev/null || { echo "bench-scale: moto not installed (make s3-server)" >&2; exit 1; }
+  s3_port=$(free_port)
+  "$python" -m moto.server -H 127.0.0.1 -p "$s3_port" >"$tmp/log/moto.log" 2>&1 & pids+=($!)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null && break; sleep 0.2; done
+  export AWS_ENDPOINT=http://127.0.0.1:$s3_port AWS_ALLOW_HTTP=true AWS_ACCESS_KEY_ID=testing \
+    AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 WIT_SCRATCH=$tmp/scratch
+  "$python" -c "import boto3,sys; boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='testing', \
+    aws_secret_access_key='testing', region_name='us-east-1').create_bucket(Bucket='wit-bench')" "$AWS_ENDPOINT"
 fi
+
 rows=()
-for n in $sizes; do
-  out="$tmp/out-$n"
-  # examples/demo.toml with its own output, a free demo-web port and the world size.
-  python3 - "$out" "$n" "$with_fetch" > "$tmp/demo-$n.toml" <<'PY'
+for storage in $storages; do
+  for n in $sizes; do
+    case $storage in
+      local) out="$tmp/out-$n" ;;
+      s3) out="s3://wit-bench/out-$n" ;;
+      *) echo "bench-scale: unknown storage $storage (local, s3)" >&2; exit 1 ;;
+    esac
+    toml="$tmp/demo-$storage-$n.toml"
+    # examples/demo.toml with its own output, a free demo-web port and the world size.
+    python3 - "$out" "$n" > "$toml" <<'PY'
 import re, sys
-out, n, with_fetch = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+out, n = sys.argv[1], sys.argv[2]
 text = open("examples/demo.toml").read()
 text = re.sub(r'(?m)^output = .*$', f'output = "{out}"\nworld_size = {n}', text)
 text = re.sub(r'(?m)^port = \d+$', 'port = 0', text)
-if not with_fetch:
-    text = re.sub(r'(?ms)^\[fetch\].*?(?=^\[)', '', text)
 print(text)
 PY
-  start=$(date +%s.%N)
-  "$bin/wit" -q build --config "$tmp/demo-$n.toml" --slurm --wait > "$tmp/build-$n.log"
-  end=$(date +%s.%N)
-  pairs=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(sum(s['rows'] for s in m['shards']))" \
-    "$out/$([ "$with_fetch" = 1 ] && echo corpus || echo curated)/manifest.json")
-  rows+=("$(printf '%d\t%.1f\t%d\t%.1f' "$n" "$(echo "$end - $start" | bc)" "$pairs" "$(echo "$pairs / ($end - $start)" | bc -l)")")
+    start=$(date +%s.%N)
+    (cd "$tmp" && "$bin/wit" -q build --config "$toml" --slurm --wait > "$tmp/build-$storage-$n.log")
+    end=$(date +%s.%N)
+    # Corpus rows from the fetch step's manifest, read where the build lies (`wit status`).
+    images=$("$bin/wit" status "$out" --json | python3 -c \
+      "import json,sys; s=[x for x in json.load(sys.stdin)['steps'] if x['stage']=='fetch'][-1]; print(s['ranks'][0]['rows'])")
+    rows+=("$(printf '%s\t%d\t%.1f\t%d\t%.1f' "$storage" "$n" "$(echo "$end - $start" | bc)" "$images" \
+      "$(echo "$images / ($end - $start)" | bc -l)")")
+  done
 done
 echo
-echo "demo build on Slurm, $(nproc) cores, $(date -u +%Y-%m-%d) ($([ "$with_fetch" = 1 ] && echo "corpus images" || echo "curated pairs, no fetch"))"
-printf '%-11s %10s %10s %10s\n' "world size" "wall s" "pairs" "pairs/s"
-for row in "${rows[@]}"; do IFS=$'\t' read -r n s p r <<<"$row"; printf '%-11s %10s %10s %10s\n' "$n" "$s" "$p" "$r"; done
+echo "demo build (examples/demo.toml) on Slurm, $(nproc) cores, $(date -u +%Y-%m-%d)"
+printf '%-8s %-11s %10s %10s %10s\n' "storage" "world size" "wall s" "images" "images/s"
+for row in "${rows[@]}"; do
+  IFS=$'\t' read -r st n s p r <<<"$row"
+  printf '%-8s %-11s %10s %10s %10s\n' "$st" "$n" "$s" "$p" "$r"
+done

@@ -284,7 +284,7 @@ def stage_matching(bin_dir, report):
     wit = runs([bench, "run", dirs[captions], "nfa", sample])
     stats = [json.loads(r.stdout) for r in wit]
     log(f"matching: pyahocorasick loop over the first {sample:,} captions")
-    py = runs([PYTHON, "-c", AHOCORASICK, dirs[captions], sample])
+    py = runs([PYTHON, ROOT / "scripts" / "metaclip_match.py", dirs[captions], sample])
     py_stats = [json.loads(r.stdout) for r in py]
     agree = stats[0]["sample_matches"] == py_stats[0]["sample_matches"]
     report.rows.append(
@@ -306,48 +306,6 @@ def stage_matching(bin_dir, report):
                            str(fig((r.wall for r in wit), "s", 2))))
 
 
-AHOCORASICK = r"""
-import json, sys, time
-import ahocorasick
-
-work, sample = sys.argv[1], int(sys.argv[2])
-
-# MetaCLIP metaclip/substr_matching.py, verbatim in behaviour.
-def spacing(text):
-    puncts_to_wrap = [",", ".", ";", ":", "?", "!", "`"]
-    chars_to_space = ["\t", "\n", "\r"]
-    spaced_text = f" {text} "
-    for punct_to_wrap in puncts_to_wrap:
-        spaced_text = spaced_text.replace(punct_to_wrap, f" {punct_to_wrap} ")
-    for char_to_space in chars_to_space:
-        spaced_text = spaced_text.replace(char_to_space, " ")
-    return spaced_text
-
-with open(f"{work}/queries.txt", encoding="utf-8", newline="\n") as f:
-    queries = [line[:-1] for line in f]
-captions = []
-with open(f"{work}/captions.txt", encoding="utf-8", newline="\n") as f:
-    for line in f:
-        captions.append(line[:-1])
-        if len(captions) == sample:
-            break
-t = time.perf_counter()
-automaton = ahocorasick.Automaton()
-for idx, key in enumerate(queries):
-    spaced = f" {key} "
-    automaton.add_word(spaced, (idx, spaced))
-automaton.make_automaton()
-build_s = time.perf_counter() - t
-t = time.perf_counter()
-matches = 0
-for text in captions:
-    matched_entry_ids = set()
-    for end_index, (entry_id, original_value) in automaton.iter(spacing(text)):
-        matched_entry_ids.add(entry_id)
-    matches += len(matched_entry_ids)
-elapsed = time.perf_counter() - t
-print(json.dumps({"build_s": build_s, "rate": len(captions) / elapsed, "sample_matches": matches}))
-"""
 
 
 class ImageServer:

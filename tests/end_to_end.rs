@@ -8,6 +8,7 @@ use std::path::Path;
 
 use wit_contract::{read_records, CorpusImage, Manifest};
 use wit_demoweb::{DemoWeb, SiteConfig};
+use wit_tests::demo_build::DemoBuild;
 use wit_tests::{run_python, wit, workspace_binary, workspace_root};
 
 /// Strict per-query cap of the test build. Nearly every caption holds "a", so the corpus is about
@@ -38,41 +39,18 @@ fn build_then_train_on_the_demo_web() {
     std::fs::create_dir_all(&out).unwrap();
     let wat = out.join("demo.wat.gz");
     web.write_wat(&wat).unwrap();
-    let dump = root.join("fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
-    let config = format!(
-        r#"
-output = "{out}"
-[queries]
-inputs = ["{dump}"]
-min_count = 5
-size = 20000
-wordnet = "{wordnet}"
-[crawl]
-seeds = ["{base}/"]
-per_host_delay_ms = 0
-per_host_concurrency = 4
-allow_private_networks = true
-[harvest]
-inputs = ["{wat}"]
-[curate]
-cap = {CAP}
-strict = true
-[fetch]
-image_size = 32
-resize_mode = "center_crop"
-min_image_size = 16
-per_host_delay_ms = 0
-allow_private_networks = true
-shard_rows = 100
-[report]
-query = ["red"]
-"#,
-        out = out.display(),
-        dump = dump.display(),
-        wordnet = root.join("fixtures/wordnet").display(),
-        base = web.base_url(),
-        wat = wat.display(),
-    );
+    let wats = [wat.display().to_string()];
+    let config = DemoBuild {
+        output: out.to_str().unwrap(),
+        world_size: 1,
+        base: &web.base_url(),
+        wats: &wats,
+        curate: &format!("cap = {CAP}\nstrict = true"),
+        fetch_delay_ms: 0,
+        shard_rows: 100,
+        report: "query = [\"red\"]",
+    }
+    .toml();
     let toml = dir.path().join("wit.toml");
     std::fs::write(&toml, config).unwrap();
     let build = wit(&["build", "--config", toml.to_str().unwrap()]);

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use wit_contract::{read_records, CorpusImage, CuratedPair, Manifest, QueryCount};
 use wit_demoweb::{DemoWeb, SiteConfig};
+use wit_tests::demo_build::DemoBuild;
 use wit_tests::s3::S3Server;
 use wit_tests::slurm::SlurmCluster;
-use wit_tests::{wit, workspace_binary, workspace_root};
+use wit_tests::{wit, workspace_binary};
 
 /// What two builds must agree on.
 #[derive(Debug, PartialEq)]
@@ -70,44 +71,20 @@ struct Demo {
     wats: [String; 2],
 }
 
-/// The build's TOML: the real Wikipedia excerpt, a crawl of the demo web, two WAT inputs (the
-/// second a copy: harvest deduplicates across inputs), soft-capped curation, fetch, report.
+/// The build's TOML (tests/src/demo_build.rs): two WAT inputs (the second a copy: harvest
+/// deduplicates across inputs), soft-capped curation, five images per corpus shard.
 fn config(demo: &Demo, out: &str, world_size: usize, fetch_delay_ms: u64) -> String {
-    let root = workspace_root();
-    let dump = root.join("fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
-    format!(
-        r#"
-output = "{out}"
-world_size = {world_size}
-[queries]
-inputs = ["{dump}"]
-min_count = 5
-size = 20000
-wordnet = "{wordnet}"
-[crawl]
-seeds = ["{base}/"]
-per_host_delay_ms = 0
-per_host_concurrency = 4
-allow_private_networks = true
-[harvest]
-inputs = ["{wat0}", "{wat1}"]
-[curate]
-cap = 40
-[fetch]
-image_size = 32
-resize_mode = "center_crop"
-min_image_size = 16
-per_host_delay_ms = {fetch_delay_ms}
-allow_private_networks = true
-shard_rows = 5
-[report]
-"#,
-        dump = dump.display(),
-        wordnet = root.join("fixtures/wordnet").display(),
-        base = demo.base,
-        wat0 = demo.wats[0],
-        wat1 = demo.wats[1],
-    )
+    DemoBuild {
+        output: out,
+        world_size,
+        base: &demo.base,
+        wats: &demo.wats,
+        curate: "cap = 40",
+        fetch_delay_ms,
+        shard_rows: 5,
+        report: "",
+    }
+    .toml()
 }
 
 fn text(output: &Output) -> String {

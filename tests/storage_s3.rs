@@ -1,6 +1,7 @@
 //! Object storage end to end, against a local S3 server (moto, started here on 127.0.0.1): a build
 //! whose dump is read over http://, whose WAT is read from s3:// and whose every stage writes to
-//! s3:// (two ranks and the merges) gives what the local build gives, read back with boto3; and a
+//! s3:// (two ranks and the merges, each process with its own scratch folder as on separate
+//! machines) gives what the local build gives, read back with boto3; and a
 //! fetch killed with SIGKILL while it uploads leaves no manifest entry without its whole object,
 //! and its rerun completes the corpus.
 
@@ -54,7 +55,9 @@ fn a_build_reads_http_and_s3_and_writes_s3_and_survives_a_killed_upload() {
         root: format!("s3://{BUCKET}/build"),
         env: env.clone(),
     };
-    remote.run(2);
+    // Every rank and merge with its own scratch folder, as on separate machines: manifests
+    // record the URLs, not the local copies, so the merges and resumes still match up.
+    remote.run_apart(2, &dir.path().join("scratches"));
 
     // Read the store back with boto3: no temporary object is left, the folders verify, and the
     // build equals the local one.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use wit_contract::{
     clean_stale_temp_files, write_file_atomically, Manifest, QueryEntry, RecordKind, ShardWriter, WriterOptions,
+recorded_path,
 };
 
 use crate::counts::{write_run, Counter, Merged, Run, RunReader, SpillDir, Totals};
@@ -33,14 +34,14 @@ fn rank_suffix(rank: usize, world_size: usize) -> String {
 fn recorded_config(config: &BuildConfig, quotas: &Quotas) -> serde_json::Value {
     serde_json::json!({
         "stage": "queries",
-        "inputs": config.inputs.iter().map(|i| i.path.display().to_string()).collect::<Vec<_>>(),
+        "inputs": config.inputs.iter().map(|i| recorded_path(&i.path)).collect::<Vec<_>>(),
         "min_count": config.min_count,
         "size": config.size,
         "quotas": quotas,
         "fill": config.fill,
-        "wordnet": config.wordnet.as_ref().map(|p| p.display().to_string()),
+        "wordnet": config.wordnet.as_deref().map(recorded_path),
         "wordnet_all_pos": config.wordnet_all_pos,
-        "titles": config.titles.as_ref().map(|p| p.display().to_string()),
+        "titles": config.titles.as_deref().map(recorded_path),
         "title_min_views": config.title_min_views,
         "world_size": config.world_size,
         "tokens": "letters/digits with inner ' ’ - . joiners, case kept; bigrams only across spaces",

@@ -136,15 +136,40 @@ impl Pipeline {
     /// Runs the sequence for world size `n`, the ranks of a wave in parallel (as an array job
     /// would), each wave's merge after all its ranks.
     pub fn run(&self, n: usize) {
+        self.run_with(n, None);
+    }
+
+    /// As [`Pipeline::run`], every process with a `$WIT_SCRATCH` of its own under `scratch`, as
+    /// on separate machines (or Slurm jobs that each get their own `TMPDIR`).
+    pub fn run_apart(&self, n: usize, scratch: &Path) {
+        self.run_with(n, Some(scratch));
+    }
+
+    fn run_with(&self, n: usize, scratch: Option<&Path>) {
+        let process = std::sync::atomic::AtomicUsize::new(0);
+        let env = || {
+            let mut env = self.env.clone();
+            if let Some(scratch) = scratch {
+                let k = process.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                env.push(("WIT_SCRATCH".into(), path_str(&scratch.join(format!("process-{k}")))));
+            }
+            env
+        };
         for (wave, merge) in self.steps(n) {
             std::thread::scope(|scope| {
-                let handles: Vec<_> = wave.iter().map(|args| scope.spawn(move || wit_ok(args, &self.env))).collect();
+                let handles: Vec<_> = wave
+                    .iter()
+                    .map(|args| {
+                        let env = env();
+                        scope.spawn(move || wit_ok(args, &env))
+                    })
+                    .collect();
                 for handle in handles {
                     handle.join().expect("a rank thread");
                 }
             });
             if let Some(args) = merge {
-                wit_ok(&args, &self.env);
+                wit_ok(&args, &env());
             }
         }
     }

@@ -10,12 +10,14 @@
 //!   temporary name and renames only when the file is complete;
 //! - [`reader`]: streaming readers of record batches and of typed rows;
 //! - [`manifest`]: the `manifest.json` that says which shards are done (rows, bytes, xxh3), with the
-//!   config, seed and tool version that made them, and the check that the folder still matches it.
+//!   config, seed and tool version that made them, and the check that the folder still matches it;
+//! - [`origin`]: the names manifests record for inputs (the URL, not a machine's local copy).
 //!
 //! Readers trust only the manifest: a file that is not listed there is not part of the output.
 
 pub mod error;
 pub mod manifest;
+pub mod origin;
 pub mod reader;
 pub mod records;
 pub mod schema;
@@ -25,6 +27,7 @@ mod columns;
 
 pub use error::ContractError;
 pub use manifest::{now_rfc3339, Manifest, ShardInfo, VerifyProblem};
+pub use origin::{recorded_path, set_origin};
 pub use reader::{read_records, ReadOptions, RecordReader, ShardReader};
 pub use records::{Candidate, CorpusImage, CuratedPair, Failure, QueryCount, QueryEntry, QuerySource, Record};
 pub use schema::RecordKind;

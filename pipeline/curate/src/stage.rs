@@ -15,6 +15,7 @@ use wit_contract::schema::col;
 use wit_contract::{
     clean_stale_temp_files, read_records, shard_file_name, Candidate, CuratedPair, Manifest, QueryCount, QueryEntry,
     ReadOptions, RecordKind, ShardInfo, ShardReader, ShardWriter, WriterOptions,
+recorded_path,
 };
 
 use crate::balance::{self, StrictPool};
@@ -343,8 +344,8 @@ fn recorded_config(config: &CurateConfig, dictionary: &Dictionary, effective_cap
     };
     serde_json::json!({
         "stage": "curate",
-        "queries": config.queries.display().to_string(),
-        "candidates": config.candidates.display().to_string(),
+        "queries": recorded_path(&config.queries),
+        "candidates": recorded_path(&config.candidates),
         "dictionary_size": dictionary.len(),
         "matching": matching,
         "case_fold": case_fold,

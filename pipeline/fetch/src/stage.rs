@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
-use wit_contract::{CorpusImage, Failure};
+use wit_contract::{recorded_path, CorpusImage, Failure};
 use wit_net::{ErrorKind, FetchError, Fetcher};
 
 use crate::error::{FetchStageError, Result};
@@ -21,7 +21,7 @@ pub(crate) fn recorded_config(config: &FetchConfig) -> serde_json::Value {
     let net = &config.net;
     serde_json::json!({
         "stage": "fetch",
-        "input": config.input.path().display().to_string(),
+        "input": recorded_path(config.input.path()),
         "input_kind": config.input.kind_name(),
         "image": config.image,
         "net": {

@@ -17,6 +17,7 @@ use wit_contract::schema::col;
 use wit_contract::{
     clean_stale_temp_files, pair_key, shard_file_name, Candidate, Manifest, ReadOptions, RecordKind, ShardInfo,
     ShardReader, ShardWriter, WriterOptions,
+recorded_path,
 };
 
 use crate::error::{HarvestError, Result};
@@ -125,7 +126,7 @@ fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 fn base_config(config: &HarvestConfig, inputs: &[PathBuf], filter: &LanguageFilter) -> serde_json::Value {
     serde_json::json!({
         "stage": "harvest",
-        "inputs": inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "inputs": inputs.iter().map(|p| recorded_path(p)).collect::<Vec<_>>(),
         "languages": filter.allowed_codes(),
         "min_lang_confidence": filter.min_confidence(),
         "min_chars": config.text.min_chars,
@@ -268,7 +269,7 @@ fn harvest_into(
     create_dir(dir)?;
     let done_paths: HashSet<String> = done.iter().map(|d| d.path.clone()).collect();
     let pending: Vec<usize> =
-        todo.iter().copied().filter(|&i| !done_paths.contains(&inputs[i].display().to_string())).collect();
+        todo.iter().copied().filter(|&i| !done_paths.contains(&recorded_path(&inputs[i]))).collect();
     manifest.shards.retain(|s| done.iter().any(|d| d.shard.as_deref() == Some(s.file.as_str())));
     manifest.stats = serde_json::to_value(total(done.clone())).unwrap_or_default();
     manifest.complete = false;
@@ -406,7 +407,7 @@ fn harvest_input(
         return Err(HarvestError::input(path, "the file is empty (0 bytes): nothing to harvest"));
     }
     let stats =
-        InputStats { path: path.display().to_string(), format: kind.name().to_owned(), bytes, ..Default::default() };
+        InputStats { path: recorded_path(path), format: kind.name().to_owned(), bytes, ..Default::default() };
     let mut collector = Collector { config, filter, stats, seen: HashSet::new(), buffer: Vec::new() };
     let mut output = Output { path: dir.join(shard_file_name(index)), writer: None };
     match kind {

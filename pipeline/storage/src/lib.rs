@@ -18,8 +18,9 @@
 //! Folders: `$WIT_SCRATCH` (default: the system temp folder, then `wit/`) holds `cache/` (one
 //! folder per input URL: xxh3 of the URL, then its last segment) and `staging/` (per output URL,
 //! one folder per run, removed once published). Cache paths depend on the URL only, so every rank
-//! and every rerun sees the same input paths — stages record them in their manifests and compare
-//! them on resume and merge, so `$WIT_SCRATCH` must name the same path on every machine.
+//! and every rerun sees the same input paths; manifests record the URLs, not these paths (each
+//! local stand-in is registered with `wit_contract::set_origin`), so `$WIT_SCRATCH` may differ
+//! between machines and jobs.
 //!
 //! Credentials and endpoints come from the usual environment variables of each provider
 //! (`object_store`'s `from_env` builders): `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
@@ -223,6 +224,7 @@ where
             Some(Location::Local(local)) => Some(local),
             Some(Location::Remote(remote)) => {
                 let local = cache_path(&remote);
+                wit_contract::set_origin(&local, &remote.url);
                 if read {
                     tracing::info!(url = %remote.url, cache = %local.display(), "downloading input");
                     Some(rt.block_on(sync::fetch_input(&remote, &local))?)
@@ -246,6 +248,7 @@ where
     // Each process stages on its own (ranks on one machine must not see each other's files); a
     // rerun re-seeds from the store, which is what makes it resume.
     let staging = staging_path(&remote);
+    wit_contract::set_origin(&staging, &remote.url);
     tracing::info!(url = %remote.url, staging = %staging.display(), "seeding the staging folder");
     let known = rt.block_on(sync::seed_output(&remote, &staging, seed))?;
     let known = Arc::new(Mutex::new(known));

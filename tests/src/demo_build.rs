@@ -1,0 +1,68 @@
+//! The `wit build` TOML of a demo-web build, as the end-to-end and Slurm tests write it: the real
+//! Wikipedia excerpt for the dictionary (min count 5, the WordNet fixture), a polite crawl of the
+//! demo web, WAT inputs, curation, fetch at 32 px, report. Tests set what they vary.
+
+use crate::workspace_root;
+
+pub struct DemoBuild<'a> {
+    /// `output` (a folder path or an `s3://` URL).
+    pub output: &'a str,
+    pub world_size: usize,
+    /// The demo web's base URL (the crawl's seed).
+    pub base: &'a str,
+    /// Harvest inputs (paths or URLs).
+    pub wats: &'a [String],
+    /// The `[curate]` table's lines, e.g. `cap = 40`.
+    pub curate: &'a str,
+    pub fetch_delay_ms: u64,
+    pub shard_rows: usize,
+    /// The `[report]` table's lines.
+    pub report: &'a str,
+}
+
+impl DemoBuild<'_> {
+    pub fn toml(&self) -> String {
+        let root = workspace_root();
+        let dump = root.join("fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
+        let wats: Vec<String> = self.wats.iter().map(|w| format!("{w:?}")).collect();
+        format!(
+            r#"
+output = "{output}"
+world_size = {world_size}
+[queries]
+inputs = ["{dump}"]
+min_count = 5
+size = 20000
+wordnet = "{wordnet}"
+[crawl]
+seeds = ["{base}/"]
+per_host_delay_ms = 0
+per_host_concurrency = 4
+allow_private_networks = true
+[harvest]
+inputs = [{wats}]
+[curate]
+{curate}
+[fetch]
+image_size = 32
+resize_mode = "center_crop"
+min_image_size = 16
+per_host_delay_ms = {delay}
+allow_private_networks = true
+shard_rows = {shard_rows}
+[report]
+{report}
+"#,
+            output = self.output,
+            world_size = self.world_size,
+            dump = dump.display(),
+            wordnet = root.join("fixtures/wordnet").display(),
+            base = self.base,
+            wats = wats.join(", "),
+            curate = self.curate,
+            delay = self.fetch_delay_ms,
+            shard_rows = self.shard_rows,
+            report = self.report,
+        )
+    }
+}
