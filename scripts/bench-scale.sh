@@ -78,16 +78,20 @@ for storage in $storages; do
     esac
     toml="$tmp/demo-$storage-$n.toml"
     # examples/demo.toml with its own output, a free demo-web port and the world size.
-    python3 - "$out" "$n" > "$toml" <<'PY'
+    # Scripts and logs in the temp folder (relative paths in demo.toml need jobs to start here).
+    python3 - "$out" "$n" "$tmp/slurm-$storage-$n" > "$toml" <<'PY'
 import re, sys
-out, n = sys.argv[1], sys.argv[2]
+out, n, scripts = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open("examples/demo.toml").read()
 text = re.sub(r'(?m)^output = .*$', f'output = "{out}"\nworld_size = {n}', text)
 text = re.sub(r'(?m)^port = \d+$', 'port = 0', text)
-print(text)
+print(text + f'\n[slurm]\ndir = "{scripts}"\n')
 PY
     start=$(date +%s.%N)
-    (cd "$tmp" && "$bin/wit" -q build --config "$toml" --slurm --wait > "$tmp/build-$storage-$n.log")
+    if ! "$bin/wit" -q build --config "$toml" --slurm --wait > "$tmp/build-$storage-$n.log" 2>&1; then
+      cat "$tmp/build-$storage-$n.log" "$tmp/slurm-$storage-$n"/logs/*.log >&2
+      exit 1
+    fi
     end=$(date +%s.%N)
     # Corpus rows from the fetch step's manifest, read where the build lies (`wit status`).
     images=$("$bin/wit" status "$out" --json | python3 -c \
