@@ -177,7 +177,10 @@ fn slurm_on_s3_world_size_4_equals_one_process_and_resubmits_killed_ranks() {
     let build = wit(&["build", "--config", toml.to_str().unwrap()]);
     assert!(build.status.success(), "{}", text(&build));
     let expected = outcome(&single);
-    assert!(expected.curated_keys.len() > 20 && expected.corpus_keys.len() > 20, "too small a test build: {expected:?}");
+    assert!(
+        expected.curated_keys.len() > 20 && expected.corpus_keys.len() > 20,
+        "too small a test build: {expected:?}"
+    );
 
     // B: world size 4 on Slurm, inputs and every stage's output on S3, uninterrupted.
     let remote = Demo {
@@ -207,7 +210,11 @@ fn slurm_on_s3_world_size_4_equals_one_process_and_resubmits_killed_ranks() {
     let objects = site.s3.list(BUCKET, "slurm/");
     assert!(!objects.iter().any(|(k, _)| k.contains("/.")), "temporary objects left: {objects:?}");
     assert!(site.s3.manifests_point_at_whole_objects(BUCKET, "slurm", dir.path()) > 0);
-    assert_eq!(site.stored_outcome("slurm", dir.path()), expected, "world size 4 on Slurm + S3 differs from one process");
+    assert_eq!(
+        site.stored_outcome("slurm", dir.path()),
+        expected,
+        "world size 4 on Slurm + S3 differs from one process"
+    );
     let done = site.status(&b);
     assert_eq!(done["world_size"], 4);
     assert!(
@@ -267,7 +274,11 @@ fn slurm_on_s3_world_size_4_equals_one_process_and_resubmits_killed_ranks() {
                 }
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(300), "fetch rank 2 never started: {:?}", lines.lock().unwrap());
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "fetch rank 2 never started: {:?}",
+            lines.lock().unwrap()
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let kill = site.cluster.command("scancel").args(["--signal=KILL", "--full", &format!("{job}_2")]).output().unwrap();

@@ -5,7 +5,6 @@
 //! fetch killed with SIGKILL while it uploads leaves no manifest entry without its whole object,
 //! and its rerun completes the corpus.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

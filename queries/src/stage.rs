@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use wit_contract::{
-    clean_stale_temp_files, write_file_atomically, Manifest, QueryEntry, RecordKind, ShardWriter, WriterOptions,
-recorded_path,
+    clean_stale_temp_files, recorded_path, write_file_atomically, Manifest, QueryEntry, RecordKind, ShardWriter,
+    WriterOptions,
 };
 
 use crate::counts::{write_run, Counter, Merged, Run, RunReader, SpillDir, Totals};

@@ -65,9 +65,9 @@ fn under<'a>(output: &str, path: &'a str) -> &'a str {
 
 fn rank_state(folder: &StoredFolder, output: &str, done: &Done) -> Result<RankState> {
     Ok(match done {
-        Done::File(path) => match folder.read(under(output, path))? {
-            Some(_) => RankState::Complete { rows: None },
-            None => RankState::Missing,
+        Done::File(path) => match folder.is_file(under(output, path))? {
+            true => RankState::Complete { rows: None },
+            false => RankState::Missing,
         },
         Done::Manifest(dir) => {
             let relative = format!("{}/{MANIFEST}", under(output, dir)).trim_start_matches('/').to_string();

@@ -13,9 +13,8 @@ use serde::{Deserialize, Serialize};
 use wit_contract::records::Record;
 use wit_contract::schema::col;
 use wit_contract::{
-    clean_stale_temp_files, read_records, shard_file_name, Candidate, CuratedPair, Manifest, QueryCount, QueryEntry,
-    ReadOptions, RecordKind, ShardInfo, ShardReader, ShardWriter, WriterOptions,
-recorded_path,
+    clean_stale_temp_files, read_records, recorded_path, shard_file_name, Candidate, CuratedPair, Manifest, QueryCount,
+    QueryEntry, ReadOptions, RecordKind, ShardInfo, ShardReader, ShardWriter, WriterOptions,
 };
 
 use crate::balance::{self, StrictPool};

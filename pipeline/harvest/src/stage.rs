@@ -15,9 +15,8 @@ use arrow::compute::filter_record_batch;
 use url::Url;
 use wit_contract::schema::col;
 use wit_contract::{
-    clean_stale_temp_files, pair_key, shard_file_name, Candidate, Manifest, ReadOptions, RecordKind, ShardInfo,
-    ShardReader, ShardWriter, WriterOptions,
-recorded_path,
+    clean_stale_temp_files, pair_key, recorded_path, shard_file_name, Candidate, Manifest, ReadOptions, RecordKind,
+    ShardInfo, ShardReader, ShardWriter, WriterOptions,
 };
 
 use crate::error::{HarvestError, Result};
@@ -406,8 +405,7 @@ fn harvest_input(
     if bytes == 0 {
         return Err(HarvestError::input(path, "the file is empty (0 bytes): nothing to harvest"));
     }
-    let stats =
-        InputStats { path: recorded_path(path), format: kind.name().to_owned(), bytes, ..Default::default() };
+    let stats = InputStats { path: recorded_path(path), format: kind.name().to_owned(), bytes, ..Default::default() };
     let mut collector = Collector { config, filter, stats, seen: HashSet::new(), buffer: Vec::new() };
     let mut output = Output { path: dir.join(shard_file_name(index)), writer: None };
     match kind {

@@ -1,9 +1,9 @@
 //! [`StoredFolder`]: looking into a folder where it lies — a local path or an object-store URL —
-//! without downloading it: one file's bytes, the names directly inside a subfolder. This is what
+//! without downloading it: whether a file is there, one file's bytes, the names directly inside a
+//! subfolder. This is what
 //! `wit status` and a Slurm resubmission need to see how far a build got; stages themselves go
 //! through [`crate::with_storage`].
 
-use futures_util::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::{Result, StorageError};
@@ -42,7 +42,9 @@ impl StoredFolder {
                 let url = remote.url_of(relative);
                 rt.block_on(async {
                     match remote.store.get(&remote.child(relative)).await {
-                        Ok(result) => Ok(Some(result.bytes().await.map_err(|e| StorageError::store(&url, e))?.to_vec())),
+                        Ok(result) => {
+                            Ok(Some(result.bytes().await.map_err(|e| StorageError::store(&url, e))?.to_vec()))
+                        }
                         Err(object_store::Error::NotFound { .. }) => Ok(None),
                         Err(e) => Err(StorageError::store(&url, e)),
                     }
@@ -100,16 +102,20 @@ impl StoredFolder {
         Ok(names)
     }
 
-    /// Whether the folder holds anything (object stores have no empty folders: a remote folder
-    /// exists when some object lies under it).
-    pub fn exists(&self) -> Result<bool> {
+    /// Whether a file lies at `relative` (a HEAD request for a remote folder: nothing is read).
+    pub fn is_file(&self, relative: &str) -> Result<bool> {
         match (&self.location, &self.runtime) {
-            (Location::Remote(remote), Some(rt)) => rt.block_on(async {
-                let mut listing = remote.store.list(Some(&remote.prefix));
-                let first = listing.try_next().await.map_err(|e| StorageError::store(&remote.url, e))?;
-                Ok(first.is_some())
-            }),
-            _ => Ok(self.local_path("").is_dir()),
+            (Location::Remote(remote), Some(rt)) => {
+                let url = remote.url_of(relative);
+                rt.block_on(async {
+                    match remote.store.head(&remote.child(relative)).await {
+                        Ok(_) => Ok(true),
+                        Err(object_store::Error::NotFound { .. }) => Ok(false),
+                        Err(e) => Err(StorageError::store(&url, e)),
+                    }
+                })
+            }
+            _ => Ok(self.local_path(relative).is_file()),
         }
     }
 
@@ -131,14 +137,14 @@ mod tests {
         std::fs::write(dir.path().join("curated/counts/shards-00001-of-00004.json"), b"[]").unwrap();
         std::fs::write(dir.path().join("curated/counts/.partial.tmp"), b"").unwrap();
         let folder = StoredFolder::open(dir.path().to_str().unwrap()).unwrap();
-        assert!(folder.exists().unwrap());
+        assert!(folder.is_file("curated/manifest.json").unwrap() && !folder.is_file("curated").unwrap());
         assert_eq!(folder.read("curated/manifest.json").unwrap().as_deref(), Some(&b"{}"[..]));
         assert_eq!(folder.read("curated/missing.json").unwrap(), None);
         assert_eq!(folder.read("curated/manifest.json/below").unwrap(), None);
         assert_eq!(folder.list("").unwrap(), vec!["curated"]);
         assert_eq!(folder.list("curated/counts").unwrap(), vec!["shards-00001-of-00004.json"]);
         assert!(folder.list("corpus").unwrap().is_empty());
-        assert!(!StoredFolder::open(dir.path().join("none").to_str().unwrap()).unwrap().exists().unwrap());
+        assert!(StoredFolder::open(dir.path().join("none").to_str().unwrap()).unwrap().list("").unwrap().is_empty());
     }
 
     #[test]
@@ -161,13 +167,13 @@ mod tests {
             rt.block_on(store.put(&key.into(), bytes.to_vec().into())).unwrap();
         }
         let folder = StoredFolder::at(Location::Remote(remote.clone())).unwrap();
-        assert!(folder.exists().unwrap());
+        assert!(folder.is_file("corpus/part-00000.parquet").unwrap() && !folder.is_file("corpus/x").unwrap());
         assert_eq!(folder.read("corpus/manifest.json").unwrap().as_deref(), Some(&b"{}"[..]));
         assert_eq!(folder.read("curated/manifest.json").unwrap(), None);
         assert_eq!(folder.list("").unwrap(), vec!["corpus"]);
         assert_eq!(folder.list("corpus").unwrap(), vec!["manifest.json", "part-00000.parquet", "ranks"]);
         assert_eq!(folder.list("corpus/ranks").unwrap(), vec!["rank-00000-of-00002"]);
         let empty = crate::location::Remote { prefix: object_store::path::Path::from("nothing"), ..remote };
-        assert!(!StoredFolder::at(Location::Remote(empty)).unwrap().exists().unwrap());
+        assert!(StoredFolder::at(Location::Remote(empty)).unwrap().list("").unwrap().is_empty());
     }
 }
