@@ -21,7 +21,7 @@ export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 RELEASE := $(CARGO_TARGET_DIR)/release
 CARGO_FLAGS :=
 
-.PHONY: help setup system-deps fixtures build demo test test-browser chromium slurm s3-server bench fuzz fmt lint clean
+.PHONY: help setup system-deps fixtures build demo test test-browser chromium slurm s3-server azurite bench fuzz fmt lint clean
 
 help:
 	@echo "make demo | test | setup | fixtures | build | bench | fuzz | fmt | lint | clean"
@@ -51,7 +51,7 @@ demo: fixtures
 # the wit package's own tests: build every binary first. Tests read fixtures/ (real data; the
 # trainer: CLIP's BPE merges), the report test drives headless Chromium, the Slurm test runs a
 # one-node cluster of its own and the storage tests a local S3-compatible server.
-test: fixtures chromium slurm s3-server
+test: fixtures chromium slurm s3-server azurite
 	cargo build --workspace --bins $(CARGO_FLAGS)
 	cargo test --workspace $(CARGO_FLAGS)
 
@@ -65,6 +65,9 @@ slurm:
 ## The local S3-compatible server of the storage tests (moto[server] into the venv); only if missing.
 s3-server: setup
 	@scripts/install-s3-server.sh
+## The local Azure Blob emulator of the Azure storage test (Azurite from npm, azure-storage-blob).
+azurite: setup
+	@scripts/install-azurite.sh
 
 ## The HTML report in headless chromium alone (make test runs it too).
 test-browser: setup chromium

@@ -1,6 +1,7 @@
 //! Helpers for wit's end-to-end tests: where the workspace, its virtual environment and the built
 //! binaries are, and running the real Python clients (pyarrow, DuckDB) that `make setup` installs.
 
+pub mod azure;
 pub mod demo_build;
 pub mod faultweb;
 pub mod loopback;

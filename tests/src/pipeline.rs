@@ -247,3 +247,24 @@ pub fn corpus_outcome(dir: &Path) -> CorpusOutcome {
         per_query: if duplicates.is_empty() { per_query } else { BTreeMap::new() },
     }
 }
+
+/// Checks that every `manifest.json` among `objects` ((key, size) under `prefix` in a store; the
+/// same keys downloaded into `downloaded`, relative to the prefix) lists only objects that exist
+/// with the listed size: readers trust manifests, so an entry must never point at a missing or
+/// partial object. Returns how many entries it checked.
+pub fn manifests_point_at_whole_objects(objects: &[(String, u64)], prefix: &str, downloaded: &Path) -> usize {
+    let sizes: BTreeMap<&str, u64> = objects.iter().map(|(key, size)| (key.as_str(), *size)).collect();
+    let mut checked = 0;
+    for key in sizes.keys().filter(|k| k.ends_with("/manifest.json")) {
+        let relative = key[prefix.len()..].trim_start_matches('/');
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(downloaded.join(relative)).unwrap())
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        let folder = key.trim_end_matches("manifest.json");
+        for shard in manifest["shards"].as_array().unwrap() {
+            let object = format!("{folder}{}", shard["file"].as_str().unwrap());
+            assert_eq!(sizes.get(object.as_str()).copied(), shard["bytes"].as_u64(), "{key} lists {object}");
+            checked += 1;
+        }
+    }
+    checked
+}

@@ -115,26 +115,13 @@ impl S3Server {
             .collect()
     }
 
-    /// Checks that every manifest under `prefix` lists only objects that exist with the listed
-    /// size (readers trust manifests: an entry must never point at a missing or partial object);
-    /// returns how many entries it checked. `scratch` holds the downloaded manifests.
+    /// Checks that every manifest under `prefix` lists only whole objects (see
+    /// [`crate::pipeline::manifests_point_at_whole_objects`]); `scratch` holds the downloaded copy.
     pub fn manifests_point_at_whole_objects(&self, bucket: &str, prefix: &str, scratch: &Path) -> usize {
-        let objects: std::collections::BTreeMap<String, u64> = self.list(bucket, prefix).into_iter().collect();
+        let objects = self.list(bucket, prefix);
         let back = scratch.join(format!("manifests-{}-{}", prefix.replace('/', "_"), objects.len()));
         self.download(bucket, prefix, &back);
-        let mut checked = 0;
-        for key in objects.keys().filter(|k| k.ends_with("/manifest.json")) {
-            let relative = key[prefix.len()..].trim_start_matches('/');
-            let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(back.join(relative)).unwrap())
-                .unwrap_or_else(|e| panic!("{key}: {e}"));
-            let folder = key.trim_end_matches("manifest.json");
-            for shard in manifest["shards"].as_array().unwrap() {
-                let object = format!("{folder}{}", shard["file"].as_str().unwrap());
-                assert_eq!(objects.get(&object).copied(), shard["bytes"].as_u64(), "{key} lists {object}");
-                checked += 1;
-            }
-        }
-        checked
+        crate::pipeline::manifests_point_at_whole_objects(&objects, prefix, &back)
     }
 
     /// Downloads every object under `prefix` into `dir` (keys relative to the prefix).
