@@ -3,8 +3,9 @@
 //! built at world size 4 as sbatch array jobs chained with `afterok`, every stage reading and
 //! writing `s3://`, gives the same corpus (keys, per-query counts) as the single-process build on
 //! local folders; a failed rank and a rank killed with SIGKILL mid-way are resubmitted by rerunning
-//! the command (only what is incomplete, read from the store), and the final corpus is again the
-//! same. `wit status s3://…` reports the ranks in between.
+//! the command (only what is incomplete, read from the store; refused while the jobs are still in
+//! the queue), and the final corpus is again the same. `wit status s3://…` reports the ranks in
+//! between.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -281,6 +282,13 @@ fn slurm_on_s3_world_size_4_equals_one_process_and_resubmits_killed_ranks() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
+    // A second submission while these jobs are in the queue would run ranks twice at once.
+    let twice = site.wit(&["build", "--config", toml.to_str().unwrap(), "--slurm"]).output().unwrap();
+    assert!(
+        !twice.status.success() && text(&twice).contains("still in the queue"),
+        "a resubmission while the jobs run was not refused: {}",
+        text(&twice)
+    );
     let kill = site.cluster.command("scancel").args(["--signal=KILL", "--full", &format!("{job}_2")]).output().unwrap();
     assert!(kill.status.success(), "{}", text(&kill));
     let resubmitted = child.wait().unwrap();

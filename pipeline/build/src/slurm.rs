@@ -2,7 +2,8 @@
 //! steps as `--array=0-(N-1)` with the rank from `SLURM_ARRAY_TASK_ID`, chained with
 //! `--dependency=afterok:JOBID` (`--kill-on-invalid-dep=yes`: a failed rank cancels what follows).
 //! A resubmission submits only what is incomplete: the missing ranks of a step, and every step
-//! after one that is submitted.
+//! after one that is submitted; it is refused while the last submission's jobs (`jobs.txt` beside
+//! the scripts) are still in the queue.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -124,6 +125,10 @@ pub fn render_script(plan: &Plan, index: usize, submit: &SlurmSubmit) -> String 
 pub fn submit(plan: &Plan, submit: &SlurmSubmit) -> Result<Vec<Submitted>> {
     let dir = script_dir(plan, submit);
     std::fs::create_dir_all(dir.join("logs")).map_err(|e| BuildError::io(&dir, e))?;
+    let jobs_file = dir.join(JOBS_FILE);
+    if !submit.dry_run {
+        refuse_while_queued(&jobs_file)?;
+    }
     let progress = if submit.dry_run { None } else { Some(plan_progress(plan)?) };
     let mut results: Vec<Submitted> = Vec::new();
     for (index, step) in plan.steps.iter().enumerate() {
@@ -158,7 +163,56 @@ pub fn submit(plan: &Plan, submit: &SlurmSubmit) -> Result<Vec<Submitted>> {
         let job_id = if submit.dry_run || ranks.is_empty() { None } else { Some(sbatch(&command)?) };
         results.push(Submitted { step: step.name.clone(), script, job_id, ranks, command });
     }
+    if !submit.dry_run {
+        let lines: String =
+            results.iter().filter_map(|r| r.job_id.as_ref().map(|id| format!("{id} {}\n", r.step))).collect();
+        std::fs::write(&jobs_file, lines).map_err(|e| BuildError::io(&jobs_file, e))?;
+    }
     Ok(results)
+}
+
+/// The job ids of the last submission, one `JOBID STEP` per line, in the scripts folder.
+const JOBS_FILE: &str = "jobs.txt";
+
+/// A resubmission while the last submission's jobs are still queued or running would run ranks
+/// twice at once (both writing the same rank folders): refused, naming the jobs.
+fn refuse_while_queued(jobs_file: &std::path::Path) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(jobs_file) else { return Ok(()) };
+    let ours: Vec<&str> = text.lines().filter_map(|line| line.split_whitespace().next()).collect();
+    if ours.is_empty() {
+        return Ok(());
+    }
+    let queued = queued_job_ids()?;
+    let still: Vec<&str> = ours.into_iter().filter(|id| queued.iter().any(|q| q == id)).collect();
+    if still.is_empty() {
+        return Ok(());
+    }
+    Err(BuildError::Slurm {
+        command: "sbatch".into(),
+        problem: format!(
+            "jobs {} of this build's last submission (listed in {}) are still in the queue; wait for them \
+             (`wit build --slurm --wait` or `squeue`) or cancel them (`scancel {}`), then rerun",
+            still.join(", "),
+            jobs_file.display(),
+            still.join(" ")
+        ),
+    })
+}
+
+/// The ids of every job in the queue (pending, running or completing; array jobs by their id).
+fn queued_job_ids() -> Result<Vec<String>> {
+    let command = "squeue -h -o %F";
+    let output = Command::new("squeue")
+        .args(["-h", "-o", "%F"])
+        .output()
+        .map_err(|e| BuildError::Slurm { command: command.into(), problem: e.to_string() })?;
+    if !output.status.success() {
+        return Err(BuildError::Slurm {
+            command: command.into(),
+            problem: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).lines().map(|line| line.trim().to_string()).collect())
 }
 
 fn incomplete_ranks(progress: &StepProgress) -> Vec<usize> {
@@ -188,18 +242,8 @@ fn sbatch(command: &[String]) -> Result<String> {
 /// Waits until none of `job_ids` is in `squeue` any more (pending, running or completing).
 pub fn wait_for(job_ids: &[String], poll: Duration) -> Result<()> {
     loop {
-        let output = Command::new("squeue")
-            .args(["-h", "-o", "%F"])
-            .output()
-            .map_err(|e| BuildError::Slurm { command: "squeue -h -o %F".into(), problem: e.to_string() })?;
-        if !output.status.success() {
-            return Err(BuildError::Slurm {
-                command: "squeue -h -o %F".into(),
-                problem: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
-        }
-        let queued = String::from_utf8_lossy(&output.stdout);
-        if !queued.lines().any(|line| job_ids.iter().any(|id| line.trim() == id)) {
+        let queued = queued_job_ids()?;
+        if !queued.iter().any(|line| job_ids.contains(line)) {
             return Ok(());
         }
         std::thread::sleep(poll);
