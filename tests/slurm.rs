@@ -313,6 +313,14 @@ fn slurm_on_s3_world_size_4_equals_one_process_and_resubmits_killed_ranks() {
         expected,
         "the resubmitted build differs from the uninterrupted one"
     );
+    // The killed rank's staging folder went with the rerun; every other run removed its own.
+    let staging = dir.path().join("scratch/staging");
+    let runs_left: Vec<PathBuf> = std::fs::read_dir(&staging)
+        .unwrap()
+        .flatten()
+        .flat_map(|key| std::fs::read_dir(key.path()).unwrap().flatten().map(|run| run.path()))
+        .collect();
+    assert!(runs_left.is_empty(), "staging folders left in {}: {runs_left:?}", staging.display());
     let human = site.wit(&["status", &c]).output().unwrap();
     assert!(
         human.status.success() && String::from_utf8_lossy(&human.stdout).contains("steps complete"),

@@ -17,7 +17,8 @@
 //!
 //! Folders: `$WIT_SCRATCH` (default: the system temp folder, then `wit/`) holds `cache/` (one
 //! folder per input URL: xxh3 of the URL, then its last segment) and `staging/` (per output URL,
-//! one folder per run, removed once published). Cache paths depend on the URL only, so every rank
+//! one folder per run, removed once published; a killed run's folder is removed by the next run
+//! of that output on the same machine). Cache paths depend on the URL only, so every rank
 //! and every rerun sees the same input paths; manifests record the URLs, not these paths (each
 //! local stand-in is registered with `wit_contract::set_origin`), so `$WIT_SCRATCH` may differ
 //! between machines and jobs.
@@ -158,12 +159,49 @@ fn cache_path(remote: &Remote) -> PathBuf {
     scratch_folder("cache", &remote.url)
 }
 
-/// This run's staging folder for a remote output: `scratch/staging/<xxh3 of the URL>/<run>/<last segment>`.
+/// This run's staging folder for a remote output:
+/// `scratch/staging/<xxh3 of the URL>/<host>-<pid>-<nanos>/<last segment>`.
 fn staging_path(remote: &Remote) -> PathBuf {
     let (key, last) = url_key(&remote.url);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let run = format!("{}-{}", std::process::id(), now.as_nanos());
+    let run = format!("{}-{}-{}", host_name(), std::process::id(), now.as_nanos());
     scratch_root().join("staging").join(key).join(run).join(last)
+}
+
+/// This machine's name as a folder-name part (`host` when it cannot be read).
+fn host_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String = name.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
+    if name.is_empty() {
+        "host".into()
+    } else {
+        name
+    }
+}
+
+/// Removes the staging folders that killed runs on this machine left beside `staging`'s run folder
+/// (a SIGKILLed rank never removes its own; its committed work is on the store, and its rerun
+/// seeds a fresh folder from there). A folder is stale when it names this host and a process that
+/// no longer runs; folders of other hosts (a shared scratch) are never touched. Linux only.
+fn remove_stale_staging(staging: &Path) {
+    let Some(siblings) = staging.parent().and_then(Path::parent) else { return };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!("{}-", host_name());
+    let Ok(entries) = std::fs::read_dir(siblings) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.strip_prefix(&prefix).and_then(|rest| rest.split('-').next()) else { continue };
+        let stale =
+            pid.parse::<u32>().is_ok_and(|pid| pid != std::process::id()) && !Path::new("/proc").join(pid).exists();
+        if stale {
+            tracing::info!(folder = %entry.path().display(), "removing a killed run's staging folder");
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!("removing the stale staging folder {}: {e}", entry.path().display());
+            }
+        }
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -248,6 +286,7 @@ where
     // Each process stages on its own (ranks on one machine must not see each other's files); a
     // rerun re-seeds from the store, which is what makes it resume.
     let staging = staging_path(&remote);
+    remove_stale_staging(&staging);
     wit_contract::set_origin(&staging, &remote.url);
     tracing::info!(url = %remote.url, staging = %staging.display(), "seeding the staging folder");
     let known = rt.block_on(sync::seed_output(&remote, &staging, seed))?;
@@ -292,5 +331,30 @@ where
             tracing::warn!("publishing {} after a failed run: {publish_error}", remote.url);
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_hosts_dead_runs_lose_their_staging_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("staging/0123456789abcdef");
+        let host = host_name();
+        let me = std::process::id();
+        let names = [
+            format!("{host}-999999999-1"),  // no such process: a killed run
+            format!("{host}-{me}-2"),       // this process
+            format!("{host}-1-3"),          // pid 1 runs
+            "otherhost-999999999-4".into(), // another machine's (shared scratch): never touched
+        ];
+        for name in &names {
+            std::fs::create_dir_all(key.join(name).join("corpus")).unwrap();
+        }
+        remove_stale_staging(&key.join(format!("{host}-{me}-5")).join("corpus"));
+        let left: Vec<bool> = names.iter().map(|name| key.join(name).exists()).collect();
+        assert_eq!(left, [false, true, true, true]);
     }
 }
