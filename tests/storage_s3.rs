@@ -1,7 +1,8 @@
 //! Object storage end to end, against a local S3 server (moto, started here on 127.0.0.1): a build
 //! whose dump is read over http://, whose WAT is read from s3:// and whose every stage writes to
 //! s3:// (two ranks and the merges, each process with its own scratch folder as on separate
-//! machines) gives what the local build gives, read back with boto3; and a
+//! machines) gives what the local build gives, read back with boto3, and wit-train trains from
+//! it; and a
 //! fetch killed with SIGKILL while it uploads leaves no manifest entry without its whole object,
 //! and its rerun completes the corpus.
 
@@ -72,6 +73,18 @@ fn a_build_reads_http_and_s3_and_writes_s3_and_survives_a_killed_upload() {
     let expected = outcome(&dir.path().join("local"));
     assert!(expected.corpus.corpus_rows > 10, "a real test: {expected:?}");
     assert_eq!(outcome(&back), expected);
+
+    // Build then train from the store: wit-train reads the corpus and queries folders from s3://.
+    let train_dir = dir.path().join("train");
+    let train = Command::new(workspace_binary("wit-train"))
+        .args(["train", "--data", &remote.folder("corpus"), "--queries", &remote.folder("queries")])
+        .args(["--config", "tiny", "--device", "cpu", "--batch", "8", "--steps", "3", "--workers", "1"])
+        .args(["-o", &path_str(&train_dir)])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    let train_text = String::from_utf8_lossy(&train.stdout).to_string() + &String::from_utf8_lossy(&train.stderr);
+    assert!(train.status.success() && train_text.contains("steps 0..3"), "{train_text}");
 
     // A fetch into a fresh s3:// folder, killed (SIGKILL) once it has published something.
     let curated = path_str(&dir.path().join("local/curated"));

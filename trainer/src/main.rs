@@ -10,6 +10,7 @@ use wit_trainer::config::ClipConfig;
 use wit_trainer::eval::EvalOptions;
 use wit_trainer::optim::AdamWConfig;
 use wit_trainer::smoke::smoke;
+use wit_storage::{with_storage, StoragePlan};
 use wit_trainer::{Precision, Resume, TrainOptions};
 
 #[derive(Parser)]
@@ -48,7 +49,8 @@ enum Command {
 
 #[derive(Args)]
 struct TrainArgs {
-    /// Corpus folder (manifest.json of kind corpus + shard-NNNNN.parquet).
+    /// Corpus folder (manifest.json of kind corpus + shard-NNNNN.parquet): a path, or a URL
+    /// (s3://, gs://, az://, http(s)://) downloaded into $WIT_SCRATCH first.
     #[arg(long)]
     data: PathBuf,
     /// Output folder: checkpoints/step-NNNNNNNN/, results.jsonl.
@@ -200,12 +202,18 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     options.world_size = args.world_size;
     options.holdout_shards = args.holdout;
     options.eval = args.holdout > 0;
-    options.queries = args.queries;
     options.resume = resume;
     options.save_every = args.save_every;
     options.log_every = args.log_every;
     options.stop_after = args.stop_after;
-    let stats = wit_trainer::train(&options).with_context(|| format!("training on {}", args.data.display()))?;
+    // A corpus or queries folder given as a URL (s3://, gs://, az://, http(s)://) is downloaded
+    // into $WIT_SCRATCH first, as the pipeline's stages do; checkpoints stay in the local --out.
+    let inputs = StoragePlan::new().input(&args.data).optional_input(args.queries.as_deref());
+    let stats = with_storage(inputs, |local| {
+        options.data = local.input(0);
+        options.queries = local.optional_input(1);
+        wit_trainer::train(&options).with_context(|| format!("training on {}", args.data.display()))
+    })?;
     let first = stats.losses.first().map_or(f64::NAN, |l| l.1);
     let last = stats.losses.last().map_or(f64::NAN, |l| l.1);
     println!(
@@ -233,18 +241,21 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     } else {
         PathBuf::from(&args.checkpoint)
     };
-    let options = EvalOptions {
-        data: args.data.clone(),
-        holdout_shards: args.holdout,
-        batch_size: args.batch,
-        workers: args.workers,
-        queries: args.queries,
-        results: Some(args.out.join("results.jsonl")),
-        step: 0,
-    };
     let bpe = args.bpe.unwrap_or_else(wit_trainer::tokenizer::default_bpe_path);
-    let results = wit_trainer::train::evaluate_checkpoint(&dir, device, &bpe, &options)
-        .with_context(|| format!("evaluating {} on {}", dir.display(), args.data.display()))?;
+    let inputs = StoragePlan::new().input(&args.data).optional_input(args.queries.as_deref());
+    let results = with_storage(inputs, |local| {
+        let options = EvalOptions {
+            data: local.input(0),
+            holdout_shards: args.holdout,
+            batch_size: args.batch,
+            workers: args.workers,
+            queries: local.optional_input(1),
+            results: Some(args.out.join("results.jsonl")),
+            step: 0,
+        };
+        wit_trainer::train::evaluate_checkpoint(&dir, device, &bpe, &options)
+            .with_context(|| format!("evaluating {} on {}", dir.display(), args.data.display()))
+    })?;
     println!("{}", serde_json::to_string(&results)?);
     Ok(ExitCode::SUCCESS)
 }
