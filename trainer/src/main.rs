@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use tch::Device;
+use wit_storage::{with_storage, StoragePlan};
 use wit_trainer::config::ClipConfig;
 use wit_trainer::eval::EvalOptions;
 use wit_trainer::optim::AdamWConfig;
 use wit_trainer::smoke::smoke;
-use wit_storage::{with_storage, StoragePlan};
 use wit_trainer::{Precision, Resume, TrainOptions};
 
 #[derive(Parser)]
