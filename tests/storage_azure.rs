@@ -4,39 +4,21 @@
 //! Read back with Microsoft's Python client, it equals the local build; every manifest entry is a
 //! whole blob, no temporary blob is left, and `wit status az://…` reads the progress from the store.
 
-use wit_demoweb::{DemoWeb, SiteConfig};
 use wit_tests::azure::Azurite;
-use wit_tests::pipeline::{manifests_point_at_whole_objects, outcome, path_str, wit_ok, Pipeline};
-use wit_tests::workspace_root;
+use wit_tests::pipeline::{local_demo_build, manifests_point_at_whole_objects, outcome, path_str, wit_ok, Pipeline};
 
 const CONTAINER: &str = "wit";
 
 #[test]
 fn a_ranked_build_on_azure_blob_storage_equals_the_local_build() {
-    let root = workspace_root();
     let dir = tempfile::tempdir().unwrap();
     let azure = Azurite::start();
     azure.create_container(CONTAINER);
-    let web = DemoWeb::start(
-        SiteConfig { seed: 12, pages: 8, images_per_page: 6, ..SiteConfig::default() },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .unwrap();
-    let wat = dir.path().join("web.wat.gz");
-    web.write_wat(&wat).unwrap();
+    let (_web, wat, local) = local_demo_build(dir.path(), 12);
     azure.put_file(CONTAINER, "inputs/web.wat.gz", &wat);
-    let dump = root.join("fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
     let mut env = azure.env();
     env.push(("WIT_SYNC_INTERVAL_SECS".into(), "0.2".into()));
 
-    let local = Pipeline {
-        dump: path_str(&dump),
-        wordnet: path_str(&root.join("fixtures/wordnet")),
-        inputs: vec![path_str(&wat)],
-        root: path_str(&dir.path().join("local")),
-        env: Vec::new(),
-    };
-    local.run(1);
     let remote = Pipeline {
         dump: local.dump.clone(),
         wordnet: local.wordnet.clone(),

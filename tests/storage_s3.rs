@@ -9,45 +9,28 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wit_demoweb::{DemoWeb, SiteConfig};
 use wit_tests::loopback::{LoopbackServer, Reply};
-use wit_tests::pipeline::{corpus_outcome, outcome, path_str, wit_ok, Pipeline};
+use wit_tests::pipeline::{corpus_outcome, local_demo_build, outcome, path_str, wit_ok, Pipeline};
 use wit_tests::s3::S3Server;
-use wit_tests::{workspace_binary, workspace_root};
+use wit_tests::workspace_binary;
 
 const BUCKET: &str = "wit-test";
 
 #[test]
 fn a_build_reads_http_and_s3_and_writes_s3_and_survives_a_killed_upload() {
-    let root = workspace_root();
     let dir = tempfile::tempdir().unwrap();
     let s3 = S3Server::start();
     s3.create_bucket(BUCKET);
-    let web = DemoWeb::start(
-        SiteConfig { seed: 11, pages: 8, images_per_page: 6, ..SiteConfig::default() },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .unwrap();
-    let wat = dir.path().join("web.wat.gz");
-    web.write_wat(&wat).unwrap();
+    let (_web, wat, local) = local_demo_build(dir.path(), 11);
     s3.put_file(BUCKET, "inputs/web.wat.gz", &wat);
-    let dump = root.join("fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
     let files = LoopbackServer::start([(
         "/dumps/enwiki.xml.bz2".to_string(),
-        Reply::ok("application/octet-stream", std::fs::read(&dump).unwrap()),
+        Reply::ok("application/octet-stream", std::fs::read(&local.dump).unwrap()),
     )]);
     let mut env = s3.env();
     env.push(("WIT_SCRATCH".into(), path_str(&dir.path().join("scratch"))));
     env.push(("WIT_SYNC_INTERVAL_SECS".into(), "0.2".into()));
 
-    let local = Pipeline {
-        dump: path_str(&dump),
-        wordnet: path_str(&root.join("fixtures/wordnet")),
-        inputs: vec![path_str(&wat)],
-        root: path_str(&dir.path().join("local")),
-        env: Vec::new(),
-    };
-    local.run(1);
     let remote = Pipeline {
         dump: files.url("/dumps/enwiki.xml.bz2"),
         wordnet: local.wordnet.clone(),

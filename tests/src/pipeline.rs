@@ -15,12 +15,14 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use wit_contract::{read_records, Candidate, CorpusImage, CuratedPair, Failure, Manifest, QueryCount, QueryEntry};
 
-use crate::workspace_binary;
+use wit_demoweb::{DemoWeb, SiteConfig};
+
+use crate::{workspace_binary, workspace_root};
 
 /// One build's inputs, options and folders.
 /// One step of a multi-rank run: the argv of each rank, then the merge's argv (if any).
@@ -173,6 +175,28 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// The small build the storage tests compare against: a demo web (8 pages of 6 pictures, site
+/// seed `seed`) whose WAT file is written to `dir/web.wat.gz`, built in one process into
+/// `dir/local` from the real Wikipedia excerpt. Returns the web (keep it alive: fetch reads it),
+/// the WAT file and the local pipeline (already run).
+pub fn local_demo_build(dir: &Path, seed: u64) -> (DemoWeb, PathBuf, Pipeline) {
+    let root = workspace_root();
+    let site = SiteConfig { seed, pages: 8, images_per_page: 6, ..SiteConfig::default() };
+    let web = DemoWeb::start(site, "127.0.0.1:0".parse().expect("an address")).expect("the demo web starts");
+    let wat = dir.join("web.wat.gz");
+    web.write_wat(&wat).expect("the demo WAT file");
+    let dump = root.join("fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
+    let local = Pipeline {
+        dump: path_str(&dump),
+        wordnet: path_str(&root.join("fixtures/wordnet")),
+        inputs: vec![path_str(&wat)],
+        root: path_str(&dir.join("local")),
+        env: Vec::new(),
+    };
+    local.run(1);
+    (web, wat, local)
 }
 
 /// The path of a local folder as a string (tests build their folders under temp dirs).
