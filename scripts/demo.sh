@@ -3,7 +3,8 @@
 # the build) with the real Wikipedia excerpt's dictionary — queries → crawl + WAT harvest →
 # curate → fetch → report, all from examples/demo.toml — then trains a tiny CLIP on the corpus on
 # CPU and checks it zero-shot on held-out generated pictures the site never served.
-# A rerun resumes: complete stages are skipped, training continues from its last checkpoint.
+# A rerun resumes: complete stages are skipped, training continues from its last checkpoint
+# (a folder an older wit made with another configuration is started over).
 set -euo pipefail
 bin=${1:?usage: demo.sh BIN_DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,7 +14,19 @@ steps=${DEMO_STEPS:-800}
 start=$(date +%s)
 
 echo "== wit build --config examples/demo.toml"
-"$bin/wit" build --config examples/demo.toml
+# A rerun resumes; a folder left by an older wit whose stages recorded another configuration
+# cannot, and is started over (the stage's error says so first).
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! "$bin/wit" build --config examples/demo.toml 2> >(tee "$log" >&2); then
+  if grep -q "with another configuration" "$log"; then
+    echo "demo: $out was made with another configuration (an older wit?); starting it over"
+    rm -rf "$out"
+    "$bin/wit" build --config examples/demo.toml
+  else
+    exit 1
+  fi
+fi
 
 echo
 echo "== held-out pictures for zero-shot (never served by the demo web)"
