@@ -179,6 +179,13 @@ fn harvest_truncated_gzip_warc() {
     let warc = std::fs::read(workspace_root().join("fixtures/warc/warcat/at.warc.gz")).unwrap();
     let cut = t.file("cut.warc.gz", &warc[..warc.len() / 2]);
     fails(&["harvest", s(&cut), "-o", s(&t.path("c"))], &[s(&cut)]);
+    // --skip-bad-inputs: the same input becomes a counted, named failure and the others are kept.
+    let good = workspace_root().join("fixtures/warc/warcat/at.warc");
+    let run = wit(&["harvest", s(&cut), s(&good), "-o", s(&t.path("c2")), "--skip-bad-inputs"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "{stderr}");
+    assert!(stdout.contains("2 inputs") && stdout.contains("1 inputs could not be read"), "{stdout}");
+    assert!(stdout.contains(s(&cut)) && !stderr.contains("panicked"), "{stdout}\n{stderr}");
 }
 
 #[test]

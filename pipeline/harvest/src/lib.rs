@@ -80,6 +80,10 @@ pub struct HarvestConfig {
     pub phase: Phase,
     /// Worker threads; 0: one per core.
     pub threads: usize,
+    /// An input that cannot be read to its end (truncated or corrupt stream, unreadable file) is
+    /// recorded as failed, with its error, and the run goes on; otherwise the run stops with that
+    /// error. Pairs read from it before the fault are not kept (an input is all or nothing).
+    pub skip_bad_inputs: bool,
 }
 
 impl Default for HarvestConfig {
@@ -96,6 +100,7 @@ impl Default for HarvestConfig {
             world_size: 1,
             phase: Phase::All,
             threads: 0,
+            skip_bad_inputs: false,
         }
     }
 }
@@ -121,6 +126,9 @@ pub struct InputStats {
     /// Records and pairs left out, by reason.
     pub skipped: BTreeMap<String, u64>,
     pub seconds: f64,
+    /// Why the input could not be read (`skip_bad_inputs`); it then gave nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What a run did (also the output manifest's `stats`).
@@ -136,6 +144,9 @@ pub struct HarvestStats {
     pub shards: u64,
     /// Totals over the inputs, by reason.
     pub skipped: BTreeMap<String, u64>,
+    /// Inputs that could not be read and were skipped (`skip_bad_inputs`; see `per_input`).
+    #[serde(default)]
+    pub inputs_failed: u64,
     pub per_input: Vec<InputStats>,
     pub seconds: f64,
     /// The run found a complete output with the same config and did nothing.

@@ -215,6 +215,7 @@ fn total(per_input: Vec<InputStats>) -> HarvestStats {
         stats.pairs_found += input.pairs_found;
         stats.pairs_out += input.pairs_out;
         stats.shards += input.shard.is_some() as u64;
+        stats.inputs_failed += input.error.is_some() as u64;
         for (reason, n) in &input.skipped {
             *stats.skipped.entry(reason.clone()).or_default() += n;
         }
@@ -291,7 +292,14 @@ fn harvest_into(
                 }
                 let at = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&index) = pending.get(at) else { return };
-                let result = harvest_input(config, filter, &inputs[index], index, dir).and_then(|(input, shard)| {
+                let harvested = match harvest_input(config, filter, &inputs[index], index, dir) {
+                    Err(e) if config.skip_bad_inputs && is_input_fault(&e, &inputs[index]) => {
+                        tracing::warn!("{e}; skipped (--skip-bad-inputs)");
+                        Ok((failed_input(&inputs[index], &e), None))
+                    }
+                    other => other,
+                };
+                let result = harvested.and_then(|(input, shard)| {
                     let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
                     let (manifest, done) = &mut *guard;
                     if let Some(shard) = shard {
@@ -317,6 +325,26 @@ fn harvest_into(
     let (mut manifest, done) = shared.into_inner().unwrap_or_else(|p| p.into_inner());
     manifest.stats = serde_json::to_value(total(done)).unwrap_or_default();
     Ok(Done::Harvested(manifest))
+}
+
+/// Whether `error` is the input's own fault (cannot be read to its end), not the output's.
+fn is_input_fault(error: &HarvestError, input: &Path) -> bool {
+    match error {
+        HarvestError::AtOffset { .. } | HarvestError::Input { .. } | HarvestError::UrlList(_) => true,
+        HarvestError::Io { path, .. } => path == input,
+        HarvestError::Contract(_) | HarvestError::Config(_) => false,
+    }
+}
+
+/// The record of an input skipped because it could not be read.
+fn failed_input(input: &Path, error: &HarvestError) -> InputStats {
+    InputStats {
+        path: recorded_path(input),
+        format: "unreadable".into(),
+        bytes: fs::metadata(input).map(|m| m.len()).unwrap_or(0),
+        error: Some(error.to_string()),
+        ..Default::default()
+    }
 }
 
 /// Turns raw pairs into candidates: cleaning, language, key, within-input dedup; counts drops.

@@ -233,6 +233,38 @@ fn truncated_and_corrupt_archives_are_counted_or_named() {
     assert!(err.contains("broken.warc.gz") && err.contains("at byte"), "{err}");
 }
 
+#[test]
+fn skip_bad_inputs_records_an_unreadable_input_and_keeps_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.wat.gz");
+    write_wat(&good, false);
+    let mut gz = std::fs::read(fixture("warcat/at.warc.gz")).unwrap();
+    let middle = gz.len() / 2;
+    gz[middle..middle + 64].fill(0);
+    let broken = dir.path().join("broken.warc.gz");
+    std::fs::write(&broken, &gz).unwrap();
+    let inputs = vec![broken.clone(), good.clone()];
+
+    // By default the run stops at the broken input, naming it.
+    let err = harvest(&config(inputs.clone(), &dir.path().join("strict"))).unwrap_err().to_string();
+    assert!(err.contains("broken.warc.gz"), "{err}");
+
+    // With skip_bad_inputs it is recorded, with its error, and the good input's pairs are all there.
+    let out = dir.path().join("skipping");
+    let stats = harvest(&HarvestConfig { skip_bad_inputs: true, ..config(inputs, &out) }).unwrap();
+    assert_eq!(stats.inputs_failed, 1, "{stats:#?}");
+    let failed = stats.per_input.iter().find(|i| i.error.is_some()).unwrap();
+    assert!(failed.path.ends_with("broken.warc.gz") && failed.error.as_deref().unwrap().contains("at byte"));
+    assert_eq!((failed.pairs_out, failed.shard.as_ref()), (0, None));
+    let alone = dir.path().join("good-alone");
+    harvest(&config(vec![good], &alone)).unwrap();
+    let keys = |dir: &Path| rows(dir).into_iter().map(|c| c.key).collect::<Vec<_>>();
+    assert!(!keys(&alone).is_empty());
+    assert_eq!(keys(&out), keys(&alone));
+    let manifest = Manifest::load(&out).unwrap();
+    assert_eq!(manifest.stats["inputs_failed"], 1, "the failure is in the manifest's stats");
+}
+
 fn write_list(dir: &Path) -> PathBuf {
     let path = dir.join("pairs.csv");
     std::fs::write(

@@ -64,6 +64,11 @@ pub struct HarvestArgs {
     /// Which step of a multi-rank run to do.
     #[arg(long, value_enum, default_value = "all")]
     phase: PhaseArg,
+    /// Record an input that cannot be read to its end (truncated or corrupt) as failed, with its
+    /// error in the manifest's stats, and go on; by default the run stops at it. Its pairs are not
+    /// kept. For large crawls where one bad download must not stop a rank.
+    #[arg(long)]
+    skip_bad_inputs: bool,
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -158,6 +163,7 @@ pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
                 PhaseArg::Merge => Phase::Merge,
             },
             threads: args.threads,
+            skip_bad_inputs: args.skip_bad_inputs,
         };
         harvest(&config).with_context(|| format!("harvesting into {}", out.display()))
     })?;
@@ -241,5 +247,11 @@ fn print_harvest(out: &std::path::Path, stats: &wit_harvest::HarvestStats) {
     );
     if !skipped.is_empty() {
         println!("skipped: {}", skipped.join(", "));
+    }
+    if stats.inputs_failed > 0 {
+        println!("{} inputs could not be read and were skipped:", stats.inputs_failed);
+        for input in stats.per_input.iter().filter(|i| i.error.is_some()) {
+            println!("  {}", input.error.as_deref().unwrap_or_default());
+        }
     }
 }
