@@ -250,8 +250,9 @@ fn harvest_into(
                 return Ok(Done::Already(stats));
             }
             done = stats_of(&existing).per_input;
-            // Only inputs whose shard (if any) is still listed count as done.
-            done.retain(|input| input.shard.as_ref().is_none_or(|s| existing.has_shard(s)));
+            // Only inputs whose shard (if any) is still listed count as done; an input that could
+            // not be read (skip_bad_inputs) is tried again.
+            done.retain(|input| input.error.is_none() && input.shard.as_ref().is_none_or(|s| existing.has_shard(s)));
             if !done.is_empty() {
                 tracing::info!(done = done.len(), of = todo.len(), "resuming an interrupted harvest");
             }
