@@ -162,7 +162,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", wit_contract::error_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -52,3 +52,47 @@ impl ContractError {
 }
 
 pub type Result<T, E = ContractError> = std::result::Result<T, E>;
+
+/// An error and its causes on one line, `a: b: c`, as the binaries print it — leaving out a cause
+/// whose text the line already holds (many errors repeat their source in their own message, and
+/// a plain chain would print the same words two to four times).
+pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = e.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Layer {
+        text: String,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    fn layer(text: &str, source: Option<Layer>) -> Layer {
+        Layer { text: text.into(), source: source.map(Box::new) }
+    }
+
+    #[test]
+    fn causes_are_joined_once() {
+        let io = layer("connection refused", None);
+        let store = layer("GET http://127.0.0.1:9/b failed: connection refused", Some(io));
+        let top = layer("s3://b/build", Some(store));
+        assert_eq!(error_line(&top), "s3://b/build: GET http://127.0.0.1:9/b failed: connection refused");
+        let plain = layer("reading x.json", Some(layer("no such file", None)));
+        assert_eq!(error_line(&plain), "reading x.json: no such file");
+    }
+}

@@ -25,7 +25,7 @@ pub mod writer;
 
 mod columns;
 
-pub use error::ContractError;
+pub use error::{error_line, ContractError};
 pub use manifest::{now_rfc3339, Manifest, ShardInfo, VerifyProblem};
 pub use origin::{recorded_path, set_origin};
 pub use reader::{read_records, ReadOptions, RecordReader, ShardReader};

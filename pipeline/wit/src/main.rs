@@ -66,7 +66,7 @@ fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", wit_contract::error_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

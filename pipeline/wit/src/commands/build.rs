@@ -85,7 +85,9 @@ pub fn run(args: &BuildArgs) -> Result<ExitCode> {
                     println!("build: {} rank {rank}/{}", step.name, step.ranks);
                 }
                 let cli = crate::Cli::from_args(argv.iter().cloned()).map_err(|e| e.to_string())?;
-                crate::dispatch(cli.command).map(|code| code == ExitCode::SUCCESS).map_err(|e| format!("{e:#}"))
+                crate::dispatch(cli.command)
+                    .map(|code| code == ExitCode::SUCCESS)
+                    .map_err(|e| wit_contract::error_line(e.as_ref()))
             })?;
             println!("build: complete in {}", plan.output);
         }
