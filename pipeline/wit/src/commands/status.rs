@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -16,8 +16,8 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: &StatusArgs) -> Result<ExitCode> {
-    let (plan, progress) = wit_build::progress::folder_progress(&args.dir)
-        .with_context(|| format!("reading the build folder {}", args.dir))?;
+    // Its errors name the folder, URL or manifest they are about.
+    let (plan, progress) = wit_build::progress::folder_progress(&args.dir)?;
     if args.json {
         let json = serde_json::json!({ "dir": plan.output, "world_size": plan.world_size, "steps": progress });
         println!("{}", serde_json::to_string_pretty(&json)?);
