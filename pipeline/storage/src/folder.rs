@@ -106,14 +106,7 @@ impl StoredFolder {
     pub fn is_file(&self, relative: &str) -> Result<bool> {
         match (&self.location, &self.runtime) {
             (Location::Remote(remote), Some(rt)) => {
-                let url = remote.url_of(relative);
-                rt.block_on(async {
-                    match remote.store.head(&remote.child(relative)).await {
-                        Ok(_) => Ok(true),
-                        Err(object_store::Error::NotFound { .. }) => Ok(false),
-                        Err(e) => Err(StorageError::store(&url, e)),
-                    }
-                })
+                Ok(rt.block_on(crate::sync::object_size(remote, &remote.child(relative)))?.is_some())
             }
             _ => Ok(self.local_path(relative).is_file()),
         }

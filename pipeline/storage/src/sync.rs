@@ -231,7 +231,7 @@ pub async fn is_object(remote: &Remote) -> Result<bool> {
 }
 
 /// The size of the object at `location`; None when there is none.
-async fn object_size(remote: &Remote, location: &ObjectPath) -> Result<Option<u64>> {
+pub(crate) async fn object_size(remote: &Remote, location: &ObjectPath) -> Result<Option<u64>> {
     match remote.store.head(location).await {
         Ok(meta) => Ok(Some(meta.size)),
         Err(object_store::Error::NotFound { .. }) => Ok(None),
