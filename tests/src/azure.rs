@@ -97,13 +97,7 @@ impl Azurite {
              \x20   print(b.name, b.size)",
             &[container, prefix],
         );
-        let mut blobs: Vec<(String, u64)> = out
-            .lines()
-            .filter_map(|line| line.rsplit_once(' '))
-            .map(|(name, size)| (name.to_string(), size.parse().expect("a size")))
-            .collect();
-        blobs.sort();
-        blobs
+        crate::parse_listing(&out)
     }
 
     /// Downloads every blob under `prefix` into `dir` (names relative to the prefix).

@@ -56,3 +56,14 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 pub fn wit(args: &[&str]) -> Output {
     Command::new(workspace_binary("wit")).args(args).output().expect("wit runs")
 }
+
+/// `KEY SIZE` lines (what the tests' Python store clients print) as sorted (key, size) pairs.
+pub fn parse_listing(printed: &str) -> Vec<(String, u64)> {
+    let mut objects: Vec<(String, u64)> = printed
+        .lines()
+        .filter_map(|line| line.rsplit_once(' '))
+        .map(|(key, size)| (key.to_string(), size.parse().expect("a size")))
+        .collect();
+    objects.sort();
+    objects
+}

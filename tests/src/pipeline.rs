@@ -292,3 +292,19 @@ pub fn manifests_point_at_whole_objects(objects: &[(String, u64)], prefix: &str,
     }
     checked
 }
+
+/// A build read back from a store (`objects` listed under `prefix`, downloaded into `back`) against
+/// the local build under `local`: a corpus was published, no temporary object is left, every
+/// manifest entry is a whole object, every stage folder verifies, and the outcome is the same.
+pub fn assert_read_back_equals_local(objects: &[(String, u64)], prefix: &str, back: &Path, local: &Path) {
+    let corpus_manifest = format!("{prefix}/corpus/manifest.json");
+    assert!(objects.iter().any(|(k, _)| *k == corpus_manifest), "{objects:?}");
+    assert!(!objects.iter().any(|(k, _)| k.contains("/.")), "temporary objects left: {objects:?}");
+    assert!(manifests_point_at_whole_objects(objects, prefix, back) > 0);
+    for stage in ["queries", "candidates", "curated", "corpus"] {
+        wit_ok(&["verify".into(), path_str(&back.join(stage))], &[]);
+    }
+    let expected = outcome(local);
+    assert!(expected.corpus.corpus_rows > 10, "a real test: {expected:?}");
+    assert_eq!(outcome(back), expected);
+}

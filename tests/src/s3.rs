@@ -89,13 +89,7 @@ impl S3Server {
              \x20       print(o['Key'], o['Size'])",
             &[bucket, prefix],
         );
-        let mut objects: Vec<(String, u64)> = out
-            .lines()
-            .filter_map(|line| line.rsplit_once(' '))
-            .map(|(key, size)| (key.to_string(), size.parse().expect("a size")))
-            .collect();
-        objects.sort();
-        objects
+        crate::parse_listing(&out)
     }
 
     /// The keys under `prefix` (first 1000), read with one plain HTTP request: quick enough to poll.
