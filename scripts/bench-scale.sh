@@ -1,4 +1,86 @@
 #!/usr/bin/env bash
+# Scale benchmarks. Two modes:
+#
+#   scripts/bench-scale.sh RELEASE_DIR
+#     The partitioned merges (issue 18; `make bench` runs this as its own row group): synthetic
+#     stage inputs at 1× and 10× (2M×K candidate pairs, 200k×K corpus rows; see the module docs of
+#     pipeline/plan/examples/bench_scale.rs) through every step of a world-size-4 build in plan
+#     order — harvest (harvest, dedup, apply ×4, merge), curate soft (count, select ×4, merge),
+#     curate strict into a second output (count, order ×4, strict, select ×4, merge), fetch (fetch,
+#     dedup, apply ×4, merge) — each rank its own process (one thread; two at a time), with
+#     --memory-budget 64M. Checks the merged outputs against what was generated, prints the
+#     markdown tables (wall and peak RSS per step at each scale, bytes read by one-process steps,
+#     rates per process) and writes them to $BENCH_DIR/scale.md (default /tmp/wit-bench).
+#     Needs `cargo build --release -p wit-plan --example bench_scale` (make bench builds it).
+#     BENCH_SCALES="1 10" (BENCH_QUICK=1: "1"), BENCH_SCALE_RANKS=4, BENCH_SCALE_BUDGET=64M,
+#     BENCH_SCALE_DIVISOR=1 (rows ÷ D: a smoke test); BENCH_ONLY without `scale` skips it. Data lives under $WIT_SCRATCH (default /tmp), deleted after.
+#
+#   scripts/bench-scale.sh --slurm BIN_DIR [WORLD_SIZES] [STORAGES]
+#     Scale-out figures for the README: the demo build on a one-node Slurm cluster (below).
+set -euo pipefail
+if [ "${1:-}" != --slurm ]; then
+  bin=$(cd "${1:?usage: bench-scale.sh RELEASE_DIR | bench-scale.sh --slurm BIN_DIR [WORLD_SIZES] [STORAGES]}" && pwd)
+  if [ -n "${BENCH_ONLY:-}" ] && [[ ",$BENCH_ONLY," != *,scale,* ]]; then exit 0; fi
+  if [ "${BENCH_QUICK:-}" = 1 ]; then scales=${BENCH_SCALES:-1}; else scales=${BENCH_SCALES:-1 10}; fi
+  n=${BENCH_SCALE_RANKS:-4}
+  budget=${BENCH_SCALE_BUDGET:-64M}
+  bench=$bin/examples/bench_scale
+  [ -x "$bench" ] || { echo "bench-scale: no $bench (cargo build --release -p wit-plan --example bench_scale)" >&2; exit 1; }
+  report=${BENCH_DIR:-/tmp/wit-bench}/scale.md
+  mkdir -p "$(dirname "$report")"
+  rm -f "$report" # never a stale table in BENCHMARKS.md
+  tmp=$(mktemp -d "${WIT_SCRATCH:-/tmp}/wit-bench-scale-XXXXXX")
+  trap 'rm -rf "$tmp"' EXIT
+  mkdir -p "$tmp/log"
+  log() { echo "[bench-scale $(date +%H:%M:%S)] $*" >&2; }
+  # One rank of one step: its JSON line appended to $results (the log shown if it fails).
+  one() { # STAGE PHASE RANK [--strict]
+    local name="$1-$2-$3${4:+-strict}"
+    if ! "$bench" run "$dir" "$1" "$2" "$3" "$n" --budget "$budget" ${4:+"$4"} >"$tmp/log/$name.json" 2>"$tmp/log/$name.log"; then
+      echo "bench-scale: $1 --phase $2 rank $3 ${4:-} failed (scale $k):" >&2
+      cat "$tmp/log/$name.log" >&2
+      return 1
+    fi
+    cat "$tmp/log/$name.json" >>"$results"
+  }
+  # Every rank of a wave, two processes at a time.
+  wave() { # STAGE PHASE [--strict]
+    local r pids
+    for ((r = 0; r < n; r += 2)); do
+      pids=()
+      one "$1" "$2" "$r" ${3:+"$3"} & pids+=($!)
+      if ((r + 1 < n)); then one "$1" "$2" $((r + 1)) ${3:+"$3"} & pids+=($!); fi
+      for pid in "${pids[@]}"; do wait "$pid"; done
+    done
+    log "$1 $2 ${3:-}: $(tail -n "$n" "$results" | grep -o '"wall_s":[0-9.]*' | cut -d: -f2 | sort -g | tail -1) s (slowest rank)"
+  }
+  files=()
+  started=$(date +%s)
+  for k in $scales; do
+    dir=$tmp/scale-$k
+    results=$tmp/results-$k.jsonl
+    : >"$results"
+    t=$(date +%s)
+    log "scale ${k}×: generating ($(cut -d' ' -f1-3 /proc/loadavg) load)"
+    "$bench" gen "$dir" --scale "$k" --ranks "$n" --divisor "${BENCH_SCALE_DIVISOR:-1}" >"$tmp/gen-$k.json"
+    log "scale ${k}×: generated in $(($(date +%s) - t)) s: $(cat "$tmp/gen-$k.json")"
+    t=$(date +%s)
+    wave harvest harvest; wave harvest dedup; wave harvest apply; one harvest merge 0
+    wave curate count; wave curate select; one curate merge 0
+    wave curate count --strict; wave curate order --strict; one curate strict 0 --strict
+    wave curate select --strict; one curate merge 0 --strict
+    wave fetch fetch; wave fetch dedup; wave fetch apply; one fetch merge 0
+    "$bench" check "$dir" >"$tmp/check-$k.json" || { cat "$tmp/check-$k.json" >&2; exit 1; }
+    log "scale ${k}×: every step in $(($(date +%s) - t)) s ($(cut -d' ' -f1-3 /proc/loadavg) load); check: $(tail -1 "$tmp/check-$k.json")"
+    rm -rf "$dir"
+    files+=("$results")
+  done
+  "$bench" table "${files[@]}" | tee "$report"
+  log "all scales in $(($(date +%s) - started)) s (generation included); tables in $report"
+  exit 0
+fi
+shift
+
 # Scale-out figures for the README: examples/demo.toml built by `wit build --slurm --wait` at world
 # size 1, 2 and 4 on a one-node Slurm cluster this script starts (munged, slurmctld, slurmd with
 # state under a temp folder; the same set-up as tests/slurm.rs), with the build on a local folder

@@ -635,6 +635,9 @@ def main():
         goals,
         "",
     ]
+    scale = WORK / "scale.md"  # written by scripts/bench-scale.sh, which bench.sh runs first
+    if scale.exists():
+        doc += ["## Scale: partitioned merges (scripts/bench-scale.sh)", "", scale.read_text().rstrip(), ""]
     if analysis.exists():
         doc += [analysis.read_text().rstrip(), ""]
     if report.profiles:

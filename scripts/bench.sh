@@ -10,4 +10,5 @@ set -euo pipefail
 bin=${1:?usage: bench.sh RELEASE_DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-bench-peers.sh"
+"$root/scripts/bench-scale.sh" "$bin" || echo "bench: scripts/bench-scale.sh failed; no scale tables" >&2
 exec "$root/.venv/bin/python" "$root/scripts/bench.py" "$bin"

@@ -76,20 +76,33 @@ fn is_deduplicated(manifest: &Manifest) -> bool {
 }
 
 /// One `(image_xxh3, major·row)` entry per corpus row of `dir`, rows numbered across shards in
-/// manifest order.
-fn image_entries(dir: &Path, manifest: &Manifest, major: u32) -> Result<Vec<Entry>> {
-    let mut entries = Vec::with_capacity(manifest.total_rows() as usize);
+/// manifest order; streamed shard by shard (one shard's hashes in memory at a time).
+fn image_entries<'a>(dir: &'a Path, manifest: &'a Manifest, major: u32) -> impl Iterator<Item = Result<Entry>> + 'a {
+    let mut first_row = 0u64;
+    manifest.shards.iter().flat_map(move |shard| {
+        let path = dir.join(&shard.file);
+        let start = first_row;
+        first_row += shard.rows;
+        let entries: Box<dyn Iterator<Item = Result<Entry>>> = match shard_hashes(&path) {
+            Ok(hashes) => Box::new(
+                hashes.into_iter().enumerate().map(move |(row, hash)| Ok(Entry { hash, at: pack(major, (start + row as u64) as u32) })),
+            ),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        };
+        entries
+    })
+}
+
+/// The `image_xxh3` column of one corpus shard.
+fn shard_hashes(path: &Path) -> Result<Vec<u64>> {
     let options = ReadOptions { batch_size: 65536, columns: Some(vec![col::IMAGE_XXH3.to_owned()]) };
-    for path in manifest.shard_paths(dir) {
-        for batch in ShardReader::open(&path, &options)? {
-            let batch = batch?;
-            let hashes = batch.column(0).as_primitive_opt::<UInt64Type>().ok_or_else(|| bad(&path, "`image_xxh3` is not u64"))?;
-            for &hash in hashes.values().iter() {
-                entries.push(Entry { hash, at: pack(major, entries.len() as u32) });
-            }
-        }
+    let mut hashes = Vec::new();
+    for batch in ShardReader::open(path, &options)? {
+        let batch = batch?;
+        let column = batch.column(0).as_primitive_opt::<UInt64Type>().ok_or_else(|| bad(path, "`image_xxh3` is not u64"))?;
+        hashes.extend_from_slice(column.values());
     }
-    Ok(entries)
+    Ok(hashes)
 }
 
 /// The end of a rank's fetch: its image hashes sent to their buckets, then its marker.
@@ -99,8 +112,12 @@ pub(crate) fn send_hashes(out: &Path, me: RankOf, config: &serde_json::Value) ->
     if !manifest.complete {
         return Err(bad(&dir, "the rank's corpus is not complete"));
     }
-    let entries = image_entries(&dir, &manifest, me.rank as u32)?;
+    let mut failed = None;
+    let entries = image_entries(&dir, &manifest, me.rank as u32).map_while(|e| e.map_err(|e| failed = Some(e)).ok());
     let sent = shuffle::send_to_buckets(out, me, entries).map_err(ranks_error)?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     let stats = serde_json::to_value(&sent).unwrap_or_default();
     StepMarker::new(STEP_SEND, me.rank, me.world_size, config.clone(), stats)
         .save(&me.marker(out, STEP_SEND))
@@ -154,8 +171,12 @@ pub(crate) fn dedup_in_place(out: &Path, budget: u64) -> Result<FetchStats> {
         return stats_of(&manifest, out);
     }
     let spill = out.join("_spill");
-    let entries = image_entries(out, &manifest, 0)?;
+    let mut failed = None;
+    let entries = image_entries(out, &manifest, 0).map_while(|e| e.map_err(|e| failed = Some(e)).ok());
     let dropped = shuffle::duplicates_in(entries, &spill, budget).map_err(ranks_error)?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     let drops = dropped.map(|e| e.map(|e| unpack(e.hash).1).map_err(ranks_error));
     let stats = move_duplicates(out, &out.join(FAILURES_DIR), drops)?;
     let _ = fs::remove_dir_all(&spill);
@@ -189,7 +210,9 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
     let mut listing: Vec<ShardInfo> = Vec::with_capacity(corpus.shards.len());
     let mut old_files: Vec<PathBuf> = Vec::new();
     let duplicates_path = failures_dir.join(DUPLICATES_SHARD);
-    let mut duplicates = ShardWriter::for_records::<Failure>(&duplicates_path, &WriterOptions::default())?;
+    // Failure rows are small: 8 MiB row groups keep the open group's memory low.
+    let small_groups = WriterOptions { row_group_bytes: 8 << 20, ..WriterOptions::default() };
+    let mut duplicates = ShardWriter::for_records::<Failure>(&duplicates_path, &small_groups)?;
     let mut moved = 0u64;
     for shard in corpus.shards.clone() {
         let end = first_row + shard.rows;

@@ -47,6 +47,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use crawl::{crawl, CrawlConfig, CrawlStats};
+pub use dedup::{STEP_APPLY, STEP_DEDUP, STEP_SEND};
 pub use error::{HarvestError, Result};
 pub use html::{extract_html, HtmlOptions, ImageText, PageExtract, TextOrigin};
 pub use lang::{detect_language, Detected, LangReject, LanguageFilter};
