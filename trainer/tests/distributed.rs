@@ -474,3 +474,32 @@ fn checkpoints_resume_with_another_world_size() {
         assert!(weights.values().all(|t| t.isfinite().all().int64_value(&[]) == 1));
     }
 }
+
+/// The check commands of the README and of scripts/gpu-check.sh, on CPU: `collectives` at world
+/// size 1 and as 2 ranks under `launch`, `speed` (with its pinned-copy check) and `shapes`.
+#[test]
+fn the_check_commands_run_on_cpu() {
+    let text = run_ok(&["collectives", "--device", "cpu"]);
+    assert!(text.contains("gloo on Cpu, rank 0 of 1") && text.contains("collectives: ok"), "{text}");
+    let text = run_ok(&["launch", "--nproc", "2", "--", "collectives", "--device", "cpu", "--timeout", "60"]);
+    assert_eq!(text.matches("collectives: ok").count(), 2, "{text}");
+    assert!(
+        text.contains("all-gather: ok ([0, 1])") && text.contains("all-reduce Float: ok (sum 3..3, want 3)"),
+        "{text}"
+    );
+    let text =
+        run_ok(&["speed", "--config", "tiny", "--device", "cpu", "--batch", "4", "--warmup", "1", "--steps", "2"]);
+    assert!(text.contains("samples/s") && text.contains("pinned copies: ok"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let text = run_ok(&["shapes", "-o", dir.path().to_str().unwrap(), "--shards", "2", "--rows", "8", "--size", "16"]);
+    assert!(text.contains("2 shards of 8 rows"), "{text}");
+    assert!(dir.path().join("corpus").is_dir() && dir.path().join("queries").is_dir());
+    // A launcher whose rank fails reports which.
+    let output = wit_train()
+        .args(["launch", "--nproc", "2", "--grace", "5", "--", "train", "--data", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("of 2 failed"), "{stderr}");
+}
