@@ -82,7 +82,7 @@ pub fn siglip_local_loss(
     let logits = logit_scale.exp() * image.matmul(&all_text.transpose(0, 1)) + logit_bias;
     let (kind, device) = (logits.kind(), logits.device());
     let positives = Tensor::zeros([rows, total], (kind, device));
-    let _ = positives.narrow(1, rank * rows, rows).copy_(&Tensor::eye(rows, (kind, device)));
+    positives.narrow(1, rank * rows, rows).copy_(&Tensor::eye(rows, (kind, device)));
     let labels = positives * 2.0 - 1.0;
     -(labels * logits).log_sigmoid().sum(kind) / rows as f64
 }
