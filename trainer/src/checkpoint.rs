@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
 use crate::data::DataPosition;
+use crate::loss::LossKind;
 
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -46,6 +47,40 @@ pub struct TrainState {
     /// The schedule and settings the run was started with.
     pub total_steps: u64,
     pub settings: serde_json::Value,
+    /// The number of data-parallel ranks that wrote it (1 for one process).
+    #[serde(default = "one")]
+    pub world_size: usize,
+    /// Every rank's data position, in rank order (`data` is rank 0's).
+    #[serde(default)]
+    pub ranks: Vec<DataPosition>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// The loss the checkpoint's run trained with (its settings' `loss`; CLIP when absent).
+pub fn loss_of(state: &TrainState) -> LossKind {
+    state.settings.get("loss").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+}
+
+/// Where a resumed rank starts reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResumeData {
+    /// Same world size: this rank continues exactly where it stopped.
+    Exact(DataPosition),
+    /// Another world size: the shards are dealt anew ([`crate::data::reshard`] of every old rank's position).
+    Reshard(Vec<DataPosition>),
+}
+
+/// Where rank `rank` of `world` ranks resumes reading from a checkpoint's `state`.
+pub fn resume_data(state: &TrainState, rank: usize, world: usize) -> ResumeData {
+    let ranks = if state.ranks.is_empty() { std::slice::from_ref(&state.data) } else { &state.ranks[..] };
+    if ranks.len() == world {
+        ResumeData::Exact(ranks[rank].clone())
+    } else {
+        ResumeData::Reshard(ranks.to_vec())
+    }
 }
 
 pub const STATE_FORMAT: &str = "wit-train-checkpoint/1";

@@ -88,6 +88,9 @@ pub struct LoaderOptions {
 
 /// Where the reader is: the window of rows being shuffled (it began at row `row` of the epoch's
 /// `shard_cursor`-th shard of this rank) and how many of its rows were handed out.
+///
+/// `done` lists shards (indices among the training shards) that this epoch skips because they
+/// were read before a resume with another world size ([`reshard`]); it is empty otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataPosition {
     pub epoch: u64,
@@ -95,6 +98,8 @@ pub struct DataPosition {
     pub shard_cursor: usize,
     pub row: u64,
     pub consumed: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done: Vec<usize>,
 }
 
 /// One batch in host memory, as the batcher hands it over.
@@ -295,14 +300,48 @@ impl<'a> RowStream<'a> {
     }
 }
 
-/// This rank's shards of `epoch`, in that epoch's order.
-fn epoch_shards(options: &LoaderOptions, paths: &[PathBuf], epoch: u64) -> Vec<PathBuf> {
-    let mut order: Vec<usize> = (0..paths.len()).collect();
+/// This rank's shards of `epoch`, in that epoch's order, without the `done` ones.
+fn epoch_shards(options: &LoaderOptions, paths: &[PathBuf], epoch: u64, done: &[usize]) -> Vec<PathBuf> {
+    let shards = rank_shards(options, paths.len(), epoch, done, options.rank, options.world_size);
+    shards.into_iter().map(|i| paths[i].clone()).collect()
+}
+
+/// The indices (among `count` training shards) that `rank` of `world` reads in `epoch`: the
+/// epoch's shuffled order without `done`, dealt round-robin.
+fn rank_shards(
+    options: &LoaderOptions,
+    count: usize,
+    epoch: u64,
+    done: &[usize],
+    rank: usize,
+    world: usize,
+) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..count).collect();
     if options.shuffle {
         Rng::keyed(options.seed, &[SHARD_ORDER, epoch]).shuffle(&mut order);
     }
-    let world = options.world_size.max(1);
-    order.into_iter().skip(options.rank).step_by(world).map(|i| paths[i].clone()).collect()
+    order.retain(|i| !done.contains(i));
+    order.into_iter().skip(rank).step_by(world.max(1)).collect()
+}
+
+/// The position to resume from with `options.world_size` ranks when the checkpoint's `old`
+/// positions (one per old rank) were written by another number of ranks: the earliest epoch any
+/// old rank was in, from its beginning, minus the shards every old rank had finished (a shard one
+/// rank was half-way through is read again; no row is left out).
+pub fn reshard(old: &[DataPosition], options: &LoaderOptions) -> Result<DataPosition, DataError> {
+    let corpus = Corpus::open(&options.data)?;
+    let count = corpus.split(options.split, options.holdout_shards)?.len();
+    let epoch = old.iter().map(|p| p.epoch).min().unwrap_or(0);
+    let earlier: Vec<usize> = old.iter().find(|p| p.epoch == epoch).map(|p| p.done.clone()).unwrap_or_default();
+    let mut done = earlier.clone();
+    for (rank, position) in old.iter().enumerate() {
+        let shards = rank_shards(options, count, epoch, &earlier, rank, old.len());
+        let finished = if position.epoch > epoch { shards.len() } else { position.shard_cursor.min(shards.len()) };
+        done.extend_from_slice(&shards[..finished]);
+    }
+    done.sort_unstable();
+    done.dedup();
+    Ok(DataPosition { epoch, done, ..Default::default() })
 }
 
 fn read_rows(options: &LoaderOptions, dir: &Path, paths: &[PathBuf], jobs: &Sender<Job>) {
@@ -318,7 +357,7 @@ fn read_rows(options: &LoaderOptions, dir: &Path, paths: &[PathBuf], jobs: &Send
             return;
         }
         let epoch = start.epoch;
-        let order = epoch_shards(options, paths, epoch);
+        let order = epoch_shards(options, paths, epoch, &start.done);
         let mut stream = match RowStream::new(&order, start.shard_cursor, start.row) {
             Ok(stream) => stream,
             Err(e) => {
@@ -349,7 +388,14 @@ fn read_rows(options: &LoaderOptions, dir: &Path, paths: &[PathBuf], jobs: &Send
             }
             for (consumed, &index) in order.iter().enumerate().skip(skip as usize) {
                 let Some(record) = rows_of_window[index].take() else { continue };
-                let position = DataPosition { epoch, window, shard_cursor, row, consumed: consumed as u64 + 1 };
+                let position = DataPosition {
+                    epoch,
+                    window,
+                    shard_cursor,
+                    row,
+                    consumed: consumed as u64 + 1,
+                    done: start.done.clone(),
+                };
                 let crop = Rng::keyed(options.seed, &[CROP, epoch, window, index as u64]);
                 if !send(Work::Row(Box::new(JobRow { row: record, crop, position }))) {
                     return;

@@ -2,12 +2,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use tch::Device;
 use wit_storage::{with_storage, StoragePlan};
 use wit_trainer::config::ClipConfig;
+use wit_trainer::dist::{Backend, DistEnv, ProcessGroup};
 use wit_trainer::eval::EvalOptions;
 use wit_trainer::optim::AdamWConfig;
 use wit_trainer::smoke::smoke;
@@ -29,6 +32,61 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Evaluate a checkpoint on the corpus's held-out shards: retrieval R@1/5/10 and zero-shot.
     Eval(EvalArgs),
+    /// Run N ranks of a data-parallel job on this machine: `wit-train launch --nproc 2 -- train …`
+    /// (each rank gets torchrun's environment: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT).
+    Launch {
+        #[arg(long, default_value_t = 2)]
+        nproc: usize,
+        /// Rendezvous port on 127.0.0.1 (default: a free one).
+        #[arg(long)]
+        master_port: Option<u16>,
+        /// Seconds the other ranks get to fail on their own after one failed, before being killed.
+        #[arg(long, default_value_t = 60)]
+        grace: u64,
+        /// The wit-train command each rank runs (after `--`).
+        #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Check the c10d collectives (all-reduce, all-gather, broadcast, barrier) of this job's
+    /// process group (from the torchrun/Slurm environment; one rank without it) on a device.
+    Collectives {
+        /// cpu, cuda, or auto (cuda when available).
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// auto (nccl on CUDA, gloo on CPU), gloo or nccl.
+        #[arg(long, default_value = "auto")]
+        backend: String,
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Time training steps on a fixed batch (pinned host→device copies, forward, loss, backward,
+    /// AdamW) and check the pinned copies: samples/s of the step alone, without the data pipeline.
+    Speed {
+        #[arg(long, default_value = "ViT-B-32")]
+        config: ClipConfig,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16.
+        #[arg(long, default_value = "auto")]
+        precision: String,
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+    },
+    /// Write a generated corpus of captioned coloured shapes (a corpus folder and its queries).
+    Shapes {
+        #[arg(long, short = 'o')]
+        out: PathBuf,
+        #[arg(long, default_value_t = 2)]
+        shards: usize,
+        #[arg(long, default_value_t = 64)]
+        rows: usize,
+        #[arg(long, default_value_t = 64)]
+        size: u32,
+    },
     /// Check libtorch end to end: build a model, train a few steps on a fixed random batch, and
     /// report whether the loss falls.
     Smoke {
@@ -85,10 +143,23 @@ struct TrainArgs {
     shuffle_window: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    #[arg(long, default_value_t = 0)]
-    rank: usize,
-    #[arg(long, default_value_t = 1)]
-    world_size: usize,
+    /// This process's rank (default: RANK or SLURM_PROCID from the environment, else 0).
+    #[arg(long)]
+    rank: Option<usize>,
+    /// Data-parallel ranks (default: WORLD_SIZE or SLURM_NTASKS, else 1). Above 1, the ranks meet
+    /// at MASTER_ADDR:MASTER_PORT (default 127.0.0.1:29500) and train one model on a global batch
+    /// of `--batch × world size`.
+    #[arg(long)]
+    world_size: Option<usize>,
+    /// Collectives backend: auto (nccl on CUDA, gloo on CPU), gloo or nccl.
+    #[arg(long, default_value = "auto")]
+    dist_backend: String,
+    /// Seconds a rank waits for the others (rendezvous and every collective) before failing.
+    #[arg(long, default_value_t = 600)]
+    dist_timeout: u64,
+    /// clip (CLIP's contrastive loss) or siglip (sigmoid loss with a learnable bias).
+    #[arg(long, default_value = "clip")]
+    loss: String,
     /// Shards at the end of the manifest held out for evaluation (evaluated after the last step).
     #[arg(long, default_value_t = 0)]
     holdout: usize,
@@ -153,11 +224,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = if cli.quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: log files and launchers' pipes get plain `key=value` lines.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
     let result = match cli.command {
         Command::Train(args) => run_train(*args),
         Command::Eval(args) => run_eval(args),
         Command::Smoke { config, device, batch, steps, seed } => run_smoke(config, &device, batch, steps, seed),
+        Command::Launch { nproc, master_port, grace, command } => run_launch(nproc, master_port, grace, &command),
+        Command::Collectives { device, backend, timeout } => run_collectives(&device, &backend, timeout),
+        Command::Speed { config, device, precision, batch, warmup, steps } => {
+            run_speed(config, &device, &precision, batch, warmup, steps)
+        }
+        Command::Shapes { out, shards, rows, size } => run_shapes(&out, shards, rows, size),
     };
     match result {
         Ok(code) => code,
@@ -168,14 +247,106 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let device = parse_device(&args.device)?;
-    let precision = match args.precision.as_str() {
+/// The job's place from the environment (one rank of one when there is none).
+fn job_env() -> anyhow::Result<DistEnv> {
+    Ok(DistEnv::from_env(|name| std::env::var(name).ok())?.unwrap_or(DistEnv {
+        rank: 0,
+        world_size: 1,
+        local_rank: 0,
+        master_addr: "127.0.0.1".into(),
+        master_port: wit_trainer::launch::free_port()?,
+    }))
+}
+
+fn parse_backend(name: &str, device: Device) -> anyhow::Result<Backend> {
+    Ok(match name {
+        "auto" => Backend::for_device(device),
+        "gloo" => Backend::Gloo,
+        "nccl" => Backend::Nccl,
+        other => bail!("unknown backend {other:?} (auto, gloo or nccl)"),
+    })
+}
+
+fn run_collectives(device: &str, backend: &str, timeout: u64) -> anyhow::Result<ExitCode> {
+    let env = job_env()?;
+    let mut device = parse_device(device)?;
+    if device.is_cuda() {
+        device = Device::Cuda(env.local_rank);
+    }
+    let backend = parse_backend(backend, device)?;
+    println!(
+        "c10d: {} on {device:?}, rank {} of {} (NCCL built in: {})",
+        backend.name(),
+        env.rank,
+        env.world_size,
+        wit_trainer::dist::nccl_built()
+    );
+    let group = ProcessGroup::new(&env, backend, Duration::from_secs(timeout))?;
+    for line in wit_trainer::dist::self_check(&group, device)? {
+        println!("{line}");
+    }
+    println!("collectives: ok");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_precision(name: &str) -> anyhow::Result<Precision> {
+    Ok(match name {
         "auto" => Precision::Auto,
         "fp32" => Precision::Fp32,
         "bf16" => Precision::Bf16,
         other => bail!("unknown precision {other:?} (auto, fp32 or bf16)"),
+    })
+}
+
+fn run_speed(
+    config: ClipConfig,
+    device: &str,
+    precision: &str,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> anyhow::Result<ExitCode> {
+    let device = parse_device(device)?;
+    let kind = parse_precision(precision)?.kind(device);
+    let report = wit_trainer::speed::training_speed(&config, device, kind, batch, warmup, steps.max(1));
+    println!(
+        "speed: {config} {kind:?} batch {batch} on {device:?}: {:.1} samples/s ({:.1} ms/step over {} steps), loss {:.4}",
+        report.samples_per_s, report.step_ms, report.steps, report.loss
+    );
+    println!("pinned copies: {}", if report.pinned_copy_matches { "ok" } else { "WRONG" });
+    Ok(if report.pinned_copy_matches && report.loss.is_finite() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn run_shapes(out: &std::path::Path, shards: usize, rows: usize, size: u32) -> anyhow::Result<ExitCode> {
+    use wit_trainer::synthetic::{write_shapes_corpus, write_shapes_queries, ShapesOptions};
+    let options = ShapesOptions { shards, rows_per_shard: rows, image_size: size, seed: 11, broken_rows: 0 };
+    write_shapes_corpus(&out.join("corpus"), &options).with_context(|| format!("writing {}", out.display()))?;
+    write_shapes_queries(&out.join("queries")).with_context(|| format!("writing {}", out.display()))?;
+    println!("shapes: {} shards of {rows} rows in {}", shards, out.join("corpus").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_launch(nproc: usize, port: Option<u16>, grace: u64, command: &[String]) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("finding this wit-train executable")?;
+    wit_trainer::launch::launch_local(&exe, command, nproc, port, Duration::from_secs(grace))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let env = DistEnv::from_env(|name| std::env::var(name).ok())?;
+    let env = DistEnv::with_flags(env, args.rank, args.world_size, |name| std::env::var(name).ok())?;
+    let mut device = parse_device(&args.device)?;
+    if let (Device::Cuda(_), Some(env)) = (device, &env) {
+        device = Device::Cuda(env.local_rank);
+    }
+    let backend = parse_backend(&args.dist_backend, device)?;
+    let group = match &env {
+        Some(env) if env.world_size > 1 || args.dist_backend != "auto" => {
+            Some(Arc::new(ProcessGroup::new(env, backend, Duration::from_secs(args.dist_timeout))?))
+        }
+        _ => None,
     };
+    let precision = parse_precision(&args.precision)?;
     let resume = match args.resume.as_deref() {
         None => Resume::Fresh,
         Some("latest") => Resume::Latest,
@@ -198,8 +369,8 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     options.prefetch = args.prefetch;
     options.shuffle_window = args.shuffle_window;
     options.seed = args.seed;
-    options.rank = args.rank;
-    options.world_size = args.world_size;
+    options.loss = args.loss.parse().map_err(anyhow::Error::msg)?;
+    options.group = group;
     options.holdout_shards = args.holdout;
     options.eval = args.holdout > 0;
     options.resume = resume;

@@ -10,18 +10,27 @@
 //!
 //! Mixed precision: with [`Clip::compute_kind`] set to bf16 (the trainer does on CUDA) every
 //! matrix product, the patch convolution and attention run in bf16 on bf16 copies of the f32
-//! weights, while layer norms, the residual stream and the features stay f32 — what torch's
-//! autocast does. tch's own `autocast` cannot choose bf16 (it only toggles CUDA's default, f16).
+//! weights, while layer norms, the residual stream and the features stay in the weights' precision
+//! (f32) — what torch's autocast does. tch's own `autocast` cannot choose bf16 (it only toggles
+//! CUDA's default, f16). A var store converted to f64 (with `compute_kind` f64) runs wholly in f64,
+//! which the exactness tests of data-parallel training use.
+//!
+//! For the SigLIP loss ([`Clip::new_for`] with [`LossKind::Siglip`]) the model also has open_clip's
+//! `logit_bias` (initialised to −10) and its logit scale starts at ln 10.
 
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::config::{ClipConfig, TowerConfig};
+use crate::loss::LossKind;
 
 /// ln(1/0.07), the logit scale CLIP starts from.
 pub const INITIAL_LOGIT_SCALE: f64 = 2.659_260_036_932_778_3;
 /// ln(100): the logit scale is clamped to this after every step.
 pub const MAX_LOGIT_SCALE: f64 = 4.605_170_185_988_091;
+/// ln 10 and −10: SigLIP's initial logit scale and bias (open_clip's `init_logit_scale`, `init_logit_bias`).
+pub const SIGLIP_LOGIT_SCALE: f64 = std::f64::consts::LN_10;
+pub const SIGLIP_LOGIT_BIAS: f64 = -10.0;
 
 fn normal(stdev: f64) -> nn::Init {
     nn::Init::Randn { mean: 0.0, stdev }
@@ -80,11 +89,12 @@ impl ResidualAttentionBlock {
         cast_linear(&self.out_proj, &attended.transpose(1, 2).reshape([batch, length, width]))
     }
 
-    /// `x` is the f32 residual stream; the products run in `compute`.
+    /// `x` is the residual stream (in the weights' precision); the products run in `compute`.
     fn forward(&self, x: &Tensor, causal: bool, compute: Kind) -> Tensor {
-        let x = x + self.attention(&self.ln_1.forward(x).to_kind(compute), causal).to_kind(Kind::Float);
+        let stream = x.kind();
+        let x = x + self.attention(&self.ln_1.forward(x).to_kind(compute), causal).to_kind(stream);
         let hidden = cast_linear(&self.c_fc, &self.ln_2.forward(&x).to_kind(compute)).gelu("none");
-        &x + cast_linear(&self.c_proj, &hidden).to_kind(Kind::Float)
+        &x + cast_linear(&self.c_proj, &hidden).to_kind(stream)
     }
 }
 
@@ -142,13 +152,14 @@ impl VisionTransformer {
         let weight = self.conv1.ws.to_kind(compute);
         let stride = [self.patch_size, self.patch_size];
         let patches = images.to_kind(compute).conv2d(&weight, None::<Tensor>, stride, [0, 0], [1, 1], 1);
-        let patches = patches.to_kind(Kind::Float).flatten(2, 3).transpose(1, 2);
+        let stream = self.class_embedding.kind();
+        let patches = patches.to_kind(stream).flatten(2, 3).transpose(1, 2);
         let (batch, _, width) = patches.size3().expect("conv1 gives (batch, width, grid, grid)");
         let class = self.class_embedding.to_kind(patches.kind()).expand([batch, 1, width], false);
         let x = Tensor::cat(&[class, patches], 1) + &self.positional_embedding;
         let x = self.transformer.forward(&self.ln_pre.forward(&x), false, compute);
         let pooled = self.ln_post.forward(&x.select(1, 0)).to_kind(compute);
-        pooled.matmul(&self.proj.to_kind(compute)).to_kind(Kind::Float)
+        pooled.matmul(&self.proj.to_kind(compute)).to_kind(stream)
     }
 }
 
@@ -165,11 +176,18 @@ pub struct Clip {
     ln_final: nn::LayerNorm,
     text_projection: Tensor,
     pub logit_scale: Tensor,
+    /// SigLIP's learnable bias (None for the contrastive loss).
+    pub logit_bias: Option<Tensor>,
 }
 
 impl Clip {
-    /// A freshly initialised model whose variables live in `root`'s var store.
+    /// A freshly initialised model for the contrastive loss, its variables in `root`'s var store.
     pub fn new(root: &nn::Path, config: &ClipConfig) -> Self {
+        Self::new_for(root, config, LossKind::Clip)
+    }
+
+    /// A freshly initialised model for `loss` (SigLIP adds `logit_bias` and starts at scale ln 10).
+    pub fn new_for(root: &nn::Path, config: &ClipConfig, loss: LossKind) -> Self {
         let width = config.text.width;
         let embedding = nn::EmbeddingConfig { ws_init: normal(0.02), ..Default::default() };
         Clip {
@@ -181,7 +199,16 @@ impl Clip {
             transformer: Transformer::new(&(root / "transformer"), &config.text),
             ln_final: layer_norm(root / "ln_final", width),
             text_projection: root.var("text_projection", &[width, config.embed_dim], normal((width as f64).powf(-0.5))),
-            logit_scale: root.var("logit_scale", &[], nn::Init::Const(INITIAL_LOGIT_SCALE)),
+            logit_scale: root.var(
+                "logit_scale",
+                &[],
+                nn::Init::Const(match loss {
+                    LossKind::Clip => INITIAL_LOGIT_SCALE,
+                    LossKind::Siglip => SIGLIP_LOGIT_SCALE,
+                }),
+            ),
+            logit_bias: (loss == LossKind::Siglip)
+                .then(|| root.var("logit_bias", &[], nn::Init::Const(SIGLIP_LOGIT_BIAS))),
         }
     }
 
@@ -204,7 +231,7 @@ impl Clip {
         let rows = Tensor::arange(batch, (Kind::Int64, tokens.device()));
         let pooled = x.index(&[Some(rows), Some(end_of_text)]);
         let features = pooled.to_kind(self.compute_kind).matmul(&self.text_projection.to_kind(self.compute_kind));
-        let features = features.to_kind(Kind::Float);
+        let features = features.to_kind(self.text_projection.kind());
         if normalize {
             l2_normalize(&features)
         } else {

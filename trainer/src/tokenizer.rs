@@ -2,7 +2,8 @@
 //!
 //! The merges come from open_clip's `bpe_simple_vocab_16e6.txt.gz` (fetched into
 //! `fixtures/clip/` by `scripts/fetch-fixtures.sh`). Text is cleaned as open_clip's default
-//! `lower` cleaner does — ftfy, HTML unescaping twice, whitespace collapsed, lower case — then
+//! `lower` cleaner does — ftfy, HTML unescaping twice (the full HTML5 table, [`crate::html`]),
+//! whitespace collapsed, lower case — then
 //! split with CLIP's pattern, mapped byte by byte onto printable characters and merged by rank.
 //! Of ftfy's fixes this port applies the ones that change clean modern text (curly quotes,
 //! Latin ligatures, full-width characters, control characters, NFC); it does not repair
@@ -15,6 +16,8 @@ use std::sync::Mutex;
 
 use regex::Regex;
 use unicode_normalization::UnicodeNormalization;
+
+use crate::html;
 
 /// Ids in the vocabulary: 256 bytes, 256 word-final bytes, 48,894 merges, 2 special tokens.
 pub const VOCAB_SIZE: usize = 49_408;
@@ -187,15 +190,40 @@ fn bytes_to_unicode() -> [char; 256] {
     table
 }
 
-/// open_clip's `lower` cleaner: ftfy (the subset described above), HTML unescaping twice,
-/// whitespace collapsed to single spaces, lower case.
+/// open_clip's `lower` cleaner: ftfy (the subset described above, with its HTML unescaping),
+/// Python's `html.unescape` twice, whitespace collapsed to single spaces, lower case.
 pub fn clean_lower(text: &str) -> String {
     let fixed = fix_text(text);
-    let unescaped = html_unescape(&html_unescape(&fixed));
-    unescaped.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    let unescaped = html::python_unescape(&html::python_unescape(&fixed));
+    // Python's str.split() also splits at the information separators U+001C..U+001F.
+    let words = unescaped.split(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c));
+    words.filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
+/// ftfy's `fix_text`, line by line: HTML references first (not once a line holds a `<`, as
+/// ftfy's "auto" mode), then the character fixes and NFC, repeated until nothing changes.
 fn fix_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut unescape = true;
+    for segment in text.split_inclusive('\n') {
+        if segment.contains('<') {
+            unescape = false;
+        }
+        let mut current = segment.to_owned();
+        loop {
+            let unescaped = if unescape { html::ftfy_unescape(&current) } else { current.clone() };
+            let fixed = fix_characters(&unescaped);
+            if fixed == current {
+                break;
+            }
+            current = fixed;
+        }
+        out.push_str(&current);
+    }
+    out
+}
+
+fn fix_characters(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -217,60 +245,6 @@ fn fix_text(text: &str) -> String {
     out.nfc().collect()
 }
 
-/// Numeric character references and the common named ones (`&amp;`, `&quot;`, …).
-fn html_unescape(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        match decode_entity(rest) {
-            Some((decoded, used)) => {
-                out.push(decoded);
-                rest = &rest[used..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn decode_entity(text: &str) -> Option<(char, usize)> {
-    let end = text.find(';').filter(|&end| end <= 12)?;
-    let body = &text[1..end];
-    let decoded = if let Some(number) = body.strip_prefix('#') {
-        let code = match number.strip_prefix(['x', 'X']) {
-            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-            None => number.parse().ok()?,
-        };
-        char::from_u32(code).filter(|&c| c != '\0')?
-    } else {
-        match body {
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            "nbsp" => '\u{a0}',
-            "copy" => '©',
-            "reg" => '®',
-            "ndash" => '–',
-            "mdash" => '—',
-            "hellip" => '…',
-            "eacute" => 'é',
-            _ => return None,
-        }
-    };
-    Some((decoded, end + 1))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,7 +263,11 @@ mod tests {
     fn cleaning_follows_open_clips_lower_cleaner() {
         assert_eq!(clean_lower("  A  “Quoted”\tCAT &amp;amp; ﬁsh\n"), "a \"quoted\" cat & fish");
         assert_eq!(clean_lower("ＡＢＣ！"), "abc!");
-        assert_eq!(html_unescape("&#233;t&eacute; &#x41; &bogus; &"), "été A &bogus; &");
+        assert_eq!(clean_lower("&#233;t&eacute; &#x41; &bogus; &"), "été a &bogus; &");
+        // ftfy decodes first, so a decoded curly quote is straightened like a typed one.
+        assert_eq!(clean_lower("it&rsquo;s &hellip; &Auml;PFEL &EACUTE;"), "it's … äpfel é");
+        // A line holding `<` keeps ftfy from decoding (Python's unescape still does).
+        assert_eq!(clean_lower("a<b it&rsquo;s"), "a<b it’s");
     }
 
     #[test]

@@ -1,5 +1,12 @@
 //! The training run: model, AdamW with open_clip's groups and schedule, the input pipeline,
 //! periodic logs and checkpoints, exact resume, and an evaluation on the held-out shards at the end.
+//!
+//! With a process group ([`TrainOptions::group`]) the run is data-parallel ([`crate::parallel`]):
+//! each rank reads its own shards (`batch_size` rows per rank per step; the global batch is
+//! `batch_size × world`), parameters start from rank 0's, the loss is the global batch's and every
+//! rank takes the same step. Rank 0 alone writes checkpoints (holding every rank's data position)
+//! and evaluates. The loss stays on the device between log steps: it is read back (one sync) only
+//! when a line is logged.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,13 +16,15 @@ use std::time::Instant;
 use serde::Serialize;
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::checkpoint::{self, TrainState, STATE_FORMAT};
+use crate::checkpoint::{self, ResumeData, TrainState, STATE_FORMAT};
 use crate::config::ClipConfig;
-use crate::data::{DataError, DataPosition, DeviceFeeder, Loader, LoaderOptions, Split};
+use crate::data::{self, DataError, DataPosition, DeviceFeeder, Loader, LoaderOptions, Split};
+use crate::dist::{DistError, ProcessGroup};
 use crate::eval::{self, EvalOptions, EvalResults};
-use crate::loss::clip_loss;
+use crate::loss::LossKind;
 use crate::model::Clip;
 use crate::optim::{cosine_lr, AdamW, AdamWConfig};
+use crate::parallel;
 use crate::tokenizer::{Tokenizer, TokenizerError};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +41,10 @@ pub enum TrainError {
     DataEnded(PathBuf),
     #[error("evaluation: {0}")]
     Eval(#[from] eval::EvalError),
+    #[error(transparent)]
+    Dist(#[from] DistError),
+    #[error("world size {0} needs a process group (launch with `wit-train launch`, torchrun or srun)")]
+    NoGroup(usize),
 }
 
 static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -97,6 +110,11 @@ pub struct TrainOptions {
     pub eval: bool,
     /// A queries folder naming the query ids, for zero-shot classification.
     pub queries: Option<PathBuf>,
+    /// The loss: CLIP's contrastive loss or SigLIP's sigmoid loss.
+    pub loss: LossKind,
+    /// The c10d process group of a data-parallel run (its rank and world size replace `rank` and
+    /// `world_size`); None for one process.
+    pub group: Option<Arc<ProcessGroup>>,
 }
 
 impl TrainOptions {
@@ -128,6 +146,8 @@ impl TrainOptions {
             stop_after: None,
             eval: false,
             queries: None,
+            loss: LossKind::Clip,
+            group: None,
         }
     }
 }
@@ -150,6 +170,13 @@ pub struct TrainStats {
 
 /// Trains (or resumes) as `options` say; returns what happened.
 pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
+    let group = options.group.as_deref();
+    let (rank, world) = match group {
+        Some(group) => (group.rank, group.world_size),
+        None if options.world_size > 1 => return Err(TrainError::NoGroup(options.world_size)),
+        None => (0, 1),
+    };
+    let options = &TrainOptions { rank, world_size: world, ..options.clone() };
     let tokenizer = Arc::new(Tokenizer::from_file(&options.bpe)?);
     let vs = nn::VarStore::new(options.device);
     let mut model = {
@@ -157,10 +184,11 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
         // runs in parallel threads (tests) each get the initialisation their seed gives.
         let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         tch::manual_seed(options.seed as i64);
-        Clip::new(&vs.root(), &options.config)
+        Clip::new_for(&vs.root(), &options.config, options.loss)
     };
     model.compute_kind = options.precision.kind(options.device);
     let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+    let ordered = parallel::ordered_parameters(&parameters);
     let mut optimizer = AdamW::new(parameters, options.adamw);
 
     let resume_dir = match &options.resume {
@@ -177,9 +205,34 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
             return Err(resume_error(format!("checkpoint of {}, asked for {}", state.config, options.config)));
         }
         optimizer.load_state(state.step as i64, &loaded.moments).map_err(resume_error)?;
-        (step, position, samples_seen) = (state.step, state.data, state.samples_seen);
+        if checkpoint::loss_of(&state) != options.loss {
+            let saved = checkpoint::loss_of(&state);
+            return Err(resume_error(format!(
+                "checkpoint trained with the {saved:?} loss, asked for {:?}",
+                options.loss
+            )));
+        }
+        position = match checkpoint::resume_data(&state, rank, world) {
+            ResumeData::Exact(position) => position,
+            ResumeData::Reshard(old) => {
+                let position = data::reshard(&old, &loader_options(options, DataPosition::default()))?;
+                tracing::warn!(
+                    "checkpoint written by {} ranks, resuming with {world}: epoch {} starts over without the {} \
+                     shards every old rank had finished",
+                    old.len(),
+                    position.epoch,
+                    position.done.len()
+                );
+                position
+            }
+        };
+        (step, samples_seen) = (state.step, state.samples_seen);
         tracing::info!(step, ?position, "resumed from {}", dir.display());
     }
+    if let Some(group) = group {
+        parallel::broadcast_parameters(&ordered, group)?;
+    }
+    let start_position = position.clone();
 
     let mut loader = Loader::start(loader_options(options, position.clone()), tokenizer.clone())?;
     let feeder = DeviceFeeder::new(options.device);
@@ -188,6 +241,8 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
         TrainStats { start_step: step, end_step: step, data_position: position.clone(), ..Default::default() };
     let (mut window_data, mut window_step, mut window_samples) = (0.0, 0.0, 0u64);
     let mut window_start = Instant::now();
+    // The losses of the steps since the last log line, still on the device.
+    let mut pending: Vec<(u64, Tensor)> = Vec::new();
     let config = options.config;
     while step < last {
         let fetch_start = Instant::now();
@@ -197,30 +252,34 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
         let (images, tokens) = feeder.to_device(&batch, config.image_size, config.context_length);
         let lr = cosine_lr(options.lr, options.warmup, options.steps, step);
         optimizer.zero_grad();
-        let (image_features, text_features) = model.forward(&images, &tokens);
-        let loss = clip_loss(&image_features, &text_features, &model.logit_scale);
-        loss.backward();
+        let loss = parallel::forward_backward(&model, &images, &tokens, options.loss, group)?;
+        if let Some(group) = group {
+            parallel::all_reduce_gradients(&ordered, group, parallel::BUCKET_BYTES)?;
+        }
         if let Some(max_norm) = options.grad_clip {
             optimizer.clip_grad_norm(max_norm);
         }
         optimizer.step(lr);
         model.clamp_logit_scale();
-        let loss = loss.double_value(&[]);
         let step_time = compute_start.elapsed().as_secs_f64();
 
         step += 1;
-        samples_seen += batch.len as u64;
+        let global_rows = (batch.len * world) as u64;
+        samples_seen += global_rows;
         position = batch.position;
         for (reason, count) in batch.skipped {
             *stats.skipped.entry(reason).or_default() += count;
         }
-        stats.losses.push((step, loss));
-        stats.samples += batch.len as u64;
+        pending.push((step, loss));
+        stats.samples += global_rows;
         stats.data_seconds += data_time;
         stats.step_seconds += step_time;
         (window_data, window_step, window_samples) =
-            (window_data + data_time, window_step + step_time, window_samples + batch.len as u64);
+            (window_data + data_time, window_step + step_time, window_samples + global_rows);
         if step % options.log_every.max(1) == 0 || step == last {
+            let losses = read_back(&mut pending);
+            let loss = losses.last().map_or(f64::NAN, |l| l.1);
+            stats.losses.extend(losses);
             let elapsed = window_start.elapsed().as_secs_f64().max(1e-9);
             tracing::info!(
                 step,
@@ -236,26 +295,35 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
             window_start = Instant::now();
         }
         if step % options.save_every.max(1) == 0 || step == last {
-            let state = TrainState {
-                format: STATE_FORMAT.into(),
-                step,
-                config: config.name.into(),
-                seed: options.seed,
-                data: position.clone(),
-                samples_seen,
-                total_steps: options.steps,
-                settings: settings_json(options),
+            let ranks = match group {
+                Some(group) => gather_positions(&position, &start_position, group, options.device)?,
+                None => vec![position.clone()],
             };
-            let dir = checkpoint::save(&options.out, &vs, &optimizer.state(), &state)?;
-            tracing::info!(step, "checkpoint {}", dir.display());
-            stats.checkpoint = Some(dir);
+            if rank == 0 {
+                let state = TrainState {
+                    format: STATE_FORMAT.into(),
+                    step,
+                    config: config.name.into(),
+                    seed: options.seed,
+                    data: position.clone(),
+                    samples_seen,
+                    total_steps: options.steps,
+                    settings: settings_json(options),
+                    world_size: world,
+                    ranks,
+                };
+                let dir = checkpoint::save(&options.out, &vs, &optimizer.state(), &state)?;
+                tracing::info!(step, "checkpoint {}", dir.display());
+                stats.checkpoint = Some(dir);
+            }
         }
     }
     drop(loader);
+    stats.losses.extend(read_back(&mut pending));
     stats.end_step = step;
     stats.data_position = position;
     stats.logit_scale = model.logit_scale.double_value(&[]);
-    if options.eval && step == options.steps {
+    if options.eval && step == options.steps && rank == 0 {
         let eval_options = EvalOptions {
             data: options.data.clone(),
             holdout_shards: options.holdout_shards,
@@ -268,6 +336,42 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
         stats.eval = Some(eval::evaluate(&model, &tokenizer, &eval_options)?);
     }
     Ok(stats)
+}
+
+/// The pending losses as (step, value), in one device-to-host copy.
+fn read_back(pending: &mut Vec<(u64, Tensor)>) -> Vec<(u64, f64)> {
+    if pending.is_empty() {
+        return Vec::new();
+    }
+    let tensors: Vec<Tensor> = pending.iter().map(|(_, t)| t.to_kind(Kind::Double).reshape([1])).collect();
+    let values = Vec::<f64>::try_from(Tensor::cat(&tensors, 0).to_device(Device::Cpu)).unwrap_or_default();
+    let steps = pending.drain(..).map(|(step, _)| step);
+    steps.zip(values).collect()
+}
+
+/// Every rank's data position, in rank order (for the checkpoint that rank 0 writes). The `done`
+/// shards of an epoch come from the position all ranks started from (they share it).
+fn gather_positions(
+    position: &DataPosition,
+    start: &DataPosition,
+    group: &ProcessGroup,
+    device: Device,
+) -> Result<Vec<DataPosition>, DistError> {
+    let fields = [position.epoch, position.window, position.shard_cursor as u64, position.row, position.consumed];
+    let local = Tensor::from_slice(&fields.map(|f| f as i64)).view([1, 5]).to_device(device);
+    let all = group.all_gather(&local, "all-gather of the data positions")?.to_device(Device::Cpu);
+    let values = Vec::<i64>::try_from(all.reshape([-1])).unwrap_or_default();
+    Ok(values
+        .chunks_exact(5)
+        .map(|f| DataPosition {
+            epoch: f[0] as u64,
+            window: f[1] as u64,
+            shard_cursor: f[2] as usize,
+            row: f[3] as u64,
+            consumed: f[4] as u64,
+            done: if f[0] as u64 == start.epoch { start.done.clone() } else { Vec::new() },
+        })
+        .collect())
 }
 
 fn loader_options(options: &TrainOptions, start: DataPosition) -> LoaderOptions {
@@ -306,6 +410,7 @@ fn settings_json(options: &TrainOptions) -> serde_json::Value {
         "rank": options.rank,
         "world_size": options.world_size,
         "holdout_shards": options.holdout_shards,
+        "loss": options.loss,
         "precision": format!("{:?}", options.precision.kind(options.device)),
     })
 }
@@ -322,7 +427,8 @@ pub fn evaluate_checkpoint(
     let config: ClipConfig = state.config.parse().map_err(|message| TrainError::Resume { dir: dir.into(), message })?;
     let tokenizer = Arc::new(Tokenizer::from_file(bpe)?);
     let vs = nn::VarStore::new(device);
-    let model = Clip::new(&vs.root(), &config);
+    let loss = checkpoint::loss_of(&state);
+    let model = Clip::new_for(&vs.root(), &config, loss);
     checkpoint::load_weights(&vs, &dir.join(checkpoint::MODEL_FILE))?;
     let options = EvalOptions { step: state.step, ..options.clone() };
     Ok(eval::evaluate(&model, &tokenizer, &options)?)

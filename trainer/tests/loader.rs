@@ -130,3 +130,50 @@ fn the_held_out_split_reads_the_last_shards_in_file_order_and_bad_folders_are_na
     let err = Loader::start(options(&queries), tokenizer()).err().unwrap();
     assert!(err.to_string().contains("kind is queries"), "{err}");
 }
+
+/// Resuming with another world size: the shards every old rank had finished are left out of the
+/// resumed epoch, the others (a half-read one included) are read by the new ranks, each once.
+#[test]
+fn resharding_skips_the_shards_every_old_rank_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    // 5 shards of 6 rows, one held out: 4 training shards, 2 per old rank.
+    let (corpus, _) = common::shapes_corpus(dir.path(), 5, 6, 16, 0);
+    let old_rank = |rank: usize| LoaderOptions { rank, world_size: 2, epochs: Some(1), ..options(&corpus) };
+    // Rank 0 finished its first shard and is inside its second; rank 1 is inside its first.
+    let rank0 = all_batches(LoaderOptions { shuffle_window: 1, ..old_rank(0) });
+    let rank1 = all_batches(LoaderOptions { shuffle_window: 1, ..old_rank(1) });
+    let position_after = |batches: &[HostBatch], rows: usize| {
+        let mut seen = 0;
+        batches
+            .iter()
+            .find(|b| {
+                seen += b.len;
+                seen >= rows
+            })
+            .unwrap()
+            .position
+            .clone()
+    };
+    let (p0, p1) = (position_after(&rank0, 10), position_after(&rank1, 5));
+    assert_eq!((p0.shard_cursor, p1.shard_cursor), (1, 0), "{p0:?} {p1:?}");
+    let finished: BTreeSet<String> = keys(&rank0).into_iter().take(6).collect();
+
+    let new = LoaderOptions { world_size: 1, epochs: Some(1), ..options(&corpus) };
+    let start = wit_trainer::data::reshard(&[p0.clone(), p1.clone()], &new).unwrap();
+    assert_eq!((start.epoch, start.done.len()), (0, 1), "{start:?}");
+    let resumed = keys(&all_batches(LoaderOptions { start: start.clone(), ..new.clone() }));
+    let resumed_set: BTreeSet<String> = resumed.iter().cloned().collect();
+    assert_eq!(resumed.len(), 18, "the 3 shards not finished by every old rank, once each");
+    assert_eq!(resumed_set.len(), 18);
+    assert!(resumed_set.is_disjoint(&finished));
+    // With 3 new ranks, the same 18 rows are dealt out, each to one rank.
+    let three: Vec<String> = (0..3)
+        .flat_map(|rank| keys(&all_batches(LoaderOptions { rank, world_size: 3, start: start.clone(), ..new.clone() })))
+        .collect();
+    assert_eq!(three.iter().cloned().collect::<BTreeSet<_>>(), resumed_set);
+    assert_eq!(three.len(), 18);
+    // A rank already in the next epoch finished all its shards of this one.
+    let ahead = DataPosition { epoch: 1, ..Default::default() };
+    let start = wit_trainer::data::reshard(&[p0, ahead], &new).unwrap();
+    assert_eq!((start.epoch, start.done.len()), (0, 3), "{start:?}");
+}
