@@ -722,6 +722,14 @@ fn merge(
     effective_cap: u64,
 ) -> Result<CurateStats> {
     let out = config.out.as_path();
+    if let Some(existing) = Manifest::load_if_present(out)? {
+        if existing.complete && existing.kind == RecordKind::Curated && existing.config == config_json {
+            let mut stats: CurateStats = wit_ranks::stats::read_stats(&existing.stats, &Manifest::path_in(out))
+                .map_err(strict::ranks_error)?;
+            stats.skipped = true;
+            return Ok(stats);
+        }
+    }
     let counts_dir = out.join(COUNTS_DIR);
     let mut matched: Option<Vec<u64>> = None;
     let mut kept = vec![0u64; dictionary.len()];
