@@ -342,30 +342,35 @@ impl State {
     /// A chunk of a text node: kept, up to the budget, unless inside a hidden element. Entities
     /// stay as written (whatlang sees `&amp;` as punctuation and letters; rare in running text).
     fn on_text(&mut self, chunk: &str, last_in_node: bool) {
-        if self.hidden_depth > 0 || self.text_budget == 0 {
+        if self.hidden_depth > 0 {
             return;
         }
-        let text = &mut self.out.text;
-        let trimmed = chunk.trim();
-        if trimmed.is_empty() {
-            if !text.is_empty() && !text.ends_with(' ') {
+        let starts_apart = chunk.starts_with(char::is_whitespace);
+        for (i, word) in chunk.split_whitespace().enumerate() {
+            let text = &mut self.out.text;
+            if !text.is_empty() && !text.ends_with(' ') && (i > 0 || starts_apart) {
+                if self.text_budget == 0 {
+                    return;
+                }
                 text.push(' ');
                 self.text_budget -= 1;
             }
-            return;
+            let mut take = word.len().min(self.text_budget);
+            while !word.is_char_boundary(take) {
+                take -= 1;
+            }
+            text.push_str(&word[..take]);
+            self.text_budget -= take;
+            if take < word.len() {
+                self.text_budget = 0; // a cut word ends the sample
+            }
+            if self.text_budget == 0 {
+                return;
+            }
         }
-        if chunk.starts_with(char::is_whitespace) && !text.is_empty() && !text.ends_with(' ') {
-            text.push(' ');
-            self.text_budget -= 1;
-        }
-        let mut take = trimmed.len().min(self.text_budget);
-        while !trimmed.is_char_boundary(take) {
-            take -= 1;
-        }
-        text.push_str(&trimmed[..take]);
-        self.text_budget -= take;
-        let ends_word = last_in_node || chunk.ends_with(char::is_whitespace);
-        if ends_word && self.text_budget > 0 {
+        let text = &mut self.out.text;
+        let ends_apart = last_in_node || chunk.ends_with(char::is_whitespace);
+        if ends_apart && !text.is_empty() && !text.ends_with(' ') && self.text_budget > 0 {
             text.push(' ');
             self.text_budget -= 1;
         }
@@ -576,5 +581,25 @@ mod tests {
         assert_eq!(best_srcset_candidate("img,1.jpg 10w, img2.jpg 20w"), Some("img2.jpg"));
         assert_eq!(best_srcset_candidate(" , "), None);
         assert_eq!(best_srcset_candidate("only.jpg"), Some("only.jpg"));
+    }
+
+    #[test]
+    fn page_language_evidence_and_visible_text() {
+        let html = br#"<!doctype html><html lang="de-AT"><head><meta http-equiv="Content-Language" content="de">
+            <title>Titel</title><style>p { color: red }</style><script>var english = "not text";</script></head>
+            <body><p>Ein  Hund
+            im <b>Garten</b></p><noscript>Bitte JavaScript</noscript><template>versteckt</template>
+            <p>Zweiter Absatz</p></body></html>"#;
+        let url = Url::parse("http://h.example/").unwrap();
+        let page = extract_html(html, &url, &HtmlOptions { page_text: 1000, ..Default::default() }).unwrap();
+        assert_eq!(page.html_lang.as_deref(), Some("de-AT"));
+        assert_eq!(page.meta_language.as_deref(), Some("de"));
+        assert_eq!(page.text.trim_end(), "Titel Ein Hund im Garten Zweiter Absatz");
+        // The budget cuts on a character boundary; no text unless asked for.
+        let short =
+            extract_html("<p>Grüße aus Köln</p>".as_bytes(), &url, &HtmlOptions { page_text: 3, ..Default::default() });
+        assert_eq!(short.unwrap().text, "Gr");
+        let none = extract_html(html, &url, &HtmlOptions::default()).unwrap();
+        assert!(none.text.is_empty() && none.html_lang.is_some());
     }
 }
