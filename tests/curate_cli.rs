@@ -160,7 +160,12 @@ fn ranks_on_the_command_line_agree_with_one_process() {
     let d = |name: &str| dir.path().join(name).display().to_string();
     let base = ["--queries", &d("queries"), "--candidates", &d("candidates"), "--cap", "25", "--strict"];
     run(&[&["curate", "-o", &d("one")], &base[..]].concat());
-    for phase in ["count", "select"] {
+    for phase in ["count", "order", "strict", "select"] {
+        if phase == "strict" {
+            // The greedy over both ranks' claims: one process.
+            run(&[&["curate", "-o", &d("two"), "--phase", "strict", "--world-size", "2"], &base[..]].concat());
+            continue;
+        }
         for rank in ["0", "1"] {
             run(&[&["curate", "-o", &d("two"), "--phase", phase, "--rank", rank, "--world-size", "2"], &base[..]]
                 .concat());

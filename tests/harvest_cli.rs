@@ -295,13 +295,15 @@ fn harvest_warc_wat_and_lists_then_curate_the_output() {
     // The same run again does nothing.
     assert!(run(&args).contains("nothing to do"));
 
-    // Two ranks and a merge give the same pairs.
+    // Two ranks (harvest, then the dedup buckets, then apply) and a merge give the same pairs.
     let ranked = d("ranked");
-    for rank in ["0", "1"] {
-        let mut rank_args: Vec<&str> = vec!["harvest"];
-        rank_args.extend(inputs.iter().map(String::as_str));
-        rank_args.extend(["-o", &ranked, "--rank", rank, "--world-size", "2", "--phase", "harvest"]);
-        run(&rank_args);
+    for phase in ["harvest", "dedup", "apply"] {
+        for rank in ["0", "1"] {
+            let mut rank_args: Vec<&str> = vec!["harvest"];
+            rank_args.extend(inputs.iter().map(String::as_str));
+            rank_args.extend(["-o", &ranked, "--rank", rank, "--world-size", "2", "--phase", phase]);
+            run(&rank_args);
+        }
     }
     let mut merge_args: Vec<&str> = vec!["harvest"];
     merge_args.extend(inputs.iter().map(String::as_str));

@@ -4,32 +4,16 @@
 //! Slurm array runs them). Dictionary, candidates, curated pairs, per-query counts and corpus keys
 //! must agree; a rank rerun after the build finds its part complete.
 
-use std::path::Path;
 
-use wit_demoweb::{DemoWeb, SiteConfig};
-use wit_tests::pipeline::{outcome, path_str, wit_ok, Pipeline};
+use wit_contract::Manifest;
+use wit_tests::pipeline::{demo_webs, outcome, path_str, wit_ok, Pipeline};
 use wit_tests::workspace_root;
-
-/// Four small demo webs with different seeds, and their WAT copies.
-pub fn demo_webs(dir: &Path) -> (Vec<DemoWeb>, Vec<String>) {
-    let mut webs = Vec::new();
-    let mut wats = Vec::new();
-    for i in 0..4u64 {
-        let site = SiteConfig { seed: 100 + i, pages: 6, images_per_page: 6, ..SiteConfig::default() };
-        let web = DemoWeb::start(site, "127.0.0.1:0".parse().unwrap()).unwrap();
-        let wat = dir.join(format!("web-{i}.wat.gz"));
-        web.write_wat(&wat).unwrap();
-        wats.push(path_str(&wat));
-        webs.push(web);
-    }
-    (webs, wats)
-}
 
 #[test]
 fn four_ranks_build_what_one_process_builds() {
     let root = workspace_root();
     let dir = tempfile::tempdir().unwrap();
-    let (_webs, wats) = demo_webs(dir.path());
+    let (_webs, wats) = demo_webs(dir.path(), 6, 6);
     let dump = root.join("fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
     let pipeline = |name: &str| Pipeline {
         dump: path_str(&dump),
@@ -50,17 +34,46 @@ fn four_ranks_build_what_one_process_builds() {
     assert_eq!(a.curated, b.curated, "curated pairs");
     assert_eq!(a.query_counts, b.query_counts, "per-query matched and kept");
     assert_eq!(a, b);
-    // Every rank's folder is there, and the merged corpus is one folder a reader can verify.
-    for rank in 0..4 {
-        assert!(dir.path().join(format!("four/corpus/ranks/rank-{rank:05}-of-00004/manifest.json")).exists());
-    }
+    // The merged corpus is one folder a reader can verify, and it lists the ranks' shards where
+    // they lie: no shard was copied, every Parquet file of a rank folder is listed exactly once.
     wit_ok(&["verify".into(), path_str(&dir.path().join("four/corpus"))], &[]);
+    for (stage, failures) in [("candidates", false), ("corpus", false), ("corpus/failures", true)] {
+        let folder = dir.path().join("four").join(stage);
+        let listed: Vec<String> = Manifest::load(&folder).unwrap().shards.iter().map(|s| s.file.clone()).collect();
+        assert!(listed.iter().all(|f| f.starts_with("ranks/rank-")), "{stage}: {listed:?}");
+        let mut on_disk = Vec::new();
+        for rank in 0..4 {
+            let rank_dir = format!("ranks/rank-{rank:05}-of-00004");
+            for entry in std::fs::read_dir(folder.join(&rank_dir)).unwrap() {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                if name.ends_with(".parquet") {
+                    on_disk.push(format!("{rank_dir}/{name}"));
+                }
+            }
+        }
+        on_disk.sort();
+        let mut sorted = listed.clone();
+        sorted.sort();
+        assert_eq!(sorted, on_disk, "{stage}: every rank shard listed once, none left over");
+        if !failures {
+            let top: Vec<_> = std::fs::read_dir(&folder)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n.ends_with(".parquet"))
+                .collect();
+            assert!(top.is_empty(), "{stage}: no copied shard at the top: {top:?}");
+        }
+    }
 
-    // A rank rerun after the build redoes nothing; so does the merge.
+    // A rank rerun after the build redoes nothing; so does every later step of the fetch.
     let steps = four.steps(4);
-    let (fetch_ranks, fetch_merge) = steps.last().unwrap();
-    for args in [&fetch_ranks[2], fetch_merge.as_ref().unwrap()] {
+    let fetch_steps = &steps[steps.len() - 4..];
+    for (wave, one) in fetch_steps {
+        let args = match one {
+            Some(args) => args,
+            None => &wave[2],
+        };
         let stdout = String::from_utf8(wit_ok(args, &[]).stdout).unwrap();
-        assert!(stdout.contains("already complete"), "{stdout}");
+        assert!(stdout.contains("already complete"), "wit {}: {stdout}", args.join(" "));
     }
 }

@@ -169,6 +169,32 @@ impl BuildStats {
     }
 }
 
+/// The steps of a dictionary build at world size `world_size`, for the build planner.
+pub fn steps(world_size: usize) -> Vec<wit_ranks::StepDecl> {
+    use wit_ranks::steps::DoneMark;
+    use wit_ranks::{Reads, StepDecl, Width};
+    let manifest = DoneMark::Manifest(String::new());
+    if world_size == 1 {
+        return vec![StepDecl { phase: None, width: Width::One, reads: Reads::Rows, done: manifest, what: "count the dump and select" }];
+    }
+    vec![
+        StepDecl {
+            phase: Some("count"),
+            width: Width::Ranks,
+            reads: Reads::Rows,
+            done: DoneMark::File("counts/counts-{rank}.json".into()),
+            what: "count n-grams of every N-th stream or article",
+        },
+        StepDecl {
+            phase: Some("merge"),
+            width: Width::One,
+            reads: Reads::Entries,
+            done: manifest,
+            what: "merge the ranks' sorted count tables (size of the vocabulary, not of the dump) and select",
+        },
+    ]
+}
+
 /// Builds the query dictionary (or one phase of a multi-rank build) as `config` says.
 pub fn build(config: &BuildConfig) -> Result<BuildStats> {
     stage::run(config)

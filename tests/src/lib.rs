@@ -4,6 +4,7 @@
 pub mod azure;
 pub mod demo_build;
 pub mod faultweb;
+pub mod kill;
 pub mod loopback;
 pub mod pipeline;
 pub mod s3;

@@ -1,18 +1,8 @@
 //! The stage command sequence of a build with `--world-size N`, as a Slurm array (or a Kubernetes
-//! Indexed Job) runs it: every rank of a wave as its own `wit` process, then the wave's merge.
-//! Folders may be local paths or URLs (`s3://…`); `N = 1` is the single-process build.
-//!
-//! ```text
-//! queries   rank:  wit queries build DUMP -o Q FLAGS --rank R --world-size N --phase count
-//!           merge: wit queries build -o Q FLAGS --world-size N --phase merge
-//! harvest   rank:  wit harvest INPUT… -o C FLAGS --rank R --world-size N --phase harvest
-//!           merge: wit harvest INPUT… -o C FLAGS --world-size N --phase merge
-//! curate    rank:  wit curate --queries Q --candidates C -o K FLAGS --rank R --world-size N --phase count
-//!           rank:  wit curate --queries Q --candidates C -o K FLAGS --rank R --world-size N --phase select
-//!           merge: wit curate --queries Q --candidates C -o K FLAGS --world-size N --phase merge
-//! fetch     rank:  wit fetch K -o F FLAGS --rank R --world-size N --phase fetch
-//!           merge: wit fetch K -o F FLAGS --world-size N --phase merge
-//! ```
+//! Indexed Job) runs it: every rank of a wave as its own `wit` process, one-process steps after
+//! their wave. The sequence is the build planner's (wit-plan reading each stage's declared steps),
+//! not spelled here, so the tests run exactly what `wit build` plans. Folders may be local paths or
+//! URLs (`s3://…`); `N = 1` is the single-process build.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -56,83 +46,47 @@ pub fn wit_ok(args: &[String], env: &[(String, String)]) -> Output {
     output
 }
 
-fn strings(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(|s| s.to_string()).collect()
-}
-
 impl Pipeline {
     pub fn folder(&self, stage: &str) -> String {
         format!("{}/{stage}", self.root.trim_end_matches('/'))
     }
 
-    /// Each stage's flags, the same on every rank and in the merge.
-    fn queries_flags(&self) -> Vec<String> {
-        strings(&["-o", &self.folder("queries"), "--min-count", "5", "--size", "20000", "--wordnet", &self.wordnet])
+    /// The build configuration (what `wit build --config` reads) of this pipeline at world size `n`.
+    pub fn config(&self, n: usize) -> toml::Table {
+        let table = |pairs: Vec<(&str, toml::Value)>| -> toml::Value {
+            toml::Value::Table(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        };
+        let list = |items: &[String]| toml::Value::Array(items.iter().map(|s| toml::Value::from(s.as_str())).collect());
+        let mut config = toml::Table::new();
+        config.insert("output".into(), self.root.trim_end_matches('/').into());
+        config.insert("world_size".into(), (n as i64).into());
+        config.insert(
+            "queries".into(),
+            table(vec![
+                ("inputs", list(std::slice::from_ref(&self.dump))),
+                ("min_count", 5.into()),
+                ("size", 20_000.into()),
+                ("wordnet", self.wordnet.as_str().into()),
+            ]),
+        );
+        config.insert("harvest".into(), table(vec![("inputs", list(&self.inputs))]));
+        config.insert("curate".into(), table(vec![("cap", 20.into()), ("seed", 7.into())]));
+        config.insert(
+            "fetch".into(),
+            table(vec![
+                ("image_size", 32.into()),
+                ("resize_mode", "center_crop".into()),
+                ("per_host_delay_ms", 0.into()),
+                ("allow_private_networks", true.into()),
+                ("shard_rows", 40.into()),
+            ]),
+        );
+        config
     }
 
-    fn harvest_flags(&self) -> Vec<String> {
-        let mut flags = self.inputs.clone();
-        flags.extend(strings(&["-o", &self.folder("candidates")]));
-        flags
-    }
-
-    fn curate_flags(&self) -> Vec<String> {
-        let (q, c, k) = (self.folder("queries"), self.folder("candidates"), self.folder("curated"));
-        strings(&["--queries", &q, "--candidates", &c, "-o", &k, "--cap", "20", "--seed", "7"])
-    }
-
-    fn fetch_flags(&self) -> Vec<String> {
-        strings(&[
-            &self.folder("curated"),
-            "-o",
-            &self.folder("corpus"),
-            "--image-size",
-            "32",
-            "--resize-mode",
-            "center_crop",
-            "--per-host-delay-ms",
-            "0",
-            "--allow-private-networks",
-            "--shard-rows",
-            "40",
-        ])
-    }
-
-    /// The whole sequence for world size `n`: (wave of rank commands, merge command) per step.
+    /// The whole sequence for world size `n`: (wave of rank commands, one-process command) per step.
     pub fn steps(&self, n: usize) -> Vec<Step> {
-        let ranked = |stage: &[&str], flags: Vec<String>, phase: &str| -> Vec<Vec<String>> {
-            (0..n)
-                .map(|rank| {
-                    let mut args = strings(stage);
-                    args.extend(flags.iter().cloned());
-                    if n > 1 {
-                        args.extend(strings(&["--rank", &rank.to_string(), "--world-size", &n.to_string()]));
-                        args.extend(strings(&["--phase", phase]));
-                    }
-                    args
-                })
-                .collect()
-        };
-        let merge = |stage: &[&str], flags: Vec<String>| -> Option<Vec<String>> {
-            (n > 1).then(|| {
-                let mut args = strings(stage);
-                args.extend(flags);
-                args.extend(strings(&["--world-size", &n.to_string(), "--phase", "merge"]));
-                args
-            })
-        };
-        let mut queries_rank = self.queries_flags();
-        queries_rank.insert(0, self.dump.clone());
-        vec![
-            (ranked(&["queries", "build"], queries_rank, "count"), merge(&["queries", "build"], self.queries_flags())),
-            (ranked(&["harvest"], self.harvest_flags(), "harvest"), merge(&["harvest"], self.harvest_flags())),
-            (ranked(&["curate"], self.curate_flags(), "count"), None),
-            (
-                if n > 1 { ranked(&["curate"], self.curate_flags(), "select") } else { Vec::new() },
-                merge(&["curate"], self.curate_flags()),
-            ),
-            (ranked(&["fetch"], self.fetch_flags(), "fetch"), merge(&["fetch"], self.fetch_flags())),
-        ]
+        steps_of(self.config(n))
     }
 
     /// Runs the sequence for world size `n`, the ranks of a wave in parallel (as an array job
@@ -148,6 +102,15 @@ impl Pipeline {
     }
 
     fn run_with(&self, n: usize, scratch: Option<&Path>) {
+        self.run_steps(self.steps(n), scratch);
+    }
+
+    /// Runs the plan of `config` (a [`Pipeline::config`], perhaps with more flags).
+    pub fn run_config(&self, config: toml::Table) {
+        self.run_steps(steps_of(config), None);
+    }
+
+    fn run_steps(&self, steps: Vec<Step>, scratch: Option<&Path>) {
         let process = std::sync::atomic::AtomicUsize::new(0);
         let env = || {
             let mut env = self.env.clone();
@@ -157,7 +120,7 @@ impl Pipeline {
             }
             env
         };
-        for (wave, merge) in self.steps(n) {
+        for (wave, merge) in steps {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = wave
                     .iter()
@@ -175,6 +138,36 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// Four demo webs with different seeds (`pages` pages of `images` pictures each) and their WAT
+/// copies in `dir`: one input per harvest rank at world size 4. Keep the webs alive: fetch reads them.
+pub fn demo_webs(dir: &Path, pages: u64, images: u64) -> (Vec<DemoWeb>, Vec<String>) {
+    let mut webs = Vec::new();
+    let mut wats = Vec::new();
+    for i in 0..4u64 {
+        let site = SiteConfig { seed: 100 + i, pages, images_per_page: images, ..SiteConfig::default() };
+        let web = DemoWeb::start(site, "127.0.0.1:0".parse().expect("an address")).expect("the demo web starts");
+        let wat = dir.join(format!("web-{i}.wat.gz"));
+        web.write_wat(&wat).expect("the demo WAT file");
+        wats.push(path_str(&wat));
+        webs.push(web);
+    }
+    (webs, wats)
+}
+
+/// The steps the planner makes of `config`: an array step as its ranks' argument lists, a
+/// one-process step as the second half.
+pub fn steps_of(config: toml::Table) -> Vec<Step> {
+    let config = wit_plan::BuildConfig::from_table(config).expect("a valid build configuration");
+    let plan = wit_plan::plan(&config, &[]).expect("a plan");
+    plan.steps
+        .iter()
+        .map(|step| match step.is_array() {
+            true => ((0..step.ranks).map(|rank| step.argv(rank)).collect(), None),
+            false => (Vec::new(), Some(step.argv(0))),
+        })
+        .collect()
 }
 
 /// The small build the storage tests compare against: a demo web (8 pages of 6 pictures, site

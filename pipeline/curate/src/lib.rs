@@ -17,19 +17,24 @@
 //! manifest's `config.query_counts` names the table's path relative to `OUT`.
 //!
 //! # Ranks
-//! Balancing needs every query's count over the whole pool, so a multi-rank run has three explicit
-//! steps; a one-machine run ([`Phase::All`]) does all three in one process:
+//! Balancing needs every query's count over the whole pool, so a multi-rank run has explicit
+//! steps ([`steps`] declares them for the planner); a one-machine run ([`Phase::All`]) does them
+//! all in one process:
 //! 1. [`Phase::Count`] on each rank: `OUT/counts/matched-RRRRR-of-NNNNN.parquet`;
-//! 2. [`Phase::Select`] on each rank: sums all N count files, writes its shards (every N-th
+//! 2. strict only: [`Phase::Order`] on each rank writes its sorted claims, then [`Phase::Strict`]
+//!    once runs the greedy over them (see [`strict`]: 32 bytes per text and head query, one
+//!    counter per query, never a row);
+//! 3. [`Phase::Select`] on each rank: sums all N count files, writes its shards (every N-th
 //!    candidate shard, named by the candidate shard's index) and
 //!    `OUT/counts/{kept,shards}-RRRRR-of-NNNNN.{parquet,json}`;
-//! 3. [`Phase::Merge`] once: writes `OUT/manifest.json` and the per-query table.
+//! 4. [`Phase::Merge`] once: writes `OUT/manifest.json` and the per-query table (per-query and
+//!    per-rank metadata only).
 //!
-//! Keep decisions are a seeded hash of the pair key, so ranks agree with a one-process run. The
-//! strict rule is one global order, so in strict mode every rank also reads the `key` and `caption`
-//! columns of the whole pool (matching is cheap next to writing) and writes only its own shards.
+//! Keep decisions are a seeded hash of the pair key (soft) or one global order (strict), so ranks
+//! agree with a one-process run.
 
 pub mod balance;
+pub mod strict;
 pub mod error;
 pub mod matcher;
 mod stage;
@@ -48,8 +53,61 @@ pub enum Phase {
     #[default]
     All,
     Count,
+    /// Strict cap: write this rank's sorted claims.
+    Order,
+    /// Strict cap: the greedy over every rank's claims (one process).
+    Strict,
     Select,
     Merge,
+}
+
+/// The steps of a curate run at world size `world_size`, for the build planner.
+pub fn steps(world_size: usize, strict_cap: bool) -> Vec<wit_ranks::StepDecl> {
+    use wit_ranks::names::{marker_relative, marker_template};
+    use wit_ranks::steps::DoneMark;
+    use wit_ranks::{Reads, StepDecl, Width};
+    if world_size == 1 {
+        let done = DoneMark::Manifest(String::new());
+        return vec![StepDecl { phase: None, width: Width::One, reads: Reads::Rows, done, what: "match, count and select" }];
+    }
+    let mut steps = vec![StepDecl {
+        phase: Some("count"),
+        width: Width::Ranks,
+        reads: Reads::Rows,
+        done: DoneMark::File("counts/matched-{rank}.parquet".into()),
+        what: "match the rank's shards; count matches per query",
+    }];
+    if strict_cap {
+        steps.push(StepDecl {
+            phase: Some("order"),
+            width: Width::Ranks,
+            reads: Reads::Rows,
+            done: DoneMark::File(marker_template(strict::STEP_ORDER)),
+            what: "write the rank's claims (text, head query) in the strict order",
+        });
+        steps.push(StepDecl {
+            phase: Some("strict"),
+            width: Width::One,
+            reads: Reads::Entries,
+            done: DoneMark::File(marker_relative(strict::STEP_STRICT, None)),
+            what: "the greedy over every rank's sorted claims (32 B per claim, one counter per query)",
+        });
+    }
+    steps.push(StepDecl {
+        phase: Some("select"),
+        width: Width::Ranks,
+        reads: Reads::Rows,
+        done: DoneMark::File("counts/shards-{rank}.json".into()),
+        what: "keep the rank's pairs; write its shards",
+    });
+    steps.push(StepDecl {
+        phase: Some("merge"),
+        width: Width::One,
+        reads: Reads::Metadata,
+        done: DoneMark::Manifest(String::new()),
+        what: "list every rank's shards; sum per-query tables",
+    });
+    steps
 }
 
 /// Everything a curate run needs.
@@ -73,6 +131,8 @@ pub struct CurateConfig {
     pub phase: Phase,
     /// Worker threads; 0 = one per core.
     pub threads: usize,
+    /// Memory for the strict pass's sorts (bytes); beyond it they spill sorted runs to disk.
+    pub memory_budget: u64,
 }
 
 impl Default for CurateConfig {
@@ -90,6 +150,7 @@ impl Default for CurateConfig {
             world_size: 1,
             phase: Phase::All,
             threads: 0,
+            memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
         }
     }
 }

@@ -17,7 +17,10 @@ use wit_contract::{
     QueryEntry, ReadOptions, RecordKind, ShardInfo, ShardReader, ShardWriter, WriterOptions,
 };
 
-use crate::balance::{self, StrictPool};
+use crate::balance;
+use crate::strict;
+use std::collections::HashSet;
+use wit_ranks::{RankOf, StepMarker};
 use crate::error::{CurateError, Result};
 use crate::matcher::{MatchMode, Matcher, Scratch};
 use crate::{CurateConfig, CurateStats, Phase};
@@ -192,38 +195,61 @@ fn count(matcher: &Matcher, shards: &[&PathBuf]) -> Result<(Vec<u64>, u64)> {
     Ok((into_counts(counts), rows.iter().sum()))
 }
 
-/// The matched texts of the whole pool for the strict rule, and each shard's first pool position.
-fn gather(matcher: &Matcher, shards: &[PathBuf], seed: u64) -> Result<(StrictPool, Vec<u64>)> {
-    let pools: Vec<StrictPool> = shards
-        .par_iter()
-        .map(|path| {
-            let mut pool = StrictPool::default();
-            scan_shard(path, matcher, &[col::KEY, col::CAPTION], None, |batch, matches, first_row| {
-                let keys = string_column(batch, col::KEY, path, first_row)?;
-                for r in 0..batch.num_rows() {
-                    let ids = matches.row(r);
-                    if !ids.is_empty() {
-                        pool.push(balance::key_hash(seed, keys.value(r)), ids);
+/// The strict claims of the shards `mine` (index, path), in the strict order, into `path`.
+fn write_claims(
+    matcher: &Matcher,
+    mine: &[(usize, &PathBuf)],
+    counts: &[u64],
+    cap: u64,
+    seed: u64,
+    path: &Path,
+    spill: &Path,
+    budget: u64,
+) -> Result<u64> {
+    let mut sorter = wit_ranks::ExternalSorter::<strict::Claim>::new(spill, budget);
+    let chunk = rayon::current_num_threads().max(1) * 2;
+    for part in mine.chunks(chunk) {
+        let claims: Vec<Vec<strict::Claim>> = part
+            .par_iter()
+            .map(|(index, shard)| {
+                let mut claims = Vec::new();
+                scan_shard(shard, matcher, &[col::KEY, col::CAPTION], None, |batch, matches, first_row| {
+                    let keys = string_column(batch, col::KEY, shard, first_row)?;
+                    for r in 0..batch.num_rows() {
+                        let ids = matches.row(r);
+                        if !ids.is_empty() {
+                            let hash = balance::key_hash(seed, keys.value(r));
+                            let pos = strict::position(*index, first_row + r as u64);
+                            strict::claims_of(counts, cap, ids, hash, pos, &mut claims);
+                        }
                     }
-                }
-                Ok(())
-            })?;
-            Ok(pool)
-        })
-        .collect::<Result<_>>()?;
-    let mut starts = Vec::with_capacity(pools.len());
-    let mut all = StrictPool::default();
-    for pool in pools {
-        starts.push(all.len() as u64);
-        all.append(pool);
+                    Ok(())
+                })?;
+                Ok(claims)
+            })
+            .collect::<Result<_>>()?;
+        for claim in claims.into_iter().flatten() {
+            sorter.push(claim).map_err(strict::ranks_error)?;
+        }
     }
-    Ok((all, starts))
+    let sorted = sorter.finish().map_err(strict::ranks_error)?;
+    let mut failed = None;
+    let n = wit_ranks::sort::write_records(path, sorted.map_while(|c| c.map_err(|e| failed = Some(e)).ok()))
+        .map_err(strict::ranks_error)?;
+    if let Some(e) = failed {
+        return Err(strict::ranks_error(e));
+    }
+    let _ = fs::remove_dir_all(spill);
+    Ok(n)
 }
 
 /// How rows are decided in the select phase.
+#[derive(Clone, Copy)]
 enum Decide<'a> {
     Soft { counts: &'a [u64], cap: u64, seed: u64 },
-    Strict { pool: &'a StrictPool, kept: &'a [bool], starts: &'a [u64], seed: u64 },
+    /// A text with a head query is kept iff its row is in `kept` (the strict pass's verdict for
+    /// this shard); any other matched text is kept.
+    Strict { counts: &'a [u64], cap: u64, kept: &'a HashSet<u32> },
 }
 
 struct ShardOutcome {
@@ -246,10 +272,7 @@ fn select_shard(
         ShardWriter::for_records::<CuratedPair>(out.join(shard_file_name(index)), &WriterOptions::default())?;
     let mut rows = 0u64;
     let mut matched = 0u64;
-    let mut ordinal = match decide {
-        Decide::Strict { starts, .. } => starts[index],
-        Decide::Soft { .. } => 0,
-    };
+    let mut strict_kept = 0usize;
     let reader = ShardReader::open_kind(path, RecordKind::Candidates, &ReadOptions::default())?;
     for batch in reader {
         let batch = batch?;
@@ -272,17 +295,10 @@ fn select_shard(
                     let p = balance::keep_prob(counts, ids, *cap);
                     (balance::keep(*seed, key, p), p)
                 }
-                Decide::Strict { pool, kept, seed, .. } => {
-                    let at = ordinal as usize;
-                    ordinal += 1;
-                    if pool.hash(at) != Some(balance::key_hash(*seed, key)) {
-                        return Err(CurateError::Row {
-                            path: path.to_path_buf(),
-                            row: rows + r as u64,
-                            problem: "the shard changed between the two reads of the strict rule".into(),
-                        });
-                    }
-                    (kept[at], 1.0)
+                Decide::Strict { counts, cap, kept } => {
+                    let keep = !strict::has_head(counts, *cap, ids) || kept.contains(&((rows + r as u64) as u32));
+                    strict_kept += (keep && strict::has_head(counts, *cap, ids)) as usize;
+                    (keep, 1.0)
                 }
             };
             mask.push(keep);
@@ -315,6 +331,14 @@ fn select_shard(
             .collect();
         writer.write_records(&kept_rows)?;
         rows += batch.num_rows() as u64;
+    }
+    if let Decide::Strict { kept, .. } = decide {
+        if strict_kept != kept.len() {
+            return Err(CurateError::input(
+                path,
+                format!("the strict pass kept {} of its texts, {strict_kept} found: the shard changed since --phase order", kept.len()),
+            ));
+        }
     }
     let info = writer.finish()?;
     tracing::debug!(shard = %path.display(), rows, matched, kept = info.rows, "curated shard");
@@ -452,8 +476,11 @@ fn validate(config: &CurateConfig) -> Result<()> {
     }
     if config.phase == Phase::All && config.world_size > 1 {
         return Err(CurateError::Config(
-            "with --world-size > 1 run the count, select and merge phases explicitly".into(),
+            "with --world-size > 1 run the count, (order, strict,) select and merge phases explicitly".into(),
         ));
+    }
+    if matches!(config.phase, Phase::Order | Phase::Strict) && !config.strict {
+        return Err(CurateError::Config("--phase order and strict belong to --strict runs".into()));
     }
     if !(config.oversample >= 1.0 && config.oversample.is_finite()) {
         return Err(CurateError::Config(format!("oversample {} (must be a finite number ≥ 1)", config.oversample)));
@@ -481,6 +508,9 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
 
     if config.phase == Phase::Merge {
         return merge(config, &dictionary, config_json, effective_cap);
+    }
+    if config.phase == Phase::Strict {
+        return strict_step(config, &dictionary, &config_json, effective_cap);
     }
     if config.phase == Phase::All {
         if let Some(existing) = Manifest::load_if_present(out)? {
@@ -527,55 +557,103 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
         m.save(out)?;
         manifest = Some(m);
     }
-    let file_counts = if config.world_size > 1 {
+    let counts = if config.world_size > 1 {
         let mut total = vec![0u64; dictionary.len()];
         for rank in 0..config.world_size {
             let path = counts_dir.join(format!("matched-{}.parquet", rank_suffix(rank, config.world_size)));
             let (matched, _) = read_query_counts(&path, &dictionary)?;
             total.iter_mut().zip(matched).for_each(|(t, m)| *t += m);
         }
-        Some(total)
+        total
+    } else {
+        let all: Vec<&PathBuf> = shards.iter().collect();
+        count(&matcher, &all)?.0
+    };
+    tracing::info!(seconds = started.elapsed().as_secs_f32(), "counted matches over the pool");
+
+    let me = RankOf::new(config.rank, config.world_size);
+    let budget = config.memory_budget;
+    if config.phase == Phase::Order {
+        let marker = me.marker(out, strict::STEP_ORDER);
+        if StepMarker::done_with(&marker, &config_json).map_err(strict::ranks_error)?.is_some() {
+            return Ok(CurateStats { queries: dictionary.len() as u64, skipped: true, ..Default::default() });
+        }
+        {
+            let spill = out.join("_spill").join(format!("order-{suffix}"));
+            let path = strict::claims_path(out, me);
+            let claims = write_claims(&matcher, &mine, &counts, effective_cap, config.seed, &path, &spill, budget)?;
+            tracing::info!(rank = config.rank, claims, "wrote the strict claims");
+            StepMarker::new(strict::STEP_ORDER, me.rank, me.world_size, config_json.clone(), serde_json::json!({ "claims": claims }))
+                .save(&marker)
+                .map_err(strict::ranks_error)?;
+        }
+        return Ok(CurateStats { queries: dictionary.len() as u64, ..Default::default() });
+    }
+    if config.strict && config.phase == Phase::All {
+        // The strict pass in this process: claims of every shard, the greedy, then select.
+        let one = RankOf::new(0, 1);
+        let spill = out.join("_spill").join("order");
+        let all: Vec<(usize, &PathBuf)> = shards.iter().enumerate().collect();
+        write_claims(&matcher, &all, &counts, effective_cap, config.seed, &strict::claims_path(out, one), &spill, budget)?;
+        strict::run_greedy(out, 1, dictionary.len(), effective_cap)?;
+    }
+    let mut kept_stream = if config.strict {
+        let spill = out.join("_spill").join(format!("kept-{suffix}"));
+        Some(strict::kept_positions(&strict::kept_path(out, me), &spill, budget)?.peekable())
     } else {
         None
     };
 
-    let strict_state;
-    let counts = if config.strict {
-        let (pool, starts) = gather(&matcher, &shards, config.seed)?;
-        let counts = pool.counts(dictionary.len());
-        if let Some(file_counts) = &file_counts {
-            if *file_counts != counts {
-                return Err(CurateError::Counts {
-                    path: counts_dir.clone(),
-                    problem: "the per-rank match counts do not add up to the pool's (made from other candidates?)"
-                        .into(),
-                });
-            }
-        }
-        let kept = pool.select(&counts, effective_cap);
-        strict_state = Some((pool, kept, starts));
-        counts
-    } else {
-        strict_state = None;
-        match file_counts {
-            Some(counts) => counts,
-            None => {
-                let all: Vec<&PathBuf> = shards.iter().collect();
-                count(&matcher, &all)?.0
-            }
-        }
-    };
-    tracing::info!(seconds = started.elapsed().as_secs_f32(), "counted matches over the pool");
-
-    let decide = match &strict_state {
-        Some((pool, kept, starts)) => Decide::Strict { pool, kept, starts, seed: config.seed },
-        None => Decide::Soft { counts: &counts, cap: effective_cap, seed: config.seed },
-    };
     let kept_counts = atomic_counts(dictionary.len());
-    let outcomes: Vec<ShardOutcome> = mine
-        .par_iter()
-        .map(|(index, path)| select_shard(*index, path, out, &matcher, &dictionary, &decide, &kept_counts))
-        .collect::<Result<_>>()?;
+    let mut outcomes: Vec<ShardOutcome> = Vec::with_capacity(mine.len());
+    let chunk = rayon::current_num_threads().max(1) * 2;
+    for part in mine.chunks(chunk) {
+        // This part's share of the strict verdicts (positions ascend with the shard index).
+        let mut kept_rows: Vec<HashSet<u32>> = vec![HashSet::new(); part.len()];
+        if let Some(stream) = kept_stream.as_mut() {
+            let last = part.last().map(|(i, _)| *i).unwrap_or(0);
+            while let Some(next) = stream.peek() {
+                let pos = match next {
+                    Ok(e) => e.hash,
+                    Err(_) => {
+                        let error = stream.next().and_then(Result::err);
+                        return Err(error.map(strict::ranks_error).unwrap_or_else(|| CurateError::Config("kept list".into())));
+                    }
+                };
+                let (shard, row) = wit_ranks::shuffle::unpack(pos);
+                if shard as usize > last {
+                    break;
+                }
+                let slot = part.iter().position(|(i, _)| *i == shard as usize).ok_or_else(|| {
+                    CurateError::input(&config.candidates, format!("the strict pass kept a row of shard {shard}, not this rank's"))
+                })?;
+                kept_rows[slot].insert(row);
+                stream.next();
+            }
+        }
+        let done: Vec<ShardOutcome> = part
+            .par_iter()
+            .zip(kept_rows.par_iter())
+            .map(|((index, path), kept)| {
+                let decide = match config.strict {
+                    true => Decide::Strict { counts: &counts, cap: effective_cap, kept },
+                    false => Decide::Soft { counts: &counts, cap: effective_cap, seed: config.seed },
+                };
+                select_shard(*index, path, out, &matcher, &dictionary, &decide, &kept_counts)
+            })
+            .collect::<Result<_>>()?;
+        outcomes.extend(done);
+    }
+    if let Some(mut stream) = kept_stream {
+        if let Some(extra) = stream.next() {
+            let (shard, _) = wit_ranks::shuffle::unpack(extra.map_err(strict::ranks_error)?.hash);
+            return Err(CurateError::input(&config.candidates, format!("the strict pass kept a row of shard {shard}, not this rank's")));
+        }
+    }
+    let _ = fs::remove_dir_all(out.join("_spill"));
+    if config.phase == Phase::All {
+        let _ = fs::remove_dir_all(out.join(strict::STRICT_DIR));
+    }
     let kept_counts = into_counts(kept_counts);
     let mut stats = CurateStats::default();
     let mut infos = Vec::with_capacity(outcomes.len());
@@ -613,6 +691,27 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
     };
     write_json_atomically(&counts_dir.join(format!("shards-{suffix}.json")), &part)?;
     Ok(stats)
+}
+
+/// Phase::Strict: the greedy over every rank's claims (one process, entries only).
+fn strict_step(
+    config: &CurateConfig,
+    dictionary: &Dictionary,
+    config_json: &serde_json::Value,
+    effective_cap: u64,
+) -> Result<CurateStats> {
+    let out = config.out.as_path();
+    let marker = out.join(wit_ranks::names::marker_relative(strict::STEP_STRICT, None));
+    if StepMarker::done_with(&marker, config_json).map_err(strict::ranks_error)?.is_some() {
+        return Ok(CurateStats { queries: dictionary.len() as u64, skipped: true, ..Default::default() });
+    }
+    {
+        let stats = strict::run_greedy(out, config.world_size, dictionary.len(), effective_cap)?;
+        tracing::info!(claims = stats.claims, texts = stats.texts, kept = stats.kept, "strict pass");
+        let value = serde_json::to_value(&stats).unwrap_or_default();
+        StepMarker::new(strict::STEP_STRICT, 0, 1, config_json.clone(), value).save(&marker).map_err(strict::ranks_error)?;
+    }
+    Ok(CurateStats { queries: dictionary.len() as u64, ..Default::default() })
 }
 
 /// Phase::Merge: every rank's part into the final manifest and per-query table.

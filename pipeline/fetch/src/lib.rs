@@ -24,15 +24,18 @@
 //! temporary files of a killed run are removed.
 //!
 //! # Ranks
-//! With `world_size` > 1 each rank takes the pairs whose key hash falls to it: [`Phase::Fetch`]
-//! writes `OUT/ranks/rank-RRRRR-of-NNNNN/`, then [`Phase::Merge`] once makes `OUT` one corpus
-//! (see [`merge`]). [`Phase::All`] with `world_size` > 1 writes the rank's share straight into
-//! `OUT` (a folder per rank, no merge).
+//! With `world_size` > 1 ([`steps`] declares them for the planner) each rank takes the pairs whose
+//! key hash falls to it: [`Phase::Fetch`] writes `OUT/ranks/rank-RRRRR-of-NNNNN/` (failures in
+//! `OUT/failures/ranks/…`) and sends its image hashes to their buckets; [`Phase::Dedup`] finds the
+//! later copies of each image per bucket; [`Phase::Apply`] moves them from the rank's corpus to its
+//! failures; [`Phase::Merge`] lists every rank's shards in `OUT/manifest.json` and
+//! `OUT/failures/manifest.json` without reading or copying a row (see [`dedup`]). [`Phase::All`]
+//! with `world_size` > 1 writes the rank's share straight into `OUT` (a folder per rank, no merge).
 
 pub mod error;
 pub mod imaging;
 pub mod input;
-pub mod merge;
+pub mod dedup;
 pub mod output;
 mod stage;
 
@@ -42,7 +45,8 @@ use std::path::PathBuf;
 pub use error::{FetchStageError, Result};
 pub use imaging::{ImageOptions, OutputFormat, ResizeMode};
 pub use input::{FetchInput, InputPair};
-pub use merge::{rank_dir, RANKS_DIR};
+pub use dedup::{rank_dir, rank_failures_dir};
+pub use stage::recorded_config;
 pub use wit_net::NetOptions;
 
 /// Everything a fetch run needs.
@@ -61,6 +65,8 @@ pub struct FetchConfig {
     pub rank: usize,
     pub world_size: usize,
     pub phase: Phase,
+    /// Memory for the image-dedup set and sorts (bytes); beyond it they spill sorted runs to disk.
+    pub memory_budget: u64,
 }
 
 /// Which part of a (possibly multi-rank) run to do; see the crate docs.
@@ -69,10 +75,58 @@ pub enum Phase {
     /// Fetch this rank's pairs into `OUT` itself.
     #[default]
     All,
-    /// Fetch this rank's pairs into `OUT/ranks/rank-RRRRR-of-NNNNN/`.
+    /// Fetch this rank's pairs into `OUT/ranks/rank-RRRRR-of-NNNNN/`; send its image hashes.
     Fetch,
-    /// Merge every rank's folder into `OUT` (once, after all ranks).
+    /// Bucket rank R: find the later copies of each image among bucket R of every rank.
+    Dedup,
+    /// Rank R: move the later copies the buckets found from its corpus to its failures.
+    Apply,
+    /// List every rank's shards in `OUT`'s manifests (once, after all ranks; reads no row).
     Merge,
+}
+
+/// The steps of a fetch at world size `world_size`, for the build planner.
+pub fn steps(world_size: usize) -> Vec<wit_ranks::StepDecl> {
+    use wit_ranks::names::marker_template;
+    use wit_ranks::steps::DoneMark;
+    use wit_ranks::{Reads, StepDecl, Width};
+    let manifest = DoneMark::Manifest(String::new());
+    if world_size == 1 {
+        return vec![StepDecl { phase: None, width: Width::One, reads: Reads::Rows, done: manifest, what: "fetch and deduplicate images" }];
+    }
+    vec![
+        StepDecl {
+            phase: Some("fetch"),
+            width: Width::Ranks,
+            reads: Reads::Rows,
+            done: DoneMark::Marker {
+                file: marker_template(dedup::STEP_SEND),
+                folder: wit_ranks::names::rank_template(),
+            },
+            what: "download the rank's pairs; send each image hash to its bucket",
+        },
+        StepDecl {
+            phase: Some("dedup"),
+            width: Width::Buckets,
+            reads: Reads::Entries,
+            done: DoneMark::File(marker_template(dedup::STEP_DEDUP)),
+            what: "find later copies of each image in one bucket (external sort)",
+        },
+        StepDecl {
+            phase: Some("apply"),
+            width: Width::Ranks,
+            reads: Reads::Rows,
+            done: DoneMark::File(marker_template(dedup::STEP_APPLY)),
+            what: "move the rank's later copies to its failures",
+        },
+        StepDecl {
+            phase: Some("merge"),
+            width: Width::One,
+            reads: Reads::Metadata,
+            done: manifest,
+            what: "list every rank's shards in the corpus and failures manifests",
+        },
+    ]
 }
 
 impl FetchConfig {
@@ -92,6 +146,7 @@ impl FetchConfig {
             rank: 0,
             world_size: 1,
             phase: Phase::All,
+            memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -128,12 +183,47 @@ pub struct FetchStats {
 
 /// Runs the fetch stage as `config` says.
 pub fn fetch(config: &FetchConfig) -> Result<FetchStats> {
+    let out = config.out.as_path();
+    let me = wit_ranks::RankOf::new(config.rank, config.world_size);
+    let merged = merged_config(config);
+    let rank_config = |rank: usize| stage::recorded_config(&FetchConfig { rank, out: rank_dir(out, rank, config.world_size), ..config.clone() });
     match config.phase {
-        Phase::All => stage::run(config),
-        Phase::Fetch => {
-            let out = rank_dir(&config.out, config.rank, config.world_size);
-            stage::run(&FetchConfig { out, phase: Phase::All, ..config.clone() })
+        Phase::All => {
+            let mut stats = stage::run(config, &out.join(output::FAILURES_DIR))?;
+            if config.world_size == 1 {
+                let deduplicated = dedup::dedup_in_place(out, config.memory_budget)?;
+                stats.corpus_rows = deduplicated.corpus_rows;
+                stats.failure_rows = deduplicated.failure_rows;
+                stats.by_status = deduplicated.by_status;
+                stats.by_error_kind = deduplicated.by_error_kind;
+            }
+            Ok(stats)
         }
-        Phase::Merge => merge::merge(config),
+        Phase::Fetch => {
+            let marker = me.marker(out, dedup::STEP_SEND);
+            if wit_ranks::StepMarker::done_with(&marker, &merged).map_err(dedup::ranks_error)?.is_some() {
+                let dir = me.dir(out);
+                let mut stats = dedup::stats_of(&wit_contract::Manifest::load(&dir)?, &dir)?;
+                stats.skipped = true;
+                return Ok(stats);
+            }
+            let rank_out = rank_dir(out, config.rank, config.world_size);
+            let failures = rank_failures_dir(out, config.rank, config.world_size);
+            let stats = stage::run(&FetchConfig { out: rank_out, phase: Phase::All, ..config.clone() }, &failures)?;
+            dedup::send_hashes(out, me, &merged)?;
+            Ok(stats)
+        }
+        Phase::Dedup => dedup::dedup_bucket(out, me, &merged, config.memory_budget),
+        Phase::Apply => dedup::apply(out, me, &merged, config.memory_budget),
+        Phase::Merge => dedup::merge(out, config.world_size, &merged, rank_config),
     }
+}
+
+/// The configuration recorded in the merged manifests and the step markers: the ranks' own,
+/// without the rank.
+fn merged_config(config: &FetchConfig) -> serde_json::Value {
+    let mut value = stage::recorded_config(config);
+    value["rank"] = serde_json::Value::Null;
+    value["merged_ranks"] = true.into();
+    value
 }

@@ -37,7 +37,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, other: &Counts) {
+    pub(crate) fn add(&mut self, other: &Counts) {
         self.corpus_rows += other.corpus_rows;
         self.failure_rows += other.failure_rows;
         for (k, v) in &other.by_status {
@@ -161,8 +161,8 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Opens (or resumes) `out` for a run recorded as `config`.
-    pub fn open(out: &Path, config: &serde_json::Value, shard_rows: u64) -> Result<Opened> {
+    /// Opens (or resumes) `out` (its failures in `failures_dir`) for a run recorded as `config`.
+    pub fn open(out: &Path, failures_dir: &Path, config: &serde_json::Value, shard_rows: u64) -> Result<Opened> {
         if let Some(existing) = Manifest::load_if_present(out)? {
             if existing.kind != RecordKind::Corpus {
                 return Err(FetchStageError::Output {
@@ -182,10 +182,9 @@ impl Sink {
                 return Ok(Opened::Complete(existing.stats));
             }
         }
-        let failures_dir = out.join(FAILURES_DIR);
         let mut state = ResumeState::default();
         let corpus = open_series::<CorpusImage>(out, RecordKind::Corpus, config, shard_rows, &mut state)?;
-        let failures = open_series::<Failure>(&failures_dir, RecordKind::Failures, config, shard_rows, &mut state)?;
+        let failures = open_series::<Failure>(failures_dir, RecordKind::Failures, config, shard_rows, &mut state)?;
         let sink = Sink { corpus, failures, committed: state.counts.clone(), run_stats: serde_json::json!({}) };
         Ok(Opened::Ready(Box::new(sink), state))
     }

@@ -1,13 +1,14 @@
 //! The run: an input thread, an async download loop, CPU workers for images, and a writer thread.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
-use wit_contract::{recorded_path, CorpusImage, Failure};
+use wit_contract::{recorded_path, CorpusImage, Failure, Manifest};
 use wit_net::{ErrorKind, FetchError, Fetcher};
 
 use crate::error::{FetchStageError, Result};
@@ -16,8 +17,9 @@ use crate::input::InputPair;
 use crate::output::{key_hash, Counts, Opened, Outcome, Sink};
 use crate::{FetchConfig, FetchStats};
 
-/// The configuration recorded in the manifests: what decides the output (not concurrency).
-pub(crate) fn recorded_config(config: &FetchConfig) -> serde_json::Value {
+/// The configuration recorded in the manifests: what decides the output (not concurrency). Tools
+/// that write corpus shards themselves (the scale benchmark) open a [`crate::output::Sink`] with it.
+pub fn recorded_config(config: &FetchConfig) -> serde_json::Value {
     let net = &config.net;
     serde_json::json!({
         "stage": "fetch",
@@ -100,9 +102,43 @@ struct Shared {
     fetcher: Fetcher,
     image: ImageOptions,
     cpu: Semaphore,
-    image_hashes: Mutex<HashSet<u64>>,
+    image_hashes: Mutex<KeptImages>,
     fetched: AtomicU64,
     bytes: AtomicU64,
+}
+
+/// The hashes of the images kept so far, up to a size set by the memory budget: a copy of one of
+/// them is a `duplicate` at once. Beyond the cap hashes are no longer remembered, and the exact
+/// pass after the run (module `dedup`) catches the copies this set let through.
+struct KeptImages {
+    hashes: HashSet<u64>,
+    cap: usize,
+}
+
+impl KeptImages {
+    fn new(mut hashes: HashSet<u64>, budget: u64) -> Self {
+        // ~32 bytes per entry of a HashSet<u64>, a quarter of the budget.
+        let cap = (budget / 128).max(1024) as usize;
+        if hashes.len() > cap {
+            hashes = hashes.into_iter().take(cap).collect();
+        }
+        KeptImages { hashes, cap }
+    }
+
+    fn contains(&self, hash: &u64) -> bool {
+        self.hashes.contains(hash)
+    }
+
+    /// False when `hash` was kept before.
+    fn insert(&mut self, hash: u64) -> bool {
+        if self.hashes.contains(&hash) {
+            return false;
+        }
+        if self.hashes.len() < self.cap {
+            self.hashes.insert(hash);
+        }
+        true
+    }
 }
 
 /// Fetches, checks and encodes one pair.
@@ -167,14 +203,15 @@ struct InputCounts {
     bad_rows: u64,
 }
 
-pub(crate) fn run(config: &FetchConfig) -> Result<FetchStats> {
+pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStats> {
     validate(config)?;
     let started = Instant::now();
     let recorded = recorded_config(config);
-    let (mut sink, resume) = match Sink::open(&config.out, &recorded, config.shard_rows)? {
+    let (mut sink, resume) = match Sink::open(&config.out, failures_dir, &recorded, config.shard_rows)? {
         Opened::Complete(stats) => {
             tracing::info!(out = %config.out.display(), "fetch output already complete with this config; nothing to do");
-            let mut stats: FetchStats = serde_json::from_value(stats).unwrap_or_default();
+            let mut stats: FetchStats = wit_ranks::stats::read_stats(&stats, &Manifest::path_in(&config.out))
+                .map_err(crate::dedup::ranks_error)?;
             stats.skipped = true;
             return Ok(stats);
         }
@@ -196,7 +233,7 @@ pub(crate) fn run(config: &FetchConfig) -> Result<FetchStats> {
         fetcher: Fetcher::new(config.net.clone())?,
         image: config.image.clone(),
         cpu: Semaphore::new(threads),
-        image_hashes: Mutex::new(resume.image_hashes),
+        image_hashes: Mutex::new(KeptImages::new(resume.image_hashes, config.memory_budget)),
         fetched: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
     });
@@ -205,6 +242,9 @@ pub(crate) fn run(config: &FetchConfig) -> Result<FetchStats> {
     let input = config.input.clone();
     let (rank, world_size) = (config.rank as u64, config.world_size as u64);
     let mut done_keys = resume.done_keys;
+    // Curated and candidate folders hold each key once (harvest deduplicated them): only a URL
+    // list needs the set of keys seen, which grows with the list.
+    let lists_keys = matches!(input, crate::input::FetchInput::UrlList { .. });
     let input_thread = std::thread::spawn(move || {
         let mut counts = InputCounts::default();
         let mut seen: HashSet<u64> = HashSet::new();
@@ -216,10 +256,12 @@ pub(crate) fn run(config: &FetchConfig) -> Result<FetchStats> {
             counts.read += 1;
             if done_keys.remove(&hash) {
                 counts.resumed += 1;
-                seen.insert(hash);
+                if lists_keys {
+                    seen.insert(hash);
+                }
                 return true;
             }
-            if !seen.insert(hash) {
+            if lists_keys && !seen.insert(hash) {
                 counts.duplicate_keys += 1;
                 return true;
             }

@@ -11,16 +11,20 @@
 //! ```text
 //! OUT/manifest.json          kind `candidates`; config; stats with one entry per input
 //! OUT/shard-NNNNN.parquet    Candidate rows of input NNNNN (its index in the expanded input list)
-//! OUT/ranks/rank-RRRRR-of-NNNNN/   a multi-rank run's per-rank folders (below)
+//! OUT/ranks/rank-RRRRR-of-NNNNN/   a multi-rank run's shards, where its ranks wrote them (below)
+//! OUT/_buckets/ _drops/ _steps/    a multi-rank run's shuffle files and completion markers
 //! ```
 //! Inputs that yield no pair have no shard. Rows are deduplicated on [`wit_contract::pair_key`]
 //! (xxh3 of url NUL text): within an input while it is read, then across inputs in input order,
 //! so the first input holding a pair keeps it and the output does not depend on thread timing.
 //!
 //! # Ranks
-//! With `--world-size N`, [`Phase::Harvest`] on rank R reads every N-th input (starting at R) into
-//! `OUT/ranks/rank-R-of-N/` (a complete candidates folder of its own), then [`Phase::Merge`]
-//! once deduplicates across ranks into `OUT`. [`Phase::All`] does both in one process.
+//! With `--world-size N` ([`steps`] declares them for the planner): [`Phase::Harvest`] on rank R
+//! reads every N-th input (starting at R) into `OUT/ranks/rank-R-of-N/` and sends each row's key
+//! to one of N buckets; [`Phase::Dedup`] on bucket rank B finds the later duplicates of bucket B;
+//! [`Phase::Apply`] on rank R drops them from its own shards; [`Phase::Merge`] lists every rank's
+//! shards in `OUT/manifest.json` without reading a row. No step holds every key: the sorts spill
+//! within `memory_budget`. [`Phase::All`] does it all in one process (see the `dedup` module).
 //!
 //! # Resume
 //! A complete output made with the same configuration is left alone. An interrupted one resumes:
@@ -37,6 +41,7 @@ pub mod url_list;
 pub mod warc;
 pub mod wat;
 
+mod dedup;
 mod stage;
 
 use std::collections::BTreeMap;
@@ -57,10 +62,59 @@ pub enum Phase {
     /// Harvest and deduplicate in one process (world size 1).
     #[default]
     All,
-    /// Harvest this rank's inputs into `OUT/ranks/`.
+    /// Harvest this rank's inputs into `OUT/ranks/rank-R-of-N/`, then send every row's key to
+    /// its bucket (`OUT/_buckets/`).
     Harvest,
-    /// Deduplicate every rank's folder into `OUT`.
+    /// Bucket rank R: find the later duplicates among the keys of bucket R of every rank.
+    Dedup,
+    /// Rank R: drop the duplicates the buckets found from its own shards (rewritten in place).
+    Apply,
+    /// List every rank's shards in `OUT/manifest.json` (metadata only: no row is read or copied).
     Merge,
+}
+
+/// The steps of a harvest at world size `world_size`, for the build planner.
+pub fn steps(world_size: usize) -> Vec<wit_ranks::StepDecl> {
+    use wit_ranks::names::marker_template;
+    use wit_ranks::steps::DoneMark;
+    use wit_ranks::{Reads, StepDecl, Width};
+    let manifest = DoneMark::Manifest(String::new());
+    if world_size == 1 {
+        return vec![StepDecl { phase: None, width: Width::One, reads: Reads::Rows, done: manifest, what: "harvest and deduplicate" }];
+    }
+    vec![
+        StepDecl {
+            phase: Some("harvest"),
+            width: Width::Ranks,
+            reads: Reads::Rows,
+            done: DoneMark::Marker {
+                file: marker_template(dedup::STEP_SEND),
+                folder: wit_ranks::names::rank_template(),
+            },
+            what: "read every N-th input; send each row's key to its bucket",
+        },
+        StepDecl {
+            phase: Some("dedup"),
+            width: Width::Buckets,
+            reads: Reads::Entries,
+            done: DoneMark::File(marker_template(dedup::STEP_DEDUP)),
+            what: "find later duplicate keys in one bucket (external sort)",
+        },
+        StepDecl {
+            phase: Some("apply"),
+            width: Width::Ranks,
+            reads: Reads::Rows,
+            done: DoneMark::File(marker_template(dedup::STEP_APPLY)),
+            what: "drop the rank's duplicates from its own shards",
+        },
+        StepDecl {
+            phase: Some("merge"),
+            width: Width::One,
+            reads: Reads::Metadata,
+            done: manifest,
+            what: "list every rank's shards in one manifest",
+        },
+    ]
 }
 
 /// Everything a harvest run needs.
@@ -89,6 +143,8 @@ pub struct HarvestConfig {
     /// recorded as failed, with its error, and the run goes on; otherwise the run stops with that
     /// error. Pairs read from it before the fault are not kept (an input is all or nothing).
     pub skip_bad_inputs: bool,
+    /// Memory for the dedup sorts (bytes); beyond it they spill sorted runs to disk.
+    pub memory_budget: u64,
 }
 
 impl Default for HarvestConfig {
@@ -107,6 +163,7 @@ impl Default for HarvestConfig {
             phase: Phase::All,
             threads: 0,
             skip_bad_inputs: false,
+            memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -171,6 +228,16 @@ pub struct HarvestStats {
     /// The run found a complete output with the same config and did nothing.
     #[serde(default)]
     pub already_complete: bool,
+    /// Cross-input duplicates are removed (set by the dedup pass; a rank folder without it has not
+    /// been through `--phase apply`).
+    #[serde(default)]
+    pub deduplicated: bool,
+}
+
+/// The configuration a run with `config` records in its output manifest (a rank's folder: with the
+/// rank). Tools that write candidate shards themselves (the scale benchmark) list them under it.
+pub fn recorded_config(config: &HarvestConfig) -> Result<serde_json::Value> {
+    stage::recorded(config)
 }
 
 /// Runs the harvest stage (or one phase of it) as `config` says.

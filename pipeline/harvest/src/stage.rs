@@ -1,8 +1,8 @@
 //! The stage itself: expand and slice the inputs, read each one on a worker thread into its own
-//! shard, then deduplicate across inputs in input order, and keep the manifest current so an
-//! interrupted run resumes.
+//! shard, and keep the manifest current so an interrupted run resumes; then hand the shards to the
+//! cross-input dedup (module `dedup`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -10,13 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use arrow::array::{AsArray, BooleanArray};
-use arrow::compute::filter_record_batch;
 use url::Url;
-use wit_contract::schema::col;
 use wit_contract::{
     clean_stale_temp_files, pair_key, recorded_path, shard_file_name, Candidate, HarvestedCandidate, Manifest,
-    ReadOptions, RecordKind, ShardInfo, ShardReader, ShardWriter, WriterOptions,
+    RecordKind, ShardInfo, ShardWriter, WriterOptions,
 };
 
 use crate::error::{HarvestError, Result};
@@ -28,10 +25,10 @@ use crate::text::clean_text;
 use crate::url_list::{self, ListFormat, UrlListOptions};
 use crate::warc::{WarcItem, WarcLimits, WarcReader, WarcRecord};
 use crate::wat::extract_wat;
+use crate::dedup::{self, total};
 use crate::{HarvestConfig, HarvestStats, InputStats, Phase};
+use wit_ranks::{RankOf, StepMarker};
 
-/// The folder of per-rank outputs inside the output folder.
-pub const RANKS_DIR: &str = "ranks";
 
 /// Candidates buffered per input before they are written.
 const FLUSH_ROWS: usize = 8192;
@@ -139,15 +136,24 @@ fn base_config(config: &HarvestConfig, inputs: &[PathBuf], filter: &LanguageFilt
     })
 }
 
+/// The configuration a harvest run records in its manifest (rank folders: with their rank), as
+/// [`crate::recorded_config`] exposes it.
+pub(crate) fn recorded(config: &HarvestConfig) -> Result<serde_json::Value> {
+    let filter = LanguageFilter::new(&config.languages, config.min_lang_confidence).map_err(HarvestError::Config)?;
+    let inputs = expand_inputs(&config.inputs)?;
+    let base = base_config(config, &inputs, &filter);
+    Ok(match config.phase {
+        Phase::All => base,
+        _ => rank_config(&base, config.rank),
+    })
+}
+
 fn rank_config(base: &serde_json::Value, rank: usize) -> serde_json::Value {
     let mut config = base.clone();
     config["rank"] = rank.into();
     config
 }
 
-fn rank_dir(out: &Path, rank: usize, world_size: usize) -> PathBuf {
-    out.join(RANKS_DIR).join(format!("rank-{rank:05}-of-{world_size:05}"))
-}
 
 fn validate(config: &HarvestConfig) -> Result<()> {
     if config.world_size == 0 || config.rank >= config.world_size {
@@ -155,7 +161,7 @@ fn validate(config: &HarvestConfig) -> Result<()> {
     }
     if config.phase == Phase::All && config.world_size > 1 {
         return Err(HarvestError::Config(
-            "with --world-size > 1 run --phase harvest on every rank, then --phase merge once".into(),
+            "with --world-size > 1 run --phase harvest, dedup and apply on every rank, then --phase merge once".into(),
         ));
     }
     if config.text.min_chars > config.text.max_chars {
@@ -173,24 +179,36 @@ pub(crate) fn run(config: &HarvestConfig) -> Result<HarvestStats> {
     let filter = LanguageFilter::new(&config.languages, config.min_lang_confidence).map_err(HarvestError::Config)?;
     let inputs = expand_inputs(&config.inputs)?;
     let base = base_config(config, &inputs, &filter);
+    let me = RankOf::new(config.rank, config.world_size);
+    let out = config.out.as_path();
     let mut stats = match config.phase {
         Phase::All => {
-            let out = config.out.as_path();
             let all: Vec<usize> = (0..inputs.len()).collect();
             match harvest_into(config, &filter, &inputs, &all, out, &base)? {
                 Done::Already(stats) => return Ok(stats),
-                Done::Harvested(manifest) => dedup_in_place(out, manifest)?,
+                Done::Harvested(manifest) => dedup::dedup_in_place(out, manifest, config.memory_budget)?,
             }
         }
         Phase::Harvest => {
-            let dir = rank_dir(&config.out, config.rank, config.world_size);
-            let mine: Vec<usize> = (0..inputs.len()).filter(|i| i % config.world_size == config.rank).collect();
-            match harvest_into(config, &filter, &inputs, &mine, &dir, &rank_config(&base, config.rank))? {
-                Done::Already(stats) => return Ok(stats),
-                Done::Harvested(manifest) => dedup_in_place(&dir, manifest)?,
+            let dir = me.dir(out);
+            let rank_config = rank_config(&base, config.rank);
+            if StepMarker::done_with(&me.marker(out, dedup::STEP_SEND), &base).map_err(dedup::ranks_error)?.is_some() {
+                tracing::info!(rank = config.rank, "harvest rank already complete with this config; nothing to do");
+                let mut stats = dedup::stats_of(&Manifest::load(&dir)?, &dir)?;
+                stats.already_complete = true;
+                return Ok(stats);
             }
+            let mine: Vec<usize> = (0..inputs.len()).filter(|i| i % config.world_size == config.rank).collect();
+            let manifest = match harvest_into(config, &filter, &inputs, &mine, &dir, &rank_config)? {
+                // Complete but its keys not (all) sent: a kill between the two.
+                Done::Already(_) => Manifest::load(&dir)?,
+                Done::Harvested(manifest) => manifest,
+            };
+            dedup::send_keys(out, me, &dir, manifest, &base)?
         }
-        Phase::Merge => merge(config, &base)?,
+        Phase::Dedup => dedup::dedup_bucket(out, me, &base, config.memory_budget)?,
+        Phase::Apply => dedup::apply(out, me, &base, &rank_config(&base, config.rank), config.memory_budget)?,
+        Phase::Merge => dedup::merge(out, config.world_size, &base, |rank| rank_config(&base, rank))?,
     };
     stats.seconds = started.elapsed().as_secs_f64();
     Ok(stats)
@@ -201,31 +219,6 @@ enum Done {
     Already(HarvestStats),
     /// Every input is harvested (not yet deduplicated across inputs).
     Harvested(Manifest),
-}
-
-fn stats_of(manifest: &Manifest) -> HarvestStats {
-    serde_json::from_value(manifest.stats.clone()).unwrap_or_default()
-}
-
-/// Totals recomputed from the per-input entries.
-fn total(per_input: Vec<InputStats>) -> HarvestStats {
-    let mut stats = HarvestStats { inputs: per_input.len() as u64, ..Default::default() };
-    for input in &per_input {
-        stats.bytes += input.bytes;
-        stats.records += input.records;
-        stats.pages += input.pages;
-        stats.pairs_found += input.pairs_found;
-        stats.pairs_out += input.pairs_out;
-        stats.shards += input.shard.is_some() as u64;
-        stats.inputs_failed += input.error.is_some() as u64;
-        for (reason, n) in &input.skipped {
-            *stats.skipped.entry(reason.clone()).or_default() += n;
-        }
-        language_decision::add_counts(&mut stats.lang_dropped, &input.lang_dropped);
-        language_decision::add_counts(&mut stats.lang_sources, &input.lang_sources);
-    }
-    stats.per_input = per_input;
-    stats
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
@@ -246,14 +239,14 @@ fn harvest_into(
     let mut done: Vec<InputStats> = Vec::new();
     let mut manifest = match Manifest::load_if_present(dir)? {
         Some(existing) if existing.kind == RecordKind::Candidates && existing.config == *config_json => {
-            remove_unlisted_shards(dir, &existing)?;
+            dedup::sweep(dir, &existing)?;
             if existing.complete {
                 tracing::info!(out = %dir.display(), "harvest output already complete with this config; nothing to do");
-                let mut stats = stats_of(&existing);
+                let mut stats = dedup::stats_of(&existing, dir)?;
                 stats.already_complete = true;
                 return Ok(Done::Already(stats));
             }
-            done = stats_of(&existing).per_input;
+            done = dedup::stats_of(&existing, dir)?.per_input;
             // Only inputs whose shard (if any) is still listed count as done; an input that could
             // not be read (skip_bad_inputs) is tried again.
             done.retain(|input| input.error.is_none() && input.shard.as_ref().is_none_or(|s| existing.has_shard(s)));
@@ -625,192 +618,6 @@ fn read_list(
         output.flush(collector, false)?;
     }
     Ok(())
-}
-
-/// The keys of a shard, as u64.
-fn shard_keys(path: &Path) -> Result<Vec<u64>> {
-    let options = ReadOptions { batch_size: 65536, columns: Some(vec![col::KEY.to_owned()]) };
-    let mut keys = Vec::new();
-    for batch in ShardReader::open(path, &options)? {
-        let batch = batch?;
-        let column = batch.column(0).as_string::<i32>();
-        keys.extend(column.iter().map(|k| k.and_then(|k| u64::from_str_radix(k, 16).ok()).unwrap_or_default()));
-    }
-    Ok(keys)
-}
-
-/// Copies `from` to `to` without the rows whose `keep` flag is false.
-fn write_filtered(from: &Path, to: &Path, keep: &[bool]) -> Result<Option<ShardInfo>> {
-    if !keep.iter().any(|&k| k) {
-        return Ok(None);
-    }
-    let mut writer = ShardWriter::for_records::<Candidate>(to, &WriterOptions::default())?;
-    let mut at = 0usize;
-    for batch in ShardReader::open_kind(from, RecordKind::Candidates, &ReadOptions::default())? {
-        let batch = batch?;
-        let n = batch.num_rows();
-        let mask = BooleanArray::from(keep[at..at + n].to_vec());
-        at += n;
-        let kept = filter_record_batch(&batch, &mask).map_err(|e| HarvestError::input(from, e.to_string()))?;
-        writer.write_batch(&kept)?;
-    }
-    Ok(Some(writer.finish()?))
-}
-
-/// One shard of the dedup pass: where it is, which input (stats entry) it belongs to, and how many
-/// rows its manifest lists.
-struct DedupShard {
-    source: PathBuf,
-    file: String,
-    listed_rows: u64,
-}
-
-/// What a dedup pass decided.
-struct Deduped {
-    /// The shards to list.
-    infos: Vec<ShardInfo>,
-    /// Rows each shard's input lost to earlier inputs.
-    lost: BTreeMap<String, u64>,
-    /// Shards rewritten in place that lost every row: removed only after the manifest that no
-    /// longer lists them is saved, so a kill in between never leaves a listed shard missing.
-    emptied: Vec<PathBuf>,
-}
-
-/// Drops rows whose key an earlier shard (in file-name order, i.e. input order) holds.
-///
-/// Rows lost are counted against the manifest's row count rather than the file's, so a rerun after
-/// a kill part-way through an in-place pass (some shards already rewritten, the manifest not yet
-/// saved) still accounts for the rows the killed pass dropped.
-fn dedup_shards(shards: &[DedupShard], out: &Path) -> Result<Deduped> {
-    let mut seen: HashSet<u64> = HashSet::new();
-    let mut deduped = Deduped { infos: Vec::new(), lost: BTreeMap::new(), emptied: Vec::new() };
-    for shard in shards {
-        let keys = shard_keys(&shard.source)?;
-        let keep: Vec<bool> = keys.iter().map(|k| seen.insert(*k)).collect();
-        let kept = keep.iter().filter(|&&k| k).count() as u64;
-        let lost = shard.listed_rows.saturating_sub(kept);
-        if lost > 0 {
-            deduped.lost.insert(shard.file.clone(), lost);
-        }
-        let target = out.join(&shard.file);
-        if kept == keys.len() as u64 && kept > 0 && shard.source == target {
-            let (bytes, xxh3) = wit_contract::manifest::hash_file(&target).map_err(|e| HarvestError::io(&target, e))?;
-            deduped.infos.push(ShardInfo { file: shard.file.clone(), rows: kept, bytes, xxh3 });
-            continue;
-        }
-        match write_filtered(&shard.source, &target, &keep)? {
-            Some(info) => deduped.infos.push(info),
-            None if shard.source == target => deduped.emptied.push(target),
-            None => {}
-        }
-    }
-    Ok(deduped)
-}
-
-/// Removes `shard-NNNNN.parquet` files of `dir` that `manifest` does not list: left by a run killed
-/// between saving a manifest and removing a shard it dropped, or between writing a shard and listing it.
-fn remove_unlisted_shards(dir: &Path, manifest: &Manifest) -> Result<()> {
-    let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
-    for entry in entries {
-        let entry = entry.map_err(|e| HarvestError::io(dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let is_shard = name.starts_with("shard-") && name.ends_with(".parquet");
-        if is_shard && !manifest.has_shard(&name) {
-            tracing::info!(file = %entry.path().display(), "removing a shard no manifest entry lists (interrupted run)");
-            fs::remove_file(entry.path()).map_err(|e| HarvestError::io(entry.path(), e))?;
-        }
-    }
-    Ok(())
-}
-
-/// Applies the rows lost to cross-input duplicates to the per-input stats.
-fn account_duplicates(per_input: &mut [InputStats], lost: &BTreeMap<String, u64>, kept: &[ShardInfo]) {
-    for input in per_input.iter_mut() {
-        let Some(shard) = input.shard.clone() else { continue };
-        if let Some(&n) = lost.get(&shard) {
-            input.pairs_out -= n.min(input.pairs_out);
-            *input.skipped.entry("duplicate".into()).or_default() += n;
-        }
-        if !kept.iter().any(|s| s.file == shard) {
-            input.shard = None;
-        }
-    }
-}
-
-/// Cross-input dedup inside one folder, then the manifest is marked complete.
-fn dedup_in_place(dir: &Path, mut manifest: Manifest) -> Result<HarvestStats> {
-    let shards: Vec<DedupShard> = manifest
-        .shards
-        .iter()
-        .map(|s| DedupShard { source: dir.join(&s.file), file: s.file.clone(), listed_rows: s.rows })
-        .collect();
-    let Deduped { infos, lost, emptied } = dedup_shards(&shards, dir)?;
-    let mut stats = stats_of(&manifest);
-    account_duplicates(&mut stats.per_input, &lost, &infos);
-    let stats = total(stats.per_input);
-    manifest.shards.clear();
-    infos.into_iter().for_each(|s| manifest.add_shard(s));
-    manifest.stats = serde_json::to_value(&stats).unwrap_or_default();
-    manifest.complete = true;
-    manifest.save(dir)?;
-    for path in emptied {
-        fs::remove_file(&path).map_err(|e| HarvestError::io(&path, e))?;
-    }
-    tracing::info!(
-        out = %dir.display(),
-        inputs = stats.inputs,
-        records = stats.records,
-        pairs_out = stats.pairs_out,
-        shards = stats.shards,
-        "harvest complete"
-    );
-    Ok(stats)
-}
-
-/// Phase::Merge: every rank's folder, deduplicated across ranks in input order, into `OUT`.
-fn merge(config: &HarvestConfig, base: &serde_json::Value) -> Result<HarvestStats> {
-    let out = config.out.as_path();
-    if let Some(existing) = Manifest::load_if_present(out)? {
-        if existing.complete && existing.kind == RecordKind::Candidates && existing.config == *base {
-            tracing::info!(out = %out.display(), "merged harvest output already complete; nothing to do");
-            let mut stats = stats_of(&existing);
-            stats.already_complete = true;
-            return Ok(stats);
-        }
-    }
-    let mut shards = Vec::new();
-    let mut per_input = Vec::new();
-    for rank in 0..config.world_size {
-        let dir = rank_dir(out, rank, config.world_size);
-        let manifest = Manifest::load(&dir)?;
-        if manifest.kind != RecordKind::Candidates || !manifest.complete {
-            return Err(HarvestError::input(&dir, "not a complete candidates folder (has this rank finished?)"));
-        }
-        if manifest.config != rank_config(base, rank) {
-            return Err(HarvestError::input(&dir, "written with another configuration or input list"));
-        }
-        shards.extend(manifest.shards.iter().map(|s| DedupShard {
-            source: dir.join(&s.file),
-            file: s.file.clone(),
-            listed_rows: s.rows,
-        }));
-        per_input.extend(stats_of(&manifest).per_input);
-    }
-    // Input order: shard names carry the input index.
-    shards.sort_by(|a, b| a.file.cmp(&b.file));
-    per_input.sort_by(|a, b| a.shard.cmp(&b.shard).then(a.path.cmp(&b.path)));
-    create_dir(out)?;
-    let mut manifest = Manifest::new(RecordKind::Candidates, base.clone(), None);
-    manifest.save(out)?;
-    let Deduped { infos, lost, .. } = dedup_shards(&shards, out)?;
-    account_duplicates(&mut per_input, &lost, &infos);
-    let stats = total(per_input);
-    infos.into_iter().for_each(|s| manifest.add_shard(s));
-    manifest.stats = serde_json::to_value(&stats).unwrap_or_default();
-    manifest.complete = true;
-    manifest.save(out)?;
-    tracing::info!(out = %out.display(), ranks = config.world_size, pairs_out = stats.pairs_out, "merged");
-    Ok(stats)
 }
 
 #[cfg(test)]

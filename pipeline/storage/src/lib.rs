@@ -51,6 +51,9 @@ pub enum Seed {
     Everything,
     /// Everything except other ranks' per-rank files (`…-RRRRR-of-NNNNN…` names of other ranks).
     Rank { rank: usize, world_size: usize },
+    /// Only the JSON files (manifests, completion markers, per-rank stats): the metadata-only steps
+    /// that list the ranks' shards in one manifest without reading (or downloading) them.
+    Metadata,
 }
 
 /// Which inputs a run reads, when it reads only some (harvest's ranks take every N-th input file).

@@ -38,9 +38,10 @@ fn hidden(relative: &str) -> bool {
     relative.split('/').any(|part| part.starts_with('.'))
 }
 
-/// Scratch a stage keeps inside its output folder and removes itself (queries' `spill-…/` runs).
+/// Scratch a stage keeps inside its output folder and removes itself (queries' `spill-…/` runs,
+/// the external sorts' `_spill/`).
 fn scratch_only(relative: &str) -> bool {
-    relative.split('/').next().is_some_and(|first| first.starts_with("spill-") && relative.contains('/'))
+    relative.split('/').next().is_some_and(|first| (first.starts_with("spill-") || first == "_spill") && relative.contains('/'))
 }
 
 fn stamp(path: &Path) -> Result<(u64, SystemTime)> {
@@ -144,6 +145,9 @@ pub async fn seed_output(remote: &Remote, local: &Path, seed: &Seed) -> Result<K
             continue;
         }
         if relative.is_empty() || other_ranks(&relative, seed) {
+            continue;
+        }
+        if *seed == Seed::Metadata && !relative.ends_with(".json") {
             continue;
         }
         let path = local.join(&relative);
@@ -336,7 +340,7 @@ async fn download_folder(remote: &Remote, relative: &str, local: &Path, fetched:
         for prefix in listing.common_prefixes {
             let Some(sub) = remote.relative(&prefix) else { continue };
             let name = sub.rsplit('/').next().unwrap_or_default().to_string();
-            if !name.starts_with('.') && !RANK_FOLDERS.contains(&name.as_str()) {
+            if !name.starts_with('.') && !name.starts_with('_') && !RANK_FOLDERS.contains(&name.as_str()) {
                 folders.push(sub);
             }
         }
@@ -465,5 +469,6 @@ mod tests {
         assert!(hidden("a/.shard-00000.parquet.wit-upload-1-2"));
         assert!(!hidden("failures/shard-00000.parquet"));
         assert!(scratch_only("spill-00000-of-00001/run-3") && !scratch_only("shard-00000.parquet"));
+        assert!(scratch_only("_spill/dedup-00001-of-00004/run-00000.bin") && !scratch_only("_steps/fetch.json"));
     }
 }

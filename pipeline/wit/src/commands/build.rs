@@ -1,7 +1,7 @@
 //! `wit build --config wit.toml [--slurm [--wait]] [--dry-run]`: the whole build from one TOML file.
 //!
 //! The plan (stage order, folder wiring, TOML keys as flags, ranks and merges at `world_size` > 1)
-//! lives in wit-build; see its docs and examples/demo.toml. Here: the flags, the demo web
+//! lives in wit-plan; see its docs and examples/demo.toml. Here: the flags, the demo web
 //! (`[demo_web]`: started for the duration of the build, `{demo_web}` and `{demo_wat}` substituted),
 //! each step's arguments checked by the stage's own clap parser, and the executor — in this process
 //! (default) or sbatch array jobs chained with `afterok` (`--slurm`).
@@ -14,8 +14,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use toml::Table;
-use wit_build::slurm::{self, SlurmSubmit};
-use wit_build::{plan, BuildConfig};
+use wit_plan::slurm::{self, SlurmSubmit};
+use wit_plan::{plan, BuildConfig};
 use wit_demoweb::{DemoWeb, SiteConfig};
 
 #[derive(Args, Debug)]
@@ -80,7 +80,7 @@ pub fn run(args: &BuildArgs) -> Result<ExitCode> {
             println!("build: {}{ranks}: wit {}", step.name, step.argv(0).join(" "));
         }
         if !args.dry_run {
-            wit_build::local::run_local(&plan, |step, rank, argv| {
+            wit_plan::local::run_local(&plan, |step, rank, argv| {
                 if step.is_array() {
                     println!("build: {} rank {rank}/{}", step.name, step.ranks);
                 }
@@ -96,7 +96,7 @@ pub fn run(args: &BuildArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_slurm(args: &BuildArgs, config: &BuildConfig, plan: &wit_build::Plan) -> Result<()> {
+fn run_slurm(args: &BuildArgs, config: &BuildConfig, plan: &wit_plan::Plan) -> Result<()> {
     let submit = SlurmSubmit {
         wit: std::env::current_exe().context("finding the wit binary")?,
         workdir: std::env::current_dir().context("finding the working folder")?,
@@ -124,7 +124,7 @@ fn run_slurm(args: &BuildArgs, config: &BuildConfig, plan: &wit_build::Plan) -> 
     }
     println!("build: waiting for {} jobs", ids.len());
     slurm::wait_for(&ids, Duration::from_millis(500))?;
-    let progress = wit_build::progress::plan_progress(plan)?;
+    let progress = wit_plan::progress::plan_progress(plan)?;
     let mut failed = Vec::new();
     for ((step, p), s) in plan.steps.iter().zip(&progress).zip(&submitted) {
         for (rank, state) in p.ranks.iter().enumerate() {

@@ -22,7 +22,11 @@ pub enum PhaseArg {
     All,
     /// Count this rank's matches into OUT/counts/.
     Count,
-    /// Select and write this rank's shards (needs every rank's counts).
+    /// Strict cap: write this rank's claims in the strict order (needs every rank's counts).
+    Order,
+    /// Strict cap: the greedy over every rank's claims (once; reads claims, not rows).
+    Strict,
+    /// Select and write this rank's shards (needs every rank's counts; strict: the strict step).
     Select,
     /// Combine every rank's output into OUT/manifest.json and the per-query table.
     Merge,
@@ -66,6 +70,9 @@ pub struct CurateArgs {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Memory the strict pass's sorts may use before spilling sorted runs (e.g. 1G, 512M).
+    #[arg(long, default_value = "1G", value_parser = super::queries::parse_bytes)]
+    memory_budget: u64,
 }
 
 pub fn run(args: &CurateArgs) -> Result<ExitCode> {
@@ -74,7 +81,7 @@ pub fn run(args: &CurateArgs) -> Result<ExitCode> {
     }
     // Select reads every rank's match counts; merge reads everything.
     let seed = match args.phase {
-        PhaseArg::Count => Seed::Rank { rank: args.rank, world_size: args.world_size },
+        PhaseArg::Count | PhaseArg::Order => Seed::Rank { rank: args.rank, world_size: args.world_size },
         _ => Seed::Everything,
     };
     let plan = StoragePlan::new().input(&args.queries).input(&args.candidates).output(&args.out, seed);
@@ -96,10 +103,13 @@ pub fn run(args: &CurateArgs) -> Result<ExitCode> {
             phase: match args.phase {
                 PhaseArg::All => Phase::All,
                 PhaseArg::Count => Phase::Count,
+                PhaseArg::Order => Phase::Order,
+                PhaseArg::Strict => Phase::Strict,
                 PhaseArg::Select => Phase::Select,
                 PhaseArg::Merge => Phase::Merge,
             },
             threads: args.threads,
+            memory_budget: args.memory_budget,
         };
         curate(&config).with_context(|| {
             format!(

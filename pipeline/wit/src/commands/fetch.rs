@@ -14,9 +14,13 @@ use wit_storage::{with_storage, Seed, StoragePlan};
 pub enum PhaseArg {
     /// Fetch this rank's pairs into OUT itself (world size 1, or one output folder per rank).
     All,
-    /// Fetch this rank's pairs into OUT/ranks/rank-RRRRR-of-NNNNN/.
+    /// Fetch this rank's pairs into OUT/ranks/rank-RRRRR-of-NNNNN/ and send its image hashes.
     Fetch,
-    /// Merge every rank's folder into OUT as one corpus (once, after all ranks; same INPUT and flags).
+    /// Bucket rank R: find the later copies of each image of bucket R (every rank has fetched).
+    Dedup,
+    /// Rank R: move the later copies the buckets found from its corpus to its failures.
+    Apply,
+    /// List every rank's shards in OUT's manifests (once, after all ranks; same INPUT and flags).
     Merge,
 }
 
@@ -125,6 +129,9 @@ pub struct FetchArgs {
     /// Which step of a multi-rank run to do.
     #[arg(long, value_enum, default_value = "all")]
     phase: PhaseArg,
+    /// Memory the image-dedup set and sorts may use before spilling sorted runs (e.g. 1G, 512M).
+    #[arg(long, default_value = "1G", value_parser = super::queries::parse_bytes)]
+    memory_budget: u64,
 }
 
 pub fn run(args: &FetchArgs) -> Result<ExitCode> {
@@ -135,7 +142,9 @@ pub fn run(args: &FetchArgs) -> Result<ExitCode> {
     let (phase, seed) = match args.phase {
         PhaseArg::All => (Phase::All, Seed::Everything),
         PhaseArg::Fetch => (Phase::Fetch, Seed::Rank { rank: args.rank, world_size: args.world_size }),
-        PhaseArg::Merge => (Phase::Merge, Seed::Everything),
+        PhaseArg::Dedup => (Phase::Dedup, Seed::Rank { rank: args.rank, world_size: args.world_size }),
+        PhaseArg::Apply => (Phase::Apply, Seed::Rank { rank: args.rank, world_size: args.world_size }),
+        PhaseArg::Merge => (Phase::Merge, Seed::Metadata),
     };
     let plan = StoragePlan::new().input(&args.input).output(&args.out, seed);
     let stats = with_storage(plan, |local| {
@@ -199,6 +208,7 @@ fn config_of(args: &FetchArgs, input: FetchInput, out: PathBuf) -> FetchConfig {
         shard_rows: args.shard_rows,
         rank: args.rank,
         world_size: args.world_size,
+        memory_budget: args.memory_budget,
         ..FetchConfig::new(input, out)
     }
 }

@@ -15,13 +15,19 @@ use wit_harvest::{
 use wit_net::NetOptions;
 use wit_storage::{with_storage, InputReads, Seed, StoragePlan};
 
+use super::queries::parse_bytes;
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PhaseArg {
     /// Harvest and deduplicate in one process (world size 1).
     All,
-    /// Harvest this rank's inputs into OUT/ranks/.
+    /// Harvest this rank's inputs into OUT/ranks/ and send each row's key to its bucket.
     Harvest,
-    /// Deduplicate every rank's folder into OUT (run once, with the same INPUTs).
+    /// Bucket rank R: find the later duplicate keys of bucket R (every rank has harvested).
+    Dedup,
+    /// Rank R: drop the duplicates the buckets found from its own shards.
+    Apply,
+    /// List every rank's shards in OUT/manifest.json (run once, with the same INPUTs; reads no rows).
     Merge,
 }
 
@@ -116,6 +122,9 @@ pub struct HarvestArgs {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Memory the dedup sorts may use before spilling sorted runs to disk (e.g. 1G, 512M).
+    #[arg(long, default_value = "1G", value_parser = parse_bytes)]
+    memory_budget: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,7 +192,10 @@ pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
             Seed::Rank { rank: args.rank, world_size: args.world_size },
             InputReads::Slice { rank: args.rank, world_size: args.world_size },
         ),
-        PhaseArg::Merge => (Seed::Everything, InputReads::NoneRead),
+        PhaseArg::Dedup | PhaseArg::Apply => {
+            (Seed::Rank { rank: args.rank, world_size: args.world_size }, InputReads::NoneRead)
+        }
+        PhaseArg::Merge => (Seed::Metadata, InputReads::NoneRead),
         PhaseArg::All => (Seed::Everything, InputReads::All),
     };
     let plan = args.inputs.iter().fold(StoragePlan::new(), |plan, input| plan.input(input)).output(&out, seed);
@@ -207,8 +219,11 @@ pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
             phase: match args.phase {
                 PhaseArg::All => Phase::All,
                 PhaseArg::Harvest => Phase::Harvest,
+                PhaseArg::Dedup => Phase::Dedup,
+                PhaseArg::Apply => Phase::Apply,
                 PhaseArg::Merge => Phase::Merge,
             },
+            memory_budget: args.memory_budget,
             threads: args.threads,
             skip_bad_inputs: args.skip_bad_inputs,
         };

@@ -111,7 +111,7 @@ struct TextArgs {
     titles: bool,
 }
 
-fn parse_bytes(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let (number, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
     let value: f64 = number.trim().parse().map_err(|_| format!("{text:?}: expected a size such as 2G or 512M"))?;

@@ -17,13 +17,13 @@ pub struct StatusArgs {
 
 pub fn run(args: &StatusArgs) -> Result<ExitCode> {
     // Its errors name the folder, URL or manifest they are about.
-    let (plan, progress) = wit_build::progress::folder_progress(&args.dir)?;
+    let (plan, progress) = wit_plan::progress::folder_progress(&args.dir)?;
     if args.json {
         let json = serde_json::json!({ "dir": plan.output, "world_size": plan.world_size, "steps": progress });
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         println!("{} (world size {})", plan.output, plan.world_size);
-        print!("{}", wit_build::progress::render(&progress));
+        print!("{}", wit_plan::progress::render(&progress));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -69,17 +69,32 @@ fn rank_state(folder: &StoredFolder, output: &str, done: &Done) -> Result<RankSt
             true => RankState::Complete { rows: None },
             false => RankState::Missing,
         },
-        Done::Manifest(dir) => {
-            let relative = format!("{}/{MANIFEST}", under(output, dir)).trim_start_matches('/').to_string();
-            match folder.read(&relative)? {
+        Done::Manifest(dir) => match read_manifest(folder, output, dir)? {
+            None => RankState::Missing,
+            Some(m) if m.complete => RankState::Complete { rows: Some(m.total_rows()) },
+            Some(m) => RankState::Partial { rows: m.total_rows(), shards: m.shards.len() },
+        },
+        Done::Marker { file, folder: dir } => match folder.is_file(under(output, file))? {
+            true => match read_manifest(folder, output, dir)? {
+                Some(m) => RankState::Complete { rows: Some(m.total_rows()) },
+                None => RankState::Complete { rows: None },
+            },
+            // Not done until the marker is there, however far its folder got.
+            false => match read_manifest(folder, output, dir)? {
                 None => RankState::Missing,
-                Some(bytes) => match Manifest::from_json(&bytes, join(output, &relative))? {
-                    m if m.complete => RankState::Complete { rows: Some(m.total_rows()) },
-                    m => RankState::Partial { rows: m.total_rows(), shards: m.shards.len() },
-                },
-            }
-        }
+                Some(m) => RankState::Partial { rows: m.total_rows(), shards: m.shards.len() },
+            },
+        },
     })
+}
+
+/// The manifest of the folder `dir` (a plan path under `output`), if there is one.
+fn read_manifest(folder: &StoredFolder, output: &str, dir: &str) -> Result<Option<Manifest>> {
+    let relative = format!("{}/{MANIFEST}", under(output, dir)).trim_start_matches('/').to_string();
+    match folder.read(&relative)? {
+        None => Ok(None),
+        Some(bytes) => Ok(Some(Manifest::from_json(&bytes, join(output, &relative))?)),
+    }
 }
 
 /// The progress of the build folder `dir` (a path or URL) without its configuration: the stages

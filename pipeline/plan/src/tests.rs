@@ -87,11 +87,15 @@ fn world_size_splits_stages_into_ranks_and_merges() {
             ("queries-merge", 1),
             ("crawl", 1),
             ("harvest-ranks", 4),
+            ("harvest-dedup", 4),
+            ("harvest-apply", 4),
             ("harvest-merge", 1),
             ("curate-count", 4),
             ("curate-select", 4),
             ("curate-merge", 1),
             ("fetch-ranks", 4),
+            ("fetch-dedup", 4),
+            ("fetch-apply", 4),
             ("fetch-merge", 1),
             ("report", 1),
         ]
@@ -102,15 +106,64 @@ fn world_size_splits_stages_into_ranks_and_merges() {
         harvest.argv(2).join(" "),
         "harvest a.wat.gz out/b/crawl/crawl/pages.warc.gz -o out/b/candidates --phase harvest --rank 2 --world-size 4"
     );
-    assert_eq!(harvest.done_for(2), Done::Manifest("out/b/candidates/ranks/rank-00002-of-00004".into()));
-    assert_eq!(plan.steps[5].after, [1, 4]);
-    assert!(plan.steps[7].argv(0).ends_with(&["--phase".into(), "merge".into(), "--world-size".into(), "4".into()]));
+    assert_eq!(
+        harvest.done_for(2),
+        Done::Marker {
+            file: "out/b/candidates/_steps/harvest-00002-of-00004.json".into(),
+            folder: "out/b/candidates/ranks/rank-00002-of-00004".into()
+        }
+    );
+    assert_eq!(
+        plan.steps[4].argv(1).join(" "),
+        "harvest a.wat.gz out/b/crawl/crawl/pages.warc.gz -o out/b/candidates --phase dedup --rank 1 --world-size 4"
+    );
+    assert_eq!(plan.steps[4].done_for(1), Done::File("out/b/candidates/_steps/harvest-dedup-00001-of-00004.json".into()));
+    assert_eq!(plan.steps[7].after, [1, 6]);
+    assert!(plan.steps[9].argv(0).ends_with(&["--phase".into(), "merge".into(), "--world-size".into(), "4".into()]));
     assert_eq!(
         plan.steps[1].argv(0).join(" "),
         "queries build -o out/b/queries --min-count 5 --wordnet fixtures/wordnet --phase merge --world-size 4"
     );
-    assert_eq!(plan.steps[8].done_for(1), Done::Manifest("out/b/corpus/ranks/rank-00001-of-00004".into()));
-    assert_eq!(plan.steps[10].after, [1, 2, 4, 7, 9]);
+    assert_eq!(
+        plan.steps[10].done_for(1),
+        Done::Marker {
+            file: "out/b/corpus/_steps/fetch-00001-of-00004.json".into(),
+            folder: "out/b/corpus/ranks/rank-00001-of-00004".into()
+        }
+    );
+    assert_eq!(plan.steps[14].after, [1, 2, 6, 9, 13]);
+}
+
+/// Every merge is a wave or a metadata step: at world size 4 no one-process step reads data
+/// rows but the crawl (one polite crawler by design) and the report; the one-process steps that
+/// read compact entries are named (the queries merge's count tables, curate's strict greedy).
+#[test]
+fn no_merge_runs_as_one_process_on_rows() {
+    for strict in [false, true] {
+        let text = format!("world_size = 4\n{CONFIG}\n[report]\n").replace("strict = false", &format!("strict = {strict}"));
+        let plan = plan(&config(&text), &[]).unwrap();
+        let serial_on_rows: Vec<&str> = plan.steps.iter().filter(|s| s.is_serial_on_rows()).map(|s| s.name.as_str()).collect();
+        assert_eq!(serial_on_rows, ["crawl", "report"], "strict = {strict}");
+        let serial_on_entries: Vec<&str> = plan
+            .steps
+            .iter()
+            .filter(|s| s.ranks == 1 && s.reads == wit_ranks::Reads::Entries)
+            .map(|s| s.name.as_str())
+            .collect();
+        let expected: &[&str] = if strict { &["queries-merge", "curate-strict"] } else { &["queries-merge"] };
+        assert_eq!(serial_on_entries, expected, "strict = {strict}");
+        for step in plan.steps.iter().filter(|s| s.name.ends_with("-merge") && s.stage != "queries") {
+            assert_eq!((step.ranks, step.reads), (1, wit_ranks::Reads::Metadata), "{}", step.name);
+        }
+        for step in plan.steps.iter().filter(|s| s.name.ends_with("-dedup")) {
+            assert_eq!((step.ranks, step.width, step.reads), (4, wit_ranks::Width::Buckets, wit_ranks::Reads::Entries));
+            assert!(step.shape().contains("×4 buckets"));
+        }
+        if strict {
+            let names: Vec<&str> = plan.steps.iter().filter(|s| s.stage == "curate").map(|s| s.name.as_str()).collect();
+            assert_eq!(names, ["curate-count", "curate-order", "curate-strict", "curate-select", "curate-merge"]);
+        }
+    }
 }
 
 #[test]
@@ -126,7 +179,7 @@ fn array_scripts_take_the_rank_from_slurm() {
         options: config.slurm.clone(),
         dry_run: true,
     };
-    let fetch = render_script(&plan, 8, &submit);
+    let fetch = render_script(&plan, 10, &submit);
     assert!(fetch.contains("#SBATCH --array=0-3\n"), "{fetch}");
     assert!(fetch.contains("#SBATCH --partition=cpu\n#SBATCH --cpus-per-task=2\n#SBATCH --qos=low\n"), "{fetch}");
     assert!(fetch.contains("cd '/home/me/wit dir'\n"), "{fetch}");
@@ -137,7 +190,7 @@ fn array_scripts_take_the_rank_from_slurm() {
         ),
         "{fetch}"
     );
-    let merge = render_script(&plan, 9, &submit);
+    let merge = render_script(&plan, 13, &submit);
     assert!(!merge.contains("--array") && merge.contains("--phase merge --world-size 4\n"), "{merge}");
 }
 
@@ -178,7 +231,7 @@ fn progress_reads_manifests_and_rank_files() {
     assert_eq!(progress[2].ranks, [RankState::Partial { rows: 0, shards: 0 }, RankState::Missing]);
     let (found, _) = folder_progress(out.to_str().unwrap()).unwrap();
     assert_eq!(found.world_size, 2);
-    assert_eq!(found.steps.len(), 4);
+    assert_eq!(found.steps.len(), 6);
 }
 
 #[test]

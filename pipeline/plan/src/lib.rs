@@ -1,4 +1,4 @@
-//! wit-build: `wit build --config wit.toml` as a library. One door, [`plan`], turns a
+//! wit-plan: `wit build --config wit.toml` as a library. One door, [`plan`], turns a
 //! configuration ([`BuildConfig`]: `output`, `world_size`, one table of flags per stage) into a
 //! [`Plan`]: ordered [`Step`]s, each a `wit …` argument list run once or as N ranks, with the steps
 //! it waits for. Executors run a plan: [`local::run_local`] (in order on this machine) and

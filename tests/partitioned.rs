@@ -1,0 +1,117 @@
+//! The partitioned merges at world size 4 with a memory budget so small that every sort spills
+//! (harvest's key dedup, fetch's image dedup, curate's strict claims), every new step killed with
+//! SIGKILL at random moments and rerun: the build still equals the one-process build (dictionary,
+//! candidates, curated pairs, per-query counts, corpus), every bucket really spilled, and every
+//! step's rerun does nothing.
+
+use std::path::Path;
+use std::time::Duration;
+
+use wit_tests::kill::{copy_dir, run_and_kill, run_to_end, Rng};
+use wit_tests::pipeline::{demo_webs, outcome, path_str, steps_of, wit_ok, Pipeline};
+use wit_tests::workspace_root;
+
+/// A budget of 1 KiB: 64 hash entries or 32 strict claims per sorted run.
+const TINY: &str = "1K";
+
+/// `config` with the strict cap and the tiny budget on every stage that sorts.
+fn strict_and_tiny(mut config: toml::Table) -> toml::Table {
+    for stage in ["harvest", "curate", "fetch"] {
+        let table = config.get_mut(stage).and_then(|t| t.as_table_mut()).expect("a stage table");
+        table.insert("memory_budget".into(), TINY.into());
+    }
+    config["curate"].as_table_mut().expect("curate").insert("strict".into(), true.into());
+    config
+}
+
+/// The `stats` of a completion marker.
+fn marker_stats(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str::<serde_json::Value>(&text).unwrap()["stats"].clone()
+}
+
+/// Whether an argument list is one of the steps the scale issue added (the shuffle and strict steps).
+fn is_new_step(args: &[String]) -> bool {
+    let phase = args.iter().position(|a| a == "--phase").map(|i| args[i + 1].as_str());
+    matches!(phase, Some("dedup" | "apply" | "order" | "strict")) || (phase == Some("merge") && args[0] != "queries")
+}
+
+#[test]
+fn partitioned_merges_that_spill_and_are_killed_build_what_one_process_builds() {
+    let root = workspace_root();
+    let dir = tempfile::tempdir().unwrap();
+    let (_webs, wats) = demo_webs(dir.path(), 10, 8);
+    let dump = root.join("fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
+    let pipeline = |name: &str| Pipeline {
+        dump: path_str(&dump),
+        wordnet: path_str(&root.join("fixtures/wordnet")),
+        inputs: wats.clone(),
+        root: path_str(&dir.path().join(name)),
+        env: Vec::new(),
+    };
+    let one = pipeline("one");
+    one.run_config(strict_and_tiny(one.config(1)));
+
+    // World size 4, step by step; each new step is first timed on a scratch copy of the build,
+    // then killed twice at random moments in the real one, then run to its end.
+    let four = pipeline("four");
+    let four_root = dir.path().join("four");
+    let mut rng = Rng::seeded("partitioned");
+    let mut kills = 0;
+    for (n, (wave, single)) in steps_of(strict_and_tiny(four.config(4))).into_iter().enumerate() {
+        let commands: Vec<Vec<String>> = wave.into_iter().chain(single).collect();
+        for args in commands {
+            if is_new_step(&args) {
+                let scratch = dir.path().join(format!("scratch-{n}"));
+                let _ = std::fs::remove_dir_all(&scratch);
+                copy_dir(&four_root, &scratch);
+                let scratch_args: Vec<String> =
+                    args.iter().map(|a| a.replace(&path_str(&four_root), &path_str(&scratch))).collect();
+                let wall = run_to_end(&scratch_args).max(Duration::from_millis(20));
+                for _ in 0..2 {
+                    let delay = rng.delay_within(wall);
+                    kills += run_and_kill(&args, delay) as usize;
+                }
+            }
+            wit_ok(&args, &[]);
+        }
+    }
+    eprintln!("{kills} runs of new steps killed part-way");
+
+    let (a, b) = (outcome(&dir.path().join("one")), outcome(&four_root));
+    assert!(a.corpus.corpus_rows > 100, "a real test: {} rows", a.corpus.corpus_rows);
+    assert!(a.query_counts.iter().any(|q| q.kept == 20), "the strict cap binds somewhere");
+    assert!(a.query_counts.iter().all(|q| q.kept <= 20), "the strict cap holds");
+    assert_eq!(a.candidates, b.candidates, "candidates");
+    assert_eq!(a.curated, b.curated, "curated pairs");
+    assert_eq!(a.query_counts, b.query_counts, "per-query matched and kept");
+    assert_eq!(a, b);
+    for stage in ["candidates", "curated", "corpus"] {
+        wit_ok(&["verify".into(), path_str(&four_root.join(stage))], &[]);
+    }
+
+    // Every dedup bucket had entries and spilled sorted runs; the strict pass read claims.
+    for (stage, step) in [("candidates", "harvest-dedup"), ("corpus", "fetch-dedup")] {
+        for bucket in 0..4 {
+            let stats = marker_stats(&four_root.join(format!("{stage}/_steps/{step}-{bucket:05}-of-00004.json")));
+            assert!(stats["entries"].as_u64().unwrap() > 64, "{step} bucket {bucket}: {stats}");
+            assert!(stats["spilled_runs"].as_u64().unwrap() > 0, "{step} bucket {bucket}: {stats}");
+        }
+    }
+    let strict = marker_stats(&four_root.join("curated/_steps/curate-strict.json"));
+    assert!(strict["claims"].as_u64().unwrap() > 32 && strict["kept"].as_u64().unwrap() > 0, "{strict}");
+    // Spill folders are gone once each step is done.
+    for stage in ["candidates", "curated", "corpus"] {
+        assert!(!four_root.join(stage).join("_spill").read_dir().is_ok_and(|mut d| d.next().is_some()), "{stage}");
+    }
+
+    // A rerun of every step finds it done.
+    for (wave, single) in steps_of(strict_and_tiny(four.config(4))).into_iter().skip(2) {
+        for args in wave.iter().take(1).chain(single.iter()) {
+            if is_new_step(args) {
+                let stdout = String::from_utf8(wit_ok(args, &[]).stdout).unwrap();
+                assert!(stdout.contains("already complete"), "wit {}: {stdout}", args.join(" "));
+            }
+        }
+    }
+}
