@@ -87,7 +87,8 @@ fn short_english_alt_texts_take_their_page_language_and_drops_are_counted_by_lan
     std::fs::write(dir.path().join("in/b.warc"), warc).unwrap();
 
     let (rows, stats) = run(dir.path(), "page", DecisionMode::Page);
-    let got: Vec<(&str, Option<&str>, Option<&str>, Option<&str>)> = rows
+    type Row<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+    let got: Vec<Row> = rows
         .iter()
         .map(|r| {
             (
@@ -117,7 +118,7 @@ fn short_english_alt_texts_take_their_page_language_and_drops_are_counted_by_lan
     assert_eq!(dropped, [("deu", 1), ("fra", 1), ("rus", 1)]);
     assert_eq!(stats.skipped["lang_not_allowed"], 3);
     assert_eq!(stats.lang_sources["page"], 4);
-    let manifest = Manifest::load(&dir.path().join("page")).unwrap();
+    let manifest = Manifest::load(dir.path().join("page")).unwrap();
     assert_eq!(manifest.stats["lang_dropped"]["rus"], 1);
 
     // Before page evidence, whatlang on the caption alone drops every one of these short texts.
