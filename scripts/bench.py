@@ -413,28 +413,72 @@ def stage_harvest(bin_dir, report):
     log(f"harvest: {records} WARC and WAT records, 1 thread")
     rs = runs([bench, records, keep])
 
-    def parse(rs):
+    def parse(rs, decision="page"):
         table = {}
         for r in rs:
             for line in r.stdout.splitlines()[1:]:
-                name, recs, mb, _pairs, seconds, _rps, _mbps = line.split()
-                table.setdefault(name, []).append((int(recs), float(mb), float(seconds)))
+                name, mode, recs, mb, pairs, seconds, _rps, _pps, _mbps = line.split()
+                if mode == decision:
+                    table.setdefault(name, []).append((int(recs), float(mb), float(seconds), int(pairs)))
         return table
 
     table = parse(rs)
+    before = parse(rs, "caption")
     big = parse(runs([bench, records * 10], n=1))
+    for name in ("WARC", "WAT"):
+        report.rows.append(Row("harvest", f"{name}, pairs/s, language from caption and page (default)",
+                               fig((p / s for _, _, s, p in table[name]), "pairs/s"), rss(rs),
+                               "same, whatlang on the caption alone (before #25)",
+                               fig((p / s for _, _, s, p in before[name]), "pairs/s"), rss(rs)))
     for name, path in (("WARC", keep / "bench.warc.gz"), ("WAT", keep / "bench.wat.gz")):
         gunzip = runs(["sh", "-c", f"gzip -dc '{path}' > /dev/null"])
         mb = table[name][0][1]
         report.rows.append(Row("harvest", f"{name}, {records} records ({mb:.1f} MB gz), records/s, 1 thread",
-                               fig((r / s for r, _, s in table[name]), "rec/s"), rss(rs)))
-        report.rows.append(Row("harvest", f"{name}, MB/s of gzip input", fig((m / s for _, m, s in table[name]), "MB/s", 1),
+                               fig((r / s for r, _, s, _ in table[name]), "rec/s"), rss(rs)))
+        report.rows.append(Row("harvest", f"{name}, MB/s of gzip input", fig((m / s for _, m, s, _ in table[name]), "MB/s", 1),
                                rss(rs), "gzip -dc of the same file", fig((mb / r.wall for r in gunzip), "MB/s", 1),
                                rss(gunzip)))
         report.scaling.append(("harvest", f"{name} input size, records/s", f"×1 ({records})",
-                               str(fig((r / s for r, _, s in table[name]), "rec/s")), f"×10 ({records * 10})",
-                               str(fig((r / s for r, _, s in big[name]), "rec/s"))))
+                               str(fig((r / s for r, _, s, _ in table[name]), "rec/s")), f"×10 ({records * 10})",
+                               str(fig((r / s for r, _, s, _ in big[name]), "rec/s"))))
     shutil.rmtree(keep, ignore_errors=True)
+
+
+LINGUA = """
+import sys, time
+from lingua import Language, LanguageDetectorBuilder
+rows = [l.rstrip("\\n").split("\\t") for l in open(sys.argv[1], encoding="utf-8")][1:]
+detector = LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
+started = time.perf_counter()
+found = [detector.detect_language_of(r[3]) for r in rows]
+seconds = time.perf_counter() - started
+eng = [f == Language.ENGLISH for r, f in zip(rows, found) if r[0] == "eng"]
+other = [f != Language.ENGLISH for r, f in zip(rows, found) if r[0] != "eng"]
+print(f"lingua {100 * sum(eng) / len(eng):.1f}% {100 * sum(other) / len(other):.1f}% {len(rows)} {seconds:.3f} {len(rows) / seconds:.0f}")
+"""
+
+
+def stage_language(bin_dir, report):
+    """language: the default English filter on fixtures/lang's labelled real short texts (every text
+    on its own page), whatlang alone and with page evidence, next to lingua on the caption alone."""
+    labelled = ROOT / "fixtures/lang/labelled.tsv"
+    log(f"language: {labelled}")
+    rs = runs([bin_dir / "examples" / "bench_language", labelled.parent])
+    peer = runs([sys.executable, "-c", LINGUA, labelled])
+    table = {}
+    for r in rs + peer:
+        for line in r.stdout.splitlines():
+            fields = line.split()
+            if fields and fields[0] in ("caption", "page", "lingua"):
+                table.setdefault(fields[0], []).append((fields[1], fields[2], int(fields[3]), float(fields[5])))
+    (le, lo, n, _), = table["lingua"][:1]
+    for mode, what in (("caption", "whatlang on the caption alone"), ("page", "caption and page (default)")):
+        eng, other, n, _ = table[mode][0]
+        report.rows.append(Row("language", f"{n} real short texts, {what}: English kept {eng}, others rejected "
+                               f"{other}; texts/s (lingua: {le}, {lo})",
+                               fig((t for *_, t in table[mode]), "texts/s"), rss(rs),
+                               "lingua 2.1.1, caption alone, all languages",
+                               fig((t for *_, t in table["lingua"]), "texts/s"), rss(peer)))
 
 
 def stage_trainer(bin_dir, report):
@@ -580,7 +624,7 @@ def main():
     failed = []
     started = time.perf_counter()
     stages = [("dump", stage_dump), ("matching", stage_matching), ("fetch", stage_fetch),
-              ("harvest", stage_harvest), ("trainer", stage_trainer), ("faults", stage_faults),
+              ("harvest", stage_harvest), ("language", stage_language), ("trainer", stage_trainer), ("faults", stage_faults),
               ("shards", stage_shards)]
     for name, stage in stages:
         if ONLY and name not in ONLY:

@@ -8,6 +8,8 @@
 #   fixtures/warc/warcbench/  warcbench 0.1.0 sdist: tests/assets
 #   fixtures/wordnet/     Debian wordnet-base: WordNet 3.0 dict files
 #   fixtures/clip/        open_clip_torch wheel: CLIP's BPE merges (bpe_simple_vocab_16e6.txt.gz)
+#   fixtures/lang/        Debian debian-handbook: the book's HTML pages in 26 languages and labelled.tsv,
+#                         its alt texts and headings labelled by language (scripts/lang-fixture.py)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 fixtures="$root/fixtures"
@@ -98,5 +100,12 @@ if [ ! -d "$fixtures/clip" ]; then
   wheel=$(pip_download "$OPEN_CLIP_PIN" wheel)
   extract "$wheel" open_clip/ "$fixtures/clip.tmp" bpe_simple_vocab_16e6
   mv "$fixtures/clip.tmp" "$fixtures/clip"
+fi
+if [ ! -f "$fixtures/lang/labelled.tsv" ]; then
+  (cd "$downloads" && { apt-get download debian-handbook 2>/dev/null || { apt-get update -qq && apt-get download debian-handbook; }; })
+  deb=$(ls "$downloads"/debian-handbook_*.deb | head -n 1)
+  rm -rf "$downloads/handbook-deb" "$fixtures/lang.tmp" && dpkg-deb -x "$deb" "$downloads/handbook-deb"
+  "$python" "$root/scripts/lang-fixture.py" "$downloads/handbook-deb/usr/share/doc/debian-handbook/html" "$fixtures/lang.tmp"
+  rm -rf "$downloads/handbook-deb" "$fixtures/lang" && mv "$fixtures/lang.tmp" "$fixtures/lang"
 fi
 echo "fixtures: ready in $fixtures"

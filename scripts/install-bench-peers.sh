@@ -5,6 +5,7 @@
 #   gensim            WikiCorpus: the dump → counts peer
 #   pyahocorasick     MetaCLIP's matching loop: the curate peer (pin in scripts/requirements-bench.txt)
 #   img2dataset       1.47.0 with its own dependencies: the fetch peer
+#   lingua            lingua-language-detector: the second opinion on short texts' language (harvest)
 #
 # Everything already in the venv (torch, pyarrow, numpy, pillow, …) is held at its installed version
 # with a constraints file, so a peer can never move the project's own pins.
@@ -15,15 +16,15 @@ python="$venv/bin/python"
 export PIP_CACHE_DIR=${PIP_CACHE_DIR:-$HOME/.cache/wit/pip}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-if ! "$python" -c 'import gensim, ahocorasick, img2dataset' >/dev/null 2>&1 \
+if ! "$python" -c 'import gensim, ahocorasick, img2dataset, lingua' >/dev/null 2>&1 \
   || [ "$("$python" -c 'import importlib.metadata as m; print(m.version("img2dataset"))' 2>/dev/null)" != 1.47.0 ]; then
-  echo "install-bench-peers: gensim, pyahocorasick, img2dataset 1.47.0 into $venv"
+  echo "install-bench-peers: gensim, pyahocorasick, img2dataset 1.47.0, lingua into $venv"
   constraints=$(mktemp)
   trap 'rm -f "$constraints"' EXIT
   "$venv/bin/pip" freeze --exclude-editable | grep -v -E '^(-e |.* @ )' > "$constraints"
   "$venv/bin/pip" install -q -c "$constraints" -r "$root/scripts/requirements-bench.txt"
 fi
-"$python" -c 'import gensim, ahocorasick, img2dataset.downloader' \
+"$python" -c 'import gensim, ahocorasick, img2dataset.downloader, lingua' \
   || { echo "install-bench-peers: a peer does not import" >&2; exit 1; }
 
 if ! command -v perf >/dev/null 2>&1 || ! perf --version >/dev/null 2>&1; then

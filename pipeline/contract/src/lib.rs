@@ -16,6 +16,7 @@
 //! Readers trust only the manifest: a file that is not listed there is not part of the output.
 
 pub mod error;
+pub mod harvested;
 pub mod manifest;
 pub mod origin;
 pub mod reader;
@@ -26,6 +27,7 @@ pub mod writer;
 mod columns;
 
 pub use error::{error_line, ContractError};
+pub use harvested::{HarvestedCandidate, PairLanguage};
 pub use manifest::{now_rfc3339, Manifest, ShardInfo, VerifyProblem};
 pub use origin::{recorded_path, set_origin};
 pub use reader::{read_records, ReadOptions, RecordReader, ShardReader};

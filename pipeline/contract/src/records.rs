@@ -268,7 +268,10 @@ impl Record for Candidate {
     fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
         let mut pair = CandidateBuilder::with_capacity(rows.len());
         rows.iter().for_each(|row| pair.append(row));
-        batch(Self::KIND, pair.finish())
+        let mut columns = pair.finish();
+        // No language decision: the candidates kind's decision columns are null.
+        columns.extend(crate::harvested::LanguageBuilder::nulls(rows.len()));
+        batch(Self::KIND, columns)
     }
 
     fn from_batch(batch: &RecordBatch) -> Result<Vec<Self>> {
@@ -444,7 +447,7 @@ impl Record for Failure {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use arrow::array::StringArray;
     use arrow::datatypes::{Field, Schema};

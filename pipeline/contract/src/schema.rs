@@ -44,6 +44,12 @@ pub mod col {
     pub const STATUS: &str = "status";
     pub const ERROR_MESSAGE: &str = "error_message";
     pub const HTTP_STATUS: &str = "http_status";
+
+    // Harvest's language decision (candidates only; see `language_fields`).
+    pub const PAGE_LANG: &str = "page_lang";
+    pub const LANG_SOURCE: &str = "lang_source";
+    pub const CAPTION_LANG: &str = "caption_lang";
+    pub const CAPTION_LANG_CONF: &str = "caption_lang_conf";
 }
 
 /// Schema metadata key naming the record kind.
@@ -103,7 +109,11 @@ impl RecordKind {
                 Field::new(col::COUNT, DataType::UInt64, false),
                 Field::new(col::PMI, DataType::Float64, true),
             ],
-            RecordKind::Candidates => pair_fields(),
+            RecordKind::Candidates => {
+                let mut fields = pair_fields();
+                fields.extend(language_fields());
+                fields
+            }
             RecordKind::Curated => {
                 let mut fields = pair_fields();
                 fields.push(query_ids_field());
@@ -167,6 +177,23 @@ fn pair_fields() -> Vec<Field> {
     ]
 }
 
+/// How harvest decided a pair's language, appended to the candidates schema (all nullable): the
+/// page's language (`page_lang`), where the decision came from (`lang_source`: `caption`, `script`,
+/// `page` or `caption_only`), and the caption's own detection (`caption_lang`, `caption_lang_conf`).
+/// `lang` / `lang_conf` hold the decision. Files without these columns (written before them, or by
+/// another tool) still read as candidates.
+pub fn language_fields() -> Vec<Field> {
+    vec![
+        Field::new(col::PAGE_LANG, DataType::Utf8, true),
+        Field::new(col::LANG_SOURCE, DataType::Utf8, true),
+        Field::new(col::CAPTION_LANG, DataType::Utf8, true),
+        Field::new(col::CAPTION_LANG_CONF, DataType::Float32, true),
+    ]
+}
+
+/// Columns a file may lack and still be read as its kind (they are then null).
+const OPTIONAL_ON_READ: [&str; 4] = [col::PAGE_LANG, col::LANG_SOURCE, col::CAPTION_LANG, col::CAPTION_LANG_CONF];
+
 /// The item field of `query_ids` lists (ids are never null).
 pub(crate) fn query_id_item_field() -> Arc<Field> {
     Arc::new(Field::new("item", DataType::UInt32, false))
@@ -187,6 +214,9 @@ fn fetched_at_field() -> Field {
 /// read as; extra columns (a URL list's own columns, say) are allowed.
 pub fn check_compatible(schema: &Schema, kind: RecordKind) -> Result<(), crate::ContractError> {
     for expected in kind.schema().fields() {
+        if OPTIONAL_ON_READ.contains(&expected.name().as_str()) && schema.field_with_name(expected.name()).is_err() {
+            continue;
+        }
         let found = schema
             .field_with_name(expected.name())
             .map_err(|_| crate::ContractError::column(expected.name(), format!("missing (a {kind} file needs it)")))?;
@@ -230,6 +260,23 @@ mod tests {
         let err = check_compatible(&RecordKind::Candidates.schema(), RecordKind::Corpus).unwrap_err();
         assert!(err.to_string().contains("query_ids"), "{err}");
         let ok = check_compatible(&RecordKind::Curated.schema(), RecordKind::Candidates);
-        assert!(ok.is_ok(), "curated rows are candidates with more columns");
+        assert!(ok.is_ok(), "curated rows are candidates (without the language decision columns)");
+        let candidates = RecordKind::Candidates.schema();
+        let names: Vec<&str> = candidates.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names[names.len() - 4..], ["page_lang", "lang_source", "caption_lang", "caption_lang_conf"]);
+        let wrong = Schema::new(
+            candidates
+                .fields()
+                .iter()
+                .map(|f| {
+                    if f.name() == "page_lang" {
+                        Field::new("page_lang", DataType::Int32, true)
+                    } else {
+                        f.as_ref().clone()
+                    }
+                })
+                .collect::<Vec<_>>(),
+        );
+        assert!(check_compatible(&wrong, RecordKind::Candidates).unwrap_err().to_string().contains("page_lang"));
     }
 }

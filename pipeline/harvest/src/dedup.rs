@@ -63,6 +63,8 @@ pub(crate) fn total(per_input: Vec<InputStats>) -> HarvestStats {
         for (reason, n) in &input.skipped {
             *stats.skipped.entry(reason.clone()).or_default() += n;
         }
+        crate::language_decision::add_counts(&mut stats.lang_dropped, &input.lang_dropped);
+        crate::language_decision::add_counts(&mut stats.lang_sources, &input.lang_sources);
     }
     stats.per_input = per_input;
     stats

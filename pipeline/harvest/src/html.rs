@@ -56,6 +56,13 @@ pub struct PageExtract {
     pub skipped_urls: u64,
     /// Absolute http(s) `<a href>` targets, fragment removed, first occurrence order.
     pub links: Vec<Url>,
+    /// The page's declared language: `<html lang>` (or `xml:lang`), as written.
+    pub html_lang: Option<String>,
+    /// `<meta http-equiv="content-language" content>`, as written.
+    pub meta_language: Option<String>,
+    /// The start of the page's visible text (not script, style, template or noscript), up to
+    /// [`HtmlOptions::page_text`] bytes, text nodes joined by spaces; empty when not asked for.
+    pub text: String,
 }
 
 /// Extraction failed (lol_html gave up, e.g. on its memory limit); nothing is returned.
@@ -73,11 +80,14 @@ pub struct HtmlOptions {
     pub links: bool,
     /// lol_html's memory limit for buffered markup, bytes.
     pub max_memory: usize,
+    /// Collect up to this many bytes of the page's visible text ([`PageExtract::text`]), for
+    /// page-level language detection; 0: none.
+    pub page_text: usize,
 }
 
 impl Default for HtmlOptions {
     fn default() -> Self {
-        HtmlOptions { charset: None, links: true, max_memory: 16 << 20 }
+        HtmlOptions { charset: None, links: true, max_memory: 16 << 20, page_text: 0 }
     }
 }
 
@@ -166,6 +176,57 @@ fn extract(html: &[u8], page_url: &Url, options: &HtmlOptions) -> Result<PageExt
             Ok(())
         }));
     }
+    {
+        let s = Rc::clone(&state);
+        settings = settings.append_element_content_handler(element!("html", move |el| {
+            let lang = el.get_attribute("lang").or_else(|| el.get_attribute("xml:lang"));
+            let mut state = s.borrow_mut();
+            if state.out.html_lang.is_none() {
+                state.out.html_lang = lang.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
+            }
+            Ok(())
+        }));
+    }
+    {
+        let s = Rc::clone(&state);
+        settings = settings.append_element_content_handler(element!("meta[http-equiv][content]", move |el| {
+            let is_language =
+                el.get_attribute("http-equiv").is_some_and(|v| v.trim().eq_ignore_ascii_case("content-language"));
+            let mut state = s.borrow_mut();
+            if is_language && state.out.meta_language.is_none() {
+                state.out.meta_language =
+                    el.get_attribute("content").map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+            }
+            Ok(())
+        }));
+    }
+    if options.page_text > 0 {
+        state.borrow_mut().text_budget = options.page_text;
+        {
+            let s = Rc::clone(&state);
+            settings =
+                settings.append_element_content_handler(element!("script, style, template, noscript", move |el| {
+                    s.borrow_mut().hidden_depth += 1;
+                    let s = Rc::clone(&s);
+                    match el.end_tag_handlers() {
+                        Some(handlers) => handlers.push(on_end(move || {
+                            let mut state = s.borrow_mut();
+                            state.hidden_depth = state.hidden_depth.saturating_sub(1);
+                        })),
+                        None => {
+                            let mut state = s.borrow_mut();
+                            state.hidden_depth = state.hidden_depth.saturating_sub(1);
+                        }
+                    }
+                    Ok(())
+                }));
+        }
+        let s = Rc::clone(&state);
+        settings = settings.append_document_content_handler(lol_html::doc_text!(move |t| {
+            s.borrow_mut().on_text(t.as_str(), t.last_in_text_node());
+            Ok(())
+        }));
+    }
     if options.links {
         let s = Rc::clone(&state);
         settings = settings.append_element_content_handler(element!("a[href]", move |el| {
@@ -204,6 +265,10 @@ struct State {
     figures: Vec<Figure>,
     caption_depth: usize,
     seen_links: std::collections::HashSet<String>,
+    /// Open script/style/template/noscript elements: their text is not visible.
+    hidden_depth: usize,
+    /// Bytes of visible text still to collect.
+    text_budget: usize,
     out: PageExtract,
 }
 
@@ -215,6 +280,8 @@ impl State {
             figures: Vec::new(),
             caption_depth: 0,
             seen_links: Default::default(),
+            hidden_depth: 0,
+            text_budget: 0,
             out: PageExtract::default(),
         }
     }
@@ -269,6 +336,43 @@ impl State {
         }
         for url in figure.images {
             self.out.pairs.push(ImageText { url, text: figure.caption.clone(), origin: TextOrigin::Figcaption });
+        }
+    }
+
+    /// A chunk of a text node: kept, up to the budget, unless inside a hidden element. Entities
+    /// stay as written (whatlang sees `&amp;` as punctuation and letters; rare in running text).
+    fn on_text(&mut self, chunk: &str, last_in_node: bool) {
+        if self.hidden_depth > 0 {
+            return;
+        }
+        let starts_apart = chunk.starts_with(char::is_whitespace);
+        for (i, word) in chunk.split_whitespace().enumerate() {
+            let text = &mut self.out.text;
+            if !text.is_empty() && !text.ends_with(' ') && (i > 0 || starts_apart) {
+                if self.text_budget == 0 {
+                    return;
+                }
+                text.push(' ');
+                self.text_budget -= 1;
+            }
+            let mut take = word.len().min(self.text_budget);
+            while !word.is_char_boundary(take) {
+                take -= 1;
+            }
+            text.push_str(&word[..take]);
+            self.text_budget -= take;
+            if take < word.len() {
+                self.text_budget = 0; // a cut word ends the sample
+            }
+            if self.text_budget == 0 {
+                return;
+            }
+        }
+        let text = &mut self.out.text;
+        let ends_apart = last_in_node || chunk.ends_with(char::is_whitespace);
+        if ends_apart && !text.is_empty() && !text.ends_with(' ') && self.text_budget > 0 {
+            text.push(' ');
+            self.text_budget -= 1;
         }
     }
 
@@ -477,5 +581,25 @@ mod tests {
         assert_eq!(best_srcset_candidate("img,1.jpg 10w, img2.jpg 20w"), Some("img2.jpg"));
         assert_eq!(best_srcset_candidate(" , "), None);
         assert_eq!(best_srcset_candidate("only.jpg"), Some("only.jpg"));
+    }
+
+    #[test]
+    fn page_language_evidence_and_visible_text() {
+        let html = br#"<!doctype html><html lang="de-AT"><head><meta http-equiv="Content-Language" content="de">
+            <title>Titel</title><style>p { color: red }</style><script>var english = "not text";</script></head>
+            <body><p>Ein  Hund
+            im <b>Garten</b></p><noscript>Bitte JavaScript</noscript><template>versteckt</template>
+            <p>Zweiter Absatz</p></body></html>"#;
+        let url = Url::parse("http://h.example/").unwrap();
+        let page = extract_html(html, &url, &HtmlOptions { page_text: 1000, ..Default::default() }).unwrap();
+        assert_eq!(page.html_lang.as_deref(), Some("de-AT"));
+        assert_eq!(page.meta_language.as_deref(), Some("de"));
+        assert_eq!(page.text.trim_end(), "Titel Ein Hund im Garten Zweiter Absatz");
+        // The budget cuts on a character boundary; no text unless asked for.
+        let short =
+            extract_html("<p>Grüße aus Köln</p>".as_bytes(), &url, &HtmlOptions { page_text: 3, ..Default::default() });
+        assert_eq!(short.unwrap().text, "Gr");
+        let none = extract_html(html, &url, &HtmlOptions::default()).unwrap();
+        assert!(none.text.is_empty() && none.html_lang.is_some());
     }
 }

@@ -116,6 +116,22 @@ impl LanguageFilter {
         self.min_confidence
     }
 
+    /// Whether a decided language passes: on the allow-list, and a confidence (when the decision
+    /// has one) at least the minimum. Every language passes an empty allow-list.
+    pub fn accept(&self, lang: Option<&str>, confidence: Option<f32>) -> Result<(), LangReject> {
+        if self.allow.is_empty() {
+            return Ok(());
+        }
+        let lang = lang.ok_or(LangReject::Undetected)?;
+        if !self.allow.iter().any(|l| l.code() == lang) {
+            return Err(LangReject::NotAllowed);
+        }
+        if confidence.is_some_and(|c| c < self.min_confidence) {
+            return Err(LangReject::LowConfidence);
+        }
+        Ok(())
+    }
+
     /// Detects `text`'s language and decides. `Ok` carries the detection (None only when the
     /// filter keeps all and whatlang found nothing).
     pub fn check(&self, text: &str) -> Result<Option<Detected>, LangReject> {

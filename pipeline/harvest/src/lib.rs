@@ -35,6 +35,7 @@ pub mod error;
 pub mod html;
 pub mod http;
 pub mod lang;
+pub mod language_decision;
 pub mod text;
 pub mod url_list;
 pub mod warc;
@@ -51,6 +52,7 @@ pub use dedup::{STEP_APPLY, STEP_DEDUP, STEP_SEND};
 pub use error::{HarvestError, Result};
 pub use html::{extract_html, HtmlOptions, ImageText, PageExtract, TextOrigin};
 pub use lang::{detect_language, Detected, LangReject, LanguageFilter};
+pub use language_decision::{DecisionMode, LangSource, LanguageRule, PageEvidence, PageLanguage};
 pub use text::{clean_text, DropReason, TextRules};
 pub use url_list::{ListFormat, UrlListOptions, UrlRow};
 
@@ -126,6 +128,9 @@ pub struct HarvestConfig {
     /// Allowed languages (ISO 639-1/3 codes or English names); empty or `any`: all.
     pub languages: Vec<String>,
     pub min_lang_confidence: f32,
+    /// How each pair's language is decided from its caption and its page (see
+    /// [`language_decision`]); `languages` and `min_lang_confidence` filter the decision.
+    pub language_rule: LanguageRule,
     /// Columns of URL lists. The caption column defaults to `caption` here (rows need a text).
     pub list: UrlListOptions,
     /// WARC records with a larger block are skipped.
@@ -151,6 +156,7 @@ impl Default for HarvestConfig {
             text: TextRules::default(),
             languages: vec!["en".into()],
             min_lang_confidence: 0.0,
+            language_rule: LanguageRule::default(),
             list: UrlListOptions { caption_col: Some("caption".into()), ..Default::default() },
             max_record_bytes: 64 << 20,
             rank: 0,
@@ -183,6 +189,13 @@ pub struct InputStats {
     pub pairs_out: u64,
     /// Records and pairs left out, by reason.
     pub skipped: BTreeMap<String, u64>,
+    /// Pairs the language filter left out, by the language decided for them (`und`: none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lang_dropped: BTreeMap<String, u64>,
+    /// Pairs the language filter kept, by where their language came from (`caption`, `script`,
+    /// `page`, `caption_only`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lang_sources: BTreeMap<String, u64>,
     pub seconds: f64,
     /// Why the input could not be read (`skip_bad_inputs`); it then gave nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,6 +215,12 @@ pub struct HarvestStats {
     pub shards: u64,
     /// Totals over the inputs, by reason.
     pub skipped: BTreeMap<String, u64>,
+    /// Totals of [`InputStats::lang_dropped`]: pairs left out for their language, by language.
+    #[serde(default)]
+    pub lang_dropped: BTreeMap<String, u64>,
+    /// Totals of [`InputStats::lang_sources`].
+    #[serde(default)]
+    pub lang_sources: BTreeMap<String, u64>,
     /// Inputs that could not be read and were skipped (`skip_bad_inputs`; see `per_input`).
     #[serde(default)]
     pub inputs_failed: u64,

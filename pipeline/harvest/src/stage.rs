@@ -12,14 +12,15 @@ use std::time::Instant;
 
 use url::Url;
 use wit_contract::{
-    clean_stale_temp_files, pair_key, recorded_path, shard_file_name, Candidate, Manifest, RecordKind, ShardInfo,
-    ShardWriter, WriterOptions,
+    clean_stale_temp_files, pair_key, recorded_path, shard_file_name, Candidate, HarvestedCandidate, Manifest,
+    RecordKind, ShardInfo, ShardWriter, WriterOptions,
 };
 
 use crate::error::{HarvestError, Result};
 use crate::html::{extract_html, HtmlOptions, ImageText};
 use crate::http::{media_type, parse_response};
 use crate::lang::LanguageFilter;
+use crate::language_decision::{self, PageEvidence, PageLanguage};
 use crate::text::clean_text;
 use crate::url_list::{self, ListFormat, UrlListOptions};
 use crate::warc::{WarcItem, WarcLimits, WarcReader, WarcRecord};
@@ -125,6 +126,7 @@ fn base_config(config: &HarvestConfig, inputs: &[PathBuf], filter: &LanguageFilt
         "inputs": inputs.iter().map(|p| recorded_path(p)).collect::<Vec<_>>(),
         "languages": filter.allowed_codes(),
         "min_lang_confidence": filter.min_confidence(),
+        "language_rule": config.language_rule,
         "min_chars": config.text.min_chars,
         "max_chars": config.text.max_chars,
         "url_col": config.list.url_col,
@@ -349,7 +351,7 @@ struct Collector<'a> {
     filter: &'a LanguageFilter,
     stats: InputStats,
     seen: HashSet<u64>,
-    buffer: Vec<Candidate>,
+    buffer: Vec<HarvestedCandidate>,
 }
 
 impl Collector<'_> {
@@ -359,35 +361,41 @@ impl Collector<'_> {
         }
     }
 
-    fn offer(&mut self, url: &str, raw_text: &str, page_url: Option<&str>, source: &str) {
+    fn offer(&mut self, url: &str, raw_text: &str, page_url: Option<&str>, page: Option<&PageLanguage>, source: &str) {
         self.stats.pairs_found += 1;
         let text = match clean_text(raw_text, &self.config.text) {
             Ok(text) => text,
             Err(reason) => return self.skip(reason.name(), 1),
         };
-        let detected = match self.filter.check(&text) {
-            Ok(detected) => detected,
-            Err(reason) => return self.skip(reason.name(), 1),
+        let decision = match language_decision::judge(&self.config.language_rule, self.filter, &text, page) {
+            Ok(decision) => decision,
+            Err(rejected) => {
+                *self.stats.lang_dropped.entry(rejected.lang).or_default() += 1;
+                return self.skip(rejected.reason.name(), 1);
+            }
         };
         let key = pair_key(url, &text);
         let hash = u64::from_str_radix(&key, 16).unwrap_or_default();
         if !self.seen.insert(hash) {
             return self.skip("duplicate", 1);
         }
-        self.buffer.push(Candidate {
+        *self.stats.lang_sources.entry(decision.source.name().to_owned()).or_default() += 1;
+        let candidate = Candidate {
             key,
             url: url.to_owned(),
             caption: text,
             page_url: page_url.map(str::to_owned),
             source: source.to_owned(),
-            lang: detected.map(|d| d.code.to_owned()),
-            lang_conf: detected.map(|d| d.confidence),
-        });
+            lang: decision.lang.clone(),
+            lang_conf: decision.confidence,
+        };
+        self.buffer.push(HarvestedCandidate { candidate, language: decision.columns(page) });
     }
 
-    fn offer_all(&mut self, pairs: &[ImageText], page_url: Option<&str>, source: &str) {
+    fn offer_all(&mut self, pairs: &[ImageText], page_url: Option<&str>, evidence: &PageEvidence, source: &str) {
+        let page = evidence.language(&self.config.language_rule);
         for pair in pairs {
-            self.offer(&pair.url, &pair.text, page_url, source);
+            self.offer(&pair.url, &pair.text, page_url, page.as_ref(), source);
         }
     }
 }
@@ -404,7 +412,7 @@ impl Output {
             return Ok(());
         }
         if self.writer.is_none() {
-            self.writer = Some(ShardWriter::for_records::<Candidate>(&self.path, &WriterOptions::default())?);
+            self.writer = Some(ShardWriter::for_records::<HarvestedCandidate>(&self.path, &WriterOptions::default())?);
         }
         if let Some(writer) = self.writer.as_mut() {
             writer.write_records(&collector.buffer)?;
@@ -492,7 +500,13 @@ fn read_record(record: &WarcRecord, config: &HarvestConfig, collector: &mut Coll
             Ok(page) if page.has_html => {
                 collector.stats.pages += 1;
                 collector.skip("image_url_unusable", page.skipped_urls);
-                collector.offer_all(&page.pairs, page.page_url.as_deref(), "wat");
+                let evidence = PageEvidence {
+                    identified: page.identified_language,
+                    content_language: page.content_language,
+                    meta_language: page.meta_language,
+                    ..Default::default()
+                };
+                collector.offer_all(&page.pairs, page.page_url.as_deref(), &evidence, "wat");
             }
             Ok(_) => collector.skip("wat_without_html", 1),
             Err(e) => {
@@ -503,6 +517,10 @@ fn read_record(record: &WarcRecord, config: &HarvestConfig, collector: &mut Coll
         "response" | "resource" => {
             let Some(page_url) = record.target_uri().and_then(|u| Url::parse(u).ok()) else {
                 return collector.skip("warc_no_target_uri", 1);
+            };
+            let mut evidence = PageEvidence {
+                identified: record.header("WARC-Identified-Content-Language").map(str::to_owned),
+                ..Default::default()
             };
             let (body, charset) = if warc_type == "response" && block_mime == "application/http" {
                 let response = match parse_response(&record.block, config.max_record_bytes as usize) {
@@ -515,6 +533,7 @@ fn read_record(record: &WarcRecord, config: &HarvestConfig, collector: &mut Coll
                 if !(200..300).contains(&response.status) {
                     return collector.skip("http_status_not_2xx", 1);
                 }
+                evidence.content_language = response.header("content-language").map(str::to_owned);
                 let (mime, charset) = media_type(response.header("content-type").unwrap_or(""));
                 let sniffed = mime.is_empty() && looks_like_html(&response.body);
                 if !is_html(&mime) && !sniffed {
@@ -527,12 +546,16 @@ fn read_record(record: &WarcRecord, config: &HarvestConfig, collector: &mut Coll
             } else {
                 return collector.skip("not_html", 1);
             };
-            let options = HtmlOptions { charset, links: false, ..Default::default() };
+            let page_text = language_decision::page_text_bytes(&config.language_rule);
+            let options = HtmlOptions { charset, links: false, page_text, ..Default::default() };
             match extract_html(&body, &page_url, &options) {
                 Ok(page) => {
                     collector.stats.pages += 1;
                     collector.skip("image_url_unusable", page.skipped_urls);
-                    collector.offer_all(&page.pairs, Some(page_url.as_str()), "warc");
+                    evidence.html_lang = page.html_lang;
+                    evidence.meta_language = page.meta_language;
+                    evidence.text = page.text;
+                    collector.offer_all(&page.pairs, Some(page_url.as_str()), &evidence, "warc");
                 }
                 Err(e) => {
                     tracing::debug!(offset = record.offset, "{e}");
@@ -591,7 +614,7 @@ fn read_list(
             continue;
         };
         let page_url = row.extra.get("page_url").map(String::as_str);
-        collector.offer(url.as_str(), caption, page_url, "list");
+        collector.offer(url.as_str(), caption, page_url, None, "list");
         output.flush(collector, false)?;
     }
     Ok(())

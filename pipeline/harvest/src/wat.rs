@@ -7,6 +7,11 @@
 //! against the page URL: `Envelope → WARC-Header-Metadata → WARC-Target-URI`, else the metadata
 //! record's own target URI. Any of these values may be a string or, as Common Crawl writes
 //! repeated headers since December 2024, a list of strings (the first one counts).
+//!
+//! Page-level language evidence comes along: `Envelope → WARC-Header-Metadata →
+//! WARC-Identified-Content-Language` (Common Crawl's CLD2 verdict on the whole page text, e.g.
+//! `eng` or `eng,deu`), the HTTP `Content-Language` header and `<meta http-equiv=content-language>`
+//! from `Head → Metas`.
 
 use serde::Deserialize;
 use url::Url;
@@ -25,6 +30,12 @@ pub struct WatPage {
     pub images: u64,
     /// Image links without a usable http(s) URL.
     pub skipped_urls: u64,
+    /// `WARC-Identified-Content-Language` of the archived response, as written.
+    pub identified_language: Option<String>,
+    /// The response's `Content-Language` header.
+    pub content_language: Option<String>,
+    /// `<meta http-equiv="content-language" content>`.
+    pub meta_language: Option<String>,
 }
 
 /// A JSON value that is a string or a list of strings.
@@ -66,6 +77,8 @@ struct Envelope {
 struct WarcHeaderMetadata {
     #[serde(rename = "WARC-Target-URI", default)]
     target_uri: Option<OneOrMany>,
+    #[serde(rename = "WARC-Identified-Content-Language", default)]
+    identified_language: Option<OneOrMany>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +89,9 @@ struct PayloadMetadata {
 
 #[derive(Debug, Deserialize)]
 struct HttpResponseMetadata {
+    /// Kept loose: one odd header value must not cost the record.
+    #[serde(rename = "Headers", default)]
+    headers: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(rename = "HTML-Metadata", default)]
     html: Option<HtmlMetadata>,
 }
@@ -92,6 +108,30 @@ struct HtmlMetadata {
 struct Head {
     #[serde(rename = "Base", default)]
     base: Option<OneOrMany>,
+    #[serde(rename = "Metas", default)]
+    metas: Option<serde_json::Value>,
+}
+
+/// A string, or the first string of a list.
+fn first_string(value: &serde_json::Value) -> Option<&str> {
+    match value {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Array(items) => items.first().and_then(|v| v.as_str()),
+        _ => None,
+    }
+}
+
+/// `<meta http-equiv=content-language content>` among the WAT's `Metas` objects.
+fn meta_language(metas: &serde_json::Value) -> Option<String> {
+    metas.as_array()?.iter().find_map(|meta| {
+        let meta = meta.as_object()?;
+        let equiv =
+            meta.iter().find(|(k, _)| k.eq_ignore_ascii_case("http-equiv")).and_then(|(_, v)| first_string(v))?;
+        if !equiv.trim().eq_ignore_ascii_case("content-language") {
+            return None;
+        }
+        meta.get("content").and_then(first_string).map(|c| c.trim().to_owned()).filter(|c| !c.is_empty())
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,10 +152,19 @@ pub fn extract_wat(json: &[u8], record_uri: Option<&str>) -> Result<WatPage, ser
     let wat: Wat = serde_json::from_slice(json)?;
     let envelope = wat.envelope;
     let page_url = envelope.warc.as_ref().and_then(|w| first(&w.target_uri)).or(record_uri).map(str::to_owned);
-    let mut out = WatPage { page_url, ..Default::default() };
-    let Some(html) = envelope.payload.and_then(|p| p.http).and_then(|h| h.html) else {
+    let identified_language = envelope.warc.as_ref().and_then(|w| first(&w.identified_language)).map(str::to_owned);
+    let mut out = WatPage { page_url, identified_language, ..Default::default() };
+    let Some(http) = envelope.payload.and_then(|p| p.http) else {
         return Ok(out);
     };
+    out.content_language = http.headers.as_ref().and_then(|headers| {
+        let (_, value) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-language"))?;
+        first_string(value).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    });
+    let Some(html) = http.html else {
+        return Ok(out);
+    };
+    out.meta_language = html.head.as_ref().and_then(|h| h.metas.as_ref()).and_then(meta_language);
     out.has_html = true;
     let page = out.page_url.as_deref().and_then(|u| Url::parse(u).ok());
     let base = match (html.head.as_ref().and_then(|h| first(&h.base)), &page) {
@@ -154,7 +203,10 @@ mod tests {
     use super::*;
 
     fn wat_json(target: serde_json::Value, base: Option<&str>) -> Vec<u8> {
-        let mut head = serde_json::json!({"Title": "A page"});
+        let mut head = serde_json::json!({"Title": "A page", "Metas": [
+            {"name": "viewport", "content": "width=device-width"},
+            {"http-equiv": "Content-Language", "content": "en-GB"}
+        ]});
         if let Some(base) = base {
             head["Base"] = base.into();
         }
@@ -162,9 +214,11 @@ mod tests {
             "Container": {"Filename": "x.warc.gz"},
             "Envelope": {
                 "Format": "WARC",
-                "WARC-Header-Metadata": {"WARC-Type": "response", "WARC-Target-URI": target},
+                "WARC-Header-Metadata": {"WARC-Type": "response", "WARC-Target-URI": target,
+                    "WARC-Identified-Content-Language": "eng,fra"},
                 "Payload-Metadata": {"HTTP-Response-Metadata": {
-                    "Headers": {"Content-Type": ["text/html", "text/html; charset=utf-8"], "Server": "x"},
+                    "Headers": {"Content-Type": ["text/html", "text/html; charset=utf-8"], "Server": "x",
+                        "content-language": ["en", "fr"], "X-Odd": {"nested": 1}},
                     "HTML-Metadata": {"Head": head, "Links": [
                         {"path": "IMG@/src", "url": "img/a.jpg", "alt": "A boat", "title": "Boat"},
                         {"path": "A@/href", "url": "/next", "text": "next"},
@@ -196,6 +250,9 @@ mod tests {
                 ]
             );
             assert_eq!((page.images, page.skipped_urls), (4, 1));
+            assert_eq!(page.identified_language.as_deref(), Some("eng,fra"));
+            assert_eq!(page.content_language.as_deref(), Some("en"));
+            assert_eq!(page.meta_language.as_deref(), Some("en-GB"));
         }
         let page =
             extract_wat(&wat_json(serde_json::json!("https://example.org/dir/page"), Some("/static/")), None).unwrap();
@@ -208,6 +265,7 @@ mod tests {
         let page = extract_wat(request, Some("http://h/")).unwrap();
         assert!(!page.has_html && page.pairs.is_empty());
         assert_eq!(page.page_url.as_deref(), Some("http://h/"));
+        assert_eq!((page.identified_language, page.content_language, page.meta_language), (None, None, None));
         assert!(extract_wat(b"{\"Envelope\": ", None).is_err());
     }
 }

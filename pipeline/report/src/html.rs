@@ -151,6 +151,13 @@ fn stages(out: &mut String, report: &Report) {
         }
         out.push_str("</tbody></table>");
     }
+    if !report.language_drops.is_empty() {
+        out.push_str("<h2>Pairs harvest dropped for their language</h2><table id=\"language-drops\"><thead><tr><th>language</th><th class=\"n\">pairs</th></tr></thead><tbody>");
+        for drop in &report.language_drops {
+            let _ = write!(out, "<tr><td>{}</td>{}</tr>", escape(&drop.lang), num_cell(Some(drop.pairs)));
+        }
+        out.push_str("</tbody></table>");
+    }
 }
 
 fn balance(out: &mut String, report: &Report) {

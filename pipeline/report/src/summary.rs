@@ -103,6 +103,24 @@ pub struct QueryPage {
     pub file: String,
 }
 
+/// Pairs harvest left out for their language, for one decided language (`und`: none decided).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LanguageDrop {
+    pub lang: String,
+    pub pairs: u64,
+}
+
+/// The candidates manifest's `lang_dropped`, largest first.
+fn language_drops(candidates: Option<&StageInfo>) -> Vec<LanguageDrop> {
+    let Some(map) = candidates.and_then(|c| c.stats.get("lang_dropped")).and_then(|v| v.as_object()) else {
+        return Vec::new();
+    };
+    let mut drops: Vec<LanguageDrop> =
+        map.iter().filter_map(|(lang, n)| Some(LanguageDrop { lang: lang.clone(), pairs: n.as_u64()? })).collect();
+    drops.sort_by(|a, b| b.pairs.cmp(&a.pairs).then(a.lang.cmp(&b.lang)));
+    drops
+}
+
 /// Everything `wit report` knows about a build; `report.json` is this, serialised.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -113,6 +131,8 @@ pub struct Report {
     pub cap: Option<Cap>,
     pub funnel: Vec<FunnelStep>,
     pub drop_off: Vec<DropReason>,
+    /// Harvest's language drops by decided language, largest first (empty without them).
+    pub language_drops: Vec<LanguageDrop>,
     pub failures_by_status: BTreeMap<String, u64>,
     pub failures_by_http_status: BTreeMap<String, u64>,
     /// What the distributions are over.
@@ -312,6 +332,7 @@ pub fn build(loaded: Loaded, input: &str, top_n: usize, cap_override: Option<u64
     };
     let distributions = distributions(rows, effective_cap);
     let sources = sources(rows);
+    let language_drops = language_drops(loaded.candidates.as_ref());
     Report {
         tool_version: wit_contract::TOOL_VERSION.to_owned(),
         generated_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
@@ -326,6 +347,7 @@ pub fn build(loaded: Loaded, input: &str, top_n: usize, cap_override: Option<u64
         cap,
         funnel,
         drop_off,
+        language_drops,
         failures_by_status: loaded.failures_by_status,
         failures_by_http_status: loaded.failures_by_http_status,
         population: population_label.to_owned(),
@@ -429,6 +451,18 @@ pub fn render_text(report: &Report) -> String {
         let _ = writeln!(out, "\nWhere pairs dropped off");
         for drop in &report.drop_off {
             let _ = writeln!(out, "  {:<8} {:>12}  {}", drop.stage, thousands(drop.pairs), drop.reason);
+        }
+    }
+    if !report.language_drops.is_empty() {
+        let total: u64 = report.language_drops.iter().map(|d| d.pairs).sum();
+        let _ = writeln!(out, "\nPairs harvest dropped for their language ({}), by language", thousands(total));
+        for drop in report.language_drops.iter().take(20) {
+            let _ =
+                writeln!(out, "  {:<8} {:>12}  {:>7}", drop.lang, thousands(drop.pairs), percent(drop.pairs, total));
+        }
+        if report.language_drops.len() > 20 {
+            let rest: u64 = report.language_drops[20..].iter().map(|d| d.pairs).sum();
+            let _ = writeln!(out, "  {:<8} {:>12}  {:>7}", "others", thousands(rest), percent(rest, total));
         }
     }
     if let Some(cap) = &report.cap {
@@ -568,5 +602,23 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn language_drops_come_from_the_candidates_stats_largest_first() {
+        let stage = |stats| StageInfo {
+            path: "c".into(),
+            complete: true,
+            shards: 1,
+            rows: 10,
+            stats,
+            config: serde_json::Value::Null,
+        };
+        let candidates = stage(serde_json::json!({"lang_dropped": {"deu": 3, "und": 1, "fra": 7}}));
+        let drops = language_drops(Some(&candidates));
+        let got: Vec<(&str, u64)> = drops.iter().map(|d| (d.lang.as_str(), d.pairs)).collect();
+        assert_eq!(got, [("fra", 7), ("deu", 3), ("und", 1)]);
+        assert!(language_drops(Some(&stage(serde_json::json!({"pairs_out": 3})))).is_empty());
+        assert!(language_drops(None).is_empty());
     }
 }

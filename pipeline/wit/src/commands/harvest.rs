@@ -9,7 +9,9 @@ use clap::{Args, ValueEnum};
 use std::time::Duration;
 
 use clap::Subcommand;
-use wit_harvest::{crawl, harvest, CrawlConfig, HarvestConfig, Phase, TextRules, UrlListOptions};
+use wit_harvest::{
+    crawl, harvest, CrawlConfig, DecisionMode, HarvestConfig, LanguageRule, Phase, TextRules, UrlListOptions,
+};
 use wit_net::NetOptions;
 use wit_storage::{with_storage, InputReads, Seed, StoragePlan};
 
@@ -29,6 +31,45 @@ pub enum PhaseArg {
     Merge,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LangDecisionArg {
+    /// The caption's own detection when it is long and confident, or when its script rules the
+    /// page's language out; else the page's language (WARC-Identified-Content-Language, the page
+    /// text, <html lang>, <meta http-equiv=content-language>, Content-Language).
+    Page,
+    /// whatlang on the caption alone.
+    Caption,
+}
+
+/// How a pair's language is decided (see wit_harvest::language_decision).
+#[derive(Args, Debug, Clone)]
+pub struct LangRuleArgs {
+    /// Where a pair's language comes from.
+    #[arg(long, value_enum, default_value = "page")]
+    lang_decision: LangDecisionArg,
+    /// A caption's own language detection is trusted from this many characters (with
+    /// --lang-trust-conf); shorter captions take their page's language.
+    #[arg(long, default_value_t = LanguageRule::default().trust_chars)]
+    lang_trust_chars: usize,
+    /// …and from this whatlang confidence (0–1).
+    #[arg(long, default_value_t = LanguageRule::default().trust_confidence)]
+    lang_trust_conf: f32,
+}
+
+impl LangRuleArgs {
+    fn rule(&self) -> LanguageRule {
+        LanguageRule {
+            mode: match self.lang_decision {
+                LangDecisionArg::Page => DecisionMode::Page,
+                LangDecisionArg::Caption => DecisionMode::Caption,
+            },
+            trust_chars: self.lang_trust_chars,
+            trust_confidence: self.lang_trust_conf,
+            ..LanguageRule::default()
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct HarvestArgs {
@@ -45,9 +86,12 @@ pub struct HarvestArgs {
     /// Languages to keep (ISO 639-1/3 codes or names, comma-separated); `any` keeps all.
     #[arg(long, value_delimiter = ',', default_value = "en")]
     lang: Vec<String>,
-    /// Minimum whatlang confidence (0–1) of a kept text's language.
+    /// Minimum confidence (0–1) of a kept pair's language, where its decision has one (whatlang on
+    /// the caption or the page text; a declared page language has none).
     #[arg(long, default_value_t = 0.0)]
     min_lang_conf: f32,
+    #[command(flatten)]
+    lang_rule: LangRuleArgs,
     /// Shortest kept text, in characters (after cleaning).
     #[arg(long, default_value_t = TextRules::default().min_chars)]
     min_chars: usize,
@@ -129,6 +173,8 @@ pub struct CrawlArgs {
     lang: Vec<String>,
     #[arg(long, default_value_t = 0.0)]
     min_lang_conf: f32,
+    #[command(flatten)]
+    lang_rule: LangRuleArgs,
     #[arg(long, default_value_t = TextRules::default().min_chars)]
     min_chars: usize,
     #[arg(long, default_value_t = TextRules::default().max_chars)]
@@ -161,6 +207,7 @@ pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
             text: TextRules { min_chars: args.min_chars, max_chars: args.max_chars },
             languages: args.lang.clone(),
             min_lang_confidence: args.min_lang_conf,
+            language_rule: args.lang_rule.rule(),
             list: UrlListOptions {
                 url_col: args.url_col.clone(),
                 caption_col: Some(args.caption_col.clone()),
@@ -238,6 +285,7 @@ fn crawl_config(args: &CrawlArgs, out: std::path::PathBuf) -> CrawlConfig {
             text: TextRules { min_chars: args.min_chars, max_chars: args.max_chars },
             languages: args.lang.clone(),
             min_lang_confidence: args.min_lang_conf,
+            language_rule: args.lang_rule.rule(),
             ..HarvestConfig::default()
         },
     }
