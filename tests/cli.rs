@@ -78,3 +78,51 @@ fn verify_passes_a_whole_folder_and_names_a_damaged_shard() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("manifest.json"));
 }
+
+/// `wit build --dry-run` at world size 4 prints every step with the shape its stage declared: each
+/// merge of rows is a wave (`×4 buckets`), and the one-process merges read metadata only.
+#[test]
+fn a_dry_run_at_world_size_4_shows_every_merge_as_a_wave() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("wit.toml");
+    let out = dir.path().join("b");
+    let text = format!(
+        "output = \"{}\"\nworld_size = 4\n[queries]\ninputs = [\"d.xml.bz2\"]\n[harvest]\ninputs = [\"a.wat.gz\"]\n\
+         [curate]\nstrict = true\n[fetch]\nimage_size = 32\n",
+        out.display()
+    );
+    fs::write(&config, text).unwrap();
+    let output = wit(&["build", "--config", config.to_str().unwrap(), "--dry-run"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = stdout(&output);
+    let shapes: Vec<(&str, &str)> = printed
+        .lines()
+        .filter_map(|l| l.strip_prefix("build: "))
+        .filter_map(|l| l.split_once(": wit "))
+        .map(|(step, _)| {
+            step.split_once(" (").map(|(name, shape)| (name, shape.trim_end_matches(')'))).unwrap_or((step, ""))
+        })
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            ("queries-count", "×4 ranks"),
+            ("queries-merge", "1 process, entries only"),
+            ("harvest-ranks", "×4 ranks"),
+            ("harvest-dedup", "×4 buckets"),
+            ("harvest-apply", "×4 ranks"),
+            ("harvest-merge", "1 process, metadata only"),
+            ("curate-count", "×4 ranks"),
+            ("curate-order", "×4 ranks"),
+            ("curate-strict", "1 process, entries only"),
+            ("curate-select", "×4 ranks"),
+            ("curate-merge", "1 process, metadata only"),
+            ("fetch-ranks", "×4 ranks"),
+            ("fetch-dedup", "×4 buckets"),
+            ("fetch-apply", "×4 ranks"),
+            ("fetch-merge", "1 process, metadata only"),
+        ],
+        "{printed}"
+    );
+    assert!(!out.exists(), "a dry run writes nothing");
+}

@@ -4,7 +4,6 @@
 //! Slurm array runs them). Dictionary, candidates, curated pairs, per-query counts and corpus keys
 //! must agree; a rank rerun after the build finds its part complete.
 
-
 use wit_contract::Manifest;
 use wit_tests::pipeline::{demo_webs, outcome, path_str, wit_ok, Pipeline};
 use wit_tests::workspace_root;

@@ -198,7 +198,6 @@ fn queries_two_ranks_and_merge_killed_resume_to_the_same_dictionary() {
     same_rows(a, b, "queries merged");
 }
 
-
 /// Harvest inputs: demo-web WATs (one of them twice under another name, so cross-input dedup
 /// drops a whole shard) and the real WARC fixtures.
 fn harvest_inputs(dir: &Path) -> Vec<String> {

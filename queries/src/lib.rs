@@ -175,7 +175,13 @@ pub fn steps(world_size: usize) -> Vec<wit_ranks::StepDecl> {
     use wit_ranks::{Reads, StepDecl, Width};
     let manifest = DoneMark::Manifest(String::new());
     if world_size == 1 {
-        return vec![StepDecl { phase: None, width: Width::One, reads: Reads::Rows, done: manifest, what: "count the dump and select" }];
+        return vec![StepDecl {
+            phase: None,
+            width: Width::One,
+            reads: Reads::Rows,
+            done: manifest,
+            what: "count the dump and select",
+        }];
     }
     vec![
         StepDecl {

@@ -34,10 +34,10 @@
 //! agree with a one-process run.
 
 pub mod balance;
-pub mod strict;
 pub mod error;
 pub mod matcher;
 mod stage;
+pub mod strict;
 
 use std::path::PathBuf;
 
@@ -68,7 +68,13 @@ pub fn steps(world_size: usize, strict_cap: bool) -> Vec<wit_ranks::StepDecl> {
     use wit_ranks::{Reads, StepDecl, Width};
     if world_size == 1 {
         let done = DoneMark::Manifest(String::new());
-        return vec![StepDecl { phase: None, width: Width::One, reads: Reads::Rows, done, what: "match, count and select" }];
+        return vec![StepDecl {
+            phase: None,
+            width: Width::One,
+            reads: Reads::Rows,
+            done,
+            what: "match, count and select",
+        }];
     }
     let mut steps = vec![StepDecl {
         phase: Some("count"),

@@ -18,12 +18,12 @@ use wit_contract::{
 };
 
 use crate::balance;
-use crate::strict;
-use std::collections::HashSet;
-use wit_ranks::{RankOf, StepMarker};
 use crate::error::{CurateError, Result};
 use crate::matcher::{MatchMode, Matcher, Scratch};
+use crate::strict;
 use crate::{CurateConfig, CurateStats, Phase};
+use std::collections::HashSet;
+use wit_ranks::{RankOf, StepMarker};
 
 /// The folder of the per-query table inside the output folder.
 pub const QUERY_COUNTS_DIR: &str = "query_counts";
@@ -246,10 +246,18 @@ fn write_claims(
 /// How rows are decided in the select phase.
 #[derive(Clone, Copy)]
 enum Decide<'a> {
-    Soft { counts: &'a [u64], cap: u64, seed: u64 },
+    Soft {
+        counts: &'a [u64],
+        cap: u64,
+        seed: u64,
+    },
     /// A text with a head query is kept iff its row is in `kept` (the strict pass's verdict for
     /// this shard); any other matched text is kept.
-    Strict { counts: &'a [u64], cap: u64, kept: &'a HashSet<u32> },
+    Strict {
+        counts: &'a [u64],
+        cap: u64,
+        kept: &'a HashSet<u32>,
+    },
 }
 
 struct ShardOutcome {
@@ -336,7 +344,10 @@ fn select_shard(
         if strict_kept != kept.len() {
             return Err(CurateError::input(
                 path,
-                format!("the strict pass kept {} of its texts, {strict_kept} found: the shard changed since --phase order", kept.len()),
+                format!(
+                    "the strict pass kept {} of its texts, {strict_kept} found: the shard changed since --phase order",
+                    kept.len()
+                ),
             ));
         }
     }
@@ -583,9 +594,15 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
             let path = strict::claims_path(out, me);
             let claims = write_claims(&matcher, &mine, &counts, effective_cap, config.seed, &path, &spill, budget)?;
             tracing::info!(rank = config.rank, claims, "wrote the strict claims");
-            StepMarker::new(strict::STEP_ORDER, me.rank, me.world_size, config_json.clone(), serde_json::json!({ "claims": claims }))
-                .save(&marker)
-                .map_err(strict::ranks_error)?;
+            StepMarker::new(
+                strict::STEP_ORDER,
+                me.rank,
+                me.world_size,
+                config_json.clone(),
+                serde_json::json!({ "claims": claims }),
+            )
+            .save(&marker)
+            .map_err(strict::ranks_error)?;
         }
         return Ok(CurateStats { queries: dictionary.len() as u64, ..Default::default() });
     }
@@ -594,7 +611,16 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
         let one = RankOf::new(0, 1);
         let spill = out.join("_spill").join("order");
         let all: Vec<(usize, &PathBuf)> = shards.iter().enumerate().collect();
-        write_claims(&matcher, &all, &counts, effective_cap, config.seed, &strict::claims_path(out, one), &spill, budget)?;
+        write_claims(
+            &matcher,
+            &all,
+            &counts,
+            effective_cap,
+            config.seed,
+            &strict::claims_path(out, one),
+            &spill,
+            budget,
+        )?;
         strict::run_greedy(out, 1, dictionary.len(), effective_cap)?;
     }
     let mut kept_stream = if config.strict {
@@ -617,7 +643,9 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
                     Ok(e) => e.hash,
                     Err(_) => {
                         let error = stream.next().and_then(Result::err);
-                        return Err(error.map(strict::ranks_error).unwrap_or_else(|| CurateError::Config("kept list".into())));
+                        return Err(error
+                            .map(strict::ranks_error)
+                            .unwrap_or_else(|| CurateError::Config("kept list".into())));
                     }
                 };
                 let (shard, row) = wit_ranks::shuffle::unpack(pos);
@@ -625,7 +653,10 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
                     break;
                 }
                 let slot = part.iter().position(|(i, _)| *i == shard as usize).ok_or_else(|| {
-                    CurateError::input(&config.candidates, format!("the strict pass kept a row of shard {shard}, not this rank's"))
+                    CurateError::input(
+                        &config.candidates,
+                        format!("the strict pass kept a row of shard {shard}, not this rank's"),
+                    )
                 })?;
                 kept_rows[slot].insert(row);
                 stream.next();
@@ -647,7 +678,10 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
     if let Some(mut stream) = kept_stream {
         if let Some(extra) = stream.next() {
             let (shard, _) = wit_ranks::shuffle::unpack(extra.map_err(strict::ranks_error)?.hash);
-            return Err(CurateError::input(&config.candidates, format!("the strict pass kept a row of shard {shard}, not this rank's")));
+            return Err(CurateError::input(
+                &config.candidates,
+                format!("the strict pass kept a row of shard {shard}, not this rank's"),
+            ));
         }
     }
     let _ = fs::remove_dir_all(out.join("_spill"));
@@ -709,7 +743,9 @@ fn strict_step(
         let stats = strict::run_greedy(out, config.world_size, dictionary.len(), effective_cap)?;
         tracing::info!(claims = stats.claims, texts = stats.texts, kept = stats.kept, "strict pass");
         let value = serde_json::to_value(&stats).unwrap_or_default();
-        StepMarker::new(strict::STEP_STRICT, 0, 1, config_json.clone(), value).save(&marker).map_err(strict::ranks_error)?;
+        StepMarker::new(strict::STEP_STRICT, 0, 1, config_json.clone(), value)
+            .save(&marker)
+            .map_err(strict::ranks_error)?;
     }
     Ok(CurateStats { queries: dictionary.len() as u64, ..Default::default() })
 }
@@ -724,8 +760,8 @@ fn merge(
     let out = config.out.as_path();
     if let Some(existing) = Manifest::load_if_present(out)? {
         if existing.complete && existing.kind == RecordKind::Curated && existing.config == config_json {
-            let mut stats: CurateStats = wit_ranks::stats::read_stats(&existing.stats, &Manifest::path_in(out))
-                .map_err(strict::ranks_error)?;
+            let mut stats: CurateStats =
+                wit_ranks::stats::read_stats(&existing.stats, &Manifest::path_in(out)).map_err(strict::ranks_error)?;
             stats.skipped = true;
             return Ok(stats);
         }

@@ -203,8 +203,11 @@ fn reruns_agree_and_a_complete_run_is_skipped() {
 }
 
 fn run_ranks(base: &CurateConfig, world_size: usize) {
-    let phases: &[Phase] =
-        if base.strict { &[Phase::Count, Phase::Order, Phase::Strict, Phase::Select] } else { &[Phase::Count, Phase::Select] };
+    let phases: &[Phase] = if base.strict {
+        &[Phase::Count, Phase::Order, Phase::Strict, Phase::Select]
+    } else {
+        &[Phase::Count, Phase::Select]
+    };
     for &phase in phases {
         if phase == Phase::Strict {
             curate(&CurateConfig { world_size, phase, ..base.clone() }).unwrap();

@@ -90,7 +90,12 @@ pub fn kept_path(out: &Path, rank: RankOf) -> PathBuf {
 }
 
 /// Sorts a rank's claims within the budget and writes them as one sorted file.
-pub fn write_sorted_claims(claims: impl IntoIterator<Item = Claim>, path: &Path, spill: &Path, budget: u64) -> Result<u64> {
+pub fn write_sorted_claims(
+    claims: impl IntoIterator<Item = Claim>,
+    path: &Path,
+    spill: &Path,
+    budget: u64,
+) -> Result<u64> {
     let mut sorter = ExternalSorter::<Claim>::new(spill, budget);
     for claim in claims {
         sorter.push(claim).map_err(ranks_error)?;
@@ -122,7 +127,10 @@ pub fn run_greedy(out: &Path, world_size: usize, num_queries: usize, cap: u64) -
     let paths: Vec<PathBuf> = (0..world_size).map(|r| claims_path(out, RankOf::new(r, world_size))).collect();
     for path in &paths {
         if !path.exists() {
-            return Err(CurateError::Counts { path: path.clone(), problem: "missing (has every rank run --phase order?)".into() });
+            return Err(CurateError::Counts {
+                path: path.clone(),
+                problem: "missing (has every rank run --phase order?)".into(),
+            });
         }
     }
     let mut writers = Vec::with_capacity(world_size);
@@ -145,7 +153,9 @@ pub fn run_greedy(out: &Path, world_size: usize, num_queries: usize, cap: u64) -
             group.iter().for_each(|c| kept_per_query[c.query as usize] += 1);
             let owner = unpack(first.pos).0 as usize % world_size;
             let (temp, _) = &temps[owner];
-            writers[owner].write_all(&Entry { hash: first.pos, at: 0 }.to_bytes()).map_err(|e| CurateError::io(temp, e))?;
+            writers[owner]
+                .write_all(&Entry { hash: first.pos, at: 0 }.to_bytes())
+                .map_err(|e| CurateError::io(temp, e))?;
             stats.kept += 1;
         }
         group.clear();
@@ -155,7 +165,10 @@ pub fn run_greedy(out: &Path, world_size: usize, num_queries: usize, cap: u64) -
         let claim = claim.map_err(ranks_error)?;
         stats.claims += 1;
         if claim.query as usize >= num_queries {
-            return Err(CurateError::Counts { path: out.join(STRICT_DIR), problem: format!("query index {} beyond the dictionary", claim.query) });
+            return Err(CurateError::Counts {
+                path: out.join(STRICT_DIR),
+                problem: format!("query index {} beyond the dictionary", claim.query),
+            });
         }
         if group.first().is_some_and(|g| (g.rarest, g.hash, g.pos) != (claim.rarest, claim.hash, claim.pos)) {
             decide(&mut group, &mut stats)?;
@@ -175,7 +188,10 @@ pub fn run_greedy(out: &Path, world_size: usize, num_queries: usize, cap: u64) -
 /// A rank's kept positions in position order (sorted within the budget).
 pub fn kept_positions(path: &Path, spill: &Path, budget: u64) -> Result<Sorted<Entry>> {
     if !path.exists() {
-        return Err(CurateError::Counts { path: path.to_path_buf(), problem: "missing (has the strict step run?)".into() });
+        return Err(CurateError::Counts {
+            path: path.to_path_buf(),
+            problem: "missing (has the strict step run?)".into(),
+        });
     }
     let mut sorter = ExternalSorter::<Entry>::new(spill, budget);
     sorter.push_file(path).map_err(ranks_error)?;
@@ -235,7 +251,13 @@ mod tests {
                     }
                 }
                 let spill = out.join(format!("spill-{rank}"));
-                write_sorted_claims(claims, &claims_path(out, RankOf::new(rank, n)), &spill, wit_ranks::MIN_MEMORY_BUDGET).unwrap();
+                write_sorted_claims(
+                    claims,
+                    &claims_path(out, RankOf::new(rank, n)),
+                    &spill,
+                    wit_ranks::MIN_MEMORY_BUDGET,
+                )
+                .unwrap();
             }
             let stats = run_greedy(out, n, num_queries, cap).unwrap();
             let mut kept = vec![false; texts.len()];
@@ -244,7 +266,9 @@ mod tests {
             }
             for rank in 0..n {
                 let spill = out.join(format!("kept-{rank}"));
-                for e in kept_positions(&kept_path(out, RankOf::new(rank, n)), &spill, wit_ranks::MIN_MEMORY_BUDGET).unwrap() {
+                for e in
+                    kept_positions(&kept_path(out, RankOf::new(rank, n)), &spill, wit_ranks::MIN_MEMORY_BUDGET).unwrap()
+                {
                     let (shard, row) = unpack(e.unwrap().hash);
                     assert_eq!(shard as usize % n, rank);
                     kept[shard as usize * 1000 + row as usize] = true;

@@ -85,7 +85,10 @@ fn image_entries<'a>(dir: &'a Path, manifest: &'a Manifest, major: u32) -> impl 
         first_row += shard.rows;
         let entries: Box<dyn Iterator<Item = Result<Entry>>> = match shard_hashes(&path) {
             Ok(hashes) => Box::new(
-                hashes.into_iter().enumerate().map(move |(row, hash)| Ok(Entry { hash, at: pack(major, (start + row as u64) as u32) })),
+                hashes
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(row, hash)| Ok(Entry { hash, at: pack(major, (start + row as u64) as u32) })),
             ),
             Err(e) => Box::new(std::iter::once(Err(e))),
         };
@@ -99,7 +102,8 @@ fn shard_hashes(path: &Path) -> Result<Vec<u64>> {
     let mut hashes = Vec::new();
     for batch in ShardReader::open(path, &options)? {
         let batch = batch?;
-        let column = batch.column(0).as_primitive_opt::<UInt64Type>().ok_or_else(|| bad(path, "`image_xxh3` is not u64"))?;
+        let column =
+            batch.column(0).as_primitive_opt::<UInt64Type>().ok_or_else(|| bad(path, "`image_xxh3` is not u64"))?;
         hashes.extend_from_slice(column.values());
     }
     Ok(hashes)
@@ -131,11 +135,20 @@ pub(crate) fn dedup_bucket(out: &Path, bucket: RankOf, config: &serde_json::Valu
         return Ok(FetchStats { skipped: true, ..Default::default() });
     }
     let spill = out.join("_spill").join(format!("dedup-{}", bucket.suffix()));
-    let found = shuffle::find_duplicates(out, bucket, &spill, budget, |at| unpack(at).0 as usize).map_err(ranks_error)?;
+    let found =
+        shuffle::find_duplicates(out, bucket, &spill, budget, |at| unpack(at).0 as usize).map_err(ranks_error)?;
     let _ = fs::remove_dir_all(&spill);
-    tracing::info!(bucket = bucket.rank, images = found.entries, duplicates = found.duplicates, spilled_runs = found.spilled_runs, "deduplicated a bucket of images");
+    tracing::info!(
+        bucket = bucket.rank,
+        images = found.entries,
+        duplicates = found.duplicates,
+        spilled_runs = found.spilled_runs,
+        "deduplicated a bucket of images"
+    );
     let stats = serde_json::to_value(&found).unwrap_or_default();
-    StepMarker::new(STEP_DEDUP, bucket.rank, bucket.world_size, config.clone(), stats).save(&marker).map_err(ranks_error)?;
+    StepMarker::new(STEP_DEDUP, bucket.rank, bucket.world_size, config.clone(), stats)
+        .save(&marker)
+        .map_err(ranks_error)?;
     Ok(FetchStats::default())
 }
 
@@ -274,7 +287,8 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
     if let Some(extra) = drops.next() {
         return Err(bad(dir, format!("a drop for row {}, beyond the corpus's {first_row} rows", extra?)));
     }
-    let mut counts: Counts = serde_json::from_value(corpus.stats.clone()).map_err(|e| bad(&Manifest::path_in(dir), format!("stats: {e}")))?;
+    let mut counts: Counts = serde_json::from_value(corpus.stats.clone())
+        .map_err(|e| bad(&Manifest::path_in(dir), format!("stats: {e}")))?;
     counts.corpus_rows -= moved.min(counts.corpus_rows);
     counts.failure_rows += moved;
     let success = counts.by_status.entry(crate::output::SUCCESS.to_string()).or_default();
@@ -288,7 +302,9 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
         counts.by_error_kind.remove("duplicate_image");
     }
     let mut stats = corpus.stats.clone();
-    if let (Some(map), serde_json::Value::Object(new)) = (stats.as_object_mut(), serde_json::to_value(&counts).unwrap_or_default()) {
+    if let (Some(map), serde_json::Value::Object(new)) =
+        (stats.as_object_mut(), serde_json::to_value(&counts).unwrap_or_default())
+    {
         map.extend(new);
         map.insert("deduplicated".into(), true.into());
     }
@@ -314,7 +330,12 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
 
 /// The merge, on metadata only: `OUT/manifest.json` and `OUT/failures/manifest.json` list every
 /// rank's shards where they lie; stats are summed from the ranks' manifests.
-pub(crate) fn merge(out: &Path, world_size: usize, merged: &serde_json::Value, rank_config: impl Fn(usize) -> serde_json::Value) -> Result<FetchStats> {
+pub(crate) fn merge(
+    out: &Path,
+    world_size: usize,
+    merged: &serde_json::Value,
+    rank_config: impl Fn(usize) -> serde_json::Value,
+) -> Result<FetchStats> {
     if let Some(existing) = Manifest::load_if_present(out)? {
         if existing.complete && existing.kind == RecordKind::Corpus && existing.config == *merged {
             let mut stats = stats_of(&existing, out)?;

@@ -32,20 +32,20 @@
 //! `OUT/failures/manifest.json` without reading or copying a row (see [`dedup`]). [`Phase::All`]
 //! with `world_size` > 1 writes the rank's share straight into `OUT` (a folder per rank, no merge).
 
+pub mod dedup;
 pub mod error;
 pub mod imaging;
 pub mod input;
-pub mod dedup;
 pub mod output;
 mod stage;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use dedup::{rank_dir, rank_failures_dir};
 pub use error::{FetchStageError, Result};
 pub use imaging::{ImageOptions, OutputFormat, ResizeMode};
 pub use input::{FetchInput, InputPair};
-pub use dedup::{rank_dir, rank_failures_dir};
 pub use stage::recorded_config;
 pub use wit_net::NetOptions;
 
@@ -92,7 +92,13 @@ pub fn steps(world_size: usize) -> Vec<wit_ranks::StepDecl> {
     use wit_ranks::{Reads, StepDecl, Width};
     let manifest = DoneMark::Manifest(String::new());
     if world_size == 1 {
-        return vec![StepDecl { phase: None, width: Width::One, reads: Reads::Rows, done: manifest, what: "fetch and deduplicate images" }];
+        return vec![StepDecl {
+            phase: None,
+            width: Width::One,
+            reads: Reads::Rows,
+            done: manifest,
+            what: "fetch and deduplicate images",
+        }];
     }
     vec![
         StepDecl {
@@ -186,7 +192,9 @@ pub fn fetch(config: &FetchConfig) -> Result<FetchStats> {
     let out = config.out.as_path();
     let me = wit_ranks::RankOf::new(config.rank, config.world_size);
     let merged = merged_config(config);
-    let rank_config = |rank: usize| stage::recorded_config(&FetchConfig { rank, out: rank_dir(out, rank, config.world_size), ..config.clone() });
+    let rank_config = |rank: usize| {
+        stage::recorded_config(&FetchConfig { rank, out: rank_dir(out, rank, config.world_size), ..config.clone() })
+    };
     match config.phase {
         Phase::All => {
             let mut stats = stage::run(config, &out.join(output::FAILURES_DIR))?;

@@ -78,7 +78,9 @@ fn key_entries<'a>(dir: &'a Path, manifest: &'a Manifest) -> impl Iterator<Item 
             None => Box::new(std::iter::once(Err(HarvestError::input(&path, "not a shard-NNNNN name")))),
             Some(input) => match shard_keys(&path) {
                 Ok(keys) => Box::new(
-                    keys.into_iter().enumerate().map(move |(row, key)| Ok(Entry { hash: key, at: pack(input, row as u32) })),
+                    keys.into_iter()
+                        .enumerate()
+                        .map(move |(row, key)| Ok(Entry { hash: key, at: pack(input, row as u32) })),
                 ),
                 Err(e) => Box::new(std::iter::once(Err(e))),
             },
@@ -123,7 +125,13 @@ pub(crate) fn dedup_in_place(dir: &Path, manifest: Manifest, budget: u64) -> Res
 }
 
 /// The end of a rank's harvest: every row's key sent to its bucket, the rank folder marked complete.
-pub(crate) fn send_keys(out: &Path, me: RankOf, dir: &Path, mut manifest: Manifest, config: &serde_json::Value) -> Result<HarvestStats> {
+pub(crate) fn send_keys(
+    out: &Path,
+    me: RankOf,
+    dir: &Path,
+    mut manifest: Manifest,
+    config: &serde_json::Value,
+) -> Result<HarvestStats> {
     let mut failed: Option<HarvestError> = None;
     let stream = key_entries(dir, &manifest).map_while(|e| e.map_err(|e| failed = Some(e)).ok());
     let sent = shuffle::send_to_buckets(out, me, stream).map_err(ranks_error)?;
@@ -141,7 +149,12 @@ pub(crate) fn send_keys(out: &Path, me: RankOf, dir: &Path, mut manifest: Manife
 }
 
 /// Bucket rank `bucket`: the later duplicates of its keys, sent to the ranks that hold them.
-pub(crate) fn dedup_bucket(out: &Path, bucket: RankOf, config: &serde_json::Value, budget: u64) -> Result<HarvestStats> {
+pub(crate) fn dedup_bucket(
+    out: &Path,
+    bucket: RankOf,
+    config: &serde_json::Value,
+    budget: u64,
+) -> Result<HarvestStats> {
     let marker = bucket.marker(out, STEP_DEDUP);
     if StepMarker::done_with(&marker, config).map_err(ranks_error)?.is_some() {
         tracing::info!(bucket = bucket.rank, "harvest dedup bucket already done with this config; nothing to do");
@@ -149,16 +162,29 @@ pub(crate) fn dedup_bucket(out: &Path, bucket: RankOf, config: &serde_json::Valu
     }
     let n = bucket.world_size;
     let spill = out.join("_spill").join(format!("dedup-{}", bucket.suffix()));
-    let found = shuffle::find_duplicates(out, bucket, &spill, budget, |at| unpack(at).0 as usize % n).map_err(ranks_error)?;
+    let found =
+        shuffle::find_duplicates(out, bucket, &spill, budget, |at| unpack(at).0 as usize % n).map_err(ranks_error)?;
     let _ = fs::remove_dir_all(&spill);
-    tracing::info!(bucket = bucket.rank, keys = found.entries, duplicates = found.duplicates, spilled_runs = found.spilled_runs, "deduplicated a bucket");
+    tracing::info!(
+        bucket = bucket.rank,
+        keys = found.entries,
+        duplicates = found.duplicates,
+        spilled_runs = found.spilled_runs,
+        "deduplicated a bucket"
+    );
     let stats = serde_json::to_value(&found).unwrap_or_default();
     StepMarker::new(STEP_DEDUP, bucket.rank, n, config.clone(), stats).save(&marker).map_err(ranks_error)?;
     Ok(HarvestStats::default())
 }
 
 /// Rank `me`: drops the rows the buckets found to be later duplicates from its own shards.
-pub(crate) fn apply(out: &Path, me: RankOf, config: &serde_json::Value, rank_config: &serde_json::Value, budget: u64) -> Result<HarvestStats> {
+pub(crate) fn apply(
+    out: &Path,
+    me: RankOf,
+    config: &serde_json::Value,
+    rank_config: &serde_json::Value,
+    budget: u64,
+) -> Result<HarvestStats> {
     let marker = me.marker(out, STEP_APPLY);
     let dir = me.dir(out);
     if StepMarker::done_with(&marker, config).map_err(ranks_error)?.is_some() {
@@ -249,12 +275,18 @@ fn apply_drops(
     let mut listing = Vec::with_capacity(shards.len());
     let mut old_files: Vec<PathBuf> = Vec::new();
     for shard in shards {
-        let input = input_index(&shard.file).ok_or_else(|| HarvestError::input(dir.join(&shard.file), "not a shard-NNNNN name"))?;
+        let input = input_index(&shard.file)
+            .ok_or_else(|| HarvestError::input(dir.join(&shard.file), "not a shard-NNNNN name"))?;
         let mut rows: Vec<u32> = Vec::new();
         while let Some(next) = drops.peek() {
             let at = match next {
                 Ok(at) => *at,
-                Err(_) => return Err(drops.next().and_then(Result::err).unwrap_or_else(|| HarvestError::Config("drop list".into()))),
+                Err(_) => {
+                    return Err(drops
+                        .next()
+                        .and_then(Result::err)
+                        .unwrap_or_else(|| HarvestError::Config("drop list".into())))
+                }
             };
             let (major, row) = unpack(at);
             if major < input {
@@ -273,7 +305,9 @@ fn apply_drops(
         let source = dir.join(&shard.file);
         let mut keep = vec![true; shard.rows as usize];
         for &row in &rows {
-            *keep.get_mut(row as usize).ok_or_else(|| HarvestError::input(&source, format!("no row {row} to drop")))? = false;
+            *keep
+                .get_mut(row as usize)
+                .ok_or_else(|| HarvestError::input(&source, format!("no row {row} to drop")))? = false;
         }
         let name = rewritten_name(&shard.file);
         let info = write_filtered(&source, &dir.join(&name), &keep)?;
@@ -312,7 +346,12 @@ fn apply_drops(
 
 /// The merge, on metadata only: one manifest listing every rank's shards where they lie
 /// (`ranks/rank-R-of-N/shard-…`, in input order), stats summed from the ranks' manifests.
-pub(crate) fn merge(out: &Path, world_size: usize, base: &serde_json::Value, rank_config: impl Fn(usize) -> serde_json::Value) -> Result<HarvestStats> {
+pub(crate) fn merge(
+    out: &Path,
+    world_size: usize,
+    base: &serde_json::Value,
+    rank_config: impl Fn(usize) -> serde_json::Value,
+) -> Result<HarvestStats> {
     if let Some(existing) = Manifest::load_if_present(out)? {
         if existing.complete && existing.kind == RecordKind::Candidates && existing.config == *base {
             tracing::info!(out = %out.display(), "merged harvest output already complete; nothing to do");
@@ -332,7 +371,8 @@ pub(crate) fn merge(out: &Path, world_size: usize, base: &serde_json::Value, ran
             return Err(HarvestError::input(&dir, "not deduplicated yet (run --phase dedup and --phase apply first)"));
         }
         for shard in &manifest.shards {
-            let input = input_index(&shard.file).ok_or_else(|| HarvestError::input(dir.join(&shard.file), "not a shard-NNNNN name"))?;
+            let input = input_index(&shard.file)
+                .ok_or_else(|| HarvestError::input(dir.join(&shard.file), "not a shard-NNNNN name"))?;
             listed.push((input, ShardInfo { file: me.listed(&shard.file), ..shard.clone() }));
         }
         per_input.extend(stats.per_input.into_iter().map(|mut input| {
@@ -341,7 +381,8 @@ pub(crate) fn merge(out: &Path, world_size: usize, base: &serde_json::Value, ran
         }));
     }
     listed.sort_by_key(|(input, _)| *input);
-    let index = |input: &InputStats| input.shard.as_deref().and_then(|s| input_index(s.rsplit('/').next().unwrap_or(s)));
+    let index =
+        |input: &InputStats| input.shard.as_deref().and_then(|s| input_index(s.rsplit('/').next().unwrap_or(s)));
     per_input.sort_by(|a, b| index(a).cmp(&index(b)).then(a.path.cmp(&b.path)));
     let mut stats = total(per_input);
     stats.deduplicated = true;

@@ -16,6 +16,7 @@ use wit_contract::{
     RecordKind, ShardInfo, ShardWriter, WriterOptions,
 };
 
+use crate::dedup::{self, total};
 use crate::error::{HarvestError, Result};
 use crate::html::{extract_html, HtmlOptions, ImageText};
 use crate::http::{media_type, parse_response};
@@ -25,10 +26,8 @@ use crate::text::clean_text;
 use crate::url_list::{self, ListFormat, UrlListOptions};
 use crate::warc::{WarcItem, WarcLimits, WarcReader, WarcRecord};
 use crate::wat::extract_wat;
-use crate::dedup::{self, total};
 use crate::{HarvestConfig, HarvestStats, InputStats, Phase};
 use wit_ranks::{RankOf, StepMarker};
-
 
 /// Candidates buffered per input before they are written.
 const FLUSH_ROWS: usize = 8192;
@@ -153,7 +152,6 @@ fn rank_config(base: &serde_json::Value, rank: usize) -> serde_json::Value {
     config["rank"] = rank.into();
     config
 }
-
 
 fn validate(config: &HarvestConfig) -> Result<()> {
     if config.world_size == 0 || config.rank >= config.world_size {

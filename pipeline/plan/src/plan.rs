@@ -118,7 +118,13 @@ pub use wit_ranks::rank_suffix;
 /// The steps `stage` declares at world size `n` (`strict`: curate's strict cap).
 fn declared(stage: &str, n: usize, strict: bool) -> Vec<StepDecl> {
     let one = |what: &'static str| {
-        vec![StepDecl { phase: None, width: Width::One, reads: Reads::Rows, done: DoneMark::Manifest(String::new()), what }]
+        vec![StepDecl {
+            phase: None,
+            width: Width::One,
+            reads: Reads::Rows,
+            done: DoneMark::Manifest(String::new()),
+            what,
+        }]
     };
     match stage {
         "queries" => wit_queries::steps(n),
@@ -169,7 +175,8 @@ pub fn plan(config: &BuildConfig, substitutions: &[(String, String)]) -> Result<
             }
             "curate" => {
                 let candidates = if config.stage("harvest").is_some() { "harvest" } else { "crawl" };
-                let head = vec!["curate".into(), "--queries".into(), dir("queries"), "--candidates".into(), dir(candidates)];
+                let head =
+                    vec!["curate".into(), "--queries".into(), dir("queries"), "--candidates".into(), dir(candidates)];
                 (head, ["queries", candidates].iter().filter_map(|s| last_of(&last, s)).collect())
             }
             "fetch" => (vec!["fetch".to_string(), dir("curate")], last_of(&last, "curate").into_iter().collect()),
@@ -206,7 +213,9 @@ pub fn plan(config: &BuildConfig, substitutions: &[(String, String)]) -> Result<
                 DoneMark::Manifest(rel) if rel.is_empty() => Done::Manifest(out.clone()),
                 DoneMark::Manifest(rel) => Done::Manifest(join(&out, rel)),
                 DoneMark::File(rel) => Done::File(join(&out, rel)),
-                DoneMark::Marker { file, folder } => Done::Marker { file: join(&out, file), folder: join(&out, folder) },
+                DoneMark::Marker { file, folder } => {
+                    Done::Marker { file: join(&out, file), folder: join(&out, folder) }
+                }
             };
             steps.push(Step {
                 name,

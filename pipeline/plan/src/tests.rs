@@ -117,7 +117,10 @@ fn world_size_splits_stages_into_ranks_and_merges() {
         plan.steps[4].argv(1).join(" "),
         "harvest a.wat.gz out/b/crawl/crawl/pages.warc.gz -o out/b/candidates --phase dedup --rank 1 --world-size 4"
     );
-    assert_eq!(plan.steps[4].done_for(1), Done::File("out/b/candidates/_steps/harvest-dedup-00001-of-00004.json".into()));
+    assert_eq!(
+        plan.steps[4].done_for(1),
+        Done::File("out/b/candidates/_steps/harvest-dedup-00001-of-00004.json".into())
+    );
     assert_eq!(plan.steps[7].after, [1, 6]);
     assert!(plan.steps[9].argv(0).ends_with(&["--phase".into(), "merge".into(), "--world-size".into(), "4".into()]));
     assert_eq!(
@@ -140,9 +143,11 @@ fn world_size_splits_stages_into_ranks_and_merges() {
 #[test]
 fn no_merge_runs_as_one_process_on_rows() {
     for strict in [false, true] {
-        let text = format!("world_size = 4\n{CONFIG}\n[report]\n").replace("strict = false", &format!("strict = {strict}"));
+        let text =
+            format!("world_size = 4\n{CONFIG}\n[report]\n").replace("strict = false", &format!("strict = {strict}"));
         let plan = plan(&config(&text), &[]).unwrap();
-        let serial_on_rows: Vec<&str> = plan.steps.iter().filter(|s| s.is_serial_on_rows()).map(|s| s.name.as_str()).collect();
+        let serial_on_rows: Vec<&str> =
+            plan.steps.iter().filter(|s| s.is_serial_on_rows()).map(|s| s.name.as_str()).collect();
         assert_eq!(serial_on_rows, ["crawl", "report"], "strict = {strict}");
         let serial_on_entries: Vec<&str> = plan
             .steps

@@ -24,15 +24,14 @@ pub struct StepMarker {
 }
 
 impl StepMarker {
-    pub fn new(step: &str, rank: usize, world_size: usize, config: serde_json::Value, stats: serde_json::Value) -> Self {
-        StepMarker {
-            step: step.to_string(),
-            rank,
-            world_size,
-            config,
-            stats,
-            finished_at: wit_contract::now_rfc3339(),
-        }
+    pub fn new(
+        step: &str,
+        rank: usize,
+        world_size: usize,
+        config: serde_json::Value,
+        stats: serde_json::Value,
+    ) -> Self {
+        StepMarker { step: step.to_string(), rank, world_size, config, stats, finished_at: wit_contract::now_rfc3339() }
     }
 
     /// Writes the marker atomically (creating `_steps/`).

@@ -108,10 +108,7 @@ mod tests {
         assert_eq!(r.dir(out), Path::new("/b/corpus/ranks/rank-00001-of-00004"));
         assert_eq!(r.listed("shard-00002.parquet"), "ranks/rank-00001-of-00004/shard-00002.parquet");
         assert_eq!(r.marker(out, "fetch"), Path::new("/b/corpus/_steps/fetch-00001-of-00004.json"));
-        assert_eq!(
-            r.bucket_file(out, 3),
-            Path::new("/b/corpus/_buckets/to-bucket-00003-of-00004/from-rank-00001.bin")
-        );
+        assert_eq!(r.bucket_file(out, 3), Path::new("/b/corpus/_buckets/to-bucket-00003-of-00004/from-rank-00001.bin"));
         assert_eq!(r.drops_file(out, 0), Path::new("/b/corpus/_drops/to-rank-00000-of-00004/from-bucket-00001.bin"));
         assert_eq!(marker_template("fetch-dedup"), "_steps/fetch-dedup-{rank}.json");
         assert_eq!(world_size_in("rank-00001-of-00004"), Some(4));

@@ -117,7 +117,10 @@ pub fn find_duplicates(
     for rank in 0..bucket.world_size {
         let path = RankOf::new(rank, bucket.world_size).bucket_file(out, bucket.rank);
         if !path.exists() {
-            return Err(RanksError::input(&path, format!("missing: rank {rank} has not sent its entries (not finished?)")));
+            return Err(RanksError::input(
+                &path,
+                format!("missing: rank {rank} has not sent its entries (not finished?)"),
+            ));
         }
         sorter.push_file(&path)?;
     }
@@ -213,14 +216,16 @@ mod tests {
         let hash_of = |rank: u32, row: u32| (((rank * 7919 + row) % 5003) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         for rank in 0..n {
             let me = RankOf::new(rank, n);
-            let entries = (0..rows_per_rank).map(|row| Entry { hash: hash_of(rank as u32, row), at: pack(rank as u32, row) });
+            let entries =
+                (0..rows_per_rank).map(|row| Entry { hash: hash_of(rank as u32, row), at: pack(rank as u32, row) });
             assert_eq!(send_to_buckets(out, me, entries).unwrap().entries, rows_per_rank as u64);
         }
         let mut found = 0;
         for bucket in 0..n {
             let spill = out.join(format!("spill-{bucket}"));
-            let stats = find_duplicates(out, RankOf::new(bucket, n), &spill, MIN_MEMORY_BUDGET, |at| unpack(at).0 as usize)
-                .unwrap();
+            let stats =
+                find_duplicates(out, RankOf::new(bucket, n), &spill, MIN_MEMORY_BUDGET, |at| unpack(at).0 as usize)
+                    .unwrap();
             found += stats.duplicates;
         }
         // One process: first occurrence in (rank, row) order wins.
@@ -247,7 +252,8 @@ mod tests {
             assert!(rank == 0 || stats.spilled_runs > 0 || got.len() <= 4096);
         }
         let one: Vec<(u64, u64)> = duplicates_in(
-            (0..n as u32).flat_map(|r| (0..rows_per_rank).map(move |row| Entry { hash: hash_of(r, row), at: pack(r, row) })),
+            (0..n as u32)
+                .flat_map(|r| (0..rows_per_rank).map(move |row| Entry { hash: hash_of(r, row), at: pack(r, row) })),
             &out.join("one"),
             MIN_MEMORY_BUDGET,
         )

@@ -175,7 +175,9 @@ fn read_one<R: SortRecord>(reader: &mut impl Read, path: &Path) -> Result<Option
     while filled < size {
         match reader.read(&mut bytes[filled..]) {
             Ok(0) if filled == 0 => return Ok(None),
-            Ok(0) => return Err(RanksError::input(path, format!("truncated record file (not a multiple of {size} bytes)"))),
+            Ok(0) => {
+                return Err(RanksError::input(path, format!("truncated record file (not a multiple of {size} bytes)")))
+            }
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(RanksError::io(path, e)),
@@ -228,11 +230,8 @@ impl<R: SortRecord> Iterator for Sorted<R> {
 
     fn next(&mut self) -> Option<Result<R>> {
         let Reverse((entry, source)) = self.heap.pop()?;
-        let refill = if source == self.readers.len() {
-            Ok(self.memory.next())
-        } else {
-            self.readers[source].next_record::<R>()
-        };
+        let refill =
+            if source == self.readers.len() { Ok(self.memory.next()) } else { self.readers[source].next_record::<R>() };
         match refill {
             Ok(Some(next)) => self.heap.push(Reverse((next, source))),
             Ok(None) => {}

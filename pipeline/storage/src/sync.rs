@@ -41,7 +41,10 @@ fn hidden(relative: &str) -> bool {
 /// Scratch a stage keeps inside its output folder and removes itself (queries' `spill-…/` runs,
 /// the external sorts' `_spill/`).
 fn scratch_only(relative: &str) -> bool {
-    relative.split('/').next().is_some_and(|first| (first.starts_with("spill-") || first == "_spill") && relative.contains('/'))
+    relative
+        .split('/')
+        .next()
+        .is_some_and(|first| (first.starts_with("spill-") || first == "_spill") && relative.contains('/'))
 }
 
 fn stamp(path: &Path) -> Result<(u64, SystemTime)> {

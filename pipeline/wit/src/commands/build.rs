@@ -14,9 +14,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use toml::Table;
+use wit_demoweb::{DemoWeb, SiteConfig};
 use wit_plan::slurm::{self, SlurmSubmit};
 use wit_plan::{plan, BuildConfig};
-use wit_demoweb::{DemoWeb, SiteConfig};
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
@@ -76,8 +76,8 @@ pub fn run(args: &BuildArgs) -> Result<ExitCode> {
         run_slurm(args, &config, &plan)?;
     } else {
         for step in &plan.steps {
-            let ranks = if step.is_array() { format!(" (×{} ranks)", step.ranks) } else { String::new() };
-            println!("build: {}{ranks}: wit {}", step.name, step.argv(0).join(" "));
+            // The shape the stage declared: `×4 ranks`, `×4 buckets`, `1 process, metadata only`…
+            println!("build: {} ({}): wit {}", step.name, step.shape(), step.argv(0).join(" "));
         }
         if !args.dry_run {
             wit_plan::local::run_local(&plan, |step, rank, argv| {
