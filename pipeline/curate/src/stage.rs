@@ -195,17 +195,23 @@ fn count(matcher: &Matcher, shards: &[&PathBuf]) -> Result<(Vec<u64>, u64)> {
     Ok((into_counts(counts), rows.iter().sum()))
 }
 
+/// What orders the strict claims: the pool's per-query counts, the effective cap, the seed.
+struct ClaimOrder<'a> {
+    counts: &'a [u64],
+    cap: u64,
+    seed: u64,
+}
+
 /// The strict claims of the shards `mine` (index, path), in the strict order, into `path`.
 fn write_claims(
     matcher: &Matcher,
     mine: &[(usize, &PathBuf)],
-    counts: &[u64],
-    cap: u64,
-    seed: u64,
+    order: &ClaimOrder<'_>,
     path: &Path,
     spill: &Path,
     budget: u64,
 ) -> Result<u64> {
+    let ClaimOrder { counts, cap, seed } = *order;
     let mut sorter = wit_ranks::ExternalSorter::<strict::Claim>::new(spill, budget);
     let chunk = rayon::current_num_threads().max(1) * 2;
     for part in mine.chunks(chunk) {
@@ -589,21 +595,15 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
         if StepMarker::done_with(&marker, &config_json).map_err(strict::ranks_error)?.is_some() {
             return Ok(CurateStats { queries: dictionary.len() as u64, skipped: true, ..Default::default() });
         }
-        {
-            let spill = out.join("_spill").join(format!("order-{suffix}"));
-            let path = strict::claims_path(out, me);
-            let claims = write_claims(&matcher, &mine, &counts, effective_cap, config.seed, &path, &spill, budget)?;
-            tracing::info!(rank = config.rank, claims, "wrote the strict claims");
-            StepMarker::new(
-                strict::STEP_ORDER,
-                me.rank,
-                me.world_size,
-                config_json.clone(),
-                serde_json::json!({ "claims": claims }),
-            )
+        let spill = out.join("_spill").join(format!("order-{suffix}"));
+        let path = strict::claims_path(out, me);
+        let order = ClaimOrder { counts: &counts, cap: effective_cap, seed: config.seed };
+        let claims = write_claims(&matcher, &mine, &order, &path, &spill, budget)?;
+        tracing::info!(rank = config.rank, claims, "wrote the strict claims");
+        let value = serde_json::json!({ "claims": claims });
+        StepMarker::new(strict::STEP_ORDER, me.rank, me.world_size, config_json.clone(), value)
             .save(&marker)
             .map_err(strict::ranks_error)?;
-        }
         return Ok(CurateStats { queries: dictionary.len() as u64, ..Default::default() });
     }
     if config.strict && config.phase == Phase::All {
@@ -611,16 +611,8 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
         let one = RankOf::new(0, 1);
         let spill = out.join("_spill").join("order");
         let all: Vec<(usize, &PathBuf)> = shards.iter().enumerate().collect();
-        write_claims(
-            &matcher,
-            &all,
-            &counts,
-            effective_cap,
-            config.seed,
-            &strict::claims_path(out, one),
-            &spill,
-            budget,
-        )?;
+        let order = ClaimOrder { counts: &counts, cap: effective_cap, seed: config.seed };
+        write_claims(&matcher, &all, &order, &strict::claims_path(out, one), &spill, budget)?;
         strict::run_greedy(out, 1, dictionary.len(), effective_cap)?;
     }
     let mut kept_stream = if config.strict {
@@ -739,14 +731,12 @@ fn strict_step(
     if StepMarker::done_with(&marker, config_json).map_err(strict::ranks_error)?.is_some() {
         return Ok(CurateStats { queries: dictionary.len() as u64, skipped: true, ..Default::default() });
     }
-    {
-        let stats = strict::run_greedy(out, config.world_size, dictionary.len(), effective_cap)?;
-        tracing::info!(claims = stats.claims, texts = stats.texts, kept = stats.kept, "strict pass");
-        let value = serde_json::to_value(&stats).unwrap_or_default();
-        StepMarker::new(strict::STEP_STRICT, 0, 1, config_json.clone(), value)
-            .save(&marker)
-            .map_err(strict::ranks_error)?;
-    }
+    let stats = strict::run_greedy(out, config.world_size, dictionary.len(), effective_cap)?;
+    tracing::info!(claims = stats.claims, texts = stats.texts, kept = stats.kept, "strict pass");
+    let value = serde_json::to_value(&stats).unwrap_or_default();
+    StepMarker::new(strict::STEP_STRICT, 0, 1, config_json.clone(), value)
+        .save(&marker)
+        .map_err(strict::ranks_error)?;
     Ok(CurateStats { queries: dictionary.len() as u64, ..Default::default() })
 }
 
