@@ -175,13 +175,7 @@ pub fn steps(world_size: usize) -> Vec<wit_ranks::StepDecl> {
     use wit_ranks::{Reads, StepDecl, Width};
     let manifest = DoneMark::Manifest(String::new());
     if world_size == 1 {
-        return vec![StepDecl {
-            phase: None,
-            width: Width::One,
-            reads: Reads::Rows,
-            done: manifest,
-            what: "count the dump and select",
-        }];
+        return wit_ranks::steps::one_process("count the dump and select");
     }
     vec![
         StepDecl {

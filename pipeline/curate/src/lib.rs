@@ -67,14 +67,7 @@ pub fn steps(world_size: usize, strict_cap: bool) -> Vec<wit_ranks::StepDecl> {
     use wit_ranks::steps::DoneMark;
     use wit_ranks::{Reads, StepDecl, Width};
     if world_size == 1 {
-        let done = DoneMark::Manifest(String::new());
-        return vec![StepDecl {
-            phase: None,
-            width: Width::One,
-            reads: Reads::Rows,
-            done,
-            what: "match, count and select",
-        }];
+        return wit_ranks::steps::one_process("match, count and select");
     }
     let mut steps = vec![StepDecl {
         phase: Some("count"),

@@ -198,18 +198,8 @@ pub(crate) fn dedup_in_place(out: &Path, budget: u64) -> Result<FetchStats> {
 }
 
 fn sweep(dir: &Path, manifest: &Manifest) -> Result<()> {
-    let listed: HashSet<&str> = manifest.shards.iter().map(|s| s.file.as_str()).collect();
-    wit_ranks::sweep::remove_unlisted_shards(dir, &listed).map_err(ranks_error)?;
+    wit_ranks::sweep::remove_unlisted(dir, manifest).map_err(ranks_error)?;
     Ok(())
-}
-
-/// The name a shard gets when rewritten: `shard-00003.parquet` → `shard-00003.d1.parquet`.
-fn rewritten_name(file: &str) -> String {
-    let stem = file.strip_suffix(".parquet").unwrap_or(file);
-    match stem.rsplit_once(".d").and_then(|(base, n)| n.parse::<u32>().ok().map(|n| (base, n))) {
-        Some((base, n)) => format!("{base}.d{}.parquet", n + 1),
-        None => format!("{stem}.d1.parquet"),
-    }
 }
 
 /// Moves the corpus rows numbered `drops` (ascending row numbers across the shards of `dir`, in
@@ -247,7 +237,7 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
             continue;
         }
         let source = dir.join(&shard.file);
-        let name = rewritten_name(&shard.file);
+        let name = wit_ranks::sweep::rewritten_shard_name(&shard.file);
         let mut writer = ShardWriter::for_records::<CorpusImage>(dir.join(&name), &WriterOptions::default())?;
         let (mut kept, mut gone) = (Vec::with_capacity(BATCH), Vec::new());
         for (at, row) in RecordReader::<CorpusImage>::open(&source, BATCH)?.enumerate() {

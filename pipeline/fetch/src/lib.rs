@@ -87,52 +87,20 @@ pub enum Phase {
 
 /// The steps of a fetch at world size `world_size`, for the build planner.
 pub fn steps(world_size: usize) -> Vec<wit_ranks::StepDecl> {
-    use wit_ranks::names::marker_template;
-    use wit_ranks::steps::DoneMark;
-    use wit_ranks::{Reads, StepDecl, Width};
-    let manifest = DoneMark::Manifest(String::new());
+    use wit_ranks::steps::{dedup_waves, one_process, DedupSteps};
     if world_size == 1 {
-        return vec![StepDecl {
-            phase: None,
-            width: Width::One,
-            reads: Reads::Rows,
-            done: manifest,
-            what: "fetch and deduplicate images",
-        }];
+        return one_process("fetch and deduplicate images");
     }
-    vec![
-        StepDecl {
-            phase: Some("fetch"),
-            width: Width::Ranks,
-            reads: Reads::Rows,
-            done: DoneMark::Marker {
-                file: marker_template(dedup::STEP_SEND),
-                folder: wit_ranks::names::rank_template(),
-            },
-            what: "download the rank's pairs; send each image hash to its bucket",
-        },
-        StepDecl {
-            phase: Some("dedup"),
-            width: Width::Buckets,
-            reads: Reads::Entries,
-            done: DoneMark::File(marker_template(dedup::STEP_DEDUP)),
-            what: "find later copies of each image in one bucket (external sort)",
-        },
-        StepDecl {
-            phase: Some("apply"),
-            width: Width::Ranks,
-            reads: Reads::Rows,
-            done: DoneMark::File(marker_template(dedup::STEP_APPLY)),
-            what: "move the rank's later copies to its failures",
-        },
-        StepDecl {
-            phase: Some("merge"),
-            width: Width::One,
-            reads: Reads::Metadata,
-            done: manifest,
-            what: "list every rank's shards in the corpus and failures manifests",
-        },
-    ]
+    dedup_waves(DedupSteps {
+        phase: "fetch",
+        markers: [dedup::STEP_SEND, dedup::STEP_DEDUP, dedup::STEP_APPLY],
+        what: [
+            "download the rank's pairs; send each image hash to its bucket",
+            "find later copies of each image in one bucket (external sort)",
+            "move the rank's later copies to its failures",
+            "list every rank's shards in the corpus and failures manifests",
+        ],
+    })
 }
 
 impl FetchConfig {

@@ -11,7 +11,7 @@
 //! world size N:  harvest ×N (+ send keys to buckets) → dedup ×N buckets → apply ×N → merge (metadata)
 //! ```
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -222,18 +222,8 @@ fn complete_rank(dir: &Path, rank_config: &serde_json::Value) -> Result<Manifest
 
 /// Removes the shards and temporary files of `dir` that `manifest` does not list.
 pub(crate) fn sweep(dir: &Path, manifest: &Manifest) -> Result<()> {
-    let listed: HashSet<&str> = manifest.shards.iter().map(|s| s.file.as_str()).collect();
-    wit_ranks::sweep::remove_unlisted_shards(dir, &listed).map_err(ranks_error)?;
+    wit_ranks::sweep::remove_unlisted(dir, manifest).map_err(ranks_error)?;
     Ok(())
-}
-
-/// The name a shard gets when rewritten: `shard-00012.parquet` → `shard-00012.d1.parquet`, then `.d2`.
-fn rewritten_name(file: &str) -> String {
-    let stem = file.strip_suffix(".parquet").unwrap_or(file);
-    match stem.rsplit_once(".d").and_then(|(base, n)| n.parse::<u32>().ok().map(|n| (base, n))) {
-        Some((base, n)) => format!("{base}.d{}.parquet", n + 1),
-        None => format!("{stem}.d1.parquet"),
-    }
 }
 
 /// Copies `from` to `to` without the rows whose `keep` flag is false; None when nothing is kept.
@@ -309,7 +299,7 @@ fn apply_drops(
                 .get_mut(row as usize)
                 .ok_or_else(|| HarvestError::input(&source, format!("no row {row} to drop")))? = false;
         }
-        let name = rewritten_name(&shard.file);
+        let name = wit_ranks::sweep::rewritten_shard_name(&shard.file);
         let info = write_filtered(&source, &dir.join(&name), &keep)?;
         lost.insert(shard.file.clone(), rows.len() as u64);
         renamed.insert(shard.file.clone(), info.as_ref().map(|i| i.file.clone()));
@@ -405,7 +395,5 @@ mod tests {
         assert_eq!(input_index("shard-00012.parquet"), Some(12));
         assert_eq!(input_index("shard-00012.d3.parquet"), Some(12));
         assert_eq!(input_index("manifest.json"), None);
-        assert_eq!(rewritten_name("shard-00012.parquet"), "shard-00012.d1.parquet");
-        assert_eq!(rewritten_name("shard-00012.d1.parquet"), "shard-00012.d2.parquet");
     }
 }

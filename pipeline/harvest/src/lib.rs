@@ -76,52 +76,20 @@ pub enum Phase {
 
 /// The steps of a harvest at world size `world_size`, for the build planner.
 pub fn steps(world_size: usize) -> Vec<wit_ranks::StepDecl> {
-    use wit_ranks::names::marker_template;
-    use wit_ranks::steps::DoneMark;
-    use wit_ranks::{Reads, StepDecl, Width};
-    let manifest = DoneMark::Manifest(String::new());
+    use wit_ranks::steps::{dedup_waves, one_process, DedupSteps};
     if world_size == 1 {
-        return vec![StepDecl {
-            phase: None,
-            width: Width::One,
-            reads: Reads::Rows,
-            done: manifest,
-            what: "harvest and deduplicate",
-        }];
+        return one_process("harvest and deduplicate");
     }
-    vec![
-        StepDecl {
-            phase: Some("harvest"),
-            width: Width::Ranks,
-            reads: Reads::Rows,
-            done: DoneMark::Marker {
-                file: marker_template(dedup::STEP_SEND),
-                folder: wit_ranks::names::rank_template(),
-            },
-            what: "read every N-th input; send each row's key to its bucket",
-        },
-        StepDecl {
-            phase: Some("dedup"),
-            width: Width::Buckets,
-            reads: Reads::Entries,
-            done: DoneMark::File(marker_template(dedup::STEP_DEDUP)),
-            what: "find later duplicate keys in one bucket (external sort)",
-        },
-        StepDecl {
-            phase: Some("apply"),
-            width: Width::Ranks,
-            reads: Reads::Rows,
-            done: DoneMark::File(marker_template(dedup::STEP_APPLY)),
-            what: "drop the rank's duplicates from its own shards",
-        },
-        StepDecl {
-            phase: Some("merge"),
-            width: Width::One,
-            reads: Reads::Metadata,
-            done: manifest,
-            what: "list every rank's shards in one manifest",
-        },
-    ]
+    dedup_waves(DedupSteps {
+        phase: "harvest",
+        markers: [dedup::STEP_SEND, dedup::STEP_DEDUP, dedup::STEP_APPLY],
+        what: [
+            "read every N-th input; send each row's key to its bucket",
+            "find later duplicate keys in one bucket (external sort)",
+            "drop the rank's duplicates from its own shards",
+            "list every rank's shards in one manifest",
+        ],
+    })
 }
 
 /// Everything a harvest run needs.

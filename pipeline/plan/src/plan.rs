@@ -117,21 +117,12 @@ pub use wit_ranks::rank_suffix;
 
 /// The steps `stage` declares at world size `n` (`strict`: curate's strict cap).
 fn declared(stage: &str, n: usize, strict: bool) -> Vec<StepDecl> {
-    let one = |what: &'static str| {
-        vec![StepDecl {
-            phase: None,
-            width: Width::One,
-            reads: Reads::Rows,
-            done: DoneMark::Manifest(String::new()),
-            what,
-        }]
-    };
     match stage {
         "queries" => wit_queries::steps(n),
         "harvest" => wit_harvest::steps(n),
         "curate" => wit_curate::steps(n, strict),
         "fetch" => wit_fetch::steps(n),
-        "crawl" => one("crawl politely (one process: one crawler per host)"),
+        "crawl" => wit_ranks::steps::one_process("crawl politely (one process: one crawler per host)"),
         "report" => vec![StepDecl {
             phase: None,
             width: Width::One,

@@ -57,3 +57,39 @@ impl StepDecl {
         self.width == Width::One && self.reads == Reads::Rows
     }
 }
+
+/// The one step of a stage at world size 1: one process doing all of it.
+pub fn one_process(what: &'static str) -> Vec<StepDecl> {
+    vec![StepDecl { phase: None, width: Width::One, reads: Reads::Rows, done: DoneMark::Manifest(String::new()), what }]
+}
+
+/// What a deduplicating stage's four steps are called and do (see [`dedup_waves`]).
+pub struct DedupSteps {
+    /// The rank phase (`harvest`, `fetch`) and the marker steps of its three waves.
+    pub phase: &'static str,
+    pub markers: [&'static str; 3],
+    /// What the rank, dedup, apply and merge steps do.
+    pub what: [&'static str; 4],
+}
+
+/// The steps of a stage whose merge deduplicates by hash (the shuffle of [`crate::shuffle`]):
+/// the rank wave (which sends its entries), the bucket wave, the apply wave, and the merge that
+/// lists the ranks' shards.
+pub fn dedup_waves(steps: DedupSteps) -> Vec<StepDecl> {
+    use crate::names::{marker_template, rank_template};
+    let [send, dedup, apply] = steps.markers;
+    let [rank_what, dedup_what, apply_what, merge_what] = steps.what;
+    let step = |phase, width, reads, done, what| StepDecl { phase: Some(phase), width, reads, done, what };
+    vec![
+        step(
+            steps.phase,
+            Width::Ranks,
+            Reads::Rows,
+            DoneMark::Marker { file: marker_template(send), folder: rank_template() },
+            rank_what,
+        ),
+        step("dedup", Width::Buckets, Reads::Entries, DoneMark::File(marker_template(dedup)), dedup_what),
+        step("apply", Width::Ranks, Reads::Rows, DoneMark::File(marker_template(apply)), apply_what),
+        step("merge", Width::One, Reads::Metadata, DoneMark::Manifest(String::new()), merge_what),
+    ]
+}

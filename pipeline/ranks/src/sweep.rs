@@ -28,9 +28,32 @@ pub fn remove_unlisted_shards(dir: &Path, listed: &HashSet<&str>) -> Result<usiz
     Ok(removed)
 }
 
+/// [`remove_unlisted_shards`] for the shards `manifest` lists.
+pub fn remove_unlisted(dir: &Path, manifest: &wit_contract::Manifest) -> Result<usize> {
+    let listed: HashSet<&str> = manifest.shards.iter().map(|s| s.file.as_str()).collect();
+    remove_unlisted_shards(dir, &listed)
+}
+
+/// The name a shard gets when a pass rewrites it without some rows: `shard-00012.parquet` →
+/// `shard-00012.d1.parquet`, then `.d2`. The old file stays until the manifest lists the new one,
+/// so a kill between the two leaves one whole listing (the sweep removes the other file).
+pub fn rewritten_shard_name(file: &str) -> String {
+    let stem = file.strip_suffix(".parquet").unwrap_or(file);
+    match stem.rsplit_once(".d").and_then(|(base, n)| n.parse::<u32>().ok().map(|n| (base, n))) {
+        Some((base, n)) => format!("{base}.d{}.parquet", n + 1),
+        None => format!("{stem}.d1.parquet"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rewritten_shards_get_the_next_name() {
+        assert_eq!(rewritten_shard_name("shard-00012.parquet"), "shard-00012.d1.parquet");
+        assert_eq!(rewritten_shard_name("shard-00012.d1.parquet"), "shard-00012.d2.parquet");
+    }
 
     #[test]
     fn only_unlisted_shards_go() {
