@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use wit_tests::kill::{run_and_kill, Rng};
 use wit_tests::pipeline::{demo_webs, outcome, path_str, steps_of, wit_ok, Pipeline};
-use wit_tests::workspace_root;
 
 /// A budget of 1 KiB: 64 hash entries or 32 strict claims per sorted run.
 const TINY: &str = "1K";
@@ -42,17 +41,9 @@ fn is_new_step(args: &[String]) -> bool {
 
 #[test]
 fn partitioned_merges_that_spill_and_are_killed_build_what_one_process_builds() {
-    let root = workspace_root();
     let dir = tempfile::tempdir().unwrap();
     let (_webs, wats) = demo_webs(dir.path(), 14, 10);
-    let dump = root.join("fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
-    let pipeline = |name: &str| Pipeline {
-        dump: path_str(&dump),
-        wordnet: path_str(&root.join("fixtures/wordnet")),
-        inputs: wats.clone(),
-        root: path_str(&dir.path().join(name)),
-        env: Vec::new(),
-    };
+    let pipeline = |name: &str| Pipeline::demo(&dir.path().join(name), wats.clone());
     let one = pipeline("one");
     one.run_config(strict_and_tiny(one.config(1)));
 

@@ -6,21 +6,12 @@
 
 use wit_contract::Manifest;
 use wit_tests::pipeline::{demo_webs, outcome, path_str, wit_ok, Pipeline};
-use wit_tests::workspace_root;
 
 #[test]
 fn four_ranks_build_what_one_process_builds() {
-    let root = workspace_root();
     let dir = tempfile::tempdir().unwrap();
     let (_webs, wats) = demo_webs(dir.path(), 6, 6);
-    let dump = root.join("fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
-    let pipeline = |name: &str| Pipeline {
-        dump: path_str(&dump),
-        wordnet: path_str(&root.join("fixtures/wordnet")),
-        inputs: wats.clone(),
-        root: path_str(&dir.path().join(name)),
-        env: Vec::new(),
-    };
+    let pipeline = |name: &str| Pipeline::demo(&dir.path().join(name), wats.clone());
     let one = pipeline("one");
     one.run(1);
     let four = pipeline("four");

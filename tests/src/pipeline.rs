@@ -47,6 +47,21 @@ pub fn wit_ok(args: &[String], env: &[(String, String)]) -> Output {
 }
 
 impl Pipeline {
+    /// A pipeline over the real Wikipedia excerpt and WordNet fixtures, harvesting `inputs`, with
+    /// its folders under `root` (a local folder).
+    pub fn demo(root: &Path, inputs: Vec<String>) -> Pipeline {
+        let fixtures = workspace_root().join("fixtures");
+        Pipeline {
+            dump: path_str(
+                &fixtures.join("enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"),
+            ),
+            wordnet: path_str(&fixtures.join("wordnet")),
+            inputs,
+            root: path_str(root),
+            env: Vec::new(),
+        }
+    }
+
     pub fn folder(&self, stage: &str) -> String {
         format!("{}/{stage}", self.root.trim_end_matches('/'))
     }
@@ -175,19 +190,11 @@ pub fn steps_of(config: toml::Table) -> Vec<Step> {
 /// `dir/local` from the real Wikipedia excerpt. Returns the web (keep it alive: fetch reads it),
 /// the WAT file and the local pipeline (already run).
 pub fn local_demo_build(dir: &Path, seed: u64) -> (DemoWeb, PathBuf, Pipeline) {
-    let root = workspace_root();
     let site = SiteConfig { seed, pages: 8, images_per_page: 6, ..SiteConfig::default() };
     let web = DemoWeb::start(site, "127.0.0.1:0".parse().expect("an address")).expect("the demo web starts");
     let wat = dir.join("web.wat.gz");
     web.write_wat(&wat).expect("the demo WAT file");
-    let dump = root.join("fixtures/enwiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2");
-    let local = Pipeline {
-        dump: path_str(&dump),
-        wordnet: path_str(&root.join("fixtures/wordnet")),
-        inputs: vec![path_str(&wat)],
-        root: path_str(&dir.join("local")),
-        env: Vec::new(),
-    };
+    let local = Pipeline::demo(&dir.join("local"), vec![path_str(&wat)]);
     local.run(1);
     (web, wat, local)
 }
