@@ -309,10 +309,12 @@ def stage_matching(bin_dir, report):
 
 
 class ImageServer:
-    """bench_fetch's loopback image server (640×480 JPEGs), one for wit and img2dataset alike."""
+    """bench_fetch's loopback image server, one for wit and img2dataset alike: the 640×480 JPEG, or
+    the files of `folder` in turn (the mixed real-world set)."""
 
-    def __init__(self, bench):
-        self.proc = subprocess.Popen([str(bench), "serve"], stdout=subprocess.PIPE, text=True, env=ENV)
+    def __init__(self, bench, folder=None):
+        cmd = [str(bench), "serve"] + ([str(folder)] if folder else [])
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=ENV)
         self.port = int(self.proc.stdout.readline())
 
     def close(self):
@@ -371,12 +373,16 @@ def stage_fetch(bin_dir, report):
                            str(rate(wit_all, n))))
     report.scaling.append(("fetch", "input size, CPU ms/image", f"×1 ({n})", str(cpu_ms(wit_all, n)),
                            f"×10 ({10 * n})", str(cpu_ms(wit_big, 10 * n))))
+    peer_ms = cpu_ms(peer, n).median
     ms, ips = cpu_ms(wit_all, n).median, rate(wit_all, n).median
-    report.goals.append(("fetch ≤ 1 ms CPU per image", f"{ms:.2f} ms", ms <= 1,
-                         "met" if ms <= 1 else f"{ms:.1f}× the budget"))
-    report.goals.append((f"fetch ≥ 1000 img/s ({CORES} cores)", f"{ips:.0f} img/s", ips >= 1000,
-                         "met" if ips >= 1000 else f"{1000 / ips:.1f}× short"))
-    if (ms > 1 or ips < 1000) and shutil.which("perf"):
+    report.goals.append(("fetch ≤ 1.5 ms CPU per image (640×480 → border 256 q95)", f"{ms:.2f} ms", ms <= 1.5,
+                         "met" if ms <= 1.5 else f"{ms / 1.5:.1f}× the budget"))
+    report.goals.append(("fetch ≥ 5× img2dataset CPU per image", f"{peer_ms / ms:.1f}×", peer_ms / ms >= 5,
+                         "met" if peer_ms / ms >= 5 else f"{5 / (peer_ms / ms):.1f}× short"))
+    report.goals.append((f"fetch ≥ 700 img/s ({CORES} cores, server on the same machine)", f"{ips:.0f} img/s",
+                         ips >= 700, "met" if ips >= 700 else f"{700 / ips:.1f}× short"))
+    fetch_mixed(bin_dir, report, n)
+    if (ms > 1.5 or ips < 700) and shutil.which("perf"):
         server = ImageServer(bench)
         try:
             clear()
@@ -388,6 +394,61 @@ def stage_fetch(bin_dir, report):
         finally:
             server.close()
             shutil.rmtree(work, ignore_errors=True)
+
+
+def fetch_mixed(bin_dir, report, n):
+    """fetch on real photos of mixed sizes (100–4000 px, baseline and progressive): wit vs
+    img2dataset on the same server and list, and wit at ×10 for peak RSS."""
+    bench = bin_dir / "examples" / "bench_fetch"
+    work = WORK / "fetch-mixed"
+    shutil.rmtree(work, ignore_errors=True)
+    photos = work / "photos"
+    subprocess.run([str(bin_dir / "examples" / "bench_codec"), "write-mixed", str(photos)], check=True, env=ENV)
+    count = len(list(photos.iterdir()))
+    server = ImageServer(bench, photos)
+    out = work / "out"
+    clear = lambda: shutil.rmtree(out, ignore_errors=True)  # noqa: E731
+    try:
+        inputs = {}
+        for size in (n, n * 10):
+            inputs[size] = work / f"input-{size}"
+            subprocess.run([str(bench), "input", str(inputs[size]), str(server.port), str(size)], check=True, env=ENV)
+        log(f"fetch: mixed real photos ({count} files, 100–4000 px), wit and img2dataset, {n} images")
+        wit_rs = runs([bench, "run", inputs[n], out, 256, CORES], before=clear)
+        peer = runs([PYTHON, "-c", IMG2DATASET, inputs[n] / "urls.csv", out, CORES, 32, n // (2 * CORES)], before=clear)
+        wit_big = runs([bench, "run", inputs[10 * n], out, 256, CORES], n=1, before=clear)
+    finally:
+        server.close()
+        shutil.rmtree(work, ignore_errors=True)
+    for r in wit_rs + wit_big:
+        if json.loads(r.stdout)["failures"]:
+            raise RuntimeError(f"wit failed some mixed images: {r.stdout}")
+    cpu_ms = lambda rs, k: fig((1000 * r.cpu / k for r in rs), "ms", 2)  # noqa: E731
+    report.rows.append(Row("fetch", f"{n} real photos, mixed sizes 100–4000 px (baseline + progressive) → border 256 "
+                           "q95, CPU per image", cpu_ms(wit_rs, n), rss(wit_rs),
+                           f"img2dataset 1.47.0 ({CORES} proc × 32 threads)", cpu_ms(peer, n), rss(peer),
+                           lower_is_better=True))
+    report.scaling.append(("fetch (mixed photos)", "input size, peak RSS MB", f"×1 ({n})", f"{rss(wit_rs):.0f} MB",
+                           f"×10 ({10 * n})", f"{rss(wit_big):.0f} MB"))
+
+
+def stage_codec(bin_dir, report):
+    """codec: fetch's image work on one thread (decode → border 256 → JPEG q95), libjpeg-turbo vs the
+    pure-Rust SIMD pair (zune-jpeg + jpeg-encoder) and the codecs wit used before."""
+    log("codec: libjpeg-turbo, zune-jpeg + jpeg-encoder, jpeg-decoder + image; bench and mixed inputs")
+    rs = runs([bin_dir / "examples" / "bench_codec", 2 if QUICK else 4])
+    per = {}
+    for r in rs:
+        for line in r.stdout.splitlines():
+            codec, inp, images, cpu, _bytes = line.split("\t")
+            per.setdefault((codec, inp), []).append(1000 * float(cpu) / int(images))
+    work = {"bench": "640×480 JPEG (bench_fetch's) → border 256 q95, CPU per image, 1 thread",
+            "mixed": "real photos 100–4000 px, baseline + progressive → border 256 q95, CPU per image, 1 thread"}
+    for inp, text in work.items():
+        ours = fig(per[("libjpeg-turbo", inp)], "ms", 2)
+        for peer in ("zune-jpeg + jpeg-encoder", "jpeg-decoder + image"):
+            report.rows.append(Row("codec", f"{text}: libjpeg-turbo", ours, rss(rs), peer,
+                                   fig(per[(peer, inp)], "ms", 2), rss(rs), lower_is_better=True))
 
 
 IMG2DATASET = r"""
@@ -501,8 +562,8 @@ def stage_trainer(bin_dir, report):
     report.scaling.append(("trainer input", "threads, img/s", "1 thread", str(fig(one, "img/s")),
                            f"{max(per)} threads", str(fig(many, "img/s"))))
     rate = statistics.median(one)
-    report.goals.append(("trainer loader ≥ 500 img/s per core", f"{rate:.0f} img/s on one thread", rate >= 500,
-                         "met" if rate >= 500 else f"{500 / rate:.1f}× short"))
+    report.goals.append(("trainer loader ≥ 1,500 img/s per core", f"{rate:.0f} img/s on one thread", rate >= 1500,
+                         "met" if rate >= 1500 else f"{1500 / rate:.1f}× short"))
 
 
 def stage_faults(bin_dir, report):
@@ -623,7 +684,7 @@ def main():
     report = Report()
     failed = []
     started = time.perf_counter()
-    stages = [("dump", stage_dump), ("matching", stage_matching), ("fetch", stage_fetch),
+    stages = [("dump", stage_dump), ("matching", stage_matching), ("codec", stage_codec), ("fetch", stage_fetch),
               ("harvest", stage_harvest), ("language", stage_language), ("trainer", stage_trainer), ("faults", stage_faults),
               ("shards", stage_shards)]
     for name, stage in stages:

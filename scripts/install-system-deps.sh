@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages wit's build needs, only those that are missing (safe to run twice):
-# a C/C++ compiler (torch-sys compiles C++ against libtorch) and Python's venv module.
+# a C/C++ compiler (torch-sys compiles C++ against libtorch), Python's venv module, and cmake + nasm
+# (turbojpeg-sys builds libjpeg-turbo from its vendored source; nasm assembles its SIMD codecs).
 set -euo pipefail
 missing=()
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v nasm >/dev/null 2>&1 || missing+=(nasm)
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   missing+=(python3-venv)
 fi

@@ -445,7 +445,7 @@ fn decode_rows(options: &LoaderOptions, tokenizer: &Tokenizer, jobs: &Receiver<J
     }
 }
 
-/// Decodes `bytes`, crops (random resized crop with `rng`, else the centre square) and resizes to
+/// Decodes `bytes` (libjpeg-turbo for JPEG, through wit-imaging as fetch does), crops (random resized crop with `rng`, else the centre square) and resizes to
 /// `size`×`size`; returns CHW RGB bytes, or the reason the image cannot be used.
 pub fn decode_and_crop(
     bytes: &[u8],
@@ -453,12 +453,13 @@ pub fn decode_and_crop(
     rng: Option<&mut Rng>,
     resizer: &mut Resizer,
 ) -> Result<Vec<u8>, String> {
-    let decoded = image::load_from_memory(bytes).map_err(|e| match e {
-        image::ImageError::Unsupported(_) => "unsupported image format".to_owned(),
+    let limits = wit_imaging::ImageOptions::default();
+    let rgb = wit_imaging::decode_rgb(bytes, limits.max_pixels, limits.max_decode_bytes).map_err(|e| match e {
+        wit_imaging::ImageError::NotAnImage(_) => "unsupported image format".to_owned(),
+        wit_imaging::ImageError::TooManyPixels { .. } => e.to_string(),
         _ => "undecodable image".to_owned(),
     })?;
-    let rgb = decoded.into_rgb8();
-    let (width, height) = rgb.dimensions();
+    let (width, height) = (rgb.width, rgb.height);
     if width == 0 || height == 0 {
         return Err("empty image".into());
     }
@@ -469,7 +470,7 @@ pub fn decode_and_crop(
             ((width - side) / 2, (height - side) / 2, side, side)
         }
     };
-    let source = Image::from_vec_u8(width, height, rgb.into_raw(), PixelType::U8x3).map_err(|e| e.to_string())?;
+    let source = Image::from_vec_u8(width, height, rgb.pixels, PixelType::U8x3).map_err(|e| e.to_string())?;
     let mut target = Image::new(size, size, PixelType::U8x3);
     let resize = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom)).crop(
         left as f64,

@@ -1,11 +1,14 @@
 //! Fetch benchmark, driven by `scripts/bench-fetch.sh` and `scripts/bench.py`.
 //!
 //! ```text
-//! bench_fetch serve                      # the loopback image server alone; prints its port
+//! bench_fetch serve [DIR]                # the loopback image server alone; prints its port
 //! bench_fetch input DIR PORT N           # DIR/curated (wit's input) and DIR/urls.csv (img2dataset's)
 //! bench_fetch run DIR OUT SIZE THREADS   # fetch DIR/curated into OUT; prints one JSON line
 //! bench_fetch N [IMAGE_SIZE]             # all of it in one process, printed as a table
 //! ```
+//!
+//! `serve DIR` serves the files of DIR (e.g. `bench_codec write-mixed DIR`: real photos of mixed
+//! sizes) in turn instead: `/img/N.jpg` is file N mod their count.
 //!
 //! `bench_fetch N [IMAGE_SIZE]` starts a loopback image server in a child process (a 640×480 JPEG,
 //! made unique per URL by trailing bytes after its end marker), writes a curated folder of N pairs
@@ -37,19 +40,28 @@ fn base_jpeg() -> Vec<u8> {
     out
 }
 
-/// A blocking HTTP/1.1 keep-alive server, one thread per connection.
-fn serve() {
+/// A blocking HTTP/1.1 keep-alive server, one thread per connection, serving `bodies` in turn.
+fn serve(bodies: Vec<Vec<u8>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     println!("{}", listener.local_addr().unwrap().port());
     std::io::stdout().flush().unwrap();
-    let body = std::sync::Arc::new(base_jpeg());
+    let bodies = std::sync::Arc::new(bodies);
     for stream in listener.incoming().flatten() {
-        let body = body.clone();
-        std::thread::spawn(move || handle(stream, &body));
+        let bodies = bodies.clone();
+        std::thread::spawn(move || handle(stream, &bodies));
     }
 }
 
-fn handle(stream: TcpStream, body: &[u8]) {
+/// The files of `dir`, in name order.
+fn files_of(dir: &Path) -> Vec<Vec<u8>> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    let bodies: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    assert!(!bodies.is_empty(), "no files in {}", dir.display());
+    bodies
+}
+
+fn handle(stream: TcpStream, bodies: &[Vec<u8>]) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
     loop {
@@ -71,6 +83,8 @@ fn handle(stream: TcpStream, body: &[u8]) {
             b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec()
         } else {
             let tail = path.as_bytes();
+            let number = path.trim_start_matches("/img/").trim_end_matches(".jpg").parse::<usize>().unwrap_or(0);
+            let body = &bodies[number % bodies.len()];
             let mut out = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
                 body.len() + tail.len()
@@ -160,7 +174,7 @@ fn peak_rss_mb() -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("serve") {
-        serve();
+        serve(args.get(2).map_or_else(|| vec![base_jpeg()], |dir| files_of(Path::new(dir))));
         return;
     }
     if args.get(1).map(String::as_str) == Some("input") {

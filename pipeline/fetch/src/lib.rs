@@ -34,7 +34,7 @@
 
 pub mod dedup;
 pub mod error;
-pub mod imaging;
+pub use wit_imaging as imaging;
 pub mod input;
 pub mod output;
 mod stage;

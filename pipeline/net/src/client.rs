@@ -9,6 +9,7 @@ use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use tokio::time::Instant;
 use url::Url;
 
+use crate::dns::CachingDns;
 use crate::error::{FetchError, PrivateAddressError};
 use crate::hosts::Hosts;
 use crate::opt_out::opt_out_directive;
@@ -72,7 +73,8 @@ enum Hop {
 
 impl Fetcher {
     pub fn new(options: NetOptions) -> Result<Self, ClientBuildError> {
-        let resolver = SafeResolver::new(options.address_policy(), options.dns_overrides.clone());
+        let dns = CachingDns::new(&options.dns_servers).map_err(ClientBuildError)?;
+        let resolver = SafeResolver::new(options.address_policy(), options.dns_overrides.clone(), dns);
         let client = reqwest::Client::builder()
             .user_agent(options.user_agent.as_str())
             .redirect(reqwest::redirect::Policy::none())

@@ -9,7 +9,8 @@
 //! 1. [`safety`]: http/https only; an IP-literal host is checked against the forbidden ranges
 //!    (private, loopback, link-local, CGNAT, multicast, unspecified, IPv6 ULA…); a host name is
 //!    resolved by [`safety::SafeResolver`], which the HTTP client uses at connect time, so the
-//!    address actually connected to is the one checked (DNS rebinding cannot slip past).
+//!    address actually connected to is the one checked (DNS rebinding cannot slip past). Names
+//!    are resolved in-process by [`dns::CachingDns`]: one query per name per TTL.
 //! 2. [`robots`]: robots.txt of the URL's origin (RFC 9309), fetched through the same client and
 //!    cached per origin.
 //! 3. [`hosts`]: per-host concurrency, minimum delay between requests and a circuit breaker.
@@ -21,6 +22,7 @@
 //!    honouring `Retry-After`; never for 4xx, refusals or opt-outs.
 
 pub mod client;
+pub mod dns;
 pub mod error;
 pub mod hosts;
 pub mod opt_out;
@@ -29,6 +31,7 @@ pub mod robots;
 pub mod safety;
 
 pub use client::{Fetcher, RequestOptions, Response};
+pub use dns::CachingDns;
 pub use error::{ErrorKind, FetchError};
 pub use opt_out::opt_out_directive;
 pub use options::NetOptions;

@@ -56,6 +56,8 @@ pub struct NetOptions {
     /// Host names resolved to these addresses instead of asking DNS. The addresses are still
     /// checked like resolved ones, so this cannot open a way to private networks.
     pub dns_overrides: HashMap<String, Vec<IpAddr>>,
+    /// Name servers to ask instead of /etc/resolv.conf's (e.g. a local resolver on another port).
+    pub dns_servers: Vec<std::net::SocketAddr>,
 }
 
 impl NetOptions {
@@ -92,6 +94,7 @@ impl Default for NetOptions {
             robots_ttl: Duration::from_secs(24 * 3600),
             opt_out_directives: DEFAULT_OPT_OUT_DIRECTIVES.iter().map(|d| d.to_string()).collect(),
             dns_overrides: HashMap::new(),
+            dns_servers: Vec::new(),
         }
     }
 }

@@ -6,12 +6,12 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
+use crate::dns::CachingDns;
 use crate::error::{FetchError, PrivateAddressError};
 
 /// True for addresses a public-web fetcher must never connect to: unspecified, loopback, private
@@ -100,29 +100,21 @@ pub fn check_parsed(url: &Url, policy: &AddressPolicy) -> Result<(), FetchError>
     Ok(())
 }
 
-/// The resolver the HTTP client connects through: system DNS (or [`crate::NetOptions::dns_overrides`]),
-/// then every forbidden address dropped unless private networks are allowed. A name left with no
-/// address fails with [`PrivateAddressError`].
+/// The resolver the HTTP client connects through: [`crate::dns::CachingDns`] (or
+/// [`crate::NetOptions::dns_overrides`]), then every forbidden address dropped unless private
+/// networks are allowed. A name left with no address fails with [`PrivateAddressError`]. Cached
+/// answers are checked on every use like fresh ones.
 #[derive(Debug, Clone)]
 pub struct SafeResolver {
     policy: AddressPolicy,
     overrides: Arc<HashMap<String, Vec<IpAddr>>>,
-    /// Answers of the system resolver, unfiltered, kept for [`DNS_CACHE_TTL`]; checked on every use.
-    cache: Arc<Mutex<DnsCache>>,
+    dns: CachingDns,
 }
 
-/// Host name → (addresses, when they were looked up).
-type DnsCache = HashMap<String, (Vec<IpAddr>, Instant)>;
-
-/// How long a DNS answer is reused.
-pub const DNS_CACHE_TTL: Duration = Duration::from_secs(60);
-/// Names kept in the DNS cache before it is emptied.
-const DNS_CACHE_MAX: usize = 100_000;
-
 impl SafeResolver {
-    pub fn new(policy: AddressPolicy, overrides: HashMap<String, Vec<IpAddr>>) -> Self {
+    pub fn new(policy: AddressPolicy, overrides: HashMap<String, Vec<IpAddr>>, dns: CachingDns) -> Self {
         let overrides = overrides.into_iter().map(|(name, ips)| (name.to_ascii_lowercase(), ips)).collect();
-        SafeResolver { policy, overrides: Arc::new(overrides), cache: Arc::default() }
+        SafeResolver { policy, overrides: Arc::new(overrides), dns }
     }
 
     /// Resolves `name` and filters the addresses as the client will at connect time.
@@ -130,24 +122,7 @@ impl SafeResolver {
         let key = name.to_ascii_lowercase();
         let ips: Vec<IpAddr> = match self.overrides.get(&key) {
             Some(ips) => ips.clone(),
-            None => {
-                let cached = {
-                    let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-                    cache.get(&key).filter(|(_, at)| at.elapsed() < DNS_CACHE_TTL).map(|(ips, _)| ips.clone())
-                };
-                match cached {
-                    Some(ips) => ips,
-                    None => {
-                        let ips: Vec<IpAddr> = tokio::net::lookup_host((name, 0)).await?.map(|a| a.ip()).collect();
-                        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-                        if cache.len() >= DNS_CACHE_MAX {
-                            cache.clear();
-                        }
-                        cache.insert(key, (ips.clone(), Instant::now()));
-                        ips
-                    }
-                }
-            }
+            None => self.dns.lookup(&key).await?,
         };
         let addrs: Vec<SocketAddr> = ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect();
         let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) =
@@ -239,11 +214,11 @@ mod tests {
     #[tokio::test]
     async fn resolver_refuses_names_of_forbidden_addresses() {
         let overrides = HashMap::from([("evil.test".to_string(), vec!["127.0.0.1".parse().unwrap()])]);
-        let strict = SafeResolver::new(policy(false), overrides.clone());
+        let strict = SafeResolver::new(policy(false), overrides.clone(), CachingDns::new(&[]).unwrap());
         let err = strict.lookup("evil.test").await.unwrap_err();
         assert!(err.downcast_ref::<PrivateAddressError>().is_some(), "{err}");
         assert!(strict.lookup("localhost").await.is_err(), "localhost resolves to loopback");
-        let open = SafeResolver::new(policy(true), overrides);
+        let open = SafeResolver::new(policy(true), overrides, CachingDns::new(&[]).unwrap());
         assert_eq!(open.lookup("evil.test").await.unwrap()[0].ip().to_string(), "127.0.0.1");
     }
 }

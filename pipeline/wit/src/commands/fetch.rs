@@ -115,6 +115,10 @@ pub struct FetchArgs {
     /// Allow one address of the private ranges (a local mirror), repeatable; the rest stay refused.
     #[arg(long = "allow-address", value_name = "IP")]
     allow_addresses: Vec<std::net::IpAddr>,
+    /// A name server to ask instead of /etc/resolv.conf's (IP:PORT), repeatable. Answers are
+    /// cached in-process for their TTL either way.
+    #[arg(long = "dns-server", value_name = "IP:PORT")]
+    dns_servers: Vec<std::net::SocketAddr>,
     /// Consecutive failures (connection, timeout, 5xx) after which a host is skipped for two
     /// minutes (`circuit_open`); 0: never.
     #[arg(long, default_value_t = 10)]
@@ -164,6 +168,7 @@ fn config_of(args: &FetchArgs, input: FetchInput, out: PathBuf) -> FetchConfig {
         user_agent: args.user_agent.clone(),
         allow_private_networks: args.allow_private_networks,
         allowed_addresses: args.allow_addresses.clone(),
+        dns_servers: args.dns_servers.clone(),
         breaker_threshold: args.breaker_threshold,
         request_timeout: Duration::from_secs_f64(args.timeout),
         max_body_bytes: args.max_body_bytes,

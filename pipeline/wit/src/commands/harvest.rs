@@ -168,6 +168,10 @@ pub struct CrawlArgs {
     /// Allow private, loopback and link-local addresses (tests and the demo web on 127.0.0.1).
     #[arg(long)]
     allow_private_networks: bool,
+    /// A name server to ask instead of /etc/resolv.conf's (IP:PORT), repeatable. Answers are
+    /// cached in-process for their TTL either way.
+    #[arg(long = "dns-server", value_name = "IP:PORT")]
+    dns_servers: Vec<std::net::SocketAddr>,
     /// Languages to keep (ISO 639-1/3 codes or names, comma-separated); `any` keeps all.
     #[arg(long, value_delimiter = ',', default_value = "en")]
     lang: Vec<String>,
@@ -275,6 +279,7 @@ fn crawl_config(args: &CrawlArgs, out: std::path::PathBuf) -> CrawlConfig {
         net: NetOptions {
             user_agent: args.user_agent.clone(),
             allow_private_networks: args.allow_private_networks,
+            dns_servers: args.dns_servers.clone(),
             request_timeout: Duration::from_secs_f64(args.timeout),
             per_host_concurrency: args.per_host_concurrency,
             per_host_min_delay: Duration::from_millis(args.per_host_delay_ms),

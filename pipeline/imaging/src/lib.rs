@@ -1,16 +1,22 @@
-//! Image checks and re-encoding: sniff the format from magic bytes, read the dimensions from the
-//! header and refuse oversized images **before** decoding, decode with allocation limits (JPEG
-//! downscaled in the DCT domain when the target is much smaller), resize with SIMD
-//! (fast_image_resize) in img2dataset's modes, encode JPEG/PNG/WebP.
+//! Image checks and codecs, shared by fetch and the trainer's loader: sniff the format from magic
+//! bytes, read the dimensions from the header and refuse oversized images **before** decoding,
+//! decode with allocation limits (JPEG through libjpeg-turbo, straight to the smallest DCT scale
+//! that covers the target: [`jpeg`]), apply EXIF orientation, resize with SIMD (fast_image_resize)
+//! in img2dataset's modes, encode JPEG (libjpeg-turbo), PNG or WebP.
+//!
+//! [`process`] is fetch's door (bytes → checked, resized, re-encoded image); [`decode_rgb`] the
+//! loader's (bytes → an upright RGB8 raster).
+
+mod jpeg;
 
 use std::io::Cursor;
 
 use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
-use image::{ExtendedColorType, ImageEncoder, ImageFormat, ImageReader, Limits};
+use image::metadata::Orientation;
+use image::{ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits};
 use serde::{Deserialize, Serialize};
 
 /// How images are fitted to `image_size`, as img2dataset's `--resize_mode`.
@@ -138,11 +144,12 @@ pub struct Processed {
     pub original_height: u32,
 }
 
-/// An RGB8 raster.
-struct Rgb {
-    width: u32,
-    height: u32,
-    pixels: Vec<u8>,
+/// An RGB8 raster, rows top to bottom, 3 bytes per pixel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rgb {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
 }
 
 /// The format named by the first bytes, if it is one we decode.
@@ -160,16 +167,48 @@ pub fn sniff_format(bytes: &[u8]) -> Result<ImageFormat, ImageError> {
 /// every 0xFF with 0x00, so `FF D9` inside it is the real marker; an EXIF thumbnail's own markers
 /// come before the main image's scans.) Decoders fill a cut-off JPEG with grey; PIL, which
 /// img2dataset uses, refuses it.
+///
+/// Read from the end (the marker is normally the last two bytes) and the first scan from the
+/// start, so a whole file is never scanned.
 pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xff, marker]);
-    matches!((last(0xda), last(0xd9)), (Some(scan), Some(end)) if end > scan)
+    let last_marker = bytes.windows(2).rev().find_map(|w| match w {
+        [0xff, 0xd9] => Some(true),
+        [0xff, 0xda] => Some(false),
+        _ => None,
+    });
+    last_marker == Some(true) && bytes.windows(2).any(|w| w == [0xff, 0xda])
 }
 
-/// Width and height from the header only (no pixel data decoded).
+/// Width and height as stored in the file (before EXIF orientation), from the header only.
 pub fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), ImageError> {
+    if format == ImageFormat::Jpeg {
+        let header = jpeg::header(bytes)?;
+        return Ok((header.width, header.height));
+    }
     ImageReader::with_format(Cursor::new(bytes), format)
         .into_dimensions()
         .map_err(|e| ImageError::Decode(e.to_string()))
+}
+
+/// The orientation the file asks viewers to apply (EXIF; PNG eXIf and WebP EXIF chunks included).
+fn orientation(bytes: &[u8], format: ImageFormat) -> Orientation {
+    let found = if format == ImageFormat::Jpeg {
+        jpeg::exif_orientation(bytes)
+    } else {
+        ImageReader::with_format(Cursor::new(bytes), format)
+            .into_decoder()
+            .ok()
+            .and_then(|mut decoder| decoder.orientation().ok())
+    };
+    found.unwrap_or(Orientation::NoTransforms)
+}
+
+/// Whether the orientation swaps width and height.
+fn transposes(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
+    )
 }
 
 /// The size the whole image is scaled to before any crop or pad; `None` = keep the size.
@@ -198,7 +237,8 @@ fn scaled_size(width: u32, height: u32, options: &ImageOptions) -> Option<(u32, 
     Some((w, h))
 }
 
-/// Checks, decodes, resizes and encodes one downloaded image.
+/// Checks, decodes, resizes and encodes one downloaded image. Sizes are of the upright image
+/// (EXIF orientation applied, as OpenCV's `imdecode` in img2dataset does).
 pub fn process(bytes: &[u8], options: &ImageOptions) -> Result<Processed, ImageError> {
     let format = sniff_format(bytes)?;
     let (width, height) = header_dimensions(bytes, format)?;
@@ -214,8 +254,14 @@ pub fn process(bytes: &[u8], options: &ImageOptions) -> Result<Processed, ImageE
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err(ImageError::Decode("truncated JPEG: no end-of-image marker after the last scan".into()));
     }
+    let orientation = orientation(bytes, format);
+    let (width, height) = if transposes(orientation) { (height, width) } else { (width, height) };
     let target = scaled_size(width, height, options);
-    let decoded = decode(bytes, format, width, height, target, options)?;
+    let stored_target = match target {
+        Some((w, h)) if transposes(orientation) => Some((h, w)),
+        other => other,
+    };
+    let decoded = orient(decode(bytes, format, stored_target, options.max_decode_bytes)?, orientation);
     let resized = match target {
         Some((w, h)) if (w, h) != (decoded.width, decoded.height) => resize(&decoded, w, h)?,
         _ => decoded,
@@ -235,29 +281,37 @@ pub fn process(bytes: &[u8], options: &ImageOptions) -> Result<Processed, ImageE
     })
 }
 
+/// Decodes any supported image to an upright RGB8 raster (alpha flattened on white, EXIF
+/// orientation applied), refusing more than `max_pixels` before decoding: the trainer's loader.
+pub fn decode_rgb(bytes: &[u8], max_pixels: u64, max_decode_bytes: u64) -> Result<Rgb, ImageError> {
+    let format = sniff_format(bytes)?;
+    let (width, height) = header_dimensions(bytes, format)?;
+    if width == 0 || height == 0 || width as u64 * height as u64 > max_pixels {
+        return Err(ImageError::TooManyPixels { width, height, limit: max_pixels });
+    }
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(ImageError::Decode("truncated JPEG: no end-of-image marker after the last scan".into()));
+    }
+    Ok(orient(decode(bytes, format, None, max_decode_bytes)?, orientation(bytes, format)))
+}
+
+/// Decodes in the file's own orientation; JPEG at the smallest DCT scale covering `target`.
 fn decode(
     bytes: &[u8],
     format: ImageFormat,
-    width: u32,
-    height: u32,
     target: Option<(u32, u32)>,
-    options: &ImageOptions,
+    max_decode_bytes: u64,
 ) -> Result<Rgb, ImageError> {
     if format == ImageFormat::Jpeg {
-        if let Some((w, h)) = target {
-            // DCT-domain downscaling (1/2, 1/4, 1/8) when the target is at most half the size.
-            if w * 2 <= width && h * 2 <= height {
-                if let Some(rgb) = decode_jpeg_scaled(bytes, w, h, options)? {
-                    return Ok(rgb);
-                }
-            }
-        }
+        return jpeg::decode(bytes, &jpeg::header(bytes)?, target, max_decode_bytes);
     }
+    // GIF and animated WebP: the first frame.
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let (width, height) = header_dimensions(bytes, format)?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(width);
     limits.max_image_height = Some(height);
-    limits.max_alloc = Some(options.max_decode_bytes);
+    limits.max_alloc = Some(max_decode_bytes);
     reader.limits(limits);
     let image = reader.decode().map_err(|e| ImageError::Decode(e.to_string()))?;
     let (w, h) = (image.width(), image.height());
@@ -269,26 +323,18 @@ fn decode(
     Ok(Rgb { width: w, height: h, pixels })
 }
 
-/// Decodes a JPEG scaled down in the DCT domain to at least `w`×`h`; `None` for pixel formats
-/// left to the general decoder (CMYK, 16-bit).
-fn decode_jpeg_scaled(bytes: &[u8], w: u32, h: u32, options: &ImageOptions) -> Result<Option<Rgb>, ImageError> {
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.set_max_decoding_buffer_size(options.max_decode_bytes.min(usize::MAX as u64) as usize);
-    let clamp = |v: u32| v.min(u16::MAX as u32) as u16;
-    let (sw, sh) = decoder.scale(clamp(w), clamp(h)).map_err(|e| ImageError::Decode(e.to_string()))?;
-    let info = decoder.info().ok_or_else(|| ImageError::Decode("no JPEG frame".into()))?;
-    let pixels = match info.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => decoder.decode().map_err(|e| ImageError::Decode(e.to_string()))?,
-        jpeg_decoder::PixelFormat::L8 => {
-            let gray = decoder.decode().map_err(|e| ImageError::Decode(e.to_string()))?;
-            gray.iter().flat_map(|&g| [g, g, g]).collect()
-        }
-        _ => return Ok(None),
-    };
-    if pixels.len() != sw as usize * sh as usize * 3 {
-        return Err(ImageError::Decode(format!("{} bytes for {sw}×{sh} RGB", pixels.len())));
+/// Applies an EXIF orientation (a no-op for the common upright case).
+fn orient(raster: Rgb, orientation: Orientation) -> Rgb {
+    if orientation == Orientation::NoTransforms {
+        return raster;
     }
-    Ok(Some(Rgb { width: sw as u32, height: sh as u32, pixels }))
+    let Some(buffer) = image::RgbImage::from_raw(raster.width, raster.height, raster.pixels) else {
+        unreachable!("a decoded raster holds width × height × 3 bytes")
+    };
+    let mut upright = image::DynamicImage::ImageRgb8(buffer);
+    upright.apply_orientation(orientation);
+    let upright = upright.into_rgb8();
+    Rgb { width: upright.width(), height: upright.height(), pixels: upright.into_raw() }
 }
 
 fn flatten_on_white(rgba: &[u8]) -> Vec<u8> {
@@ -342,9 +388,7 @@ fn encode(image: &Rgb, options: &ImageOptions) -> Result<Vec<u8>, ImageError> {
     let mut out = Vec::with_capacity(image.pixels.len() / 8);
     let (w, h, color) = (image.width, image.height, ExtendedColorType::Rgb8);
     let result = match options.output_format {
-        OutputFormat::Jpeg => {
-            JpegEncoder::new_with_quality(&mut out, options.quality.clamp(1, 100)).encode(&image.pixels, w, h, color)
-        }
+        OutputFormat::Jpeg => return jpeg::encode(image, options.quality),
         OutputFormat::Png => PngEncoder::new(&mut out).write_image(&image.pixels, w, h, color),
         OutputFormat::Webp => WebPEncoder::new_lossless(&mut out).encode(&image.pixels, w, h, color),
     };
@@ -355,6 +399,7 @@ fn encode(image: &Rgb, options: &ImageOptions) -> Result<Vec<u8>, ImageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::codecs::jpeg::JpegEncoder;
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
         let pixels: Vec<u8> = (0..width * height * 3).map(|i| (i % 251) as u8).collect();
