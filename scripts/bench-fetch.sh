@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fetch benchmark: wit fetch against a loopback image server (640×480 JPEGs, border resize to 256,
-# quality 95): images/s, CPU ms per image, peak RSS. (The img2dataset comparison is a later issue.)
+# quality 95): images/s, CPU ms per image, peak RSS. `make bench` runs it beside img2dataset 1.47.0
+# (scripts/bench.py, stages codec and fetch).
 #
 #   scripts/bench-fetch.sh            # 2000 images
 #   IMAGES=10000 scripts/bench-fetch.sh

@@ -1,7 +1,7 @@
 //! Image checks and codecs, shared by fetch and the trainer's loader: sniff the format from magic
 //! bytes, read the dimensions from the header and refuse oversized images **before** decoding,
 //! decode with allocation limits (JPEG through libjpeg-turbo, straight to the smallest DCT scale
-//! that covers the target: [`jpeg`]), apply EXIF orientation, resize with SIMD (fast_image_resize)
+//! that covers the target: module `jpeg`), apply EXIF orientation, resize with SIMD (fast_image_resize)
 //! in img2dataset's modes, encode JPEG (libjpeg-turbo), PNG or WebP.
 //!
 //! [`process`] is fetch's door (bytes → checked, resized, re-encoded image); [`decode_rgb`] the
@@ -263,12 +263,12 @@ pub fn process(bytes: &[u8], options: &ImageOptions) -> Result<Processed, ImageE
     };
     let decoded = orient(decode(bytes, format, stored_target, options.max_decode_bytes)?, orientation);
     let resized = match target {
-        Some((w, h)) if (w, h) != (decoded.width, decoded.height) => resize(&decoded, w, h)?,
+        Some((w, h)) if (w, h) != (decoded.width, decoded.height) => resize(decoded, w, h)?,
         _ => decoded,
     };
     let fitted = match options.resize_mode {
         ResizeMode::CenterCrop if target.is_some() => crop_center(&resized, options.image_size),
-        ResizeMode::Border => pad_center(&resized, options.image_size),
+        ResizeMode::Border => pad_center(resized, options.image_size),
         _ => resized,
     };
     let encoded = encode(&fitted, options)?;
@@ -348,8 +348,8 @@ fn flatten_on_white(rgba: &[u8]) -> Vec<u8> {
     out
 }
 
-fn resize(src: &Rgb, width: u32, height: u32) -> Result<Rgb, ImageError> {
-    let source = Image::from_vec_u8(src.width, src.height, src.pixels.clone(), PixelType::U8x3)
+fn resize(src: Rgb, width: u32, height: u32) -> Result<Rgb, ImageError> {
+    let source = Image::from_vec_u8(src.width, src.height, src.pixels, PixelType::U8x3)
         .map_err(|e| ImageError::Resize(e.to_string()))?;
     let mut destination = Image::new(width, height, PixelType::U8x3);
     let filter = if width < src.width { FilterType::Box } else { FilterType::Lanczos3 };
@@ -369,10 +369,10 @@ fn crop_center(src: &Rgb, size: u32) -> Rgb {
     Rgb { width: w, height: h, pixels }
 }
 
-fn pad_center(src: &Rgb, size: u32) -> Rgb {
+fn pad_center(src: Rgb, size: u32) -> Rgb {
     let (w, h) = (size.max(src.width), size.max(src.height));
     if (w, h) == (src.width, src.height) {
-        return Rgb { width: w, height: h, pixels: src.pixels.clone() };
+        return src;
     }
     let (left, top) = ((w - src.width) / 2, (h - src.height) / 2);
     let mut pixels = vec![255u8; w as usize * h as usize * 3];
