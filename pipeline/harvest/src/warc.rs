@@ -114,7 +114,7 @@ impl<R: BufRead> BufRead for Consumed<R> {
 enum MemberState<R> {
     /// Before a member (or at the end of the file).
     Between(Consumed<R>),
-    In(flate2::bufread::GzDecoder<Consumed<R>>),
+    In(Box<flate2::bufread::GzDecoder<Consumed<R>>>),
     /// Only while switching between the two.
     Switching,
 }
@@ -150,13 +150,13 @@ impl<R: BufRead> Read for GzipMembers<R> {
                         return Ok(0);
                     }
                     self.starts.lock().unwrap_or_else(|p| p.into_inner()).push_back((self.produced, file.consumed));
-                    self.state = MemberState::In(flate2::bufread::GzDecoder::new(file));
+                    self.state = MemberState::In(Box::new(flate2::bufread::GzDecoder::new(file)));
                 }
                 MemberState::In(mut decoder) => {
                     let read = decoder.read(buf);
                     self.compressed.store(decoder.get_ref().consumed, Ordering::Relaxed);
                     match read {
-                        Ok(0) => self.state = MemberState::Between(decoder.into_inner()),
+                        Ok(0) => self.state = MemberState::Between((*decoder).into_inner()),
                         Ok(n) => {
                             self.produced += n as u64;
                             self.state = MemberState::In(decoder);
