@@ -90,7 +90,7 @@ impl TokenTrie {
         let mut node_pattern: Vec<u32> = Vec::new();
         let mut node_parent_of: Vec<bool> = Vec::new();
         let mut edges: HashMap<u64, u32> = HashMap::new();
-        let mut deep: Vec<(Vec<u32>, u32)> = Vec::new(); // (token path, pattern) for 2+ tokens
+        let mut paths: Vec<(Vec<u32>, u32)> = Vec::new(); // (token ids, pattern value) of every pattern
         for (pattern, p) in patterns {
             if p >= HAS_CHILDREN - 1 {
                 return Err(format!("pattern value {p} over 2^31 - 2"));
@@ -107,12 +107,12 @@ impl TokenTrie {
             if path.is_empty() {
                 return Err(format!("pattern with value {p} is not space-padded"));
             }
-            deep.push((path, p));
+            paths.push((path, p));
         }
         let num_tokens = token_list.len();
         node_pattern.resize(num_tokens, NONE);
         node_parent_of.resize(num_tokens, false);
-        for (path, p) in &deep {
+        for (path, p) in &paths {
             let mut node = path[0];
             for &token in &path[1..] {
                 node_parent_of[node as usize] = true;
