@@ -6,6 +6,8 @@
 #   pyahocorasick     MetaCLIP's matching loop: the curate peer (pin in scripts/requirements-bench.txt)
 #   img2dataset       1.47.0 with its own dependencies: the fetch peer
 #   lingua            lingua-language-detector: the second opinion on short texts' language (harvest)
+#   cc2dataset        1.5.0, its per-file WAT extraction: the Common Crawl harvest peer (--no-deps,
+#                     scripts/requirements-bench-nodeps.txt)
 #
 # Everything already in the venv (torch, pyarrow, numpy, pillow, …) is held at its installed version
 # with a constraints file, so a peer can never move the project's own pins.
@@ -26,6 +28,12 @@ if ! "$python" -c 'import gensim, ahocorasick, img2dataset, lingua' >/dev/null 2
 fi
 "$python" -c 'import gensim, ahocorasick, img2dataset.downloader, lingua' \
   || { echo "install-bench-peers: a peer does not import" >&2; exit 1; }
+
+if ! "$python" -c 'import fastwarc, simdjson, loguru, brotli, importlib.util as u; assert u.find_spec("cc2dataset")' \
+  >/dev/null 2>&1; then
+  echo "install-bench-peers: cc2dataset 1.5.0 and its per-file extraction's imports (--no-deps) into $venv"
+  "$venv/bin/pip" install -q --no-deps -r "$root/scripts/requirements-bench-nodeps.txt"
+fi
 
 if ! command -v perf >/dev/null 2>&1 || ! perf --version >/dev/null 2>&1; then
   echo "install-bench-peers: Debian's linux-perf (profiles of the stages that miss a goal)"

@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 use wit_contract::{
-    pair_key, shard_file_name, Candidate, CorpusImage, Manifest, Record, RecordKind, ShardWriter, WriterOptions,
+    pair_key, shard_file_name, Candidate, CorpusImage, Manifest, Provenance, Record, RecordKind, ShardWriter,
+    WriterOptions,
 };
 use wit_tests::run_python;
 
@@ -23,6 +24,12 @@ fn corpus_rows(shard: usize) -> Vec<CorpusImage> {
                     source: ["warc", "wat", "list"][i % 3].to_owned(),
                     lang: (i % 3 != 2).then(|| "eng".to_owned()),
                     lang_conf: (i % 3 != 2).then_some(0.25 + i as f32 / 7.0),
+                    provenance: Provenance {
+                        file: (i % 3 != 2).then(|| format!("s3://commoncrawl/crawl-data/CC-MAIN-{shard}.warc.wat.gz")),
+                        offset: (i % 3 != 2).then_some((1u64 << 40) + n as u64 * 12_345),
+                        record_id: (i % 3 == 0).then(|| format!("<urn:uuid:{n:08x}-1111-2222-3333-444455556666>")),
+                        row: (i % 3 == 2).then_some(n as u64 + 1),
+                    },
                 },
                 query_ids: (0..(i as u32 % 4)).map(|q| q * 1000 + n as u32).collect(),
                 width: 256,
@@ -51,7 +58,9 @@ fn expected_json(row: &CorpusImage) -> Value {
     let c = &row.candidate;
     serde_json::json!({
         "key": c.key, "url": c.url, "caption": c.caption, "page_url": c.page_url, "source": c.source,
-        "lang": c.lang, "lang_conf": c.lang_conf.map(f64::from), "query_ids": row.query_ids,
+        "lang": c.lang, "lang_conf": c.lang_conf.map(f64::from),
+        "source_file": c.provenance.file, "source_offset": c.provenance.offset,
+        "source_record_id": c.provenance.record_id, "source_row": c.provenance.row, "query_ids": row.query_ids,
         "width": row.width, "height": row.height,
         "original_width": row.original_width, "original_height": row.original_height,
         "image": hex(&row.image), "image_format": row.image_format, "image_xxh3": row.image_xxh3,
@@ -103,7 +112,8 @@ import json, sys, duckdb
 con = duckdb.connect()
 glob = sys.argv[1] + "/shard-*.parquet"
 cur = con.execute(f"""
-  SELECT key, url, caption, page_url, source, lang, lang_conf, query_ids, width, height,
+  SELECT key, url, caption, page_url, source, lang, lang_conf, source_file, source_offset, source_record_id,
+         source_row, query_ids, width, height,
          original_width, original_height, lower(hex(image)) AS image, image_format, image_xxh3,
          epoch_us(fetched_at) AS fetched_at_us
   FROM read_parquet('{glob}', filename = true, file_row_number = true) ORDER BY filename, file_row_number
@@ -129,6 +139,8 @@ fn pyarrow_reads_every_column_as_written() {
     assert_eq!(types["image"], "binary");
     assert_eq!(types["image_xxh3"], "uint64");
     assert_eq!(types["lang_conf"], "float");
+    assert_eq!(types["source_offset"], "uint64");
+    assert_eq!(types["source_row"], "uint64");
     assert_eq!(types["fetched_at"], "timestamp[us, tz=UTC]");
     assert_eq!(out["nullable"]["page_url"], true);
     assert_eq!(out["nullable"]["url"], false);
@@ -145,6 +157,7 @@ fn duckdb_reads_every_column_as_written() {
     assert_eq!(types["query_ids"], "UINTEGER[]");
     assert_eq!(types["image"], "BLOB");
     assert_eq!(types["image_xxh3"], "UBIGINT");
+    assert_eq!(types["source_offset"], "UBIGINT");
     assert_eq!(types["fetched_at"], "TIMESTAMP WITH TIME ZONE");
 }
 

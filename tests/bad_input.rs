@@ -75,6 +75,7 @@ impl Scratch {
             source: "test".into(),
             lang: Some("en".into()),
             lang_conf: Some(0.9),
+            provenance: Default::default(),
         };
         let mut writer =
             ShardWriter::for_records::<Candidate>(dir.join(shard_file_name(0)), &WriterOptions::default()).unwrap();

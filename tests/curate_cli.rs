@@ -52,6 +52,7 @@ fn write_inputs(dir: &Path) {
                     source: "list".into(),
                     lang: None,
                     lang_conf: None,
+                    provenance: Default::default(),
                 }
             })
             .collect();

@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use wit_contract::{
-    pair_key, read_records, shard_file_name, Candidate, CorpusImage, CuratedPair, Failure, Manifest, RecordKind,
-    ShardWriter, WriterOptions,
+    pair_key, read_records, shard_file_name, Candidate, CorpusImage, CuratedPair, Failure, Manifest, Provenance,
+    RecordKind, ShardWriter, WriterOptions,
 };
 use wit_fetch::{fetch, FetchConfig, FetchInput, ImageOptions, NetOptions, ResizeMode};
 use wit_tests::loopback::{jpeg, png, png_claiming, webp, LoopbackServer, Reply};
@@ -32,6 +32,7 @@ fn write_curated(dir: &Path, pairs: &[(String, String)], per_shard: usize) {
                     source: "test".into(),
                     lang: Some("en".into()),
                     lang_conf: Some(0.9),
+                    provenance: provenance_of(url),
                 },
                 query_ids: vec![i as u32 % 3],
                 keep_prob: 1.0,
@@ -45,6 +46,16 @@ fn write_curated(dir: &Path, pairs: &[(String, String)], per_shard: usize) {
     }
     manifest.complete = true;
     manifest.save(dir).unwrap();
+}
+
+/// The provenance the test gives each pair (what harvest would have recorded).
+fn provenance_of(url: &str) -> Provenance {
+    Provenance {
+        file: Some(format!("s3://crawl/{}.warc.gz", url.len())),
+        offset: Some(url.len() as u64 * 1000 + (1 << 32)),
+        record_id: Some(format!("<urn:uuid:{}>", pair_key(url, "id"))),
+        row: None,
+    }
 }
 
 fn corpus(out: &Path) -> Vec<CorpusImage> {
@@ -157,6 +168,10 @@ fn fetch_accounts_for_every_pair_exactly_once() {
         assert!(row.original_width >= 40 && row.original_height >= 30);
         assert_eq!(image::load_from_memory(&row.image).unwrap().width(), 32);
         assert_eq!(row.candidate.lang.as_deref(), Some("en"));
+        assert_eq!(row.candidate.provenance, provenance_of(&row.candidate.url), "the corpus keeps provenance");
+    }
+    for row in failures(&out) {
+        assert_eq!(row.candidate.provenance, provenance_of(&row.candidate.url), "failures keep provenance");
     }
     let kinds: BTreeMap<String, String> = failures(&out)
         .into_iter()

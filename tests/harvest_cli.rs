@@ -3,12 +3,13 @@
 //! one written by pyarrow), the output read back by pyarrow and checked against expectations
 //! computed from the test's own table, then `wit curate` on the output.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 
 use wit_contract::{
-    pair_key, shard_file_name, Manifest, QueryEntry, QuerySource, RecordKind, ShardWriter, WriterOptions,
+    pair_key, read_records, shard_file_name, Candidate, CuratedPair, Manifest, Provenance, QueryEntry, QuerySource,
+    Record, RecordKind, ShardWriter, WriterOptions,
 };
 use wit_tests::{run_python, wit};
 
@@ -315,6 +316,52 @@ fn harvest_warc_wat_and_lists_then_curate_the_output() {
     write_queries(&dir.path().join("queries"));
     let text = run(&["curate", "--queries", &d("queries"), "--candidates", &out, "-o", &d("curated")]);
     assert!(text.contains("7 candidates, 4 matched"), "{text}");
+
+    // Provenance: every candidate names its input and record (WARC/WAT: stored offset; lists: row),
+    // the ranked run records the same, and curate carries it through unchanged.
+    let candidates: BTreeMap<String, Provenance> =
+        rows_of::<Candidate>(Path::new(&out)).into_iter().map(|c| (c.key, c.provenance)).collect();
+    assert_eq!(candidates.len(), 7);
+    for (key, p) in &candidates {
+        let file = p.file.as_deref().unwrap_or_else(|| panic!("{key}: no source_file"));
+        assert!(inputs.iter().any(|i| i == file), "{key}: {file}");
+        if file.ends_with(".warc.gz") || file.ends_with(".wat.gz") {
+            assert!(p.offset.is_some() && p.row.is_none(), "{key}: {p:?}");
+        } else {
+            assert!(p.offset.is_none() && p.row.is_some(), "{key}: {p:?}");
+        }
+    }
+    // a.warc.gz: the first pairs come from the page-a response, the third gzip member.
+    let a: Vec<u64> = candidates.values().filter(|p| p.file == Some(d("a.warc.gz"))).filter_map(|p| p.offset).collect();
+    let bytes = std::fs::read(d("a.warc.gz")).unwrap();
+    let member_starts: Vec<u64> = gz_member_starts(&bytes);
+    assert!(!a.is_empty() && a.iter().all(|o| member_starts[2..].contains(o)), "{a:?} vs {member_starts:?}");
+    let ranked_rows: BTreeMap<String, Provenance> =
+        rows_of::<Candidate>(Path::new(&ranked)).into_iter().map(|c| (c.key, c.provenance)).collect();
+    assert_eq!(ranked_rows, candidates);
+    let curated = rows_of::<CuratedPair>(&dir.path().join("curated"));
+    assert_eq!(curated.len(), 4);
+    for row in curated {
+        assert_eq!(Some(&row.candidate.provenance), candidates.get(&row.candidate.key));
+    }
+}
+
+fn rows_of<T: Record>(dir: &Path) -> Vec<T> {
+    let manifest = Manifest::load(dir).unwrap();
+    manifest.shard_paths(dir).iter().flat_map(|p| read_records::<T>(p).unwrap()).collect()
+}
+
+/// Where each gzip member of `bytes` starts (members as `gz_member` writes them: stored blocks).
+fn gz_member_starts(bytes: &[u8]) -> Vec<u64> {
+    let mut starts = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        starts.push(at as u64);
+        let mut decoder = flate2::bufread::GzDecoder::new(&bytes[at..]);
+        std::io::copy(&mut decoder, &mut std::io::sink()).unwrap();
+        at = bytes.len() - decoder.into_inner().len();
+    }
+    starts
 }
 
 #[test]

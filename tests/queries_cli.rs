@@ -148,6 +148,7 @@ fn build_on_the_enwiki_excerpt_matches_an_independent_count_and_feeds_curate() {
                 source: "list".into(),
                 lang: None,
                 lang_conf: None,
+                provenance: Default::default(),
             }
         })
         .collect();

@@ -93,6 +93,7 @@ fn candidate(n: usize, caption: String) -> Candidate {
         source: "list".into(),
         lang: Some("eng".into()),
         lang_conf: Some(0.9),
+        provenance: Default::default(),
     }
 }
 

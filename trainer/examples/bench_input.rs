@@ -117,6 +117,7 @@ fn write_corpus(dir: &Path, photos: &[image::RgbImage], rows: usize, side: u32) 
                         source: "list".into(),
                         lang: None,
                         lang_conf: None,
+                        provenance: Default::default(),
                     },
                     query_ids: vec![],
                     width: side,

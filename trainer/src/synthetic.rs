@@ -76,6 +76,7 @@ pub fn write_shapes_corpus(dir: &Path, options: &ShapesOptions) -> Result<Manife
                     source: "list".into(),
                     lang: Some("eng".into()),
                     lang_conf: Some(1.0),
+                    provenance: Default::default(),
                 },
                 query_ids: vec![colour as u32, shape_query_id(shape)],
                 width: options.image_size,

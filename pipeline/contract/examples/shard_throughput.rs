@@ -64,6 +64,7 @@ fn row(i: usize, image_bytes: usize, state: &mut u64) -> CorpusImage {
             source: "wat".into(),
             lang: Some("eng".into()),
             lang_conf: Some(0.9),
+            provenance: Default::default(),
         },
         query_ids: vec![i as u32 % 500_000, 17],
         width: 256,

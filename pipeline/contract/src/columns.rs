@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, Float32Array, Float32Builder, ListArray, ListBuilder, StringArray, StringBuilder,
-    UInt32Array, UInt32Builder,
+    UInt32Array, UInt32Builder, UInt64Array, UInt64Builder,
 };
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float32Type, UInt32Type};
+use arrow::datatypes::{DataType, Float32Type, UInt32Type, UInt64Type};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{ContractError, Result};
-use crate::records::Candidate;
+use crate::records::{Candidate, Provenance};
 use crate::schema::{col, query_id_item_field};
 
 /// The column `name` of `batch`, cast to `to` when the file stored it with another (castable) type.
@@ -92,6 +92,31 @@ pub(crate) struct CandidateColumns {
     source: StringArray,
     lang: StringArray,
     lang_conf: Float32Array,
+    source_file: Option<StringArray>,
+    source_offset: Option<UInt64Array>,
+    source_record_id: Option<StringArray>,
+    source_row: Option<UInt64Array>,
+}
+
+/// The column `name` when the batch has it (files written before it read as nulls).
+fn optional_column<T>(
+    batch: &RecordBatch,
+    name: &str,
+    read: impl Fn(&RecordBatch, &str) -> Result<T>,
+) -> Result<Option<T>> {
+    batch.column_by_name(name).map(|_| read(batch, name)).transpose()
+}
+
+fn u64s(batch: &RecordBatch, name: &str) -> Result<UInt64Array> {
+    Ok(column(batch, name, &DataType::UInt64)?.as_primitive::<UInt64Type>().clone())
+}
+
+fn optional_u64(array: &Option<UInt64Array>, row: usize) -> Option<u64> {
+    array.as_ref().filter(|a| !a.is_null(row)).map(|a| a.value(row))
+}
+
+fn optional_string_of(array: &Option<StringArray>, row: usize) -> Option<String> {
+    array.as_ref().and_then(|a| optional_string(a, row))
 }
 
 impl CandidateColumns {
@@ -104,6 +129,10 @@ impl CandidateColumns {
             source: strings(batch, col::SOURCE)?,
             lang: strings(batch, col::LANG)?,
             lang_conf: f32s(batch, col::LANG_CONF)?,
+            source_file: optional_column(batch, col::SOURCE_FILE, strings)?,
+            source_offset: optional_column(batch, col::SOURCE_OFFSET, u64s)?,
+            source_record_id: optional_column(batch, col::SOURCE_RECORD_ID, strings)?,
+            source_row: optional_column(batch, col::SOURCE_ROW, u64s)?,
         })
     }
 
@@ -116,6 +145,12 @@ impl CandidateColumns {
             source: required_string(&self.source, row, col::SOURCE)?,
             lang: optional_string(&self.lang, row),
             lang_conf: (!self.lang_conf.is_null(row)).then(|| self.lang_conf.value(row)),
+            provenance: Provenance {
+                file: optional_string_of(&self.source_file, row),
+                offset: optional_u64(&self.source_offset, row),
+                record_id: optional_string_of(&self.source_record_id, row),
+                row: optional_u64(&self.source_row, row),
+            },
         })
     }
 }
@@ -129,6 +164,10 @@ pub(crate) struct CandidateBuilder {
     source: StringBuilder,
     lang: StringBuilder,
     lang_conf: Float32Builder,
+    source_file: StringBuilder,
+    source_offset: UInt64Builder,
+    source_record_id: StringBuilder,
+    source_row: UInt64Builder,
 }
 
 impl CandidateBuilder {
@@ -141,6 +180,10 @@ impl CandidateBuilder {
             source: StringBuilder::with_capacity(rows, rows * 4),
             lang: StringBuilder::with_capacity(rows, rows * 3),
             lang_conf: Float32Builder::with_capacity(rows),
+            source_file: StringBuilder::with_capacity(rows, rows * 32),
+            source_offset: UInt64Builder::with_capacity(rows),
+            source_record_id: StringBuilder::with_capacity(rows, rows * 48),
+            source_row: UInt64Builder::with_capacity(rows),
         }
     }
 
@@ -152,6 +195,11 @@ impl CandidateBuilder {
         self.source.append_value(&candidate.source);
         self.lang.append_option(candidate.lang.as_deref());
         self.lang_conf.append_option(candidate.lang_conf);
+        let provenance = &candidate.provenance;
+        self.source_file.append_option(provenance.file.as_deref());
+        self.source_offset.append_option(provenance.offset);
+        self.source_record_id.append_option(provenance.record_id.as_deref());
+        self.source_row.append_option(provenance.row);
     }
 
     pub(crate) fn finish(mut self) -> Vec<ArrayRef> {
@@ -163,6 +211,10 @@ impl CandidateBuilder {
             Arc::new(self.source.finish()),
             Arc::new(self.lang.finish()),
             Arc::new(self.lang_conf.finish()),
+            Arc::new(self.source_file.finish()),
+            Arc::new(self.source_offset.finish()),
+            Arc::new(self.source_record_id.finish()),
+            Arc::new(self.source_row.finish()),
         ]
     }
 }

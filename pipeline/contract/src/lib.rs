@@ -31,7 +31,9 @@ pub use harvested::{HarvestedCandidate, PairLanguage};
 pub use manifest::{now_rfc3339, Manifest, ShardInfo, VerifyProblem};
 pub use origin::{recorded_path, set_origin};
 pub use reader::{read_records, ReadOptions, RecordReader, ShardReader};
-pub use records::{Candidate, CorpusImage, CuratedPair, Failure, QueryCount, QueryEntry, QuerySource, Record};
+pub use records::{
+    Candidate, CorpusImage, CuratedPair, Failure, Provenance, QueryCount, QueryEntry, QuerySource, Record,
+};
 pub use schema::RecordKind;
 pub use writer::{clean_stale_temp_files, shard_file_name, write_file_atomically, ShardWriter, WriterOptions};
 

@@ -99,6 +99,27 @@ pub struct Candidate {
     /// whatlang's ISO 639-3 code, when it detected one.
     pub lang: Option<String>,
     pub lang_conf: Option<f32>,
+    /// Where harvest found the pair (all null for pairs from elsewhere).
+    pub provenance: Provenance,
+}
+
+/// Where a pair came from, so that any row of a corpus can be traced back to its source record:
+/// columns `source_file`, `source_offset`, `source_record_id` and `source_row`, nullable, after the
+/// pair's own columns in every pair-shaped kind (files written before them read as nulls).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// The input as harvest recorded it: its path, or the URL it was downloaded from.
+    pub file: Option<String>,
+    /// WARC and WAT inputs: the byte offset, in the file as stored, where the record starts; in a
+    /// gzip file, where the gzip member holding the record's first byte starts (with one member
+    /// per record, Common Crawl's layout, that is the record's own offset: a range read from there
+    /// decompresses exactly the record).
+    pub offset: Option<u64>,
+    /// WARC and WAT inputs: the record's `WARC-Record-ID` (WAT: of the metadata record), when it
+    /// has one.
+    pub record_id: Option<String>,
+    /// URL lists: the 1-based data row (header not counted; for jsonl and txt, the line number).
+    pub row: Option<u64>,
 }
 
 /// A candidate that matched dictionary queries, with the probability curate kept it with.
@@ -463,6 +484,12 @@ pub(crate) mod tests {
             source: "warc".into(),
             lang: (i % 3 != 0).then(|| "eng".into()),
             lang_conf: (i % 3 != 0).then_some(0.5 + i as f32 / 1000.0),
+            provenance: Provenance {
+                file: (i % 2 == 1).then(|| format!("s3://bucket/CC-MAIN-{i}.warc.gz")),
+                offset: (i % 3 != 1).then_some(1 << 33 | i as u64),
+                record_id: (i % 4 != 2).then(|| format!("<urn:uuid:{i:08}-0000-0000-0000-000000000000>")),
+                row: (i % 5 == 0).then_some(i as u64 + 1),
+            },
         }
     }
 

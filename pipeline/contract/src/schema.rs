@@ -26,6 +26,10 @@ pub mod col {
     pub const PAGE_URL: &str = "page_url";
     pub const LANG: &str = "lang";
     pub const LANG_CONF: &str = "lang_conf";
+    pub const SOURCE_FILE: &str = "source_file";
+    pub const SOURCE_OFFSET: &str = "source_offset";
+    pub const SOURCE_RECORD_ID: &str = "source_record_id";
+    pub const SOURCE_ROW: &str = "source_row";
 
     pub const QUERY_IDS: &str = "query_ids";
     pub const KEEP_PROB: &str = "keep_prob";
@@ -174,6 +178,10 @@ fn pair_fields() -> Vec<Field> {
         Field::new(col::SOURCE, DataType::Utf8, false),
         Field::new(col::LANG, DataType::Utf8, true),
         Field::new(col::LANG_CONF, DataType::Float32, true),
+        Field::new(col::SOURCE_FILE, DataType::Utf8, true),
+        Field::new(col::SOURCE_OFFSET, DataType::UInt64, true),
+        Field::new(col::SOURCE_RECORD_ID, DataType::Utf8, true),
+        Field::new(col::SOURCE_ROW, DataType::UInt64, true),
     ]
 }
 
@@ -192,7 +200,16 @@ pub fn language_fields() -> Vec<Field> {
 }
 
 /// Columns a file may lack and still be read as its kind (they are then null).
-const OPTIONAL_ON_READ: [&str; 4] = [col::PAGE_LANG, col::LANG_SOURCE, col::CAPTION_LANG, col::CAPTION_LANG_CONF];
+pub(crate) const OPTIONAL_ON_READ: [&str; 8] = [
+    col::PAGE_LANG,
+    col::LANG_SOURCE,
+    col::CAPTION_LANG,
+    col::CAPTION_LANG_CONF,
+    col::SOURCE_FILE,
+    col::SOURCE_OFFSET,
+    col::SOURCE_RECORD_ID,
+    col::SOURCE_ROW,
+];
 
 /// The item field of `query_ids` lists (ids are never null).
 pub(crate) fn query_id_item_field() -> Arc<Field> {

@@ -272,6 +272,7 @@ mod tests {
                     source: "list".into(),
                     lang: Some("eng".into()),
                     lang_conf: Some(1.0),
+                    provenance: Default::default(),
                 }
             })
             .collect()

@@ -3,7 +3,7 @@
 //! `bench_matcher gen DIR [QUERIES] [CAPTIONS] [SEED]` writes a deterministic synthetic dictionary
 //! (`queries.txt`: unigrams, bigrams and 3-word titles over a Zipf vocabulary of pseudo-words) and
 //! captions (`captions.txt`, one per line, with MetaCLIP's punctuation, brackets and possessives
-//! mixed in). `bench_matcher run DIR nfa|dfa [SAMPLE]` builds the automaton over the dictionary,
+//! mixed in). `bench_matcher run DIR nfa|dfa|daac|tokens [SAMPLE]` builds the automaton over the dictionary,
 //! matches every caption on one thread and on all threads (MetaCLIP mode), and prints one JSON line:
 //! build time, automaton heap, peak RSS, captions/s, and the total matches over the first SAMPLE
 //! captions (to cross-check the Python run on the same sample).
@@ -142,6 +142,16 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Seconds this thread has run on a CPU (Linux's schedstat, nanoseconds); NaN elsewhere. On a
+/// shared machine this, not wall time, is what one core's rate is measured by.
+fn thread_cpu_s() -> f64 {
+    fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|ns| ns.parse::<f64>().ok()))
+        .map(|ns| ns / 1e9)
+        .unwrap_or(f64::NAN)
+}
+
 fn run(dir: &Path, options: MatcherOptions, sample: usize, max_queries: usize) -> std::io::Result<()> {
     let queries_text = fs::read_to_string(dir.join("queries.txt"))?;
     let captions_text = fs::read_to_string(dir.join("captions.txt"))?;
@@ -159,10 +169,12 @@ fn run(dir: &Path, options: MatcherOptions, sample: usize, max_queries: usize) -
     let sample_matches: usize = captions.iter().take(sample).map(|c| matcher.find(c, &mut scratch).len()).sum();
 
     let t = Instant::now();
+    let cpu = thread_cpu_s();
     let mut matches = 0usize;
     for c in &captions {
         matches += matcher.find(c, &mut scratch).len();
     }
+    let one_cpu_s = thread_cpu_s() - cpu;
     let one_s = t.elapsed().as_secs_f64();
 
     let threads = rayon::current_num_threads();
@@ -190,6 +202,7 @@ fn run(dir: &Path, options: MatcherOptions, sample: usize, max_queries: usize) -
             "rss_build_delta_mb": rss_after_build - rss_before,
             "peak_rss_mb": peak_rss_mb(),
             "rate_1t": captions.len() as f64 / one_s,
+            "rate_1t_cpu": captions.len() as f64 / one_cpu_s,
             "threads": threads,
             "rate_all": captions.len() as f64 / all_s,
             "matches_per_caption": matches as f64 / captions.len().max(1) as f64,
@@ -202,13 +215,15 @@ fn run(dir: &Path, options: MatcherOptions, sample: usize, max_queries: usize) -
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: bench_matcher gen DIR [QUERIES] [CAPTIONS] [SEED] | run DIR nfa|dfa [SAMPLE] [MAX_QUERIES] [DENSE_DEPTH]";
+    let usage = "usage: bench_matcher gen DIR [QUERIES] [CAPTIONS] [SEED] | run DIR nfa|dfa|daac|tokens [SAMPLE] [MAX_QUERIES] [DENSE_DEPTH]";
     let arg = |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     match (args.get(1).map(String::as_str), args.get(2)) {
         (Some("gen"), Some(dir)) => generate(Path::new(dir), arg(3, 460_000), arg(4, 1_000_000), arg(5, 1) as u64),
         (Some("run"), Some(dir)) => {
             let kind = match args.get(3).map(String::as_str) {
                 Some("dfa") => AutomatonKind::Dfa,
+                Some("daac") => AutomatonKind::DoubleArray,
+                Some("tokens") => AutomatonKind::TokenTrie,
                 _ => AutomatonKind::ContiguousNfa,
             };
             let options = MatcherOptions { kind, dense_depth: arg(6, MatcherOptions::default().dense_depth) };

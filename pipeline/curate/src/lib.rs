@@ -38,6 +38,7 @@ pub mod error;
 pub mod matcher;
 mod stage;
 pub mod strict;
+mod token_trie;
 
 use std::path::PathBuf;
 

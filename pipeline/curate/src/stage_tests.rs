@@ -45,6 +45,7 @@ fn candidate(url: &str, caption: &str) -> Candidate {
         source: "list".into(),
         lang: Some("eng".into()),
         lang_conf: Some(0.9),
+        provenance: Default::default(),
     }
 }
 

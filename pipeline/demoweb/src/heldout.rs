@@ -61,6 +61,7 @@ pub fn write_heldout(seed: u64, count: u64, image_size: u32, dir: &Path) -> Resu
                 source: "demo_heldout".into(),
                 lang: Some("eng".into()),
                 lang_conf: Some(1.0),
+                provenance: Default::default(),
             },
             query_ids: vec![class_of(&scene)],
             width: image_size,

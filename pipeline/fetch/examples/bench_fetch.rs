@@ -139,6 +139,7 @@ fn write_input(dir: &Path, port: u16, n: usize) {
                     source: "bench".into(),
                     lang: None,
                     lang_conf: None,
+                    provenance: Default::default(),
                 },
                 query_ids: vec![0],
                 keep_prob: 1.0,

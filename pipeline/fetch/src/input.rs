@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wit_contract::{pair_key, Candidate, CuratedPair, Manifest, RecordKind, RecordReader};
+use wit_contract::{pair_key, recorded_path, Candidate, CuratedPair, Manifest, Provenance, RecordKind, RecordReader};
 use wit_harvest::url_list::{self, UrlListOptions};
 
 use crate::error::{FetchStageError, Result};
@@ -129,6 +129,7 @@ fn for_each_list_row(path: &Path, options: &UrlListOptions, mut each: impl FnMut
             source: "url_list".into(),
             lang: None,
             lang_conf: None,
+            provenance: Provenance { file: Some(recorded_path(path)), row: Some(row.row), ..Default::default() },
         };
         if !each(InputPair { candidate, query_ids: Vec::new() }) {
             break;

@@ -33,7 +33,38 @@ static DETECTOR: std::sync::LazyLock<whatlang::Detector> =
     std::sync::LazyLock::new(|| whatlang::Detector::with_allowlist(WEB_LANGUAGES.to_vec()));
 
 /// The language of `text` among [`WEB_LANGUAGES`], when whatlang detects one.
+///
+/// Detection dominated harvest's profile, and alt texts repeat a lot (logos, buttons, the same
+/// figure on every page of a site): short texts are detected once per thread and remembered (the
+/// verdict is a function of the text alone, so this changes no result).
 pub fn detect_language(text: &str) -> Option<Detected> {
+    if text.len() > MEMO_TEXT_BYTES {
+        return detect_uncached(text);
+    }
+    MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if let Some(&known) = memo.get(text) {
+            return known;
+        }
+        let detected = detect_uncached(text);
+        if memo.len() >= MEMO_ENTRIES {
+            memo.clear();
+        }
+        memo.insert(text.into(), detected);
+        detected
+    })
+}
+
+/// Texts up to this many bytes are remembered, at most this many per thread (then forgotten all).
+const MEMO_TEXT_BYTES: usize = 256;
+const MEMO_ENTRIES: usize = 1 << 16;
+
+thread_local! {
+    static MEMO: std::cell::RefCell<std::collections::HashMap<Box<str>, Option<Detected>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn detect_uncached(text: &str) -> Option<Detected> {
     DETECTOR.detect(text).map(|info| Detected { code: info.lang().code(), confidence: info.confidence() as f32 })
 }
 
@@ -288,5 +319,18 @@ mod tests {
         let any = LanguageFilter::any();
         assert_eq!(any.check("1234"), Ok(None));
         assert_eq!(any.check("Ein schwarzer Hund läuft am Morgen über eine grüne Wiese").unwrap().unwrap().code, "deu");
+    }
+
+    #[test]
+    fn remembered_verdicts_are_the_detectors() {
+        let texts =
+            ["A brown dog is sleeping on the sofa", "Eine graue Katze schläft", "Product Site", "東京の夜景", "42"];
+        for _ in 0..3 {
+            for text in texts {
+                assert_eq!(detect_language(text), detect_uncached(text), "{text}");
+            }
+        }
+        let long = "The Debian project is an association of individuals. ".repeat(10);
+        assert_eq!(detect_language(&long), detect_uncached(&long));
     }
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 use url::Url;
 use wit_contract::{
     clean_stale_temp_files, pair_key, recorded_path, shard_file_name, Candidate, HarvestedCandidate, Manifest,
-    RecordKind, ShardInfo, ShardWriter, WriterOptions,
+    Provenance, RecordKind, ShardInfo, ShardWriter, WriterOptions,
 };
 
 use crate::dedup::{self, total};
@@ -359,7 +359,15 @@ impl Collector<'_> {
         }
     }
 
-    fn offer(&mut self, url: &str, raw_text: &str, page_url: Option<&str>, page: Option<&PageLanguage>, source: &str) {
+    fn offer(
+        &mut self,
+        url: &str,
+        raw_text: &str,
+        page_url: Option<&str>,
+        page: Option<&PageLanguage>,
+        source: &str,
+        provenance: &Provenance,
+    ) {
         self.stats.pairs_found += 1;
         let text = match clean_text(raw_text, &self.config.text) {
             Ok(text) => text,
@@ -386,14 +394,31 @@ impl Collector<'_> {
             source: source.to_owned(),
             lang: decision.lang.clone(),
             lang_conf: decision.confidence,
+            provenance: provenance.clone(),
         };
         self.buffer.push(HarvestedCandidate { candidate, language: decision.columns(page) });
     }
 
-    fn offer_all(&mut self, pairs: &[ImageText], page_url: Option<&str>, evidence: &PageEvidence, source: &str) {
+    fn offer_all(
+        &mut self,
+        pairs: &[ImageText],
+        page_url: Option<&str>,
+        evidence: &PageEvidence,
+        source: &str,
+        record: &WarcRecord,
+    ) {
+        if pairs.is_empty() {
+            return;
+        }
         let page = evidence.language(&self.config.language_rule);
+        let provenance = Provenance {
+            file: Some(self.stats.path.clone()),
+            offset: Some(record.stored_offset),
+            record_id: record.record_id().map(str::to_owned),
+            row: None,
+        };
         for pair in pairs {
-            self.offer(&pair.url, &pair.text, page_url, page.as_ref(), source);
+            self.offer(&pair.url, &pair.text, page_url, page.as_ref(), source, &provenance);
         }
     }
 }
@@ -504,7 +529,7 @@ fn read_record(record: &WarcRecord, config: &HarvestConfig, collector: &mut Coll
                     meta_language: page.meta_language,
                     ..Default::default()
                 };
-                collector.offer_all(&page.pairs, page.page_url.as_deref(), &evidence, "wat");
+                collector.offer_all(&page.pairs, page.page_url.as_deref(), &evidence, "wat", record);
             }
             Ok(_) => collector.skip("wat_without_html", 1),
             Err(e) => {
@@ -553,7 +578,7 @@ fn read_record(record: &WarcRecord, config: &HarvestConfig, collector: &mut Coll
                     evidence.html_lang = page.html_lang;
                     evidence.meta_language = page.meta_language;
                     evidence.text = page.text;
-                    collector.offer_all(&page.pairs, Some(page_url.as_str()), &evidence, "warc");
+                    collector.offer_all(&page.pairs, Some(page_url.as_str()), &evidence, "warc", record);
                 }
                 Err(e) => {
                     tracing::debug!(offset = record.offset, "{e}");
@@ -612,7 +637,9 @@ fn read_list(
             continue;
         };
         let page_url = row.extra.get("page_url").map(String::as_str);
-        collector.offer(url.as_str(), caption, page_url, None, "list");
+        let provenance =
+            Provenance { file: Some(collector.stats.path.clone()), row: Some(row.row), ..Default::default() };
+        collector.offer(url.as_str(), caption, page_url, None, "list", &provenance);
         output.flush(collector, false)?;
     }
     Ok(())

@@ -378,3 +378,142 @@ fn a_kill_during_the_cross_input_dedup_resumes_to_the_same_rows_and_stats() {
     assert!(harvest(&cfg).unwrap().already_complete);
     assert_eq!(rows(&out).len() as u64, want.pairs_out, "the unlisted shard is removed");
 }
+
+/// A gzip member holding one WARC record with a `WARC-Record-ID`.
+fn gz_record_with_id(id: &str, warc_type: &str, uri: &str, content_type: &str, block: &[u8]) -> Vec<u8> {
+    let mut record = format!(
+        "WARC/1.0\r\nWARC-Type: {warc_type}\r\nWARC-Record-ID: <urn:uuid:{id}>\r\nWARC-Target-URI: {uri}\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        block.len()
+    )
+    .into_bytes();
+    record.extend_from_slice(block);
+    record.extend_from_slice(b"\r\n\r\n");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&record).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The record a row's provenance names, read from the file at its stored offset: in a gzip file
+/// the member there is decompressed and the record with the row's id taken from it; in a plain
+/// file it is the record starting at the offset.
+fn record_at(row: &Candidate) -> WarcRecord {
+    let p = &row.provenance;
+    let bytes = std::fs::read(p.file.as_deref().expect("source_file")).unwrap();
+    let tail = &bytes[p.offset.expect("source_offset") as usize..];
+    let (plain, gzip) = if tail.starts_with(&[0x1f, 0x8b]) {
+        let mut member = Vec::new();
+        flate2::read::GzDecoder::new(tail).read_to_end(&mut member).unwrap();
+        (member, true)
+    } else {
+        (tail.to_vec(), false)
+    };
+    let mut records =
+        WarcReader::from_reader(Path::new("traced"), Box::new(std::io::Cursor::new(plain)), WarcLimits::default())
+            .filter_map(|item| match item.unwrap() {
+                WarcItem::Record(record) => Some(record),
+                WarcItem::Skipped { .. } => None,
+            });
+    if gzip {
+        records.find(|r| r.record_id() == p.record_id.as_deref()).expect("the member holds the record")
+    } else {
+        let record = records.next().expect("a record at the offset");
+        assert_eq!(record.record_id(), p.record_id.as_deref(), "{row:?}");
+        record
+    }
+}
+
+#[test]
+fn every_pair_traces_back_to_its_record_in_real_warcs_and_a_generated_wat() {
+    let dir = tempfile::tempdir().unwrap();
+    // A generated WAT: one gzip member per record, records without images in between.
+    let wat = dir.path().join("CC-MAIN-trace.warc.wat.gz");
+    let mut bytes = gz_record_with_id("0", "warcinfo", "", "application/warc-fields", b"software: test\r\n");
+    for i in 1..=6u32 {
+        let page = format!("https://site{i}.example/page.html");
+        let links: Vec<(String, String, String)> = (0..i % 3)
+            .map(|j| {
+                (format!("img/{i}-{j}.jpg"), format!("A photo of garden number {i} from angle {j}"), String::new())
+            })
+            .collect();
+        let links: Vec<(&str, &str, &str)> =
+            links.iter().map(|(u, a, t)| (u.as_str(), a.as_str(), t.as_str())).collect();
+        let json = wat_json(&page, i % 2 == 0, None, &links);
+        bytes.extend(gz_record_with_id(&format!("wat-{i}"), "metadata", &page, "application/json", &json));
+    }
+    std::fs::write(&wat, bytes).unwrap();
+    let inputs = vec![
+        fixture("warcat/at.warc.gz"),
+        fixture("warcbench/example.com.warc"),
+        fixture("warcbench/fb.warc.gz"),
+        wat.clone(),
+    ];
+    let out = dir.path().join("out");
+    let mut cfg = config(inputs.clone(), &out);
+    cfg.languages = vec!["any".into()];
+    harvest(&cfg).unwrap();
+    let got = rows(&out);
+    let from =
+        |input: &Path| got.iter().filter(|r| r.provenance.file.as_deref() == Some(&*input.to_string_lossy())).count();
+    assert_eq!(from(&wat), 6, "pairs from the generated WAT");
+    assert!(from(&inputs[0]) > 0, "pairs from Warcat's at.warc.gz");
+    assert_eq!(
+        got.iter().map(|r| r.provenance.file.as_deref().map(|f| Path::new(f).exists())).collect::<HashSet<_>>(),
+        HashSet::from([Some(true)])
+    );
+
+    for (n, row) in got.iter().enumerate() {
+        let p = &row.provenance;
+        assert!(p.record_id.is_some() && p.row.is_none(), "{row:?}");
+        let record = record_at(row);
+        assert_eq!(record.target_uri(), row.page_url.as_deref(), "{row:?}");
+        // The record alone, harvested again, gives the pair.
+        let alone = dir.path().join(format!("alone-{n}.warc"));
+        let mut text = format!("{}\r\n", record.version).into_bytes();
+        for (name, value) in &record.headers {
+            text.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        text.extend_from_slice(b"\r\n");
+        text.extend_from_slice(&record.block);
+        text.extend_from_slice(b"\r\n\r\n");
+        std::fs::write(&alone, text).unwrap();
+        let again = dir.path().join(format!("again-{n}"));
+        harvest(&HarvestConfig { languages: vec!["any".into()], ..config(vec![alone], &again) }).unwrap();
+        let pairs: Vec<(String, String)> = rows(&again).into_iter().map(|r| (r.url, r.caption)).collect();
+        assert!(pairs.contains(&(row.url.clone(), row.caption.clone())), "{row:?} not in {pairs:?}");
+    }
+    // The WAT's records are one member each: the offset is the record's own, and its id is the page's.
+    let wat_rows: Vec<&Candidate> = got.iter().filter(|r| r.source == "wat").collect();
+    for row in wat_rows {
+        let page: u32 =
+            row.page_url.as_deref().unwrap()["https://site".len()..].split('.').next().unwrap().parse().unwrap();
+        assert_eq!(row.provenance.record_id, Some(format!("<urn:uuid:wat-{page}>")));
+    }
+}
+
+#[test]
+fn list_rows_record_their_file_and_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("pairs.tsv");
+    std::fs::write(
+        &list,
+        "url\tcaption\nhttp://a.example/1.jpg\tA small white cat on a chair\nnot a url\tbad\n\
+         http://a.example/2.jpg\tA large brown horse in a field\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let mut cfg = config(vec![list.clone()], &out);
+    cfg.languages = vec!["any".into()];
+    harvest(&cfg).unwrap();
+    let mut got: Vec<(String, Option<u64>, Option<String>)> =
+        rows(&out).into_iter().map(|r| (r.url, r.provenance.row, r.provenance.file)).collect();
+    got.sort();
+    let file = Some(list.display().to_string());
+    assert_eq!(
+        got,
+        [
+            ("http://a.example/1.jpg".to_string(), Some(1), file.clone()),
+            ("http://a.example/2.jpg".to_string(), Some(3), file)
+        ]
+    );
+}

@@ -1,16 +1,20 @@
 //! A streaming WARC record reader (WARC/0.17–1.1; plain or multi-member gzip, one member per
 //! record or one for the whole file).
 //!
-//! Records come out with their byte offset in the (decompressed) stream. Damage never panics and
+//! Records come out with their byte offset in the (decompressed) stream and, for provenance, in
+//! the file as stored: gzip files are decompressed member by member, so a record's stored offset
+//! is where the member holding its first byte starts (with one member per record, Common Crawl's
+//! layout, that is the record's own offset). Damage never panics and
 //! never silently loses data: a record without a `WARC/` version line, without a valid
 //! `Content-Length`, or cut short becomes a [`WarcItem::Skipped`] with a reason and its offset, and
 //! reading resumes at the next line starting with `WARC/`; a read error (corrupt gzip, I/O) is an
 //! error naming the file and both offsets, after which the reader stops.
 
+use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::error::HarvestError;
 
@@ -19,6 +23,9 @@ use crate::error::HarvestError;
 pub struct WarcRecord {
     /// Offset of the record's first byte in the decompressed stream.
     pub offset: u64,
+    /// Offset in the file as stored: of the record in a plain file, of the gzip member holding the
+    /// record's first byte in a gzip file.
+    pub stored_offset: u64,
     /// `WARC/1.0` and the like.
     pub version: String,
     /// Field names as written, values trimmed (lossy UTF-8).
@@ -35,6 +42,11 @@ impl WarcRecord {
     /// `WARC-Type`, lower-cased.
     pub fn warc_type(&self) -> String {
         self.header("WARC-Type").unwrap_or("").to_ascii_lowercase()
+    }
+
+    /// `WARC-Record-ID`, as written (`<urn:uuid:…>`).
+    pub fn record_id(&self) -> Option<&str> {
+        self.header("WARC-Record-ID")
     }
 
     /// `WARC-Target-URI` without the angle brackets WARC/1.1 drafts allowed.
@@ -70,17 +82,95 @@ impl Default for WarcLimits {
     }
 }
 
-/// Counts the bytes read from the file under a decompressor (for error messages).
-struct CountingReader<R> {
+/// Where gzip members start: (offset in the decompressed stream, offset in the file), oldest
+/// first, for the members the decompressor has reached and the reader has not yet passed.
+type MemberStarts = Arc<Mutex<VecDeque<(u64, u64)>>>;
+
+/// A buffered file that counts the bytes consumed from it.
+struct Consumed<R> {
     inner: R,
-    count: Arc<AtomicU64>,
+    consumed: u64,
 }
 
-impl<R: Read> Read for CountingReader<R> {
+impl<R: BufRead> Read for Consumed<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        self.consumed += n as u64;
         Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Consumed<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.consumed += amt as u64;
+        self.inner.consume(amt);
+    }
+}
+
+enum MemberState<R> {
+    /// Before a member (or at the end of the file).
+    Between(Consumed<R>),
+    In(Box<flate2::bufread::GzDecoder<Consumed<R>>>),
+    /// Only while switching between the two.
+    Switching,
+}
+
+/// Decompresses a multi-member gzip file member by member (what `MultiGzDecoder` does), noting
+/// where each member starts in the file and in the decompressed stream. The gzip decoder reads its
+/// input through `BufRead` and consumes exactly one member, so the count is exact.
+struct GzipMembers<R> {
+    state: MemberState<R>,
+    produced: u64,
+    starts: MemberStarts,
+    /// Compressed bytes consumed so far (for error messages).
+    compressed: Arc<AtomicU64>,
+}
+
+impl<R: BufRead> Read for GzipMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match std::mem::replace(&mut self.state, MemberState::Switching) {
+                MemberState::Between(mut file) => {
+                    let at_end = match file.fill_buf() {
+                        Ok(rest) => rest.is_empty(),
+                        Err(e) => {
+                            self.state = MemberState::Between(file);
+                            return Err(e);
+                        }
+                    };
+                    if at_end {
+                        self.state = MemberState::Between(file);
+                        return Ok(0);
+                    }
+                    self.starts.lock().unwrap_or_else(|p| p.into_inner()).push_back((self.produced, file.consumed));
+                    self.state = MemberState::In(Box::new(flate2::bufread::GzDecoder::new(file)));
+                }
+                MemberState::In(mut decoder) => {
+                    let read = decoder.read(buf);
+                    self.compressed.store(decoder.get_ref().consumed, Ordering::Relaxed);
+                    match read {
+                        Ok(0) => self.state = MemberState::Between((*decoder).into_inner()),
+                        Ok(n) => {
+                            self.produced += n as u64;
+                            self.state = MemberState::In(decoder);
+                            return Ok(n);
+                        }
+                        Err(e) => {
+                            self.state = MemberState::In(decoder);
+                            return Err(e);
+                        }
+                    }
+                }
+                MemberState::Switching => return Err(io::Error::other("gzip reader used after a panic")),
+            }
+        }
     }
 }
 
@@ -89,6 +179,8 @@ pub struct WarcReader {
     path: PathBuf,
     input: Box<dyn BufRead + Send>,
     compressed_read: Option<Arc<AtomicU64>>,
+    /// Gzip inputs: where members start (for stored offsets).
+    member_starts: Option<MemberStarts>,
     limits: WarcLimits,
     offset: u64,
     pending_line: Option<Vec<u8>>,
@@ -103,10 +195,17 @@ impl WarcReader {
         let magic = file.fill_buf().map_err(|e| HarvestError::io(path, e))?;
         if magic.starts_with(&[0x1f, 0x8b]) {
             let count = Arc::new(AtomicU64::new(0));
-            let counting = CountingReader { inner: file, count: Arc::clone(&count) };
-            let decoder = flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 16, counting));
+            let starts = MemberStarts::default();
+            let decoder = GzipMembers {
+                state: MemberState::Between(Consumed { inner: file, consumed: 0 }),
+                produced: 0,
+                starts: Arc::clone(&starts),
+                compressed: Arc::clone(&count),
+            };
             let input = Box::new(io::BufReader::with_capacity(1 << 16, decoder));
-            Ok(Self::with_input(path, input, Some(count), limits))
+            let mut reader = Self::with_input(path, input, Some(count), limits);
+            reader.member_starts = Some(starts);
+            Ok(reader)
         } else {
             Ok(Self::with_input(path, Box::new(file), None, limits))
         }
@@ -127,6 +226,7 @@ impl WarcReader {
             path: path.to_path_buf(),
             input,
             compressed_read,
+            member_starts: None,
             limits,
             offset: 0,
             pending_line: None,
@@ -137,6 +237,17 @@ impl WarcReader {
     /// Bytes of the decompressed stream consumed so far.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// Where the record at decompressed `offset` starts in the file as stored (see
+    /// [`WarcRecord::stored_offset`]); forgets the members before it.
+    fn stored_offset(&self, offset: u64) -> u64 {
+        let Some(starts) = &self.member_starts else { return offset };
+        let mut starts = starts.lock().unwrap_or_else(|p| p.into_inner());
+        while starts.len() > 1 && starts[1].0 <= offset {
+            starts.pop_front();
+        }
+        starts.front().map_or(0, |&(_, stored)| stored)
     }
 
     fn error(&self, e: io::Error) -> HarvestError {
@@ -267,7 +378,8 @@ impl WarcReader {
                 detail: format!("Content-Length {length} but the stream ends after {got} bytes"),
             }));
         }
-        Ok(Some(WarcItem::Record(WarcRecord { offset: record_offset, version, headers, block })))
+        let stored_offset = self.stored_offset(record_offset);
+        Ok(Some(WarcItem::Record(WarcRecord { offset: record_offset, stored_offset, version, headers, block })))
     }
 }
 
@@ -364,5 +476,59 @@ mod tests {
         let results: Vec<_> = WarcReader::open(&path, WarcLimits::default()).unwrap().collect();
         let err = results.iter().find_map(|r| r.as_ref().err()).expect("an error").to_string();
         assert!(err.contains("x.warc.gz") && err.contains("at byte") && err.contains("compressed"), "{err}");
+    }
+
+    #[test]
+    fn stored_offsets_are_where_each_records_gzip_member_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = |text: &str| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(text.as_bytes()).unwrap();
+            gz.finish().unwrap()
+        };
+        // One member per record, then one member holding two records, then one record again.
+        let (a, b, c, d) =
+            (record("warcinfo", "a"), record("response", "bb"), record("request", "c"), record("metadata", "{}"));
+        let mut bytes = Vec::new();
+        let mut member_starts = Vec::new();
+        for member in [a.clone(), b.clone(), format!("{c}{d}"), a.clone()] {
+            member_starts.push(bytes.len() as u64);
+            bytes.extend(gz(&member));
+        }
+        let path = dir.path().join("m.warc.gz");
+        std::fs::write(&path, &bytes).unwrap();
+        let records: Vec<(String, u64, u64)> = WarcReader::open(&path, WarcLimits::default())
+            .unwrap()
+            .map(|item| match item.unwrap() {
+                WarcItem::Record(r) => (r.warc_type(), r.offset, r.stored_offset),
+                WarcItem::Skipped { reason, .. } => panic!("skipped: {reason}"),
+            })
+            .collect();
+        let at = |n: usize| [&a, &b, &c, &d][..n].iter().map(|r| r.len() as u64).sum::<u64>();
+        assert_eq!(
+            records,
+            [
+                ("warcinfo".to_string(), 0, member_starts[0]),
+                ("response".to_string(), at(1), member_starts[1]),
+                ("request".to_string(), at(2), member_starts[2]),
+                ("metadata".to_string(), at(3), member_starts[2]),
+                ("warcinfo".to_string(), at(4), member_starts[3]),
+            ]
+        );
+        // Decompressing from a stored offset gives the record's bytes.
+        let mut from_second = String::new();
+        flate2::read::GzDecoder::new(&bytes[member_starts[1] as usize..]).read_to_string(&mut from_second).unwrap();
+        assert_eq!(from_second, b);
+        // A plain file: stored offsets are the offsets.
+        let plain = dir.path().join("m.warc");
+        std::fs::write(&plain, format!("{a}{b}")).unwrap();
+        let offsets: Vec<(u64, u64)> = WarcReader::open(&plain, WarcLimits::default())
+            .unwrap()
+            .map(|item| match item.unwrap() {
+                WarcItem::Record(r) => (r.offset, r.stored_offset),
+                WarcItem::Skipped { reason, .. } => panic!("skipped: {reason}"),
+            })
+            .collect();
+        assert_eq!(offsets, [(0, 0), (a.len() as u64, a.len() as u64)]);
     }
 }

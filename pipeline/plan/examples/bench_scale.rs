@@ -222,6 +222,7 @@ fn candidate(vocabulary: &Vocabulary, seed: u64, id: u64) -> Candidate {
         source: "wat".into(),
         lang: Some("eng".into()),
         lang_conf: Some(0.9),
+        provenance: Default::default(),
     }
 }
 

@@ -103,6 +103,7 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
                         source: "list".into(),
                         lang: None,
                         lang_conf: None,
+                        provenance: Default::default(),
                     },
                     query_ids: ids,
                     width: 256,
