@@ -9,8 +9,6 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use wit_contract::{read_records, Candidate, CuratedPair, Manifest, QueryCount, QueryEntry, Record};
 use wit_demoweb::{Site, SiteConfig};

@@ -18,7 +18,7 @@ impl Rng {
         Rng(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -30,7 +30,7 @@ impl Rng {
     pub fn delay_within(&mut self, span: Duration) -> Duration {
         let span_us = span.as_micros().max(1) as u64;
         let low = span_us / 20;
-        Duration::from_micros(low + self.next() % (span_us - low - span_us / 20).max(1))
+        Duration::from_micros(low + self.next_u64() % (span_us - low - span_us / 20).max(1))
     }
 }
 

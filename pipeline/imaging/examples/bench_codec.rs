@@ -31,6 +31,9 @@ use turbojpeg::{Compressor, Image, PixelFormat};
 use wit_imaging::{process, ImageOptions, Rgb};
 
 const SIZE: u32 = 256;
+
+/// One codec pair's whole image work: source bytes → encoded 256×256 JPEG.
+type Codec = fn(&[u8]) -> Vec<u8>;
 const QUALITY: u8 = 95;
 
 /// Nanoseconds this thread has run on a CPU.
@@ -163,7 +166,7 @@ fn main() {
         inputs.push(("mixed", mixed_jpegs()));
     }
     inputs.retain(|(name, _)| name.contains(input_filter.as_str()));
-    let codecs: [(&str, fn(&[u8]) -> Vec<u8>); 3] = [
+    let codecs: [(&str, Codec); 3] = [
         ("libjpeg-turbo", libjpeg_turbo),
         ("zune-jpeg + jpeg-encoder", zune_and_jpeg_encoder),
         ("jpeg-decoder + image", jpeg_decoder_and_image),
