@@ -449,9 +449,9 @@ fn decode_rows(options: &LoaderOptions, tokenizer: &Tokenizer, jobs: &Receiver<J
 /// Makes glibc serve the loader's per-image buffers (rasters, crops, batches: 0.1–1 MB each) from
 /// its heap instead of a fresh `mmap` each time. By default every buffer over the (adaptive) mmap
 /// threshold is mapped, faulted in page by page and unmapped again; at a few hundred images per
-/// second per thread that kernel work costs more than the JPEG decode (`make bench`, trainer input:
-/// 475 → 702 img/s on one thread under the same load). Process-wide and idempotent; a no-op off
-/// glibc.
+/// second per thread that kernel work costs more than the JPEG decode (`bench_input 2000 256`,
+/// back to back under the same load: 398–475 → 778 img/s on one thread). Process-wide and
+/// idempotent; a no-op off glibc.
 fn keep_image_buffers_on_the_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; any value is valid to pass.
@@ -461,7 +461,8 @@ fn keep_image_buffers_on_the_heap() {
     }
 }
 
-/// Decodes `bytes` (libjpeg-turbo for JPEG, through wit-imaging as fetch does), crops (random resized crop with `rng`, else the centre square) and resizes to
+/// Decodes `bytes` (libjpeg-turbo for JPEG, through wit-imaging as fetch does), crops (random
+/// resized crop with `rng`, else the centre square) and resizes to
 /// `size`×`size`; returns CHW RGB bytes, or the reason the image cannot be used.
 pub fn decode_and_crop(
     bytes: &[u8],
