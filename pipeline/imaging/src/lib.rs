@@ -179,15 +179,42 @@ pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
     last_marker == Some(true) && bytes.windows(2).any(|w| w == [0xff, 0xda])
 }
 
-/// Width and height as stored in the file (before EXIF orientation), from the header only.
-pub fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), ImageError> {
+/// What every decode starts from, read once: the format and the size as stored in the file
+/// (before EXIF orientation), from the header only (for JPEG, libjpeg-turbo's header read).
+struct Header {
+    format: ImageFormat,
+    width: u32,
+    height: u32,
+    jpeg: Option<jpeg::JpegHeader>,
+}
+
+fn stored_header(bytes: &[u8], format: ImageFormat) -> Result<Header, ImageError> {
     if format == ImageFormat::Jpeg {
-        let header = jpeg::header(bytes)?;
-        return Ok((header.width, header.height));
+        let jpeg = jpeg::header(bytes)?;
+        return Ok(Header { format, width: jpeg.width, height: jpeg.height, jpeg: Some(jpeg) });
     }
-    ImageReader::with_format(Cursor::new(bytes), format)
+    let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
         .into_dimensions()
-        .map_err(|e| ImageError::Decode(e.to_string()))
+        .map_err(|e| ImageError::Decode(e.to_string()))?;
+    Ok(Header { format, width, height, jpeg: None })
+}
+
+/// The sniffed format and header, refused when over `max_pixels` (nothing decoded yet).
+fn header_within(bytes: &[u8], max_pixels: u64) -> Result<Header, ImageError> {
+    let header = stored_header(bytes, sniff_format(bytes)?)?;
+    let (width, height) = (header.width, header.height);
+    if width == 0 || height == 0 || width as u64 * height as u64 > max_pixels {
+        return Err(ImageError::TooManyPixels { width, height, limit: max_pixels });
+    }
+    Ok(header)
+}
+
+/// Refuses a JPEG cut off before its end-of-image marker (see [`jpeg_is_complete`]).
+fn ensure_whole(bytes: &[u8], header: &Header) -> Result<(), ImageError> {
+    if header.jpeg.is_some() && !jpeg_is_complete(bytes) {
+        return Err(ImageError::Decode("truncated JPEG: no end-of-image marker after the last scan".into()));
+    }
+    Ok(())
 }
 
 /// The orientation the file asks viewers to apply (EXIF; PNG eXIf and WebP EXIF chunks included).
@@ -240,28 +267,23 @@ fn scaled_size(width: u32, height: u32, options: &ImageOptions) -> Option<(u32, 
 /// Checks, decodes, resizes and encodes one downloaded image. Sizes are of the upright image
 /// (EXIF orientation applied, as OpenCV's `imdecode` in img2dataset does).
 pub fn process(bytes: &[u8], options: &ImageOptions) -> Result<Processed, ImageError> {
-    let format = sniff_format(bytes)?;
-    let (width, height) = header_dimensions(bytes, format)?;
-    if width == 0 || height == 0 || width as u64 * height as u64 > options.max_pixels {
-        return Err(ImageError::TooManyPixels { width, height, limit: options.max_pixels });
-    }
+    let header = header_within(bytes, options.max_pixels)?;
+    let (width, height) = (header.width, header.height);
     if width.min(height) < options.min_image_size {
         return Err(ImageError::TooSmall { width, height, min: options.min_image_size });
     }
     if width.max(height) as f64 / width.min(height) as f64 > options.max_aspect_ratio {
         return Err(ImageError::AspectRatio { width, height, max: options.max_aspect_ratio });
     }
-    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        return Err(ImageError::Decode("truncated JPEG: no end-of-image marker after the last scan".into()));
-    }
-    let orientation = orientation(bytes, format);
+    ensure_whole(bytes, &header)?;
+    let orientation = orientation(bytes, header.format);
     let (width, height) = if transposes(orientation) { (height, width) } else { (width, height) };
     let target = scaled_size(width, height, options);
     let stored_target = match target {
         Some((w, h)) if transposes(orientation) => Some((h, w)),
         other => other,
     };
-    let decoded = orient(decode(bytes, format, stored_target, options.max_decode_bytes)?, orientation);
+    let decoded = orient(decode(bytes, &header, stored_target, options.max_decode_bytes)?, orientation);
     let resized = match target {
         Some((w, h)) if (w, h) != (decoded.width, decoded.height) => resize(decoded, w, h)?,
         _ => decoded,
@@ -284,33 +306,21 @@ pub fn process(bytes: &[u8], options: &ImageOptions) -> Result<Processed, ImageE
 /// Decodes any supported image to an upright RGB8 raster (alpha flattened on white, EXIF
 /// orientation applied), refusing more than `max_pixels` before decoding: the trainer's loader.
 pub fn decode_rgb(bytes: &[u8], max_pixels: u64, max_decode_bytes: u64) -> Result<Rgb, ImageError> {
-    let format = sniff_format(bytes)?;
-    let (width, height) = header_dimensions(bytes, format)?;
-    if width == 0 || height == 0 || width as u64 * height as u64 > max_pixels {
-        return Err(ImageError::TooManyPixels { width, height, limit: max_pixels });
-    }
-    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        return Err(ImageError::Decode("truncated JPEG: no end-of-image marker after the last scan".into()));
-    }
-    Ok(orient(decode(bytes, format, None, max_decode_bytes)?, orientation(bytes, format)))
+    let header = header_within(bytes, max_pixels)?;
+    ensure_whole(bytes, &header)?;
+    Ok(orient(decode(bytes, &header, None, max_decode_bytes)?, orientation(bytes, header.format)))
 }
 
 /// Decodes in the file's own orientation; JPEG at the smallest DCT scale covering `target`.
-fn decode(
-    bytes: &[u8],
-    format: ImageFormat,
-    target: Option<(u32, u32)>,
-    max_decode_bytes: u64,
-) -> Result<Rgb, ImageError> {
-    if format == ImageFormat::Jpeg {
-        return jpeg::decode(bytes, &jpeg::header(bytes)?, target, max_decode_bytes);
+fn decode(bytes: &[u8], header: &Header, target: Option<(u32, u32)>, max_decode_bytes: u64) -> Result<Rgb, ImageError> {
+    if let Some(jpeg) = &header.jpeg {
+        return jpeg::decode(bytes, jpeg, target, max_decode_bytes);
     }
     // GIF and animated WebP: the first frame.
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let (width, height) = header_dimensions(bytes, format)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), header.format);
     let mut limits = Limits::default();
-    limits.max_image_width = Some(width);
-    limits.max_image_height = Some(height);
+    limits.max_image_width = Some(header.width);
+    limits.max_image_height = Some(header.height);
     limits.max_alloc = Some(max_decode_bytes);
     reader.limits(limits);
     let image = reader.decode().map_err(|e| ImageError::Decode(e.to_string()))?;
