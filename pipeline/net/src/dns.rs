@@ -17,7 +17,7 @@ use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::TokioResolver;
 
-/// Names kept before expired entries are dropped (and, if none had expired, all of them).
+/// Names kept before expired entries are dropped (and all of them if most are still live).
 const MAX_NAMES: usize = 100_000;
 /// Longest an answer is reused, whatever its TTL says.
 const MAX_TTL: Duration = Duration::from_secs(3600);
@@ -109,7 +109,8 @@ impl CachingDns {
                 Ok(entry) => matches!(entry.as_ref(), Some((_, expires)) if *expires > now),
                 Err(_) => true, // a lookup in flight
             });
-            if slots.len() >= MAX_NAMES {
+            // Mostly live names: start over rather than sweep again at the next new name.
+            if slots.len() >= MAX_NAMES * 3 / 4 {
                 slots.clear();
             }
         }
