@@ -86,13 +86,9 @@ pub fn training_speed(
 
     let (images, tokens) = feeder.to_device(&host, config.image_size, config.context_length);
     let n = batch as i64;
-    let plain_images = Tensor::from_slice(&host.images)
-        .view([n, 3, config.image_size, config.image_size])
-        .to_device(device)
-        .to_kind(Kind::Float);
-    let plain_images = (plain_images / 255.0
-        - Tensor::from_slice(&crate::data::CLIP_MEAN).to_kind(Kind::Float).view([1, 3, 1, 1]).to_device(device))
-        / Tensor::from_slice(&crate::data::CLIP_STD).to_kind(Kind::Float).view([1, 3, 1, 1]).to_device(device);
+    let plain_images = feeder.normalise(
+        &Tensor::from_slice(&host.images).view([n, 3, config.image_size, config.image_size]).to_device(device),
+    );
     let plain_tokens = Tensor::from_slice(&host.tokens).view([n, config.context_length]).to_device(device);
     let pinned_copy_matches = images.device() == device
         && (images - plain_images).abs().max().double_value(&[]) == 0.0

@@ -5,7 +5,9 @@
 //! - `zune-jpeg + jpeg-encoder`: the pure-Rust SIMD pair the issue asked to measure against it
 //!   (zune-jpeg has no DCT scaling: it decodes at full size);
 //! - `jpeg-decoder + image`: what fetch used before (jpeg-decoder's DCT scaling, the `image`
-//!   crate's encoder).
+//!   crate's encoder);
+//! - `libjpeg-turbo decode only`: the floor — libjpeg-turbo decoding at the same DCT scale as
+//!   `process` and nothing else (no checks, resize, padding or encode).
 //!
 //! Inputs: `bench` — the 640×480 JPEG of bench_fetch (generated, q90); `mixed` — the real
 //! scikit-image photos (fixtures/images) rescaled to long sides from 100 to 4000 px, half baseline
@@ -27,7 +29,7 @@ use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType as ImageFilter;
 use image::ExtendedColorType;
-use turbojpeg::{Compressor, Image, PixelFormat};
+use turbojpeg::{Compressor, Decompressor, Image, PixelFormat, ScalingFactor};
 use wit_imaging::{process, ImageOptions, Rgb};
 
 const SIZE: u32 = 256;
@@ -149,6 +151,33 @@ fn libjpeg_turbo(bytes: &[u8]) -> Vec<u8> {
     process(bytes, &options).unwrap().bytes
 }
 
+fn libjpeg_turbo_decode_only(bytes: &[u8]) -> Vec<u8> {
+    thread_local! {
+        static DECOMPRESSOR: std::cell::RefCell<Decompressor> = std::cell::RefCell::new(Decompressor::new().unwrap());
+    }
+    DECOMPRESSOR.with_borrow_mut(|decompressor| {
+        let header = decompressor.read_header(bytes).unwrap();
+        let fit = SIZE as f64 / header.width.max(header.height) as f64;
+        let needed = |side: usize| (side as f64 * fit).round() as usize;
+        let factor = [ScalingFactor::ONE_EIGHTH, ScalingFactor::ONE_QUARTER, ScalingFactor::ONE_HALF]
+            .into_iter()
+            .find(|f| f.scale(header.width) >= needed(header.width) && f.scale(header.height) >= needed(header.height))
+            .unwrap_or(ScalingFactor::ONE);
+        decompressor.set_scaling_factor(factor).unwrap();
+        let scaled = header.scaled(factor);
+        let mut pixels = vec![0u8; scaled.width * scaled.height * 3];
+        let output = Image {
+            pixels: pixels.as_mut_slice(),
+            width: scaled.width,
+            pitch: scaled.width * 3,
+            height: scaled.height,
+            format: PixelFormat::RGB,
+        };
+        decompressor.decompress(bytes, output).unwrap();
+        pixels
+    })
+}
+
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("write-mixed") {
         let dir = std::path::PathBuf::from(std::env::args().nth(2).expect("bench_codec write-mixed DIR"));
@@ -166,8 +195,9 @@ fn main() {
         inputs.push(("mixed", mixed_jpegs()));
     }
     inputs.retain(|(name, _)| name.contains(input_filter.as_str()));
-    let codecs: [(&str, Codec); 3] = [
+    let codecs: [(&str, Codec); 4] = [
         ("libjpeg-turbo", libjpeg_turbo),
+        ("libjpeg-turbo decode only", libjpeg_turbo_decode_only),
         ("zune-jpeg + jpeg-encoder", zune_and_jpeg_encoder),
         ("jpeg-decoder + image", jpeg_decoder_and_image),
     ];
