@@ -203,6 +203,19 @@ struct InputCounts {
     bad_rows: u64,
 }
 
+/// Caps glibc's malloc arenas at one per image thread (at least 2). By default glibc opens up to
+/// 8 per core, one for each thread that allocates (runtime workers, the blocking pool that decodes,
+/// the writer), and each keeps the fragments of the bodies and rasters it served: on 2 threads
+/// over the mixed real photos (`bench_fetch run`, 2,000 and 20,000 images) peak RSS was 538 and
+/// 723 MB by default, 383 and 492 MB with two arenas, no slower. Process-wide; a no-op off glibc.
+fn cap_malloc_arenas(threads: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; any value is valid to pass.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, threads.clamp(2, i32::MAX as usize) as i32);
+    }
+}
+
 pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStats> {
     validate(config)?;
     let started = Instant::now();
@@ -224,6 +237,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         n => n,
     };
+    cap_malloc_arenas(threads);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
