@@ -7,9 +7,9 @@
 //! end-of-stream marker; a file is treated as multistream when a second stream starts within its
 //! first [`PROBE_BYTES`] and that stream begins with a `<page>`.
 //!
-//! [`for_each_page`] runs units on worker threads: stream groups are decoded by the workers
-//! themselves; a whole-input unit is decoded and parsed by the calling thread, which hands batches
-//! of articles to the workers. Channels are bounded, so memory stays bounded whatever the input.
+//! [`for_each_article`] runs units on worker threads: stream groups are decoded by the workers
+//! themselves; a whole-input unit is parsed by the calling thread (a bz2 one decoded on a thread of
+//! its own, so decoding and parsing overlap), which hands batches of articles to the workers. Channels are bounded, so memory stays bounded whatever the input.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
@@ -194,12 +194,106 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-/// Opens a unit as decoded XML (`fragment`: a part of a multistream document).
-fn open_unit<'a>(
-    inputs: &'a [DumpInput],
+/// Bytes of decoded XML per chunk handed from a decoding thread to its parser.
+const PIPE_CHUNK: usize = 1 << 20;
+/// Chunks in flight between a decoding thread and its parser.
+const PIPE_DEPTH: usize = 4;
+
+/// The reading end of a decoding thread: its chunks in order, then its error (if any) — the bytes
+/// and the fault a parser sees are the ones the decoder would have returned on the parser's thread.
+struct Pipe {
+    chunks: crossbeam_channel::Receiver<io::Result<Vec<u8>>>,
+    recycle: crossbeam_channel::Sender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Pipe {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.current.len() && !self.done {
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => {
+                    let used = std::mem::replace(&mut self.current, chunk);
+                    let _ = self.recycle.try_send(used);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => self.done = true,
+            }
+        }
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.current.len());
+    }
+}
+
+/// Decodes `decoder` on a thread of `scope`, so a single-stream dump is decompressed on one core
+/// while it is parsed on another; decoded bytes are added to `xml_bytes` as they are produced.
+fn decode_on_thread<'scope, 'env: 'scope, R: Read + Send + 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    mut decoder: R,
+    xml_bytes: &'env AtomicU64,
+) -> Pipe {
+    let (send, chunks) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(PIPE_DEPTH);
+    let (recycle, recycled) = crossbeam_channel::bounded::<Vec<u8>>(PIPE_DEPTH + 2);
+    scope.spawn(move || loop {
+        let mut chunk = recycled.try_recv().unwrap_or_default();
+        chunk.resize(PIPE_CHUNK, 0);
+        let mut filled = 0;
+        let mut failure = None;
+        while filled < PIPE_CHUNK {
+            match decoder.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        chunk.truncate(filled);
+        xml_bytes.fetch_add(filled as u64, Ordering::Relaxed);
+        // A closed channel means the parser stopped (an error of its own): stop decoding.
+        if filled > 0 && send.send(Ok(chunk)).is_err() {
+            return;
+        }
+        if let Some(e) = failure {
+            let _ = send.send(Err(e));
+            return;
+        }
+        if filled == 0 {
+            return;
+        }
+    });
+    Pipe { chunks, recycle, current: Vec::new(), pos: 0, done: false }
+}
+
+/// Opens a unit as decoded XML (`fragment`: a part of a multistream document). A whole bz2 input is
+/// decoded on a thread of `scope`; stream groups are decoded by the calling thread, since they are
+/// already decoded in parallel, one group per worker.
+fn open_unit<'scope, 'env: 'scope>(
+    inputs: &'env [DumpInput],
     unit: &Unit,
-    tally: &'a Tally,
-) -> Result<(Box<dyn BufRead + 'a>, Origin<'a>, bool)> {
+    tally: &'env Tally,
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+) -> Result<(Box<dyn BufRead + 'env>, Origin<'env>, bool)> {
     match *unit {
         Unit::Streams { input, start, end } => {
             let path = inputs[input].path.as_path();
@@ -219,11 +313,8 @@ fn open_unit<'a>(
             };
             let mut raw = BufReader::with_capacity(1 << 20, Counting { inner: raw, count: &tally.compressed_bytes });
             let head = raw.fill_buf().map_err(|e| QueriesError::io(path, e))?;
-            let reader: Box<dyn BufRead + 'a> = match bz2::sniff(head) {
-                Compression::Bz2 => Box::new(BufReader::with_capacity(
-                    1 << 20,
-                    Counting { inner: Bz2Reader::new(raw, 0), count: &tally.xml_bytes },
-                )),
+            let reader: Box<dyn BufRead + 'env> = match bz2::sniff(head) {
+                Compression::Bz2 => Box::new(decode_on_thread(scope, Bz2Reader::new(raw, 0), &tally.xml_bytes)),
                 Compression::Plain => Box::new(BufReader::new(Counting { inner: raw, count: &tally.xml_bytes })),
             };
             Ok((reader, Origin { path, base: 0 }, false))
@@ -238,16 +329,18 @@ pub fn read_unit(
     tally: &Tally,
     mut f: impl FnMut(Page) -> Result<()>,
 ) -> Result<()> {
-    let (reader, origin, fragment) = open_unit(inputs, unit, tally)?;
-    let mut pages = PageReader::new(reader, origin, fragment);
-    while let Some(page) = pages.next_page()? {
-        tally.page(&page);
-        f(page)?;
-    }
-    Ok(())
+    std::thread::scope(|scope| {
+        let (reader, origin, fragment) = open_unit(inputs, unit, tally, scope)?;
+        let mut pages = PageReader::new(reader, origin, fragment);
+        while let Some(page) = pages.next_page()? {
+            tally.page(&page);
+            f(page)?;
+        }
+        Ok(())
+    })
 }
 
-/// What [`for_each_page`] needs to know.
+/// What [`for_each_article`] needs to know.
 pub struct Parallel {
     pub threads: usize,
     pub rank: usize,
