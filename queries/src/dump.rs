@@ -89,7 +89,13 @@ fn starts_at_page_boundary(path: &Path, start: u64) -> bool {
     t.starts_with("<page") || t.starts_with("</mediawiki") || t.is_empty()
 }
 
-/// Splits the inputs into units; stream groups of about `unit_bytes` compressed bytes.
+/// A multistream file is cut into at least this many units (when it has the streams), so that on a
+/// small file the workers still finish together. A constant, not a function of the thread count:
+/// ranks share units by their index, so every rank must cut the files the same way.
+pub const MIN_UNITS_PER_FILE: u64 = 16;
+
+/// Splits the inputs into units; stream groups of about `unit_bytes` compressed bytes (less on a
+/// file under `MIN_UNITS_PER_FILE × unit_bytes`).
 pub fn plan(inputs: &[DumpInput], unit_bytes: u64, parallel: bool) -> Result<(Vec<Unit>, Plan)> {
     let mut units = Vec::new();
     let mut plan = Plan::default();
@@ -126,10 +132,11 @@ pub fn plan(inputs: &[DumpInput], unit_bytes: u64, parallel: bool) -> Result<(Ve
             continue;
         }
         plan.streams += starts.len() as u64;
+        let group_bytes = unit_bytes.min(len / MIN_UNITS_PER_FILE).max(1);
         let mut group_start = starts[0];
         for (k, &start) in starts.iter().enumerate().skip(1) {
             let is_last = k == starts.len() - 1;
-            if start - group_start >= unit_bytes {
+            if start - group_start >= group_bytes {
                 units.push(Unit::Streams { input: i, start: group_start, end: start });
                 group_start = start;
             }
