@@ -13,7 +13,6 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-
 /// No token / no pattern.
 const NONE: u32 = u32::MAX;
 /// `info` bit: the node has children.
