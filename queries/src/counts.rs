@@ -434,6 +434,22 @@ mod tests {
     }
 
     #[test]
+    fn added_counts_sum_with_counted_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut counter = Counter::new(1 << 30, SpillDir::new(dir.path()));
+        counter.add_text("New York is big").unwrap();
+        counter.add_count("New York", 5);
+        counter.add_count("York", 2);
+        counter.add_count("elsewhere", 1);
+        let counts: HashMap<String, u64> = all(vec![counter]).into_iter().collect();
+        assert_eq!(counts["New York"], 6);
+        assert_eq!(counts["York"], 3);
+        assert_eq!(counts["elsewhere"], 1);
+        assert_eq!(counts["is big"], 1);
+        assert_eq!(counts.len(), 8, "{counts:?}");
+    }
+
+    #[test]
     fn a_cut_off_run_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.run");

@@ -469,3 +469,76 @@ pub fn for_each_article<S: Send>(
     }
     states.into_iter().map(|s| s.map_err(|_| QueriesError::Config("a worker thread panicked".into()))).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A single-stream bz2 export of `pages` articles, each with `body` as its text.
+    fn export(dir: &Path, pages: usize, body: &str) -> DumpInput {
+        let mut xml = String::from("<mediawiki>\n");
+        for i in 0..pages {
+            xml.push_str(&format!(
+                "<page><title>P{i}</title><ns>0</ns><id>{i}</id><revision><text>{body} {i}</text></revision></page>\n"
+            ));
+        }
+        xml.push_str("</mediawiki>\n");
+        let mut encoder = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        encoder.write_all(xml.as_bytes()).unwrap();
+        let path = dir.join("dump.xml.bz2");
+        std::fs::write(&path, encoder.finish().unwrap()).unwrap();
+        DumpInput { path, index: None }
+    }
+
+    #[test]
+    fn a_whole_bz2_input_decoded_on_its_own_thread_gives_every_page_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        // Over PIPE_DEPTH chunks of XML, so the decoding thread has to wait for the parser.
+        let inputs = [export(dir.path(), 4000, &"word ".repeat(400))];
+        let tally = Tally::default();
+        let mut ids = Vec::new();
+        read_unit(&inputs, &Unit::Whole { input: 0 }, &tally, |page| {
+            ids.push(page.id);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(ids, (0..4000).collect::<Vec<u64>>());
+        assert!(tally.xml_bytes.load(Ordering::Relaxed) > (PIPE_DEPTH * PIPE_CHUNK) as u64);
+        assert_eq!(tally.compressed_bytes.load(Ordering::Relaxed), std::fs::metadata(&inputs[0].path).unwrap().len());
+    }
+
+    #[test]
+    fn a_parser_that_stops_early_stops_the_decoding_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = [export(dir.path(), 4000, &"word ".repeat(400))];
+        let tally = Tally::default();
+        // Returns (instead of waiting forever on a decoder blocked on a full channel).
+        let err = read_unit(&inputs, &Unit::Whole { input: 0 }, &tally, |page| {
+            if page.id == 3 {
+                return Err(QueriesError::Config("enough".into()));
+            }
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("enough"), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_whole_bz2_input_names_the_compressed_offset_after_its_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = export(dir.path(), 3000, &"word ".repeat(400));
+        let bytes = std::fs::read(&input.path).unwrap();
+        std::fs::write(&input.path, &bytes[..bytes.len() * 3 / 4]).unwrap();
+        let tally = Tally::default();
+        let mut pages = 0;
+        let err = read_unit(&[input], &Unit::Whole { input: 0 }, &tally, |_| {
+            pages += 1;
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(pages > 1000, "the pages before the cut are read: {pages}");
+        assert!(err.contains("compressed byte") && err.contains("dump.xml.bz2"), "{err}");
+    }
+}

@@ -131,6 +131,62 @@ mod tests {
         assert!(bigrams("one\ntwo").is_empty());
     }
 
+    /// The tokenizer as first written, over chars: the byte-level one must agree with it.
+    fn reference(text: &str) -> Vec<(&str, bool)> {
+        let word = |c: char| c.is_alphanumeric();
+        let joiner = |c: char| matches!(c, '\'' | '’' | '-' | '.');
+        let mut out = Vec::new();
+        let mut chars = text.char_indices().peekable();
+        let mut chained = false;
+        while let Some((start, c)) = chars.next() {
+            if !word(c) {
+                if c != ' ' && c != '\t' {
+                    chained = false;
+                }
+                continue;
+            }
+            let mut end = start + c.len_utf8();
+            loop {
+                match chars.peek() {
+                    Some(&(i, next)) if word(next) => {
+                        end = i + next.len_utf8();
+                        chars.next();
+                    }
+                    Some(&(_, next)) if joiner(next) => {
+                        if text[end + next.len_utf8()..].chars().next().is_some_and(word) {
+                            chars.next();
+                            end += next.len_utf8();
+                        } else {
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            out.push((&text[start..end], chained));
+            chained = true;
+        }
+        out
+    }
+
+    #[test]
+    fn bytes_and_chars_tokenize_alike() {
+        let texts = [
+            "The U.S. well-known don't (Paris) 3.5 end- 'quoted' Zürich 東京",
+            "it’s a’ b’’c ’d x’ ’",
+            "a\tb  c\nd,e ; f—g Ünïcödé–words ½ ٣ ..x.. -y- 'z'",
+            "tail joiner. tail joiner’",
+            "é’é ß-ß Ω.Ω ①② x\u{a0}y",
+            "",
+            "’",
+        ];
+        for text in texts {
+            let mut ours = Vec::new();
+            for_each_token(text, |t, chained| ours.push((t, chained)));
+            assert_eq!(ours, reference(text), "{text:?}");
+        }
+    }
+
     #[test]
     fn gensim_style_tokens() {
         assert_eq!(
