@@ -89,21 +89,28 @@ fn prefix_at(bytes: &[u8], at: usize, len: usize) -> u64 {
 }
 
 const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+const MIX2: u64 = 0xD6E8_FEB8_6659_FD93;
 
-/// The hash of a token whose first 8 bytes (zero-padded) are `first`: a multiply-rotate over its
-/// 8-byte words. Cheaper than a general string hash on tokens of a few bytes; its quality only
-/// affects probe lengths, never results (slots compare the token's bytes).
+/// Both halves of the 128-bit product, folded: every bit of `x` reaches the low bits, which pick
+/// the slot.
+#[inline]
+fn fold_mul(x: u64, k: u64) -> u64 {
+    let product = u128::from(x) * u128::from(k);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+/// The hash of a token whose first 8 bytes (zero-padded) are `first`: a folded multiply per 8-byte
+/// word. Cheaper than a general string hash on tokens of a few bytes; its quality only affects
+/// probe lengths, never results (slots compare the token's bytes).
 #[inline]
 fn token_hash(first: u64, token: &[u8]) -> u64 {
-    let mut h = (first ^ (token.len() as u64).wrapping_mul(MIX)).wrapping_mul(MIX);
-    if token.len() > 8 {
-        let mut at = 8;
-        while at < token.len() {
-            h = (h.rotate_left(23) ^ prefix_at(token, at, (token.len() - at).min(8))).wrapping_mul(MIX);
-            at += 8;
-        }
+    let mut h = fold_mul(first ^ (token.len() as u64).wrapping_mul(MIX2), MIX);
+    let mut at = 8;
+    while at < token.len() {
+        h = fold_mul(h ^ prefix_at(token, at, (token.len() - at).min(8)), MIX2);
+        at += 8;
     }
-    h ^ (h >> 29)
+    h
 }
 
 /// The fields between a spaced string's outer spaces (`" a b "` → `a`, `b`); none if shorter than 2.
@@ -244,8 +251,8 @@ impl TokenTrie {
     /// Pushes the value of every occurrence of a pattern in the spaced text `haystack`.
     pub(crate) fn scan(&self, haystack: &[u8], scratch: &mut TrieScratch, hits: &mut Vec<u32>) {
         // Three passes, so that the table loads of different fields do not wait for each other:
-        // hash every field and prefetch its vocabulary slot; resolve the fields to tokens and
-        // prefetch the slot of each field's first step down the trie; then walk.
+        // hash every field and prefetch its vocabulary slot; resolve the fields to tokens,
+        // prefetching the slot of each field's first step down the trie; then walk.
         scratch.spans.clear();
         scratch.ids.clear();
         let mut from = 1;
@@ -255,15 +262,18 @@ impl TokenTrie {
             scratch.spans.push((from as u32, field.len() as u32, hash));
             from += field.len() + 1;
         }
+        // The first step's slot is prefetched as soon as both tokens are known, so its load runs
+        // while the later fields are resolved.
+        let mut previous = (NONE, 0);
         for &(from, len, hash) in &scratch.spans {
             let field = &haystack[from as usize..from as usize + len as usize];
             let first = prefix_at(haystack, from as usize, field.len().min(8));
-            scratch.ids.push(self.token(field, first, hash));
-        }
-        for pair in scratch.ids.windows(2) {
-            if pair[0].1 & HAS_CHILDREN != 0 && pair[1].0 != NONE {
-                prefetch(&self.children[child_hash(child_key(pair[0].0, pair[1].0)) as usize & self.child_mask]);
+            let resolved = self.token(field, first, hash);
+            if previous.1 & HAS_CHILDREN != 0 && resolved.0 != NONE {
+                prefetch(&self.children[child_hash(child_key(previous.0, resolved.0)) as usize & self.child_mask]);
             }
+            scratch.ids.push(resolved);
+            previous = resolved;
         }
         let ids = &scratch.ids;
         for (i, &(token, first_info)) in ids.iter().enumerate() {
