@@ -116,20 +116,21 @@ impl Counter {
 
     /// Counts the tokens and bigrams of one plain text; spills when over budget.
     pub fn add_text(&mut self, text: &str) -> Result<()> {
-        let mut previous: Option<u32> = None;
+        let mut previous: Option<(u32, usize)> = None;
         for_each_token(text, |token, chained| {
             let id = self.intern(token);
             self.unigrams[id as usize] += 1;
             self.totals.tokens += 1;
-            if let (true, Some(p)) = (chained, previous) {
+            if let (true, Some((p, p_len))) = (chained, previous) {
                 let slot = self.bigrams.entry(((p as u64) << 32) | id as u64).or_insert(0);
                 if *slot == 0 {
-                    self.bytes += BIGRAM_ENTRY_BYTES;
+                    // The slot, and the `"a b"` key it becomes when the table is written.
+                    self.bytes += BIGRAM_ENTRY_BYTES + p_len + 1 + token.len() + ENTRY_OVERHEAD;
                 }
                 *slot += 1;
                 self.totals.bigrams += 1;
             }
-            previous = Some(id);
+            previous = Some((id, token.len()));
         });
         // Ids are u32: a table with that many distinct tokens spills whatever the budget.
         if self.bytes > self.budget || self.unigrams.len() >= u32::MAX as usize - 1 {
