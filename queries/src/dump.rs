@@ -9,7 +9,8 @@
 //!
 //! [`for_each_article`] runs units on worker threads: stream groups are decoded by the workers
 //! themselves; a whole-input unit is parsed by the calling thread (a bz2 one decoded on a thread of
-//! its own, so decoding and parsing overlap), which hands batches of articles to the workers. Channels are bounded, so memory stays bounded whatever the input.
+//! its own, so decoding and parsing overlap), which hands batches of articles to the workers.
+//! Channels are bounded, so memory stays bounded whatever the input.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
