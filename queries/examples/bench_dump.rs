@@ -6,6 +6,7 @@
 //! bench_dump bare  DUMP            # bzip2 decode only, one thread
 //! bench_dump pages DUMP THREADS    # decode + XML pages (no text work)
 //! bench_dump build DUMP THREADS    # decode + pages + strip + count + select (wit queries build)
+//! bench_dump build DUMP THREADS OUT  # the same, keeping the output folder OUT (to compare builds)
 //! ```
 //! Prints one tab-separated line: mode, threads, compressed MB, XML MB, seconds, peak RSS MiB.
 
@@ -31,7 +32,7 @@ fn peak_rss_mib() -> u64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: bench_dump bare|pages|build DUMP [THREADS]";
+    let usage = "usage: bench_dump bare|pages|build DUMP [THREADS [OUT]]";
     let mode = args.get(1).ok_or(usage)?.clone();
     let path = PathBuf::from(args.get(2).ok_or(usage)?);
     let threads: usize = args.get(3).map(|t| t.parse()).transpose()?.unwrap_or(1);
@@ -69,10 +70,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tally.xml_bytes.load(std::sync::atomic::Ordering::Relaxed)
         }
         "build" => {
-            let out = tempfile::tempdir()?;
+            let temp = tempfile::tempdir()?;
+            let out = args.get(4).map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
             let config = BuildConfig {
                 inputs: vec![DumpInput { path: path.clone(), index: None }],
-                out: out.path().to_path_buf(),
+                out,
                 threads,
                 ..BuildConfig::default()
             };

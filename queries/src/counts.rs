@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+use rustc_hash::FxBuildHasher;
 
 use crate::error::{QueriesError, Result};
 use crate::tokens::for_each_token;
@@ -68,60 +68,72 @@ impl Totals {
 /// Sorted (key, count) entries held in memory.
 pub type SortedEntries = Vec<(Box<str>, u64)>;
 
-/// One worker's counts.
+/// Estimated bytes per bigram entry: the (id pair, count) slot at the table's load factor.
+const BIGRAM_ENTRY_BYTES: usize = 24;
+
+/// One worker's counts. Tokens are interned: each distinct token gets an id, its count sits in a
+/// vector, and a bigram is the pair of its tokens' ids in one `u64` — so the hot path hashes short
+/// tokens once and bigrams as integers, and builds no `"a b"` string until the table is written.
 pub struct Counter {
-    table: HashMap<Box<str>, u64, Xxh3DefaultBuilder>,
+    ids: HashMap<Box<str>, u32, FxBuildHasher>,
+    unigrams: Vec<u64>,
+    bigrams: HashMap<u64, u64, FxBuildHasher>,
+    /// Keys added with [`Counter::add_count`] (merged tables), counted as they are.
+    other: HashMap<Box<str>, u64, FxBuildHasher>,
     bytes: usize,
     budget: usize,
     spill: SpillDir,
     runs: Vec<PathBuf>,
     totals: Totals,
-    key: String,
 }
 
 impl Counter {
     /// `budget`: bytes this table may hold before it spills.
     pub fn new(budget: usize, spill: SpillDir) -> Self {
         Counter {
-            table: HashMap::with_hasher(Xxh3DefaultBuilder),
+            ids: HashMap::default(),
+            unigrams: Vec::new(),
+            bigrams: HashMap::default(),
+            other: HashMap::default(),
             bytes: 0,
             budget: budget.max(1),
             spill,
             runs: Vec::new(),
             totals: Totals::default(),
-            key: String::new(),
         }
     }
 
-    fn bump(&mut self, key_is_scratch: bool, token: &str) {
-        let key = if key_is_scratch { self.key.as_str() } else { token };
-        if let Some(count) = self.table.get_mut(key) {
-            *count += 1;
-        } else {
-            self.bytes += key.len() + ENTRY_OVERHEAD;
-            self.table.insert(key.into(), 1);
+    fn intern(&mut self, token: &str) -> u32 {
+        if let Some(&id) = self.ids.get(token) {
+            return id;
         }
+        let id = self.unigrams.len() as u32;
+        self.ids.insert(token.into(), id);
+        self.unigrams.push(0);
+        self.bytes += token.len() + ENTRY_OVERHEAD;
+        id
     }
 
     /// Counts the tokens and bigrams of one plain text; spills when over budget.
     pub fn add_text(&mut self, text: &str) -> Result<()> {
-        let mut previous: Option<&str> = None;
-        let mut pending: Vec<(&str, bool)> = Vec::new();
-        for_each_token(text, |token, chained| pending.push((token, chained)));
-        for (token, chained) in pending {
-            self.bump(false, token);
+        let mut previous: Option<(u32, usize)> = None;
+        for_each_token(text, |token, chained| {
+            let id = self.intern(token);
+            self.unigrams[id as usize] += 1;
             self.totals.tokens += 1;
-            if let (true, Some(p)) = (chained, previous) {
-                self.key.clear();
-                self.key.push_str(p);
-                self.key.push(' ');
-                self.key.push_str(token);
-                self.bump(true, "");
+            if let (true, Some((p, p_len))) = (chained, previous) {
+                let slot = self.bigrams.entry(((p as u64) << 32) | id as u64).or_insert(0);
+                if *slot == 0 {
+                    // The slot, and the `"a b"` key it becomes when the table is written.
+                    self.bytes += BIGRAM_ENTRY_BYTES + p_len + 1 + token.len() + ENTRY_OVERHEAD;
+                }
+                *slot += 1;
                 self.totals.bigrams += 1;
             }
-            previous = Some(token);
-        }
-        if self.bytes > self.budget {
+            previous = Some((id, token.len()));
+        });
+        // Ids are u32: a table with that many distinct tokens spills whatever the budget.
+        if self.bytes > self.budget || self.unigrams.len() >= u32::MAX as usize - 1 {
             self.spill()?;
         }
         Ok(())
@@ -129,14 +141,41 @@ impl Counter {
 
     /// Adds one key `count` times (merging count tables).
     pub fn add_count(&mut self, key: &str, count: u64) {
-        *self.table.entry(key.into()).or_insert(0) += count;
+        *self.other.entry(key.into()).or_insert(0) += count;
     }
 
     fn sorted(&mut self) -> Vec<(Box<str>, u64)> {
-        let mut entries: Vec<(Box<str>, u64)> = std::mem::take(&mut self.table).into_iter().collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        self.table = HashMap::with_hasher(Xxh3DefaultBuilder);
+        let ids = std::mem::take(&mut self.ids);
+        let unigrams = std::mem::take(&mut self.unigrams);
+        let bigrams = std::mem::take(&mut self.bigrams);
+        let other = std::mem::take(&mut self.other);
         self.bytes = 0;
+        let mut names: Vec<Box<str>> = vec![Box::from(""); unigrams.len()];
+        for (name, id) in ids {
+            names[id as usize] = name;
+        }
+        // Unigram and bigram keys are distinct (a bigram holds a space, a token none; a pair of
+        // tokens spells one string); only keys from `add_count` may repeat one, so equal keys are
+        // summed after the sort.
+        let mut entries: Vec<(Box<str>, u64)> = Vec::with_capacity(names.len() + bigrams.len() + other.len());
+        let mut key = String::new();
+        for (pair, count) in bigrams {
+            key.clear();
+            key.push_str(&names[(pair >> 32) as usize]);
+            key.push(' ');
+            key.push_str(&names[(pair & 0xFFFF_FFFF) as usize]);
+            entries.push((key.as_str().into(), count));
+        }
+        entries.extend(names.into_iter().zip(unigrams));
+        entries.extend(other);
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|next, kept| {
+            let same = next.0 == kept.0;
+            if same {
+                kept.1 += next.1;
+            }
+            same
+        });
         entries
     }
 
@@ -393,6 +432,22 @@ mod tests {
         assert_eq!(all(vec![big]), all(small));
         // Spilled runs are whole files under their final names; no temporary file remains.
         assert!(fs::read_dir(dir.path()).unwrap().all(|e| e.unwrap().file_name().to_string_lossy().ends_with(".run")));
+    }
+
+    #[test]
+    fn added_counts_sum_with_counted_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut counter = Counter::new(1 << 30, SpillDir::new(dir.path()));
+        counter.add_text("New York is big").unwrap();
+        counter.add_count("New York", 5);
+        counter.add_count("York", 2);
+        counter.add_count("elsewhere", 1);
+        let counts: HashMap<String, u64> = all(vec![counter]).into_iter().collect();
+        assert_eq!(counts["New York"], 6);
+        assert_eq!(counts["York"], 3);
+        assert_eq!(counts["elsewhere"], 1);
+        assert_eq!(counts["is big"], 1);
+        assert_eq!(counts.len(), 8, "{counts:?}");
     }
 
     #[test]

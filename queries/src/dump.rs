@@ -7,9 +7,10 @@
 //! end-of-stream marker; a file is treated as multistream when a second stream starts within its
 //! first [`PROBE_BYTES`] and that stream begins with a `<page>`.
 //!
-//! [`for_each_page`] runs units on worker threads: stream groups are decoded by the workers
-//! themselves; a whole-input unit is decoded and parsed by the calling thread, which hands batches
-//! of articles to the workers. Channels are bounded, so memory stays bounded whatever the input.
+//! [`for_each_article`] runs units on worker threads: stream groups are decoded by the workers
+//! themselves; a whole-input unit is parsed by the calling thread (a bz2 one decoded on a thread of
+//! its own, so decoding and parsing overlap), which hands batches of articles to the workers.
+//! Channels are bounded, so memory stays bounded whatever the input.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
@@ -89,7 +90,13 @@ fn starts_at_page_boundary(path: &Path, start: u64) -> bool {
     t.starts_with("<page") || t.starts_with("</mediawiki") || t.is_empty()
 }
 
-/// Splits the inputs into units; stream groups of about `unit_bytes` compressed bytes.
+/// A multistream file is cut into at least this many units (when it has the streams), so that on a
+/// small file the workers still finish together. A constant, not a function of the thread count:
+/// ranks share units by their index, so every rank must cut the files the same way.
+pub const MIN_UNITS_PER_FILE: u64 = 16;
+
+/// Splits the inputs into units; stream groups of about `unit_bytes` compressed bytes (less on a
+/// file under `MIN_UNITS_PER_FILE × unit_bytes`).
 pub fn plan(inputs: &[DumpInput], unit_bytes: u64, parallel: bool) -> Result<(Vec<Unit>, Plan)> {
     let mut units = Vec::new();
     let mut plan = Plan::default();
@@ -126,10 +133,11 @@ pub fn plan(inputs: &[DumpInput], unit_bytes: u64, parallel: bool) -> Result<(Ve
             continue;
         }
         plan.streams += starts.len() as u64;
+        let group_bytes = unit_bytes.min(len / MIN_UNITS_PER_FILE).max(1);
         let mut group_start = starts[0];
         for (k, &start) in starts.iter().enumerate().skip(1) {
             let is_last = k == starts.len() - 1;
-            if start - group_start >= unit_bytes {
+            if start - group_start >= group_bytes {
                 units.push(Unit::Streams { input: i, start: group_start, end: start });
                 group_start = start;
             }
@@ -194,12 +202,106 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-/// Opens a unit as decoded XML (`fragment`: a part of a multistream document).
-fn open_unit<'a>(
-    inputs: &'a [DumpInput],
+/// Bytes of decoded XML per chunk handed from a decoding thread to its parser.
+const PIPE_CHUNK: usize = 1 << 20;
+/// Chunks in flight between a decoding thread and its parser.
+const PIPE_DEPTH: usize = 4;
+
+/// The reading end of a decoding thread: its chunks in order, then its error (if any) — the bytes
+/// and the fault a parser sees are the ones the decoder would have returned on the parser's thread.
+struct Pipe {
+    chunks: crossbeam_channel::Receiver<io::Result<Vec<u8>>>,
+    recycle: crossbeam_channel::Sender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Pipe {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.current.len() && !self.done {
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => {
+                    let used = std::mem::replace(&mut self.current, chunk);
+                    let _ = self.recycle.try_send(used);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => self.done = true,
+            }
+        }
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.current.len());
+    }
+}
+
+/// Decodes `decoder` on a thread of `scope`, so a single-stream dump is decompressed on one core
+/// while it is parsed on another; decoded bytes are added to `xml_bytes` as they are produced.
+fn decode_on_thread<'scope, 'env: 'scope, R: Read + Send + 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    mut decoder: R,
+    xml_bytes: &'env AtomicU64,
+) -> Pipe {
+    let (send, chunks) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(PIPE_DEPTH);
+    let (recycle, recycled) = crossbeam_channel::bounded::<Vec<u8>>(PIPE_DEPTH + 2);
+    scope.spawn(move || loop {
+        let mut chunk = recycled.try_recv().unwrap_or_default();
+        chunk.resize(PIPE_CHUNK, 0);
+        let mut filled = 0;
+        let mut failure = None;
+        while filled < PIPE_CHUNK {
+            match decoder.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        chunk.truncate(filled);
+        xml_bytes.fetch_add(filled as u64, Ordering::Relaxed);
+        // A closed channel means the parser stopped (an error of its own): stop decoding.
+        if filled > 0 && send.send(Ok(chunk)).is_err() {
+            return;
+        }
+        if let Some(e) = failure {
+            let _ = send.send(Err(e));
+            return;
+        }
+        if filled == 0 {
+            return;
+        }
+    });
+    Pipe { chunks, recycle, current: Vec::new(), pos: 0, done: false }
+}
+
+/// Opens a unit as decoded XML (`fragment`: a part of a multistream document). A whole bz2 input is
+/// decoded on a thread of `scope`; stream groups are decoded by the calling thread, since they are
+/// already decoded in parallel, one group per worker.
+fn open_unit<'scope, 'env: 'scope>(
+    inputs: &'env [DumpInput],
     unit: &Unit,
-    tally: &'a Tally,
-) -> Result<(Box<dyn BufRead + 'a>, Origin<'a>, bool)> {
+    tally: &'env Tally,
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+) -> Result<(Box<dyn BufRead + 'env>, Origin<'env>, bool)> {
     match *unit {
         Unit::Streams { input, start, end } => {
             let path = inputs[input].path.as_path();
@@ -219,11 +321,8 @@ fn open_unit<'a>(
             };
             let mut raw = BufReader::with_capacity(1 << 20, Counting { inner: raw, count: &tally.compressed_bytes });
             let head = raw.fill_buf().map_err(|e| QueriesError::io(path, e))?;
-            let reader: Box<dyn BufRead + 'a> = match bz2::sniff(head) {
-                Compression::Bz2 => Box::new(BufReader::with_capacity(
-                    1 << 20,
-                    Counting { inner: Bz2Reader::new(raw, 0), count: &tally.xml_bytes },
-                )),
+            let reader: Box<dyn BufRead + 'env> = match bz2::sniff(head) {
+                Compression::Bz2 => Box::new(decode_on_thread(scope, Bz2Reader::new(raw, 0), &tally.xml_bytes)),
                 Compression::Plain => Box::new(BufReader::new(Counting { inner: raw, count: &tally.xml_bytes })),
             };
             Ok((reader, Origin { path, base: 0 }, false))
@@ -238,16 +337,18 @@ pub fn read_unit(
     tally: &Tally,
     mut f: impl FnMut(Page) -> Result<()>,
 ) -> Result<()> {
-    let (reader, origin, fragment) = open_unit(inputs, unit, tally)?;
-    let mut pages = PageReader::new(reader, origin, fragment);
-    while let Some(page) = pages.next_page()? {
-        tally.page(&page);
-        f(page)?;
-    }
-    Ok(())
+    std::thread::scope(|scope| {
+        let (reader, origin, fragment) = open_unit(inputs, unit, tally, scope)?;
+        let mut pages = PageReader::new(reader, origin, fragment);
+        while let Some(page) = pages.next_page()? {
+            tally.page(&page);
+            f(page)?;
+        }
+        Ok(())
+    })
 }
 
-/// What [`for_each_page`] needs to know.
+/// What [`for_each_article`] needs to know.
 pub struct Parallel {
     pub threads: usize,
     pub rank: usize,
@@ -368,4 +469,77 @@ pub fn for_each_article<S: Send>(
         return Err(e);
     }
     states.into_iter().map(|s| s.map_err(|_| QueriesError::Config("a worker thread panicked".into()))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A single-stream bz2 export of `pages` articles, each with `body` as its text.
+    fn export(dir: &Path, pages: usize, body: &str) -> DumpInput {
+        let mut xml = String::from("<mediawiki>\n");
+        for i in 0..pages {
+            xml.push_str(&format!(
+                "<page><title>P{i}</title><ns>0</ns><id>{i}</id><revision><text>{body} {i}</text></revision></page>\n"
+            ));
+        }
+        xml.push_str("</mediawiki>\n");
+        let mut encoder = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        encoder.write_all(xml.as_bytes()).unwrap();
+        let path = dir.join("dump.xml.bz2");
+        std::fs::write(&path, encoder.finish().unwrap()).unwrap();
+        DumpInput { path, index: None }
+    }
+
+    #[test]
+    fn a_whole_bz2_input_decoded_on_its_own_thread_gives_every_page_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        // Over PIPE_DEPTH chunks of XML, so the decoding thread has to wait for the parser.
+        let inputs = [export(dir.path(), 4000, &"word ".repeat(400))];
+        let tally = Tally::default();
+        let mut ids = Vec::new();
+        read_unit(&inputs, &Unit::Whole { input: 0 }, &tally, |page| {
+            ids.push(page.id);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(ids, (0..4000).collect::<Vec<u64>>());
+        assert!(tally.xml_bytes.load(Ordering::Relaxed) > (PIPE_DEPTH * PIPE_CHUNK) as u64);
+        assert_eq!(tally.compressed_bytes.load(Ordering::Relaxed), std::fs::metadata(&inputs[0].path).unwrap().len());
+    }
+
+    #[test]
+    fn a_parser_that_stops_early_stops_the_decoding_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = [export(dir.path(), 4000, &"word ".repeat(400))];
+        let tally = Tally::default();
+        // Returns (instead of waiting forever on a decoder blocked on a full channel).
+        let err = read_unit(&inputs, &Unit::Whole { input: 0 }, &tally, |page| {
+            if page.id == 3 {
+                return Err(QueriesError::Config("enough".into()));
+            }
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("enough"), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_whole_bz2_input_names_the_compressed_offset_after_its_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = export(dir.path(), 3000, &"word ".repeat(400));
+        let bytes = std::fs::read(&input.path).unwrap();
+        std::fs::write(&input.path, &bytes[..bytes.len() * 3 / 4]).unwrap();
+        let tally = Tally::default();
+        let mut pages = 0;
+        let err = read_unit(&[input], &Unit::Whole { input: 0 }, &tally, |_| {
+            pages += 1;
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(pages > 1000, "the pages before the cut are read: {pages}");
+        assert!(err.contains("compressed byte") && err.contains("dump.xml.bz2"), "{err}");
+    }
 }

@@ -164,11 +164,18 @@ fn count(config: &BuildConfig, spill: &SpillDir, stats: &mut BuildStats) -> Resu
         |counter, page| counter.add_text(&to_plain_text(&page.text)),
     )?;
     drop(progress);
+    // Each table is sorted on a thread of its own: with several workers this is otherwise a serial
+    // step between counting and merging.
+    let finished = std::thread::scope(|scope| {
+        let sorting: Vec<_> =
+            counters.into_iter().map(|counter| scope.spawn(move || (counter.spilled(), counter.finish()))).collect();
+        sorting.into_iter().map(|h| h.join()).collect::<std::result::Result<Vec<_>, _>>()
+    })
+    .map_err(|_| QueriesError::Config("a thread sorting counts panicked".into()))?;
     let mut runs = Vec::new();
     let mut totals = Totals::default();
-    for counter in counters {
-        stats.spilled_runs += counter.spilled() as u64;
-        let (memory, files, t) = counter.finish();
+    for (spilled, (memory, files, t)) in finished {
+        stats.spilled_runs += spilled as u64;
         totals.add(t);
         runs.push(Run::Memory(memory.into_iter()));
         for file in files {

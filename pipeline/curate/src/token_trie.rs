@@ -13,8 +13,6 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use xxhash_rust::xxh3::xxh3_64;
-
 /// No token / no pattern.
 const NONE: u32 = u32::MAX;
 /// `info` bit: the node has children.
@@ -71,6 +69,48 @@ fn prefix(token: &[u8]) -> u64 {
     let n = token.len().min(8);
     word[..n].copy_from_slice(&token[..n]);
     u64::from_le_bytes(word)
+}
+
+/// The bytes `at..at + len` of `bytes` (len ≤ 8), zero-padded, as one integer: [`prefix`] of that
+/// slice, with a single unaligned load when 8 bytes are readable from `at`.
+#[inline]
+fn prefix_at(bytes: &[u8], at: usize, len: usize) -> u64 {
+    match bytes.get(at..at + 8) {
+        Some(word) => {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+            if len >= 8 {
+                word
+            } else {
+                word & ((1u64 << (8 * len)) - 1)
+            }
+        }
+        None => prefix(&bytes[at..at + len.min(8)]),
+    }
+}
+
+const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+const MIX2: u64 = 0xD6E8_FEB8_6659_FD93;
+
+/// Both halves of the 128-bit product, folded: every bit of `x` reaches the low bits, which pick
+/// the slot.
+#[inline]
+fn fold_mul(x: u64, k: u64) -> u64 {
+    let product = u128::from(x) * u128::from(k);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
+/// The hash of a token whose first 8 bytes (zero-padded) are `first`: a folded multiply per 8-byte
+/// word. Cheaper than a general string hash on tokens of a few bytes; its quality only affects
+/// probe lengths, never results (slots compare the token's bytes).
+#[inline]
+fn token_hash(first: u64, token: &[u8]) -> u64 {
+    let mut h = fold_mul(first ^ (token.len() as u64).wrapping_mul(MIX2), MIX);
+    let mut at = 8;
+    while at < token.len() {
+        h = fold_mul(h ^ prefix_at(token, at, (token.len() - at).min(8)), MIX2);
+        at += 8;
+    }
+    h
 }
 
 /// The fields between a spaced string's outer spaces (`" a b "` → `a`, `b`); none if shorter than 2.
@@ -144,7 +184,7 @@ impl TokenTrie {
             let rest = u32::try_from(bytes.len()).map_err(|_| "dictionary over 4 GiB".to_string())?;
             let len = u16::try_from(token.len()).map_err(|_| format!("a token of {} bytes", token.len()))?;
             bytes.extend_from_slice(token.get(8..).unwrap_or_default());
-            let hash = xxh3_64(token);
+            let hash = token_hash(prefix(token), token);
             let mut at = hash as usize & token_mask;
             while tokens[at].id != NONE {
                 at = (at + 1) & token_mask;
@@ -175,14 +215,14 @@ impl TokenTrie {
 
     /// `(token id, node info)` of a field whose hash is `hash`, `(NONE, 0)` when no pattern has it.
     #[inline]
-    fn token(&self, field: &[u8], hash: u64) -> (u32, u32) {
+    fn token(&self, field: &[u8], first: u64, hash: u64) -> (u32, u32) {
         let mut at = hash as usize & self.token_mask;
         loop {
             let slot = &self.tokens[at];
             if slot.id == NONE {
                 return (NONE, 0);
             }
-            if slot.hash == hash && slot.len as usize == field.len() && slot.prefix == prefix(field) {
+            if slot.hash == hash && slot.len as usize == field.len() && slot.prefix == first {
                 let rest = field.get(8..).unwrap_or_default();
                 if rest.is_empty() || self.bytes[slot.rest as usize..slot.rest as usize + rest.len()] == *rest {
                     return (slot.id, slot.info);
@@ -211,25 +251,29 @@ impl TokenTrie {
     /// Pushes the value of every occurrence of a pattern in the spaced text `haystack`.
     pub(crate) fn scan(&self, haystack: &[u8], scratch: &mut TrieScratch, hits: &mut Vec<u32>) {
         // Three passes, so that the table loads of different fields do not wait for each other:
-        // hash every field and prefetch its vocabulary slot; resolve the fields to tokens and
-        // prefetch the slot of each field's first step down the trie; then walk.
+        // hash every field and prefetch its vocabulary slot; resolve the fields to tokens,
+        // prefetching the slot of each field's first step down the trie; then walk.
         scratch.spans.clear();
         scratch.ids.clear();
         let mut from = 1;
         for field in fields(haystack) {
-            let hash = xxh3_64(field);
+            let hash = token_hash(prefix_at(haystack, from, field.len().min(8)), field);
             prefetch(&self.tokens[hash as usize & self.token_mask]);
             scratch.spans.push((from as u32, field.len() as u32, hash));
             from += field.len() + 1;
         }
+        // The first step's slot is prefetched as soon as both tokens are known, so its load runs
+        // while the later fields are resolved.
+        let mut previous = (NONE, 0);
         for &(from, len, hash) in &scratch.spans {
             let field = &haystack[from as usize..from as usize + len as usize];
-            scratch.ids.push(self.token(field, hash));
-        }
-        for pair in scratch.ids.windows(2) {
-            if pair[0].1 & HAS_CHILDREN != 0 && pair[1].0 != NONE {
-                prefetch(&self.children[child_hash(child_key(pair[0].0, pair[1].0)) as usize & self.child_mask]);
+            let first = prefix_at(haystack, from as usize, field.len().min(8));
+            let resolved = self.token(field, first, hash);
+            if previous.1 & HAS_CHILDREN != 0 && resolved.0 != NONE {
+                prefetch(&self.children[child_hash(child_key(previous.0, resolved.0)) as usize & self.child_mask]);
             }
+            scratch.ids.push(resolved);
+            previous = resolved;
         }
         let ids = &scratch.ids;
         for (i, &(token, first_info)) in ids.iter().enumerate() {
