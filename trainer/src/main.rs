@@ -238,9 +238,19 @@ fn main() -> ExitCode {
         }
         Command::Shapes { out, shards, rows, size } => run_shapes(&out, shards, rows, size),
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
+    match (result, wit_contract::interrupt::received()) {
+        (Ok(code), _) => code,
+        // Training stopped on SIGINT/SIGTERM after saving a checkpoint.
+        (Err(e), Some(signal)) => {
+            let mut command = wit_contract::interrupt::resume_command();
+            if !std::env::args().any(|arg| arg == "--resume" || arg.starts_with("--resume=")) {
+                command.push_str(" --resume latest");
+            }
+            let message = wit_contract::error_line(e.as_ref());
+            eprintln!("wit-train: {}", wit_contract::interrupt::resume_note_for(&message, &command));
+            ExitCode::from(signal.exit_code())
+        }
+        (Err(e), None) => {
             eprintln!("error: {}", wit_contract::error_line(e.as_ref()));
             ExitCode::FAILURE
         }
@@ -377,6 +387,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     options.save_every = args.save_every;
     options.log_every = args.log_every;
     options.stop_after = args.stop_after;
+    options.cancel = wit_contract::Cancel::on_signals();
     // A corpus or queries folder given as a URL (s3://, gs://, az://, http(s)://) is downloaded
     // into $WIT_SCRATCH first, as the pipeline's stages do; checkpoints stay in the local --out.
     let inputs = StoragePlan::new().input(&args.data).optional_input(args.queries.as_deref());

@@ -205,6 +205,7 @@ struct InputCounts {
 
 pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStats> {
     validate(config)?;
+    let _watching = config.cancel.watch();
     let started = Instant::now();
     let recorded = recorded_config(config);
     let (mut sink, resume) = match Sink::open(&config.out, failures_dir, &recorded, config.shard_rows)? {
@@ -245,10 +246,14 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     // Curated and candidate folders hold each key once (harvest deduplicated them): only a URL
     // list needs the set of keys seen, which grows with the list.
     let lists_keys = matches!(input, crate::input::FetchInput::UrlList { .. });
+    let input_cancel = config.cancel.clone();
     let input_thread = std::thread::spawn(move || {
         let mut counts = InputCounts::default();
         let mut seen: HashSet<u64> = HashSet::new();
         let result = input.for_each(|pair| {
+            if input_cancel.is_set() {
+                return false;
+            }
             let hash = key_hash(&pair.candidate.key);
             if hash % world_size != rank {
                 return true;
@@ -296,22 +301,40 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
 
     let concurrency = config.concurrency;
     let loop_shared = shared.clone();
-    runtime.block_on(async move {
+    let cancel = config.cancel.clone();
+    let dropped_in_flight = runtime.block_on(async move {
         let mut tasks = JoinSet::new();
-        while let Some(pair) = pair_rx.recv().await {
-            if row_tx.is_closed() {
-                break; // the writer failed; its error is reported below
+        // How often a cancel request is looked at while every download is waiting on the network.
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        let (mut input_open, mut dropped) = (true, 0);
+        loop {
+            if input_open && cancel.is_set() {
+                // Pairs in flight are dropped (not committed): the rerun fetches them again.
+                input_open = false;
+                pair_rx.close();
+                dropped = tasks.len();
+                tasks.abort_all();
             }
-            while tasks.len() >= concurrency {
-                tasks.join_next().await;
+            if !input_open && tasks.is_empty() {
+                break;
             }
-            let (shared, row_tx) = (loop_shared.clone(), row_tx.clone());
-            tasks.spawn(async move {
-                let outcome = handle_pair(shared, pair).await;
-                let _ = row_tx.send(outcome).await;
-            });
+            tokio::select! {
+                pair = pair_rx.recv(), if input_open && tasks.len() < concurrency => match pair {
+                    // A closed row channel: the writer failed; its error is reported below.
+                    Some(pair) if !row_tx.is_closed() => {
+                        let (shared, row_tx) = (loop_shared.clone(), row_tx.clone());
+                        tasks.spawn(async move {
+                            let outcome = handle_pair(shared, pair).await;
+                            let _ = row_tx.send(outcome).await;
+                        });
+                    }
+                    _ => input_open = false,
+                },
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = tick.tick() => {}
+            }
         }
-        while tasks.join_next().await.is_some() {}
+        dropped
     });
     drop(runtime);
 
@@ -333,7 +356,20 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
         }
     });
     // An input error still commits what was done, so the rerun resumes from there.
-    let counts = sink.commit(input_result.is_ok())?;
+    let interrupted = config.cancel.signal();
+    let counts = sink.commit(input_result.is_ok() && interrupted.is_none())?;
+    if let Some(signal) = interrupted {
+        let (corpus_shards, failure_shards) = sink.shard_counts();
+        let saved = format!(
+            "{} images and {} failures committed in {} ({corpus_shards} corpus and {failure_shards} failure shards \
+             listed in {}); {dropped_in_flight} downloads in flight were dropped and will be fetched again",
+            counts.corpus_rows,
+            counts.failure_rows,
+            config.out.display(),
+            Manifest::FILE_NAME,
+        );
+        return Err(wit_contract::Interrupted { signal, saved }.into());
+    }
     input_result?;
     let mut stats = stats_from(&counts, sink.shard_counts());
     stats.input_pairs = input_counts.read;

@@ -173,6 +173,7 @@ fn validate(config: &HarvestConfig) -> Result<()> {
 
 pub(crate) fn run(config: &HarvestConfig) -> Result<HarvestStats> {
     validate(config)?;
+    let _watching = config.cancel.watch();
     let started = Instant::now();
     let filter = LanguageFilter::new(&config.languages, config.min_lang_confidence).map_err(HarvestError::Config)?;
     let inputs = expand_inputs(&config.inputs)?;
@@ -283,7 +284,7 @@ fn harvest_into(
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| loop {
-                if failed.load(Ordering::Relaxed) {
+                if failed.load(Ordering::Relaxed) || config.cancel.is_set() {
                     return;
                 }
                 let at = next.fetch_add(1, Ordering::Relaxed);
@@ -315,10 +316,25 @@ fn harvest_into(
             });
         }
     });
-    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    let first_error = first_error.into_inner().unwrap_or_else(|p| p.into_inner());
+    let (mut manifest, done) = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(e) = first_error.filter(|e| !matches!(e, HarvestError::Interrupted(_))) {
         return Err(e);
     }
-    let (mut manifest, done) = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(signal) = config.cancel.signal() {
+        let finished = done.len() - (todo.len() - pending.len());
+        let saved = format!(
+            "{} of {} inputs harvested and committed in {} ({finished} this run; {} shards listed in {}); \
+             the {} inputs left (an input being read is started over) are harvested by the rerun",
+            done.len(),
+            todo.len(),
+            dir.display(),
+            manifest.shards.len(),
+            Manifest::FILE_NAME,
+            todo.len() - done.len(),
+        );
+        return Err(wit_contract::Interrupted { signal, saved }.into());
+    }
     manifest.stats = serde_json::to_value(total(done)).unwrap_or_default();
     Ok(Done::Harvested(manifest))
 }
@@ -328,7 +344,7 @@ fn is_input_fault(error: &HarvestError, input: &Path) -> bool {
     match error {
         HarvestError::AtOffset { .. } | HarvestError::Input { .. } | HarvestError::UrlList(_) => true,
         HarvestError::Io { path, .. } => path == input,
-        HarvestError::Contract(_) | HarvestError::Config(_) => false,
+        HarvestError::Contract(_) | HarvestError::Config(_) | HarvestError::Interrupted(_) => false,
     }
 }
 
@@ -456,8 +472,10 @@ fn harvest_input(
 ) -> Result<(InputStats, Option<ShardInfo>)> {
     let started = Instant::now();
     let kind = detect_kind(path)?;
-    let bytes = fs::metadata(path).map_err(|e| HarvestError::io(path, e))?.len();
-    if bytes == 0 {
+    let metadata = fs::metadata(path).map_err(|e| HarvestError::io(path, e))?;
+    let bytes = metadata.len();
+    // A pipe (`<(zcat …)`, a FIFO) has no length: only a regular file can be known empty.
+    if bytes == 0 && metadata.is_file() {
         return Err(HarvestError::input(path, "the file is empty (0 bytes): nothing to harvest"));
     }
     let stats = InputStats { path: recorded_path(path), format: kind.name().to_owned(), bytes, ..Default::default() };
@@ -497,6 +515,7 @@ fn read_warc(path: &Path, config: &HarvestConfig, collector: &mut Collector<'_>,
                 collector.skip(reason, 1);
             }
             WarcItem::Record(record) => {
+                stop_if_cancelled(config)?;
                 collector.stats.records += 1;
                 read_record(&record, config, collector);
             }
@@ -508,6 +527,11 @@ fn read_warc(path: &Path, config: &HarvestConfig, collector: &mut Collector<'_>,
         }
     }
     Ok(())
+}
+
+/// Ends the reading of an input when the run was asked to stop (the caller says what was saved).
+fn stop_if_cancelled(config: &HarvestConfig) -> Result<()> {
+    Ok(config.cancel.check(String::new)?)
 }
 
 fn is_html(mime: &str) -> bool {
@@ -624,6 +648,7 @@ fn read_list(
             }
             Err(e) => return Err(e.into()),
         };
+        stop_if_cancelled(config)?;
         collector.stats.records += 1;
         let url = match Url::parse(&row.url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => url,

@@ -65,10 +65,17 @@ fn main() -> ExitCode {
     commands::init_logging(cli.quiet, cli.verbose);
     match dispatch(cli.command) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {}", wit_contract::error_line(e.as_ref()));
-            ExitCode::FAILURE
-        }
+        Err(e) => match wit_contract::interrupt::received() {
+            // A stage stopped on SIGINT/SIGTERM after committing its finished work.
+            Some(signal) => {
+                eprintln!("wit: {}", wit_contract::interrupt::resume_note(&wit_contract::error_line(e.as_ref())));
+                ExitCode::from(signal.exit_code())
+            }
+            None => {
+                eprintln!("error: {}", wit_contract::error_line(e.as_ref()));
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -84,6 +84,9 @@ pub fn run(args: &BuildArgs) -> Result<ExitCode> {
                 if step.is_array() {
                     println!("build: {} rank {rank}/{}", step.name, step.ranks);
                 }
+                if let Some(signal) = wit_contract::interrupt::received() {
+                    return Err(format!("interrupted by {signal} before {}; the steps before it are complete", step.name));
+                }
                 let cli = crate::Cli::from_args(argv.iter().cloned()).map_err(|e| e.to_string())?;
                 crate::dispatch(cli.command)
                     .map(|code| code == ExitCode::SUCCESS)

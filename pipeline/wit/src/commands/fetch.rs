@@ -214,6 +214,7 @@ fn config_of(args: &FetchArgs, input: FetchInput, out: PathBuf) -> FetchConfig {
         rank: args.rank,
         world_size: args.world_size,
         memory_budget: args.memory_budget,
+        cancel: wit_contract::Cancel::on_signals(),
         ..FetchConfig::new(input, out)
     }
 }

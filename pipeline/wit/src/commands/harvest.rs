@@ -230,6 +230,7 @@ pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
             memory_budget: args.memory_budget,
             threads: args.threads,
             skip_bad_inputs: args.skip_bad_inputs,
+            cancel: wit_contract::Cancel::on_signals(),
         };
         harvest(&config).with_context(|| format!("harvesting into {}", out.display()))
     })?;
