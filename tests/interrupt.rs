@@ -69,7 +69,14 @@ impl Running {
             if let Some(status) = self.child.try_wait().unwrap() {
                 break status;
             }
-            if started.elapsed() > Duration::from_secs(60) {
+            if started.elapsed() > Duration::from_secs(20) {
+                let pid = self.child.id();
+                let threads = Command::new("sh")
+                    .arg("-c")
+                    .arg(format!("for t in /proc/{pid}/task/*; do cat $t/comm $t/wchan; echo; done"))
+                    .output()
+                    .unwrap();
+                eprintln!("threads of {pid}:\n{}", String::from_utf8_lossy(&threads.stdout));
                 let _ = self.child.kill();
                 panic!("still running a minute after the signal:\n{}", self.stderr());
             }
@@ -232,11 +239,23 @@ fn harvest_interrupted(signal: &str, code: i32) {
     pipe.flush().unwrap();
     run.wait_until("the first input committed", |_| Manifest::load(&out).map(|m| m.shards.len() == 1).unwrap_or(false));
     run.signal(signal);
-    // The reader sees the signal at its next row.
-    pipe.write_all(list_rows("late", 1).as_bytes()).unwrap();
-    pipe.flush().unwrap();
+    // The reader looks at the flag at each row: keep rows coming until it stops (the handler may
+    // run just after the reader took a row).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let feeder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if pipe.write_all(list_rows("late", 1).as_bytes()).is_err() {
+                    return; // the reader closed the pipe
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
     let (status, stderr) = run.finish();
-    drop(pipe);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    feeder.join().unwrap();
     assert_eq!(status.code(), Some(code), "exit code after {signal}:\n{stderr}");
     assert!(stderr.contains(&format!("interrupted by SIG{signal}; 1 of 2 inputs harvested and committed")), "{stderr}");
     assert!(stderr.contains("resume with"), "{stderr}");

@@ -12,6 +12,7 @@
 //! - [`manifest`]: the `manifest.json` that says which shards are done (rows, bytes, xxh3), with the
 //!   config, seed and tool version that made them, and the check that the folder still matches it;
 //! - [`interrupt`]: the token stages check to stop cleanly on SIGINT/SIGTERM;
+//! - [`progress`]: progress bars on a terminal, plain periodic lines elsewhere;
 //! - [`origin`]: the names manifests record for inputs (the URL, not a machine's local copy).
 //!
 //! Readers trust only the manifest: a file that is not listed there is not part of the output.
@@ -21,6 +22,7 @@ pub mod harvested;
 pub mod interrupt;
 pub mod manifest;
 pub mod origin;
+pub mod progress;
 pub mod reader;
 pub mod records;
 pub mod schema;
