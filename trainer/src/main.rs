@@ -226,7 +226,12 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into());
     // Colours only on a terminal: log files and launchers' pipes get plain `key=value` lines.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    wit_contract::progress::configure(cli.quiet);
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(wit_contract::progress::LogWriter::default)
+        .with_ansi(ansi)
+        .init();
     let result = match cli.command {
         Command::Train(args) => run_train(*args),
         Command::Eval(args) => run_eval(args),

@@ -253,6 +253,13 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
     // The losses of the steps since the last log line, still on the device.
     let mut pending: Vec<(u64, Tensor)> = Vec::new();
     let config = options.config;
+    let spec = wit_contract::progress::Spec::new("train", "steps", Some(last));
+    let progress = if rank == 0 {
+        wit_contract::progress::Progress::start(spec)
+    } else {
+        wit_contract::progress::Progress::hidden(spec)
+    };
+    progress.resumed(step);
     while step < last {
         let fetch_start = Instant::now();
         let batch = loader.next_batch()?.ok_or_else(|| TrainError::DataEnded(options.data.clone()))?;
@@ -273,6 +280,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
         let step_time = compute_start.elapsed().as_secs_f64();
 
         step += 1;
+        progress.set_done(step);
         let global_rows = (batch.len * world) as u64;
         samples_seen += global_rows;
         position = batch.position;
@@ -300,6 +308,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
                 loss = %format!("{loss:.4}"),
                 "train"
             );
+            progress.note(format!("loss {loss:.4}, {:.1} samples/s", window_samples as f64 / elapsed));
             (window_data, window_step, window_samples) = (0.0, 0.0, 0);
             window_start = Instant::now();
         }
@@ -341,6 +350,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
             return Err(wit_contract::Interrupted { signal, saved }.into());
         }
     }
+    progress.finish();
     drop(watching);
     drop(loader);
     stats.losses.extend(read_back(&mut pending));

@@ -135,12 +135,12 @@ impl Progress {
                     ProgressBar::new(total),
                     format!(
                         "{{prefix}} [{{elapsed_precise}}] {{wide_bar}} {{human_pos}}/{{human_len}} {unit} ({{percent}}%) \
-                         {{per_sec}} ETA {{eta}} {{msg}}"
+                         ETA {{eta}} {{msg}}"
                     ),
                 ),
                 None => (
                     ProgressBar::new_spinner(),
-                    format!("{{prefix}} [{{elapsed_precise}}] {{spinner}} {{human_pos}} {unit} {{per_sec}} {{msg}}"),
+                    format!("{{prefix}} [{{elapsed_precise}}] {{spinner}} {{human_pos}} {unit} {{msg}}"),
                 ),
             };
             let style = ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar());
@@ -257,10 +257,11 @@ impl Progress {
                     last.1 = Instant::now();
                     drop(last);
                     let seconds = inner.started.elapsed().as_secs_f64().max(1e-9);
-                    let message = self.details(0.0, seconds);
-                    // The bar shows its own rate: leave ours out of the message.
-                    let message = message.split(", ").filter(|part| !part.ends_with("/s") || part.contains("MB"));
-                    bar.set_message(message.collect::<Vec<_>>().join(" · "));
+                    let done = inner.done.load(Ordering::Relaxed);
+                    let rate = (done - inner.before.load(Ordering::Relaxed).min(done)) as f64 / seconds;
+                    let message = self.details(rate, seconds);
+                    let parts: Vec<&str> = message.split(", ").filter(|part| !part.is_empty()).collect();
+                    bar.set_message(parts.join(" · "));
                 }
             }
             Mode::Plain => {

@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
+use wit_contract::progress::{Progress, Spec};
 use wit_contract::{recorded_path, CorpusImage, Failure, Manifest};
 use wit_net::{ErrorKind, FetchError, Fetcher};
 
@@ -105,6 +106,7 @@ struct Shared {
     image_hashes: Mutex<KeptImages>,
     fetched: AtomicU64,
     bytes: AtomicU64,
+    progress: Progress,
 }
 
 /// The hashes of the images kept so far, up to a size set by the memory budget: a copy of one of
@@ -149,6 +151,7 @@ async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
         Err(error) => return net_failure(pair, &error),
     };
     shared.bytes.fetch_add(response.body.len() as u64, Ordering::Relaxed);
+    shared.progress.add_bytes(response.body.len() as u64);
     let image_xxh3 = xxhash_rust::xxh3::xxh3_64(&response.body);
     // `image_hashes` holds the bytes of corpus rows only: a pair is a duplicate of a row that was
     // kept, never of one whose decoding is still running or failed.
@@ -230,6 +233,9 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
         .enable_all()
         .build()
         .map_err(|e| FetchStageError::Config(format!("async runtime: {e}")))?;
+    // The rank's share of the input (key hashes spread evenly: an estimate when world_size > 1).
+    let total = config.input.size_hint().map(|n| n.div_ceil(config.world_size as u64));
+    let progress = Progress::start(Spec::new("fetch", "pairs", total).with_split().with_bytes());
     let shared = Arc::new(Shared {
         fetcher: Fetcher::new(config.net.clone())?,
         image: config.image.clone(),
@@ -237,6 +243,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
         image_hashes: Mutex::new(KeptImages::new(resume.image_hashes, config.memory_budget)),
         fetched: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
+        progress: progress.clone(),
     });
 
     let (pair_tx, mut pair_rx) = mpsc::channel::<InputPair>(config.concurrency * 2);
@@ -247,6 +254,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     // list needs the set of keys seen, which grows with the list.
     let lists_keys = matches!(input, crate::input::FetchInput::UrlList { .. });
     let input_cancel = config.cancel.clone();
+    let input_progress = progress.clone();
     let input_thread = std::thread::spawn(move || {
         let mut counts = InputCounts::default();
         let mut seen: HashSet<u64> = HashSet::new();
@@ -261,6 +269,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
             counts.read += 1;
             if done_keys.remove(&hash) {
                 counts.resumed += 1;
+                input_progress.resumed(1);
                 if lists_keys {
                     seen.insert(hash);
                 }
@@ -268,6 +277,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
             }
             if lists_keys && !seen.insert(hash) {
                 counts.duplicate_keys += 1;
+                input_progress.resumed(1);
                 return true;
             }
             pair_tx.blocking_send(pair).is_ok()
@@ -277,24 +287,12 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     });
 
     let (row_tx, mut row_rx) = mpsc::channel::<Outcome>(1024);
+    let writer_progress = progress.clone();
     let writer_thread = std::thread::spawn(move || -> Result<Box<Sink>> {
-        let mut last_log = Instant::now();
-        let mut rows = 0u64;
         while let Some(outcome) = row_rx.blocking_recv() {
+            let ok = matches!(outcome, Outcome::Image(_));
             sink.push(outcome)?;
-            rows += 1;
-            if last_log.elapsed().as_secs() >= 5 {
-                let counts = sink.counts();
-                let seconds = started.elapsed().as_secs_f64();
-                tracing::info!(
-                    done = rows,
-                    ok = counts.corpus_rows,
-                    failed = counts.failure_rows,
-                    per_second = format!("{:.1}", rows as f64 / seconds),
-                    "fetching"
-                );
-                last_log = Instant::now();
-            }
+            writer_progress.add(u64::from(ok), u64::from(!ok));
         }
         Ok(sink)
     });
@@ -341,6 +339,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     let (input_result, input_counts) =
         input_thread.join().map_err(|_| FetchStageError::Writer("the input reader panicked".into()))?;
     let mut sink = writer_thread.join().map_err(|_| FetchStageError::Writer("the writer panicked".into()))??;
+    progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let fetched = shared.fetched.load(Ordering::Relaxed);
     let bytes_downloaded = shared.bytes.load(Ordering::Relaxed);

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use url::Url;
+use wit_contract::progress::{Progress, Spec};
 use wit_contract::{
     clean_stale_temp_files, pair_key, recorded_path, shard_file_name, Candidate, HarvestedCandidate, Manifest,
     Provenance, RecordKind, ShardInfo, ShardWriter, WriterOptions,
@@ -277,6 +278,8 @@ fn harvest_into(
         n => n,
     }
     .min(pending.len().max(1));
+    let progress = Progress::start(Spec::new("harvest", "inputs", Some(todo.len() as u64)).with_split().with_bytes());
+    progress.resumed((todo.len() - pending.len()) as u64);
     let shared = Mutex::new((manifest, done));
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
@@ -296,6 +299,10 @@ fn harvest_into(
                     }
                     other => other,
                 };
+                if let Ok((input, _)) = &harvested {
+                    progress.add(u64::from(input.error.is_none()), u64::from(input.error.is_some()));
+                    progress.add_bytes(input.bytes);
+                }
                 let result = harvested.and_then(|(input, shard)| {
                     let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
                     let (manifest, done) = &mut *guard;
@@ -316,6 +323,7 @@ fn harvest_into(
             });
         }
     });
+    progress.finish();
     let first_error = first_error.into_inner().unwrap_or_else(|p| p.into_inner());
     let (mut manifest, done) = shared.into_inner().unwrap_or_else(|p| p.into_inner());
     if let Some(e) = first_error.filter(|e| !matches!(e, HarvestError::Interrupted(_))) {
