@@ -58,7 +58,8 @@ fn a_terminal_gets_a_bar_with_total_and_eta() {
     let server = server();
     let dir = tempfile::tempdir().unwrap();
     // A terminal 160 columns wide (a pty that `script` opens has no size of its own here).
-    let mut command = vec!["stty cols 160 rows 40; exec".to_string(), quoted(workspace_binary("wit").to_str().unwrap())];
+    let mut command =
+        vec!["stty cols 160 rows 40; exec".to_string(), quoted(workspace_binary("wit").to_str().unwrap())];
     command.extend(fetch_args(&server, dir.path()).iter().map(|a| quoted(a)));
     // `script` runs the command on a new pseudo-terminal and copies what it drew to stdout.
     let output = Command::new("script")

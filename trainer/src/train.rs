@@ -345,7 +345,9 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
                 Some(dir) if rank == 0 => {
                     format!("step {step} of {} finished and saved as checkpoint {}", options.steps, dir.display())
                 }
-                _ => format!("rank {rank} stopped after step {step} of {} (rank 0 saved the checkpoint)", options.steps),
+                _ => {
+                    format!("rank {rank} stopped after step {step} of {} (rank 0 saved the checkpoint)", options.steps)
+                }
             };
             return Err(wit_contract::Interrupted { signal, saved }.into());
         }

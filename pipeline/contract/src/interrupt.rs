@@ -209,8 +209,7 @@ pub fn resume_command() -> String {
 
 /// `arg` as one POSIX shell word.
 pub fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@+%".contains(&b));
+    let plain = !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@+%".contains(&b));
     if plain {
         arg.to_string()
     } else {

@@ -37,6 +37,7 @@ enum Command {
     },
     /// Check an output folder against its manifest.json: every listed shard present, whole
     /// (size and xxh3), readable, of the right schema and row count; no stray files.
+    #[command(after_help = "Examples:\n  wit verify out/corpus\n  wit verify out/curated")]
     Verify {
         /// A folder holding manifest.json.
         dir: PathBuf,
