@@ -149,7 +149,7 @@ impl Progress {
             bar
         });
         let now = Instant::now();
-        let progress = Progress {
+        Progress {
             inner: Arc::new(Inner {
                 spec,
                 started: now,
@@ -163,8 +163,7 @@ impl Progress {
                 last: Mutex::new((now, now)),
                 note: Mutex::new(String::new()),
             }),
-        };
-        progress
+        }
     }
 
     /// Units already done before this run (a resume): counted as done, not in the rate.
