@@ -71,14 +71,13 @@ impl FetchInput {
     pub fn size_hint(&self) -> Option<u64> {
         match self {
             FetchInput::Curated(dir) | FetchInput::Candidates(dir) => Manifest::load(dir).ok().map(|m| m.total_rows()),
-            FetchInput::UrlList { path, options } => {
+            FetchInput::UrlList { path, .. } => {
                 let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
                 let text = [".csv", ".tsv", ".txt", ".jsonl"].iter().any(|ext| name.ends_with(ext));
                 if !text {
                     return None;
                 }
                 let header = u64::from(!name.ends_with(".txt") && !name.ends_with(".jsonl"));
-                let _ = options;
                 count_lines(path).ok().map(|lines| lines.saturating_sub(header))
             }
         }

@@ -174,7 +174,6 @@ fn validate(config: &HarvestConfig) -> Result<()> {
 
 pub(crate) fn run(config: &HarvestConfig) -> Result<HarvestStats> {
     validate(config)?;
-    let _watching = config.cancel.watch();
     let started = Instant::now();
     let filter = LanguageFilter::new(&config.languages, config.min_lang_confidence).map_err(HarvestError::Config)?;
     let inputs = expand_inputs(&config.inputs)?;
@@ -236,6 +235,9 @@ fn harvest_into(
     dir: &Path,
     config_json: &serde_json::Value,
 ) -> Result<Done> {
+    // Signals stop this loop cleanly; elsewhere (the dedup passes, which survive `kill -9`) they
+    // end the process at once.
+    let _watching = config.cancel.watch();
     let mut done: Vec<InputStats> = Vec::new();
     let mut manifest = match Manifest::load_if_present(dir)? {
         Some(existing) if existing.kind == RecordKind::Candidates && existing.config == *config_json => {
