@@ -78,7 +78,7 @@ impl Running {
                     .unwrap();
                 eprintln!("threads of {pid}:\n{}", String::from_utf8_lossy(&threads.stdout));
                 let _ = self.child.kill();
-                panic!("still running a minute after the signal:\n{}", self.stderr());
+                panic!("still running 20 s after the signal:\n{}", self.stderr());
             }
             std::thread::sleep(Duration::from_millis(20));
         };
