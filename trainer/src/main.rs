@@ -106,6 +106,12 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  wit-train train --data out/corpus --config tiny -o out/train
+  wit-train train --data out/corpus --config ViT-B-32 --device cuda --steps 10000 --holdout 1 -o out/train
+  wit-train train --data out/corpus --config ViT-B-32 --device cuda --steps 10000 -o out/train --resume latest
+
+Ctrl-C or SIGTERM saves a checkpoint of the last finished step; --resume latest goes on from it.")]
 struct TrainArgs {
     /// Corpus folder (manifest.json of kind corpus + shard-NNNNN.parquet): a path, or a URL
     /// (s3://, gs://, az://, http(s)://) downloaded into $WIT_SCRATCH first.
@@ -117,16 +123,19 @@ struct TrainArgs {
     /// Model config: tiny, ViT-S-32 or ViT-B-32.
     #[arg(long, default_value = "tiny")]
     config: ClipConfig,
+    /// Rows per step on each rank.
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Total optimiser steps (the schedule's length).
     #[arg(long, default_value_t = 100)]
     steps: u64,
+    /// Peak learning rate of the cosine schedule.
     #[arg(long, default_value_t = 5e-4)]
     lr: f64,
     /// Linear warm-up steps.
     #[arg(long, default_value_t = 10)]
     warmup: u64,
+    /// AdamW weight decay.
     #[arg(long, default_value_t = 0.2)]
     weight_decay: f64,
     /// Clip the gradients' joint L2 norm to this (off by default, as in open_clip).
@@ -141,6 +150,7 @@ struct TrainArgs {
     /// Rows shuffled together (windows across shard boundaries).
     #[arg(long, default_value_t = 4096)]
     shuffle_window: usize,
+    /// Seed of the initialisation and the data order.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// This process's rank (default: RANK or SLURM_PROCID from the environment, else 0).
@@ -169,8 +179,10 @@ struct TrainArgs {
     /// `latest` (newest checkpoint under --out, if any) or a checkpoint folder.
     #[arg(long)]
     resume: Option<String>,
+    /// Write a checkpoint every this many steps (and at the last).
     #[arg(long, default_value_t = 1000)]
     save_every: u64,
+    /// Log the loss and throughput every this many steps.
     #[arg(long, default_value_t = 10)]
     log_every: u64,
     /// Stop (with a checkpoint) after this step although the schedule runs to --steps.
@@ -188,6 +200,9 @@ struct TrainArgs {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  wit-train eval --data out/corpus -o out/train --queries out/queries
+  wit-train eval --data out/corpus --checkpoint out/train/checkpoints/step-00001000")]
 struct EvalArgs {
     /// Corpus folder whose held-out shards to evaluate on.
     #[arg(long)]
@@ -195,18 +210,25 @@ struct EvalArgs {
     /// A checkpoint folder, or `latest` under --out.
     #[arg(long, default_value = "latest")]
     checkpoint: String,
+    /// The training output folder holding checkpoints/.
     #[arg(long, short = 'o', default_value = "out/train")]
     out: PathBuf,
+    /// Shards at the end of the manifest held out for evaluation.
     #[arg(long, default_value_t = 1)]
     holdout: usize,
+    /// Queries folder naming the corpus's query ids, for zero-shot evaluation.
     #[arg(long)]
     queries: Option<PathBuf>,
+    /// Rows per evaluation batch.
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Image decoding threads.
     #[arg(long, default_value_t = 4)]
     workers: usize,
+    /// cpu, cuda, or auto (cuda when available).
     #[arg(long, default_value = "auto")]
     device: String,
+    /// CLIP's BPE merges (bpe_simple_vocab_16e6.txt.gz; `make fixtures` fetches it).
     #[arg(long)]
     bpe: Option<PathBuf>,
 }
@@ -226,7 +248,12 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into());
     // Colours only on a terminal: log files and launchers' pipes get plain `key=value` lines.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    wit_contract::progress::configure(cli.quiet);
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(wit_contract::progress::LogWriter::default)
+        .with_ansi(ansi)
+        .init();
     let result = match cli.command {
         Command::Train(args) => run_train(*args),
         Command::Eval(args) => run_eval(args),
@@ -238,9 +265,19 @@ fn main() -> ExitCode {
         }
         Command::Shapes { out, shards, rows, size } => run_shapes(&out, shards, rows, size),
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
+    match (result, wit_contract::interrupt::received()) {
+        (Ok(code), _) => code,
+        // Training stopped on SIGINT/SIGTERM after saving a checkpoint.
+        (Err(e), Some(signal)) => {
+            let mut command = wit_contract::interrupt::resume_command();
+            if !std::env::args().any(|arg| arg == "--resume" || arg.starts_with("--resume=")) {
+                command.push_str(" --resume latest");
+            }
+            let message = wit_contract::error_line(e.as_ref());
+            eprintln!("wit-train: {}", wit_contract::interrupt::resume_note_for(&message, &command));
+            ExitCode::from(signal.exit_code())
+        }
+        (Err(e), None) => {
             eprintln!("error: {}", wit_contract::error_line(e.as_ref()));
             ExitCode::FAILURE
         }
@@ -377,6 +414,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     options.save_every = args.save_every;
     options.log_every = args.log_every;
     options.stop_after = args.stop_after;
+    options.cancel = wit_contract::Cancel::on_signals();
     // A corpus or queries folder given as a URL (s3://, gs://, az://, http(s)://) is downloaded
     // into $WIT_SCRATCH first, as the pipeline's stages do; checkpoints stay in the local --out.
     let inputs = StoragePlan::new().input(&args.data).optional_input(args.queries.as_deref());

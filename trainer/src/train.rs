@@ -43,6 +43,9 @@ pub enum TrainError {
     Eval(#[from] eval::EvalError),
     #[error(transparent)]
     Dist(#[from] DistError),
+    /// SIGINT/SIGTERM: a checkpoint of the last finished step was saved; `--resume latest` goes on.
+    #[error(transparent)]
+    Interrupted(#[from] wit_contract::Interrupted),
     #[error("world size {0} needs a process group (launch with `wit-train launch`, torchrun or srun)")]
     NoGroup(usize),
 }
@@ -115,6 +118,10 @@ pub struct TrainOptions {
     /// The c10d process group of a data-parallel run (its rank and world size replace `rank` and
     /// `world_size`); None for one process.
     pub group: Option<Arc<ProcessGroup>>,
+    /// Set on SIGINT/SIGTERM: save a checkpoint of the step just finished and return
+    /// [`TrainError::Interrupted`]. One process looks at it after every step; the ranks of a group
+    /// agree on it (one all-reduce) at every log step.
+    pub cancel: wit_contract::Cancel,
 }
 
 impl TrainOptions {
@@ -148,6 +155,7 @@ impl TrainOptions {
             queries: None,
             loss: LossKind::Clip,
             group: None,
+            cancel: wit_contract::Cancel::never(),
         }
     }
 }
@@ -177,6 +185,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
         None => (0, 1),
     };
     let options = &TrainOptions { rank, world_size: world, ..options.clone() };
+    let watching = options.cancel.watch();
     let tokenizer = Arc::new(Tokenizer::from_file(&options.bpe)?);
     let vs = nn::VarStore::new(options.device);
     let mut model = {
@@ -244,6 +253,13 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
     // The losses of the steps since the last log line, still on the device.
     let mut pending: Vec<(u64, Tensor)> = Vec::new();
     let config = options.config;
+    let spec = wit_contract::progress::Spec::new("train", "steps", Some(last));
+    let progress = if rank == 0 {
+        wit_contract::progress::Progress::start(spec)
+    } else {
+        wit_contract::progress::Progress::hidden(spec)
+    };
+    progress.resumed(step);
     while step < last {
         let fetch_start = Instant::now();
         let batch = loader.next_batch()?.ok_or_else(|| TrainError::DataEnded(options.data.clone()))?;
@@ -264,6 +280,7 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
         let step_time = compute_start.elapsed().as_secs_f64();
 
         step += 1;
+        progress.set_done(step);
         let global_rows = (batch.len * world) as u64;
         samples_seen += global_rows;
         position = batch.position;
@@ -291,10 +308,16 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
                 loss = %format!("{loss:.4}"),
                 "train"
             );
+            progress.note(format!("loss {loss:.4}, {:.1} samples/s", window_samples as f64 / elapsed));
             (window_data, window_step, window_samples) = (0.0, 0.0, 0);
             window_start = Instant::now();
         }
-        if step % options.save_every.max(1) == 0 || step == last {
+        let interrupted = match group {
+            None => options.cancel.signal(),
+            Some(group) if step % options.log_every.max(1) == 0 => agreed_stop(&options.cancel, group, options.device)?,
+            Some(_) => None,
+        };
+        if step % options.save_every.max(1) == 0 || step == last || interrupted.is_some() {
             let ranks = match group {
                 Some(group) => gather_positions(&position, &start_position, group, options.device)?,
                 None => vec![position.clone()],
@@ -317,7 +340,20 @@ pub fn train(options: &TrainOptions) -> Result<TrainStats, TrainError> {
                 stats.checkpoint = Some(dir);
             }
         }
+        if let Some(signal) = interrupted {
+            let saved = match &stats.checkpoint {
+                Some(dir) if rank == 0 => {
+                    format!("step {step} of {} finished and saved as checkpoint {}", options.steps, dir.display())
+                }
+                _ => {
+                    format!("rank {rank} stopped after step {step} of {} (rank 0 saved the checkpoint)", options.steps)
+                }
+            };
+            return Err(wit_contract::Interrupted { signal, saved }.into());
+        }
     }
+    progress.finish();
+    drop(watching);
     drop(loader);
     stats.losses.extend(read_back(&mut pending));
     stats.end_step = step;
@@ -347,6 +383,20 @@ fn read_back(pending: &mut Vec<(u64, Tensor)>) -> Vec<(u64, f64)> {
     let values = Vec::<f64>::try_from(Tensor::cat(&tensors, 0).to_device(Device::Cpu)).unwrap_or_default();
     let steps = pending.drain(..).map(|(step, _)| step);
     steps.zip(values).collect()
+}
+
+/// Whether any rank of `group` was asked to stop (one all-reduce); the signal is this rank's own,
+/// or SIGTERM when another rank's was.
+fn agreed_stop(
+    cancel: &wit_contract::Cancel,
+    group: &ProcessGroup,
+    device: Device,
+) -> Result<Option<wit_contract::Signal>, DistError> {
+    let mine = cancel.signal();
+    let mut flag = Tensor::from_slice(&[i64::from(mine.is_some())]).to_device(device);
+    group.all_reduce_sum(&mut flag, "all-reduce of the stop flag")?;
+    let any = flag.to_device(Device::Cpu).int64_value(&[0]) > 0;
+    Ok(any.then(|| mine.unwrap_or(wit_contract::Signal::Terminate)))
 }
 
 /// Every rank's data position, in rank order (for the checkpoint that rank 0 writes). The `done`

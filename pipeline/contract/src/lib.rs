@@ -11,14 +11,18 @@
 //! - [`reader`]: streaming readers of record batches and of typed rows;
 //! - [`manifest`]: the `manifest.json` that says which shards are done (rows, bytes, xxh3), with the
 //!   config, seed and tool version that made them, and the check that the folder still matches it;
+//! - [`interrupt`]: the token stages check to stop cleanly on SIGINT/SIGTERM;
+//! - [`progress`]: progress bars on a terminal, plain periodic lines elsewhere;
 //! - [`origin`]: the names manifests record for inputs (the URL, not a machine's local copy).
 //!
 //! Readers trust only the manifest: a file that is not listed there is not part of the output.
 
 pub mod error;
 pub mod harvested;
+pub mod interrupt;
 pub mod manifest;
 pub mod origin;
+pub mod progress;
 pub mod reader;
 pub mod records;
 pub mod schema;
@@ -28,6 +32,7 @@ mod columns;
 
 pub use error::{error_line, ContractError};
 pub use harvested::{HarvestedCandidate, PairLanguage};
+pub use interrupt::{Cancel, Interrupted, Signal};
 pub use manifest::{now_rfc3339, Manifest, ShardInfo, VerifyProblem};
 pub use origin::{recorded_path, set_origin};
 pub use reader::{read_records, ReadOptions, RecordReader, ShardReader};

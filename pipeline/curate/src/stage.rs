@@ -10,6 +10,7 @@ use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use wit_contract::progress::{Progress, Spec};
 use wit_contract::records::Record;
 use wit_contract::schema::col;
 use wit_contract::{
@@ -188,10 +189,16 @@ fn into_counts(counts: Vec<AtomicU64>) -> Vec<u64> {
 /// Per-query match counts over `shards`, and how many rows were read.
 fn count(matcher: &Matcher, shards: &[&PathBuf]) -> Result<(Vec<u64>, u64)> {
     let counts = atomic_counts(matcher.num_queries());
+    let progress = Progress::start(Spec::new("curate: count matches", "shards", Some(shards.len() as u64)));
     let rows: Vec<u64> = shards
         .par_iter()
-        .map(|path| scan_shard(path, matcher, &[col::CAPTION], Some(&counts), |_, _, _| Ok(())))
+        .map(|path| {
+            let rows = scan_shard(path, matcher, &[col::CAPTION], Some(&counts), |_, _, _| Ok(()));
+            progress.add(1, 0);
+            rows
+        })
         .collect::<Result<_>>()?;
+    progress.finish();
     Ok((into_counts(counts), rows.iter().sum()))
 }
 
@@ -624,6 +631,7 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
 
     let kept_counts = atomic_counts(dictionary.len());
     let mut outcomes: Vec<ShardOutcome> = Vec::with_capacity(mine.len());
+    let progress = Progress::start(Spec::new("curate: select", "shards", Some(mine.len() as u64)));
     let chunk = rayon::current_num_threads().max(1) * 2;
     for part in mine.chunks(chunk) {
         // This part's share of the strict verdicts (positions ascend with the shard index).
@@ -662,11 +670,14 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
                     true => Decide::Strict { counts: &counts, cap: effective_cap, kept },
                     false => Decide::Soft { counts: &counts, cap: effective_cap, seed: config.seed },
                 };
-                select_shard(*index, path, out, &matcher, &dictionary, &decide, &kept_counts)
+                let outcome = select_shard(*index, path, out, &matcher, &dictionary, &decide, &kept_counts);
+                progress.add(1, 0);
+                outcome
             })
             .collect::<Result<_>>()?;
         outcomes.extend(done);
     }
+    progress.finish();
     if let Some(mut stream) = kept_stream {
         if let Some(extra) = stream.next() {
             let (shard, _) = wit_ranks::shuffle::unpack(extra.map_err(strict::ranks_error)?.hash);

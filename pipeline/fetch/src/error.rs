@@ -24,6 +24,9 @@ pub enum FetchStageError {
     Client(#[from] wit_net::client::ClientBuildError),
     #[error("the writer stopped: {0}")]
     Writer(String),
+    /// SIGINT/SIGTERM: the finished pairs were committed; rerunning resumes.
+    #[error(transparent)]
+    Interrupted(#[from] wit_contract::Interrupted),
 }
 
 impl FetchStageError {

@@ -66,6 +66,23 @@ impl FetchInput {
         }
     }
 
+    /// How many pairs the input holds, when that is cheap to know: a folder's manifest total, or
+    /// the lines of an uncompressed text list less its header (for progress; None otherwise).
+    pub fn size_hint(&self) -> Option<u64> {
+        match self {
+            FetchInput::Curated(dir) | FetchInput::Candidates(dir) => Manifest::load(dir).ok().map(|m| m.total_rows()),
+            FetchInput::UrlList { path, .. } => {
+                let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+                let text = [".csv", ".tsv", ".txt", ".jsonl"].iter().any(|ext| name.ends_with(ext));
+                if !text {
+                    return None;
+                }
+                let header = u64::from(!name.ends_with(".txt") && !name.ends_with(".jsonl"));
+                count_lines(path).ok().map(|lines| lines.saturating_sub(header))
+            }
+        }
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match self {
             FetchInput::Curated(_) => "curated",
@@ -136,4 +153,21 @@ fn for_each_list_row(path: &Path, options: &UrlListOptions, mut each: impl FnMut
         }
     }
     Ok(bad_rows)
+}
+
+/// Lines of a file (a last line without a newline counts), read in 1 MiB blocks.
+fn count_lines(path: &Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let (mut lines, mut last) = (0u64, b'\n');
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        lines += buffer[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        last = buffer[n - 1];
+    }
+    Ok(lines + u64::from(last != b'\n'))
 }

@@ -67,6 +67,8 @@ pub struct FetchConfig {
     pub phase: Phase,
     /// Memory for the image-dedup set and sorts (bytes); beyond it they spill sorted runs to disk.
     pub memory_budget: u64,
+    /// Set on SIGINT/SIGTERM: commit the finished pairs and return [`FetchStageError::Interrupted`].
+    pub cancel: wit_contract::Cancel,
 }
 
 /// Which part of a (possibly multi-rank) run to do; see the crate docs.
@@ -121,6 +123,7 @@ impl FetchConfig {
             world_size: 1,
             phase: Phase::All,
             memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
+            cancel: wit_contract::Cancel::never(),
         }
     }
 }

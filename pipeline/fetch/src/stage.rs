@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
+use wit_contract::progress::{Progress, Spec};
 use wit_contract::{recorded_path, CorpusImage, Failure, Manifest};
 use wit_net::{ErrorKind, FetchError, Fetcher};
 
@@ -105,6 +106,7 @@ struct Shared {
     image_hashes: Mutex<KeptImages>,
     fetched: AtomicU64,
     bytes: AtomicU64,
+    progress: Progress,
 }
 
 /// The hashes of the images kept so far, up to a size set by the memory budget: a copy of one of
@@ -149,6 +151,7 @@ async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
         Err(error) => return net_failure(pair, &error),
     };
     shared.bytes.fetch_add(response.body.len() as u64, Ordering::Relaxed);
+    shared.progress.add_bytes(response.body.len() as u64);
     let image_xxh3 = xxhash_rust::xxh3::xxh3_64(&response.body);
     // `image_hashes` holds the bytes of corpus rows only: a pair is a duplicate of a row that was
     // kept, never of one whose decoding is still running or failed.
@@ -218,6 +221,7 @@ fn cap_malloc_arenas(threads: usize) {
 
 pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStats> {
     validate(config)?;
+    let _watching = config.cancel.watch();
     let started = Instant::now();
     let recorded = recorded_config(config);
     let (mut sink, resume) = match Sink::open(&config.out, failures_dir, &recorded, config.shard_rows)? {
@@ -243,6 +247,9 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
         .enable_all()
         .build()
         .map_err(|e| FetchStageError::Config(format!("async runtime: {e}")))?;
+    // The rank's share of the input (key hashes spread evenly: an estimate when world_size > 1).
+    let total = config.input.size_hint().map(|n| n.div_ceil(config.world_size as u64));
+    let progress = Progress::start(Spec::new("fetch", "pairs", total).with_split().with_bytes());
     let shared = Arc::new(Shared {
         fetcher: Fetcher::new(config.net.clone())?,
         image: config.image.clone(),
@@ -250,6 +257,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
         image_hashes: Mutex::new(KeptImages::new(resume.image_hashes, config.memory_budget)),
         fetched: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
+        progress: progress.clone(),
     });
 
     let (pair_tx, mut pair_rx) = mpsc::channel::<InputPair>(config.concurrency * 2);
@@ -259,10 +267,15 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     // Curated and candidate folders hold each key once (harvest deduplicated them): only a URL
     // list needs the set of keys seen, which grows with the list.
     let lists_keys = matches!(input, crate::input::FetchInput::UrlList { .. });
+    let input_cancel = config.cancel.clone();
+    let input_progress = progress.clone();
     let input_thread = std::thread::spawn(move || {
         let mut counts = InputCounts::default();
         let mut seen: HashSet<u64> = HashSet::new();
         let result = input.for_each(|pair| {
+            if input_cancel.is_set() {
+                return false;
+            }
             let hash = key_hash(&pair.candidate.key);
             if hash % world_size != rank {
                 return true;
@@ -270,6 +283,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
             counts.read += 1;
             if done_keys.remove(&hash) {
                 counts.resumed += 1;
+                input_progress.resumed(1);
                 if lists_keys {
                     seen.insert(hash);
                 }
@@ -277,6 +291,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
             }
             if lists_keys && !seen.insert(hash) {
                 counts.duplicate_keys += 1;
+                input_progress.resumed(1);
                 return true;
             }
             pair_tx.blocking_send(pair).is_ok()
@@ -286,52 +301,59 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     });
 
     let (row_tx, mut row_rx) = mpsc::channel::<Outcome>(1024);
+    let writer_progress = progress.clone();
     let writer_thread = std::thread::spawn(move || -> Result<Box<Sink>> {
-        let mut last_log = Instant::now();
-        let mut rows = 0u64;
         while let Some(outcome) = row_rx.blocking_recv() {
+            let ok = matches!(outcome, Outcome::Image(_));
             sink.push(outcome)?;
-            rows += 1;
-            if last_log.elapsed().as_secs() >= 5 {
-                let counts = sink.counts();
-                let seconds = started.elapsed().as_secs_f64();
-                tracing::info!(
-                    done = rows,
-                    ok = counts.corpus_rows,
-                    failed = counts.failure_rows,
-                    per_second = format!("{:.1}", rows as f64 / seconds),
-                    "fetching"
-                );
-                last_log = Instant::now();
-            }
+            writer_progress.add(u64::from(ok), u64::from(!ok));
         }
         Ok(sink)
     });
 
     let concurrency = config.concurrency;
     let loop_shared = shared.clone();
-    runtime.block_on(async move {
+    let cancel = config.cancel.clone();
+    let dropped_in_flight = runtime.block_on(async move {
         let mut tasks = JoinSet::new();
-        while let Some(pair) = pair_rx.recv().await {
-            if row_tx.is_closed() {
-                break; // the writer failed; its error is reported below
+        // How often a cancel request is looked at while every download is waiting on the network.
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        let (mut input_open, mut dropped) = (true, 0);
+        loop {
+            if input_open && cancel.is_set() {
+                // Pairs in flight are dropped (not committed): the rerun fetches them again.
+                input_open = false;
+                pair_rx.close();
+                dropped = tasks.len();
+                tasks.abort_all();
             }
-            while tasks.len() >= concurrency {
-                tasks.join_next().await;
+            if !input_open && tasks.is_empty() {
+                break;
             }
-            let (shared, row_tx) = (loop_shared.clone(), row_tx.clone());
-            tasks.spawn(async move {
-                let outcome = handle_pair(shared, pair).await;
-                let _ = row_tx.send(outcome).await;
-            });
+            tokio::select! {
+                pair = pair_rx.recv(), if input_open && tasks.len() < concurrency => match pair {
+                    // A closed row channel: the writer failed; its error is reported below.
+                    Some(pair) if !row_tx.is_closed() => {
+                        let (shared, row_tx) = (loop_shared.clone(), row_tx.clone());
+                        tasks.spawn(async move {
+                            let outcome = handle_pair(shared, pair).await;
+                            let _ = row_tx.send(outcome).await;
+                        });
+                    }
+                    _ => input_open = false,
+                },
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = tick.tick() => {}
+            }
         }
-        while tasks.join_next().await.is_some() {}
+        dropped
     });
     drop(runtime);
 
     let (input_result, input_counts) =
         input_thread.join().map_err(|_| FetchStageError::Writer("the input reader panicked".into()))?;
     let mut sink = writer_thread.join().map_err(|_| FetchStageError::Writer("the writer panicked".into()))??;
+    progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let fetched = shared.fetched.load(Ordering::Relaxed);
     let bytes_downloaded = shared.bytes.load(Ordering::Relaxed);
@@ -347,7 +369,20 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
         }
     });
     // An input error still commits what was done, so the rerun resumes from there.
-    let counts = sink.commit(input_result.is_ok())?;
+    let interrupted = config.cancel.signal();
+    let counts = sink.commit(input_result.is_ok() && interrupted.is_none())?;
+    if let Some(signal) = interrupted {
+        let (corpus_shards, failure_shards) = sink.shard_counts();
+        let saved = format!(
+            "{} images and {} failures committed in {} ({corpus_shards} corpus and {failure_shards} failure shards \
+             listed in {}); {dropped_in_flight} downloads in flight were dropped and will be fetched again",
+            counts.corpus_rows,
+            counts.failure_rows,
+            config.out.display(),
+            Manifest::FILE_NAME,
+        );
+        return Err(wit_contract::Interrupted { signal, saved }.into());
+    }
     input_result?;
     let mut stats = stats_from(&counts, sink.shard_counts());
     stats.input_pairs = input_counts.read;

@@ -24,6 +24,9 @@ pub enum HarvestError {
     UrlList(#[from] crate::url_list::UrlListError),
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// SIGINT/SIGTERM: the inputs finished before it were committed; rerunning resumes.
+    #[error(transparent)]
+    Interrupted(#[from] wit_contract::Interrupted),
 }
 
 impl HarvestError {

@@ -120,6 +120,9 @@ pub struct HarvestConfig {
     pub skip_bad_inputs: bool,
     /// Memory for the dedup sorts (bytes); beyond it they spill sorted runs to disk.
     pub memory_budget: u64,
+    /// Set on SIGINT/SIGTERM: inputs being read are abandoned (their shards not published), the
+    /// finished ones stay committed, and the run returns [`HarvestError::Interrupted`].
+    pub cancel: wit_contract::Cancel,
 }
 
 impl Default for HarvestConfig {
@@ -139,6 +142,7 @@ impl Default for HarvestConfig {
             threads: 0,
             skip_bad_inputs: false,
             memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
+            cancel: wit_contract::Cancel::never(),
         }
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use url::Url;
+use wit_contract::progress::{Progress, Spec};
 use wit_contract::{
     clean_stale_temp_files, pair_key, recorded_path, shard_file_name, Candidate, HarvestedCandidate, Manifest,
     Provenance, RecordKind, ShardInfo, ShardWriter, WriterOptions,
@@ -234,6 +235,9 @@ fn harvest_into(
     dir: &Path,
     config_json: &serde_json::Value,
 ) -> Result<Done> {
+    // Signals stop this loop cleanly; elsewhere (the dedup passes, which survive `kill -9`) they
+    // end the process at once.
+    let _watching = config.cancel.watch();
     let mut done: Vec<InputStats> = Vec::new();
     let mut manifest = match Manifest::load_if_present(dir)? {
         Some(existing) if existing.kind == RecordKind::Candidates && existing.config == *config_json => {
@@ -276,6 +280,8 @@ fn harvest_into(
         n => n,
     }
     .min(pending.len().max(1));
+    let progress = Progress::start(Spec::new("harvest", "inputs", Some(todo.len() as u64)).with_split().with_bytes());
+    progress.resumed((todo.len() - pending.len()) as u64);
     let shared = Mutex::new((manifest, done));
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
@@ -283,7 +289,7 @@ fn harvest_into(
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| loop {
-                if failed.load(Ordering::Relaxed) {
+                if failed.load(Ordering::Relaxed) || config.cancel.is_set() {
                     return;
                 }
                 let at = next.fetch_add(1, Ordering::Relaxed);
@@ -295,6 +301,10 @@ fn harvest_into(
                     }
                     other => other,
                 };
+                if let Ok((input, _)) = &harvested {
+                    progress.add(u64::from(input.error.is_none()), u64::from(input.error.is_some()));
+                    progress.add_bytes(input.bytes);
+                }
                 let result = harvested.and_then(|(input, shard)| {
                     let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
                     let (manifest, done) = &mut *guard;
@@ -315,10 +325,26 @@ fn harvest_into(
             });
         }
     });
-    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    progress.finish();
+    let first_error = first_error.into_inner().unwrap_or_else(|p| p.into_inner());
+    let (mut manifest, done) = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(e) = first_error.filter(|e| !matches!(e, HarvestError::Interrupted(_))) {
         return Err(e);
     }
-    let (mut manifest, done) = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(signal) = config.cancel.signal() {
+        let finished = done.len() - (todo.len() - pending.len());
+        let saved = format!(
+            "{} of {} inputs harvested and committed in {} ({finished} this run; {} shards listed in {}); \
+             the {} inputs left (an input being read is started over) are harvested by the rerun",
+            done.len(),
+            todo.len(),
+            dir.display(),
+            manifest.shards.len(),
+            Manifest::FILE_NAME,
+            todo.len() - done.len(),
+        );
+        return Err(wit_contract::Interrupted { signal, saved }.into());
+    }
     manifest.stats = serde_json::to_value(total(done)).unwrap_or_default();
     Ok(Done::Harvested(manifest))
 }
@@ -328,7 +354,7 @@ fn is_input_fault(error: &HarvestError, input: &Path) -> bool {
     match error {
         HarvestError::AtOffset { .. } | HarvestError::Input { .. } | HarvestError::UrlList(_) => true,
         HarvestError::Io { path, .. } => path == input,
-        HarvestError::Contract(_) | HarvestError::Config(_) => false,
+        HarvestError::Contract(_) | HarvestError::Config(_) | HarvestError::Interrupted(_) => false,
     }
 }
 
@@ -456,8 +482,10 @@ fn harvest_input(
 ) -> Result<(InputStats, Option<ShardInfo>)> {
     let started = Instant::now();
     let kind = detect_kind(path)?;
-    let bytes = fs::metadata(path).map_err(|e| HarvestError::io(path, e))?.len();
-    if bytes == 0 {
+    let metadata = fs::metadata(path).map_err(|e| HarvestError::io(path, e))?;
+    let bytes = metadata.len();
+    // A pipe (`<(zcat …)`, a FIFO) has no length: only a regular file can be known empty.
+    if bytes == 0 && metadata.is_file() {
         return Err(HarvestError::input(path, "the file is empty (0 bytes): nothing to harvest"));
     }
     let stats = InputStats { path: recorded_path(path), format: kind.name().to_owned(), bytes, ..Default::default() };
@@ -497,6 +525,7 @@ fn read_warc(path: &Path, config: &HarvestConfig, collector: &mut Collector<'_>,
                 collector.skip(reason, 1);
             }
             WarcItem::Record(record) => {
+                stop_if_cancelled(config)?;
                 collector.stats.records += 1;
                 read_record(&record, config, collector);
             }
@@ -508,6 +537,11 @@ fn read_warc(path: &Path, config: &HarvestConfig, collector: &mut Collector<'_>,
         }
     }
     Ok(())
+}
+
+/// Ends the reading of an input when the run was asked to stop (the caller says what was saved).
+fn stop_if_cancelled(config: &HarvestConfig) -> Result<()> {
+    Ok(config.cancel.check(String::new)?)
 }
 
 fn is_html(mime: &str) -> bool {
@@ -624,6 +658,7 @@ fn read_list(
             }
             Err(e) => return Err(e.into()),
         };
+        stop_if_cancelled(config)?;
         collector.stats.records += 1;
         let url = match Url::parse(&row.url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => url,

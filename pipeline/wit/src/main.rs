@@ -37,6 +37,7 @@ enum Command {
     },
     /// Check an output folder against its manifest.json: every listed shard present, whole
     /// (size and xxh3), readable, of the right schema and row count; no stray files.
+    #[command(after_help = "Examples:\n  wit verify out/corpus\n  wit verify out/curated")]
     Verify {
         /// A folder holding manifest.json.
         dir: PathBuf,
@@ -65,10 +66,17 @@ fn main() -> ExitCode {
     commands::init_logging(cli.quiet, cli.verbose);
     match dispatch(cli.command) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {}", wit_contract::error_line(e.as_ref()));
-            ExitCode::FAILURE
-        }
+        Err(e) => match wit_contract::interrupt::received() {
+            // A stage stopped on SIGINT/SIGTERM after committing its finished work.
+            Some(signal) => {
+                eprintln!("wit: {}", wit_contract::interrupt::resume_note(&wit_contract::error_line(e.as_ref())));
+                ExitCode::from(signal.exit_code())
+            }
+            None => {
+                eprintln!("error: {}", wit_contract::error_line(e.as_ref()));
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -19,6 +19,9 @@ use wit_plan::slurm::{self, SlurmSubmit};
 use wit_plan::{plan, BuildConfig};
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  wit build --config examples/demo.toml
+  wit build --config examples/full-enwiki.toml --slurm --dry-run")]
 pub struct BuildArgs {
     /// The build's TOML file (see examples/demo.toml and examples/full-enwiki.toml).
     #[arg(long)]
@@ -83,6 +86,12 @@ pub fn run(args: &BuildArgs) -> Result<ExitCode> {
             wit_plan::local::run_local(&plan, |step, rank, argv| {
                 if step.is_array() {
                     println!("build: {} rank {rank}/{}", step.name, step.ranks);
+                }
+                if let Some(signal) = wit_contract::interrupt::received() {
+                    return Err(format!(
+                        "interrupted by {signal} before {}; the steps before it are complete",
+                        step.name
+                    ));
                 }
                 let cli = crate::Cli::from_args(argv.iter().cloned()).map_err(|e| e.to_string())?;
                 crate::dispatch(cli.command)

@@ -33,6 +33,9 @@ pub enum PhaseArg {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  wit curate --queries out/queries --candidates out/candidates -o out/curated
+  wit curate --queries out/queries --candidates out/candidates --cap 20000 --strict -o out/curated")]
 pub struct CurateArgs {
     /// The query dictionary: a `wit queries build` folder or one Parquet file (a local path or a URL).
     #[arg(long)]
@@ -43,6 +46,7 @@ pub struct CurateArgs {
     /// Output folder (local path or s3://, gs://, az:// URL): curated shards, manifest.json and query_counts/.
     #[arg(short, long)]
     out: PathBuf,
+    /// How texts match queries: metaclip (substring, as MetaCLIP) or words (whole words).
     #[arg(long, value_enum, default_value = "metaclip")]
     matching: Matching,
     /// Case-insensitive matching (words mode only).
@@ -60,8 +64,10 @@ pub struct CurateArgs {
     /// Seed of the keep decisions (recorded in the manifest).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// This process's rank, 0..world-size (a Slurm array task or Kubernetes job index).
     #[arg(long, default_value_t = 0)]
     rank: usize,
+    /// Processes sharing the work; each takes a deterministic slice of the input.
     #[arg(long, default_value_t = 1)]
     world_size: usize,
     /// Which step of a multi-rank run to do.

@@ -10,6 +10,8 @@ use clap::Args;
 use wit_demoweb::{DemoWeb, SiteConfig};
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  wit demo-web --port 8000")]
 pub struct DemoWebArgs {
     /// Port on 127.0.0.1; 0 picks a free one (printed, and written to --ready-file).
     #[arg(long, default_value_t = 0)]
@@ -17,11 +19,13 @@ pub struct DemoWebArgs {
     /// Number of public pages (each has as many robots-disallowed twins).
     #[arg(long, default_value_t = SiteConfig::default().pages)]
     pages: u64,
+    /// Pictures on each page.
     #[arg(long, default_value_t = SiteConfig::default().images_per_page)]
     images_per_page: u64,
     /// Side of the generated pictures in pixels.
     #[arg(long, default_value_t = SiteConfig::default().image_size)]
     image_size: u32,
+    /// Seed of the generated pictures and captions.
     #[arg(long, default_value_t = SiteConfig::default().seed)]
     seed: u64,
     /// scikit-image's data/ folder (fixtures/images), served on /real.html.

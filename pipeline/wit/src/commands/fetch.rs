@@ -44,6 +44,12 @@ pub enum FormatArg {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  wit fetch out/curated -o out/corpus
+  wit fetch laion.parquet --url-col URL --caption-col TEXT --image-size 224 --resize-mode center_crop -o out/corpus
+  wit fetch out/curated -o out/corpus --rank $SLURM_ARRAY_TASK_ID --world-size 8 --phase fetch
+
+Ctrl-C or SIGTERM commits the finished images; the same command resumes and fetches only the rest.")]
 pub struct FetchArgs {
     /// A `wit curate` folder, a `wit harvest` candidates folder, or a URL list file (csv, tsv,
     /// jsonl, parquet, txt; optionally .gz) as img2dataset reads; a local path or a URL.
@@ -60,6 +66,7 @@ pub struct FetchArgs {
     /// Side length the resize mode fits images to.
     #[arg(long, default_value_t = 256)]
     image_size: u32,
+    /// How images are fitted to --image-size (img2dataset's modes).
     #[arg(long, value_enum, default_value = "border")]
     resize_mode: ResizeArg,
     /// Never upscale: images already small enough keep their size.
@@ -74,6 +81,7 @@ pub struct FetchArgs {
     /// Refuse images of more pixels than this (read from the header, before decoding).
     #[arg(long, default_value_t = 50_000_000)]
     max_pixels: u64,
+    /// Encoding of the stored images.
     #[arg(long, value_enum, default_value = "jpg")]
     output_format: FormatArg,
     /// JPEG quality (1-100).
@@ -126,8 +134,10 @@ pub struct FetchArgs {
     /// Rows per shard (a kill loses at most the open shard).
     #[arg(long, default_value_t = 10_000)]
     shard_rows: u64,
+    /// This process's rank, 0..world-size (a Slurm array task or Kubernetes job index).
     #[arg(long, default_value_t = 0)]
     rank: usize,
+    /// Processes sharing the work; each takes a deterministic slice of the input.
     #[arg(long, default_value_t = 1)]
     world_size: usize,
     /// Which step of a multi-rank run to do.
@@ -214,6 +224,7 @@ fn config_of(args: &FetchArgs, input: FetchInput, out: PathBuf) -> FetchConfig {
         rank: args.rank,
         world_size: args.world_size,
         memory_budget: args.memory_budget,
+        cancel: wit_contract::Cancel::on_signals(),
         ..FetchConfig::new(input, out)
     }
 }

@@ -72,6 +72,12 @@ impl LangRuleArgs {
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(after_help = "Examples:
+  wit harvest CC-MAIN-20241201-00000.warc.wat.gz -o out/candidates
+  wit harvest warcs/ -o out/candidates --lang en,de --min-lang-conf 0.5
+  wit harvest laion-part-00000.parquet --url-col URL --caption-col TEXT --lang any -o out/candidates
+
+Ctrl-C or SIGTERM keeps the finished inputs; the same command resumes.")]
 pub struct HarvestArgs {
     #[command(subcommand)]
     mode: Option<HarvestMode>,
@@ -107,8 +113,10 @@ pub struct HarvestArgs {
     /// WARC records larger than this many MiB are skipped (counted).
     #[arg(long, default_value_t = 64)]
     max_record_mb: u64,
+    /// This process's rank, 0..world-size (a Slurm array task or Kubernetes job index).
     #[arg(long, default_value_t = 0)]
     rank: usize,
+    /// Processes sharing the work; each takes a deterministic slice of the input.
     #[arg(long, default_value_t = 1)]
     world_size: usize,
     /// Which step of a multi-rank run to do.
@@ -135,6 +143,8 @@ pub enum HarvestMode {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  wit harvest crawl --seeds https://example.org/ --max-pages 1000 -o out/crawl")]
 pub struct CrawlArgs {
     /// Where the crawl starts (http/https URLs).
     #[arg(long, required = true, num_args = 1..)]
@@ -154,6 +164,7 @@ pub struct CrawlArgs {
     /// Pages requested at once across hosts (each host still gets one at a time by default).
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Requests in flight to one host at once.
     #[arg(long, default_value_t = 1)]
     per_host_concurrency: usize,
     /// Minimum time between two requests to one host, in milliseconds.
@@ -175,12 +186,15 @@ pub struct CrawlArgs {
     /// Languages to keep (ISO 639-1/3 codes or names, comma-separated); `any` keeps all.
     #[arg(long, value_delimiter = ',', default_value = "en")]
     lang: Vec<String>,
+    /// Minimum confidence (0–1) of a kept pair's language, where its decision has one.
     #[arg(long, default_value_t = 0.0)]
     min_lang_conf: f32,
     #[command(flatten)]
     lang_rule: LangRuleArgs,
+    /// Shortest kept text, in characters (after cleaning).
     #[arg(long, default_value_t = TextRules::default().min_chars)]
     min_chars: usize,
+    /// Longest kept text, in characters.
     #[arg(long, default_value_t = TextRules::default().max_chars)]
     max_chars: usize,
 }
@@ -230,6 +244,7 @@ pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
             memory_budget: args.memory_budget,
             threads: args.threads,
             skip_bad_inputs: args.skip_bad_inputs,
+            cancel: wit_contract::Cancel::on_signals(),
         };
         harvest(&config).with_context(|| format!("harvesting into {}", out.display()))
     })?;

@@ -36,6 +36,9 @@ enum PhaseArg {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  wit queries build enwiki-latest-pages-articles-multistream.xml.bz2 --wordnet /usr/share/wordnet -o out/queries
+  wit queries build dump.xml.bz2 --min-count 5 --size 20000 -o out/queries")]
 struct BuildArgs {
     /// pages-articles dumps: .xml, .xml.bz2 (single or multistream), or - for stdin (none for --phase merge);
     /// local paths or URLs (s3://, gs://, az://, http(s)://).
@@ -67,10 +70,13 @@ struct BuildArgs {
     /// Quotas (default: MetaCLIP's 500k mix scaled to --size).
     #[arg(long)]
     quota_wordnet: Option<u64>,
+    /// Unigram entries of the dictionary (default: MetaCLIP-shaped share of --size).
     #[arg(long)]
     quota_unigrams: Option<u64>,
+    /// Bigram entries, ranked by PMI (default: MetaCLIP-shaped share of --size).
     #[arg(long)]
     quota_bigrams: Option<u64>,
+    /// Article-title entries (default: MetaCLIP-shaped share of --size).
     #[arg(long)]
     quota_titles: Option<u64>,
     /// Keep each source to its quota even when others leave room under --size.
@@ -91,15 +97,21 @@ struct BuildArgs {
     /// Read multistream dumps as one stream (no parallel decoding).
     #[arg(long)]
     no_parallel_streams: bool,
+    /// This process's rank, 0..world-size (a Slurm array task or Kubernetes job index).
     #[arg(long, default_value_t = 0)]
     rank: usize,
+    /// Processes sharing the work; each takes a deterministic slice of the input.
     #[arg(long, default_value_t = 1)]
     world_size: usize,
+    /// Which step of a multi-rank run to do.
     #[arg(long, value_enum, default_value = "all")]
     phase: PhaseArg,
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  wit queries text enwiki-latest-pages-articles1.xml.bz2 | head
+  bzcat dump.xml.bz2 | wit queries text -")]
 struct TextArgs {
     /// A pages-articles dump (.xml, .xml.bz2) or - for stdin.
     dump: PathBuf,

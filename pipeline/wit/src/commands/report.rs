@@ -9,6 +9,10 @@ use wit_report::{render_text, report, Overrides, ReportOptions};
 use wit_storage::{with_storage, Seed, StoragePlan};
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  wit report out
+  wit report out --query dog --query \"red car\"
+  wit report out --against out-previous --json")]
 pub struct ReportArgs {
     /// A `wit build` folder (queries/, candidates/, curated/, corpus/) or one stage folder; a local
     /// path or a URL (downloaded into the cache; give -o to keep the report elsewhere).

@@ -7,6 +7,9 @@ use anyhow::Result;
 use clap::Args;
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  wit status out
+  wit status s3://bucket/build --json")]
 pub struct StatusArgs {
     /// A `wit build` output folder: a local path or an object-store URL (s3://, gs://, az://).
     dir: String,
