@@ -74,7 +74,7 @@ fn build_then_train_on_the_demo_web() {
     assert_eq!(n(&curate["kept"]), curated_rows);
     let fetch = stats(&out.join("corpus"));
     let corpus_rows = Manifest::load(out.join("corpus")).unwrap().total_rows();
-    let failure_rows = Manifest::load(out.join("corpus/failures")).unwrap().total_rows();
+    let failure_rows = Manifest::load(out.join("corpus/_failures")).unwrap().total_rows();
     assert_eq!(corpus_rows + failure_rows, curated_rows, "{fetch}");
     assert!(n(&fetch["by_status"]["opted_out"]) > 0 && n(&fetch["by_status"]["failed_to_download"]) > 0, "{fetch}");
     assert!(corpus_rows > 100, "{corpus_rows} images");

@@ -139,7 +139,7 @@ fn check_queries(reference: &Path, resumed: &Path) {
     let b = by_key(consistent_rows::<QueryEntry>(resumed), key, "queries");
     assert!(a.len() > 100, "{} queries: too few to mean anything", a.len());
     same_rows(a, b, "queries");
-    for file in ["queries.parquet", "queries.tsv"] {
+    for file in ["data/queries.parquet", "_queries.tsv"] {
         let read = |dir: &Path| std::fs::read(dir.join(file)).unwrap();
         assert!(read(reference) == read(resumed), "{file} differs after resume");
     }
@@ -281,7 +281,7 @@ fn curate_killed_at_random_moments_resumes_to_the_same_pairs() {
         let (a, b) = (by_key(consistent_rows(&reference), key, what), by_key(consistent_rows(&resumed), key, what));
         assert!(!a.is_empty(), "{what}: nothing kept");
         same_rows(a, b, what);
-        let counts = |d: &Path| consistent_rows::<QueryCount>(&d.join("query_counts"));
+        let counts = |d: &Path| consistent_rows::<QueryCount>(&d.join("_query_counts"));
         assert!(counts(&reference) == counts(&resumed), "{what}: per-query counts differ");
     }
 }

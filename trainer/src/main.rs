@@ -107,7 +107,7 @@ enum Command {
 
 #[derive(Args)]
 struct TrainArgs {
-    /// Corpus folder (manifest.json of kind corpus + shard-NNNNN.parquet): a path, or a URL
+    /// Corpus folder (_manifest.json of kind corpus + data/shard-NNNNN.parquet): a path, or a URL
     /// (s3://, gs://, az://, http(s)://) downloaded into $WIT_SCRATCH first.
     #[arg(long)]
     data: PathBuf,

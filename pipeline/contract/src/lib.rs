@@ -9,7 +9,8 @@
 //! - [`writer`]: a Parquet shard writer that sizes row groups, compresses with zstd, writes under a
 //!   temporary name and renames only when the file is complete;
 //! - [`reader`]: streaming readers of record batches and of typed rows;
-//! - [`manifest`]: the `manifest.json` that says which shards are done (rows, bytes, xxh3), with the
+//! - [`layout`]: where a stage folder keeps what (`_manifest.json`, `data/`, `_ranks/`, `_failures/`);
+//! - [`manifest`]: the `_manifest.json` that says which shards are done (rows, bytes, xxh3), with the
 //!   config, seed and tool version that made them, and the check that the folder still matches it;
 //! - [`origin`]: the names manifests record for inputs (the URL, not a machine's local copy).
 //!
@@ -17,6 +18,7 @@
 
 pub mod error;
 pub mod harvested;
+pub mod layout;
 pub mod manifest;
 pub mod origin;
 pub mod reader;
@@ -27,6 +29,7 @@ pub mod writer;
 mod columns;
 
 pub use error::{error_line, ContractError};
+pub use layout::{data_home, shard_path, DataHome, DATA_DIR, FAILURES_DIR, MANIFEST_FILE};
 pub use harvested::{HarvestedCandidate, PairLanguage};
 pub use manifest::{now_rfc3339, Manifest, ShardInfo, VerifyProblem};
 pub use origin::{recorded_path, set_origin};

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use url::Url;
 use wit_contract::{
-    clean_stale_temp_files, pair_key, recorded_path, shard_file_name, Candidate, HarvestedCandidate, Manifest,
+    clean_stale_temp_files, pair_key, recorded_path, Candidate, HarvestedCandidate, Manifest,
     Provenance, RecordKind, ShardInfo, ShardWriter, WriterOptions,
 };
 
@@ -462,7 +462,7 @@ fn harvest_input(
     }
     let stats = InputStats { path: recorded_path(path), format: kind.name().to_owned(), bytes, ..Default::default() };
     let mut collector = Collector { config, filter, stats, seen: HashSet::new(), buffer: Vec::new() };
-    let mut output = Output { path: dir.join(shard_file_name(index)), writer: None };
+    let mut output = Output { path: wit_contract::shard_path(dir, index), writer: None };
     match kind {
         InputKind::Warc { .. } => read_warc(path, config, &mut collector, &mut output)?,
         InputKind::List(format) => read_list(path, format, config, &mut collector, &mut output)?,

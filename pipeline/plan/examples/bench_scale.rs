@@ -260,7 +260,7 @@ fn candidates_dir(dir: &Path) -> PathBuf {
     dir.join("candidates")
 }
 fn queries_file(dir: &Path) -> PathBuf {
-    dir.join("queries.parquet")
+    dir.join("data/queries.parquet")
 }
 fn curated_dir(dir: &Path, strict: bool) -> PathBuf {
     dir.join(if strict { "curated-strict" } else { "curated" })
@@ -735,7 +735,7 @@ fn run(args: &[String]) -> Result<()> {
                 other => return Err(format!("curate has no phase {other:?} here").into()),
             };
             let queries = file_size(&queries_file(&dir));
-            let counts = out.join("counts");
+            let counts = out.join("_counts");
             let before = match phase {
                 Phase::Strict => {
                     Some(queries + sizes_in(&out.join(wit_curate::strict::STRICT_DIR), |f| f.starts_with("claims-")))
@@ -843,7 +843,7 @@ fn check(args: &[String]) -> Result<()> {
     for strict in [false, true] {
         let out = curated_dir(&dir, strict);
         let curated = Manifest::load(&out)?;
-        let table = out.join("query_counts").join("query_counts.parquet");
+        let table = out.join("_query_counts").join("query_counts.parquet");
         let counts = wit_contract::read_records::<wit_contract::QueryCount>(&table)?;
         let kept: u64 = curated.total_rows();
         expect(&format!("{}: queries in the table", out.display()), counts.len() as u64, generated.queries);

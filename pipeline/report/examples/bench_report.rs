@@ -62,7 +62,7 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
 
     // Zipf: query of rank r matched about 5,000,000 / r candidates; every 7th matched nothing.
     let curated = root.join("curated");
-    let counts_dir = curated.join("query_counts");
+    let counts_dir = curated.join("_query_counts");
     std::fs::create_dir_all(&counts_dir).unwrap();
     let counts: Vec<QueryCount> = (0..queries)
         .map(|id| {
@@ -78,7 +78,7 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
     let config = serde_json::json!({
         "queries": root.join("queries").display().to_string(),
         "cap": CAP, "effective_cap": CAP, "strict": false,
-        "query_counts": "query_counts/query_counts.parquet",
+        "query_counts": "_query_counts/query_counts.parquet",
     });
     save_manifest(&curated, RecordKind::Curated, Vec::new(), config);
 

@@ -35,10 +35,10 @@ enum Command {
         /// queries, candidates, curated, corpus or failures; all when omitted.
         kind: Option<String>,
     },
-    /// Check an output folder against its manifest.json: every listed shard present, whole
+    /// Check an output folder against its _manifest.json: every listed shard present, whole
     /// (size and xxh3), readable, of the right schema and row count; no stray files.
     Verify {
-        /// A folder holding manifest.json.
+        /// A folder holding _manifest.json.
         dir: PathBuf,
     },
     /// Build the query dictionary from a Wikipedia dump (and print the text it counts).
