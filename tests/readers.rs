@@ -85,8 +85,10 @@ fn every_reader_takes_every_stage_folder_of_one_and_of_two_ranks() {
     // The rank folders hold manifests, their shards are the stage's data/ shards.
     let ranks = out.join("corpus/_ranks");
     assert!(ranks.is_dir());
-    let data: Vec<String> =
-        std::fs::read_dir(out.join("corpus/data")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let data: Vec<String> = std::fs::read_dir(out.join("corpus/data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert!(data.iter().all(|n| n.starts_with("rank-") && n.ends_with(".parquet")), "{data:?}");
 }
 

@@ -6,9 +6,7 @@
 use std::path::Path;
 
 use image::{ImageFormat, Rgb, RgbImage};
-use wit_contract::{
-    Candidate, CorpusImage, Manifest, QueryEntry, QuerySource, RecordKind, ShardWriter, WriterOptions,
-};
+use wit_contract::{Candidate, CorpusImage, Manifest, QueryEntry, QuerySource, RecordKind, ShardWriter, WriterOptions};
 
 use crate::rng::Rng;
 
@@ -115,7 +113,8 @@ pub fn write_shapes_queries(dir: &Path) -> Result<Manifest, SyntheticError> {
         })
         .collect();
     let mut manifest = Manifest::new(RecordKind::Queries, serde_json::json!({"generator": "shapes"}), None);
-    let mut writer = ShardWriter::for_records::<QueryEntry>(wit_contract::shard_path(dir, 0), &WriterOptions::default())?;
+    let mut writer =
+        ShardWriter::for_records::<QueryEntry>(wit_contract::shard_path(dir, 0), &WriterOptions::default())?;
     writer.write_records(&entries)?;
     manifest.add_shard(writer.finish()?);
     manifest.complete = true;

@@ -29,8 +29,8 @@ pub mod writer;
 mod columns;
 
 pub use error::{error_line, ContractError};
-pub use layout::{data_home, shard_path, DataHome, DATA_DIR, FAILURES_DIR, MANIFEST_FILE};
 pub use harvested::{HarvestedCandidate, PairLanguage};
+pub use layout::{data_home, shard_path, DataHome, DATA_DIR, FAILURES_DIR, MANIFEST_FILE};
 pub use manifest::{now_rfc3339, Manifest, ShardInfo, VerifyProblem};
 pub use origin::{recorded_path, set_origin};
 pub use reader::{read_records, ReadOptions, RecordReader, ShardReader};

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use wit_contract::records::Record;
 use wit_contract::schema::col;
 use wit_contract::{
-    clean_stale_temp_files, read_records, recorded_path, Candidate, CuratedPair, Manifest, QueryCount,
-    QueryEntry, ReadOptions, RecordKind, ShardInfo, ShardReader, ShardWriter, WriterOptions,
+    clean_stale_temp_files, read_records, recorded_path, Candidate, CuratedPair, Manifest, QueryCount, QueryEntry,
+    ReadOptions, RecordKind, ShardInfo, ShardReader, ShardWriter, WriterOptions,
 };
 
 use crate::balance;

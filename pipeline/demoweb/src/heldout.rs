@@ -8,8 +8,7 @@ use std::path::Path;
 
 use image::ImageFormat;
 use wit_contract::{
-    pair_key, Candidate, CorpusImage, Manifest, QueryEntry, QuerySource, RecordKind, ShardWriter,
-    WriterOptions,
+    pair_key, Candidate, CorpusImage, Manifest, QueryEntry, QuerySource, RecordKind, ShardWriter, WriterOptions,
 };
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -130,7 +129,8 @@ mod tests {
                 row.candidate.caption
             );
         }
-        let classes: Vec<QueryEntry> = wit_contract::read_records(dir.path().join("classes/data/queries.parquet")).unwrap();
+        let classes: Vec<QueryEntry> =
+            wit_contract::read_records(dir.path().join("classes/data/queries.parquet")).unwrap();
         assert_eq!(classes[5].query, "green square");
     }
 }

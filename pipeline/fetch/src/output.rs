@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use wit_contract::records::Record;
 use wit_contract::schema::col;
 use wit_contract::{
-    clean_stale_temp_files, CorpusImage, Failure, Manifest, ReadOptions, RecordKind, ShardReader,
-    ShardWriter, WriterOptions,
+    clean_stale_temp_files, CorpusImage, Failure, Manifest, ReadOptions, RecordKind, ShardReader, ShardWriter,
+    WriterOptions,
 };
 
 use crate::error::{FetchStageError, Result};

@@ -33,7 +33,11 @@ pub const STEP_APPLY: &str = "harvest-apply";
 /// The input index a shard name carries: `shard-00012.parquet`, `data/shard-00012.d1.parquet`,
 /// `../../data/rank-00001-of-00002-shard-00012.parquet` → 12.
 pub(crate) fn input_index(file: &str) -> Option<u32> {
-    let digits: String = wit_contract::layout::bare_shard_name(file).strip_prefix("shard-")?.chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = wit_contract::layout::bare_shard_name(file)
+        .strip_prefix("shard-")?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use url::Url;
 use wit_contract::{
-    clean_stale_temp_files, pair_key, recorded_path, Candidate, HarvestedCandidate, Manifest,
-    Provenance, RecordKind, ShardInfo, ShardWriter, WriterOptions,
+    clean_stale_temp_files, pair_key, recorded_path, Candidate, HarvestedCandidate, Manifest, Provenance, RecordKind,
+    ShardInfo, ShardWriter, WriterOptions,
 };
 
 use crate::dedup::{self, total};

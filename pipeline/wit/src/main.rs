@@ -56,6 +56,8 @@ enum Command {
     Build(commands::build::BuildArgs),
     /// Per-step, per-rank progress of a build folder (complete / partial / missing).
     Status(commands::status::StatusArgs),
+    /// Write a corpus in another tool's format: `wit export webdataset CORPUS -o DIR` (open_clip).
+    Export(commands::export::ExportArgs),
     /// Serve the demo web (generated pictures with true captions, robots.txt, faults) on 127.0.0.1.
     DemoWeb(commands::demo_web::DemoWebArgs),
 }
@@ -85,5 +87,6 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::DemoWeb(args) => commands::demo_web::run(&args),
         Command::Build(args) => commands::build::run(&args),
         Command::Status(args) => commands::status::run(&args),
+        Command::Export(args) => commands::export::run(&args),
     }
 }
