@@ -1,7 +1,8 @@
 //! `wit export webdataset`: a demo build's corpus as WebDataset tars, written by two ranks, read
 //! back with Python's tarfile (every row once, bytes and captions as stored, img2dataset names),
 //! resumed after a lost tar and a killed writer's temporary file, and trained on by open_clip's own
-//! trainer (`python -m open_clip_train.main --dataset-type webdataset`) as it is.
+//! trainer (`python -m open_clip_train.main --dataset-type webdataset`) as it is; and `wit export
+//! hf`, whose `image` column HF `datasets` decodes as pictures without a cast.
 
 use std::path::Path;
 
@@ -79,6 +80,29 @@ assert at == len(rows), (at, len(rows))
 print(json.dumps({"samples": at, "tars": len(tars)}))
 "#;
 
+/// `wit export hf` output through HF `datasets`: an Image feature, pictures of the stored sizes, every
+/// row in corpus order with its other columns as they are.
+const CHECK_HF: &str = r#"
+import io, json, os, sys, tempfile, warnings
+warnings.filterwarnings("ignore")
+import datasets, pyarrow.parquet as pq
+from PIL import Image
+datasets.disable_progress_bars()
+corpus, hf = sys.argv[1], sys.argv[2]
+manifest = json.load(open(os.path.join(corpus, "_manifest.json")))
+rows = [r for s in manifest["shards"] for r in pq.read_table(os.path.join(corpus, s["file"])).to_pylist()]
+ds = datasets.load_dataset("parquet", data_dir=os.path.join(hf, "data"), split="train", cache_dir=tempfile.mkdtemp())
+assert type(ds.features["image"]).__name__ == "Image", ds.features
+assert ds.num_rows == len(rows), (ds.num_rows, len(rows))
+for got, row in zip(ds, rows):
+    assert isinstance(got["image"], Image.Image), type(got["image"])
+    assert got["image"].size == (row["width"], row["height"]), (got["image"].size, row["width"], row["height"])
+    assert got["key"] == row["key"] and got["caption"] == row["caption"] and got["query_ids"] == row["query_ids"]
+raw = ds.cast_column("image", datasets.Image(decode=False))
+assert [r["image"]["bytes"] for r in raw] == [r["image"] for r in rows]
+print(json.dumps({"rows": ds.num_rows}))
+"#;
+
 /// A model open_clip builds from `local-dir:` (what wit-train writes beside its weights).
 const TINY_OPEN_CLIP_CONFIG: &str = r#"{"model_cfg": {"embed_dim": 32,
   "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 64, "layers": 2, "head_width": 32},
@@ -114,6 +138,18 @@ fn two_ranks_write_tars_open_clip_trains_on() {
         wit(&["export", "webdataset", corpus.to_str().unwrap(), "-o", wds.to_str().unwrap(), "--samples-per-tar", "8"]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success() && stderr.contains("_export.json"), "{stderr}");
+
+    // HF datasets: `wit export hf` by two ranks; the image column decodes as pictures.
+    let hf = dir.path().join("hf");
+    for rank in ["0", "1"] {
+        let args =
+            ["export", "hf", corpus.to_str().unwrap(), "-o", hf.to_str().unwrap(), "--rank", rank, "--world-size", "2"];
+        let run = wit(&args);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    }
+    let read: serde_json::Value =
+        serde_json::from_str(&run_python(CHECK_HF, &[corpus.to_str().unwrap(), hf.to_str().unwrap()])).unwrap();
+    assert_eq!(read["rows"].as_u64(), Some(samples));
 
     // open_clip's own trainer reads the tars as they are.
     let model = dir.path().join("tiny");

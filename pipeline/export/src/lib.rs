@@ -7,10 +7,17 @@
 //! dataset size). Tar `i` holds corpus rows `i·N … i·N+N−1` in manifest order, so the split is a
 //! function of the corpus alone: rank R of W writes the tars `i % W == R`, a finished tar is kept
 //! on a rerun (each is written under a hidden temporary name and renamed when whole), and memory
-//! holds one sample at a time.
+//! holds one read batch.
+//!
+//! [`hf`]: Parquet that Hugging Face `datasets` loads with `image` as an `Image` feature (decoded
+//! to a picture without a cast): the corpus columns with `image` as the struct `{bytes, path}`
+//! `datasets` stores images as, and the features in the schema metadata (`huggingface`). The corpus
+//! keeps plain binary `image` (what the trainer, report, DuckDB and polars read); this is a copy.
 
+pub mod hf;
 pub mod webdataset;
 
+pub use hf::{export_hf, HfConfig};
 pub use webdataset::{export_webdataset, ExportStats, WebDatasetConfig};
 
 use std::path::{Path, PathBuf};

@@ -56,7 +56,8 @@ enum Command {
     Build(commands::build::BuildArgs),
     /// Per-step, per-rank progress of a build folder (complete / partial / missing).
     Status(commands::status::StatusArgs),
-    /// Write a corpus in another tool's format: `wit export webdataset CORPUS -o DIR` (open_clip).
+    /// Write a corpus in another tool's format: `wit export webdataset CORPUS -o DIR` (open_clip's
+    /// trainer), `wit export hf CORPUS -o DIR` (HF datasets with an Image column).
     Export(commands::export::ExportArgs),
     /// Serve the demo web (generated pictures with true captions, robots.txt, faults) on 127.0.0.1.
     DemoWeb(commands::demo_web::DemoWebArgs),
