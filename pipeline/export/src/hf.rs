@@ -41,7 +41,7 @@ fn as_hf(batch: &RecordBatch, path: &Path) -> Result<RecordBatch> {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields[index] = Field::new("image", DataType::Struct(image_fields()), true);
     let mut metadata = schema.metadata().clone();
-    metadata.insert("huggingface".into(), HF_METADATA.into());
+    metadata.insert("huggingface".to_owned(), HF_METADATA.to_owned());
     let mut columns = batch.columns().to_vec();
     columns[index] = Arc::new(structs);
     RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, metadata)), columns)
