@@ -102,7 +102,7 @@ fn curate_writes_a_verified_folder_and_a_per_query_table() {
     ]);
     assert!(text.contains("300 candidates, 180 matched"), "{text}");
     run(&["verify", &d("out")]);
-    run(&["verify", &d("out/query_counts")]);
+    run(&["verify", &d("out/_query_counts")]);
 
     let counts = read_records::<QueryCount>(dir.path().join("out/_query_counts/query_counts.parquet")).unwrap();
     let table: Vec<(&str, u64)> = counts.iter().map(|c| (c.query.as_str(), c.matched)).collect();

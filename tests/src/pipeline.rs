@@ -242,7 +242,7 @@ pub fn outcome(root: &Path) -> Outcome {
         queries: rows(&root.join("queries")),
         candidates: rows::<Candidate>(&root.join("candidates")).iter().map(keys).collect(),
         curated: rows::<CuratedPair>(&root.join("curated")).iter().map(|p| keys(&p.candidate)).collect(),
-        query_counts: rows(&root.join("curated/query_counts")),
+        query_counts: rows(&root.join("curated/_query_counts")),
         corpus: corpus_outcome(&root.join("corpus")),
     }
 }

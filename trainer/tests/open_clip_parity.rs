@@ -198,6 +198,7 @@ fn a_checkpoint_folder_loads_with_local_dir_and_reproduces_wit_train_eval() {
     let templates = serde_json::to_string(&wit_trainer::eval::TEMPLATES).unwrap();
     let args = [checkpoint.as_path(), corpus.as_path(), queries.as_path(), std::path::Path::new(&templates)];
     let theirs: serde_json::Value = serde_json::from_str(&common::run_python(LOCAL_DIR_EVAL, &args)).unwrap();
+    eprintln!("wit-train eval: {ours:?}\nopen_clip local-dir: {theirs}");
     assert_eq!(theirs["images"], ours.images as u64, "{theirs}");
     let zero_shot = ours.zero_shot.expect("zero-shot with the queries folder");
     let close = |a: f64, b: &serde_json::Value, what: &str| {

@@ -236,8 +236,8 @@ impl Manifest {
         }
         let home = crate::layout::data_home(dir);
         let mut strays = Vec::new();
-        // Parquet files beside the manifest are not read by anyone; in data/ they would be read
-        // by every reader of the folder, so both are reported.
+        // An unlisted Parquet file beside the manifest is read by pyarrow's `read_table(folder)`,
+        // one in data/ by every reader of the folder: both are reported.
         for (folder, listed) in [(dir.to_path_buf(), ""), (home.dir.clone(), home.listed)] {
             let entries = match fs::read_dir(&folder) {
                 Ok(entries) => entries,

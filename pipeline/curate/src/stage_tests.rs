@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::curate;
-use wit_contract::{pair_key, QuerySource};
+use wit_contract::{pair_key, shard_file_name, QuerySource};
 
 const QUERIES: [&str; 8] = ["A", "hot", "dog", "hot dog", "cat", "U.S.", "never seen", "the"];
 
