@@ -34,8 +34,8 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 use wit_contract::{
-    pair_key, recorded_path, shard_file_name, Candidate, CorpusImage, Failure, Manifest, QueryEntry, QuerySource,
-    RecordKind, ShardWriter, WriterOptions,
+    pair_key, recorded_path, Candidate, CorpusImage, Failure, Manifest, QueryEntry, QuerySource, RecordKind,
+    ShardWriter, WriterOptions,
 };
 use wit_ranks::{RankOf, Width};
 
@@ -425,7 +425,7 @@ fn gen_candidates(
                             return Ok(done);
                         }
                         let rank_dir = RankOf::new(input as usize % ranks, ranks).dir(&out);
-                        let path = rank_dir.join(shard_file_name(input as usize));
+                        let path = wit_contract::shard_path(&rank_dir, input as usize);
                         let mut writer = ShardWriter::for_records::<Candidate>(&path, &WriterOptions::default())?;
                         let mut rng = Rng::new(seed, 0xC0FFEE ^ input);
                         let mut new_id = first_new[input as usize];
@@ -516,7 +516,8 @@ fn gen_fetch_input(dir: &Path, vocabulary: &Vocabulary, seed: u64) -> Result<()>
     let out = fetch_input_dir(dir);
     fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let rows: Vec<Candidate> = (0..1000).map(|i| candidate(vocabulary, seed, u64::MAX / 2 + i)).collect();
-    let mut writer = ShardWriter::for_records::<Candidate>(out.join(shard_file_name(0)), &WriterOptions::default())?;
+    let mut writer =
+        ShardWriter::for_records::<Candidate>(wit_contract::shard_path(&out, 0), &WriterOptions::default())?;
     writer.write_records(&rows)?;
     let mut manifest = Manifest::new(RecordKind::Candidates, json!({ "stage": "bench_scale" }), None);
     manifest.add_shard(writer.finish()?);

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use wit_contract::{
-    pair_key, shard_file_name, Candidate, CorpusImage, Manifest, QueryCount, QueryEntry, QuerySource, RecordKind,
-    ShardWriter, WriterOptions,
+    pair_key, Candidate, CorpusImage, Manifest, QueryCount, QueryEntry, QuerySource, RecordKind, ShardWriter,
+    WriterOptions,
 };
 use wit_report::{report, ReportOptions};
 
@@ -56,7 +56,7 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
         })
         .collect();
     let mut writer =
-        ShardWriter::for_records::<QueryEntry>(dir.join(shard_file_name(0)), &WriterOptions::default()).unwrap();
+        ShardWriter::for_records::<QueryEntry>(wit_contract::shard_path(&dir, 0), &WriterOptions::default()).unwrap();
     writer.write_records(&entries).unwrap();
     save_manifest(&dir, RecordKind::Queries, vec![writer.finish().unwrap()], serde_json::json!({}));
 
@@ -118,7 +118,7 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
             })
             .collect();
         let mut writer = ShardWriter::for_records::<CorpusImage>(
-            corpus.join(shard_file_name(shard as usize)),
+            wit_contract::shard_path(&corpus, shard as usize),
             &WriterOptions::default(),
         )
         .unwrap();
