@@ -224,7 +224,7 @@ fn progress_reads_manifests_and_rank_files() {
         out.display()
     );
     let plan = plan(&config(&text), &[]).unwrap();
-    std::fs::create_dir_all(out.join("queries/counts")).unwrap();
+    std::fs::create_dir_all(out.join("queries/_counts")).unwrap();
     std::fs::write(out.join("queries/_counts/counts-00001-of-00002.json"), "{}").unwrap();
     let rank0 = out.join("candidates/_ranks/rank-00000-of-00002");
     std::fs::create_dir_all(&rank0).unwrap();
