@@ -15,12 +15,12 @@ start=$(date +%s)
 
 echo "== wit build --config examples/demo.toml"
 # A rerun resumes; a folder left by an older wit whose stages recorded another configuration
-# cannot, and is started over (the stage's error says so first).
+# (or that has the layout before _manifest.json + data/) cannot, and is started over (the stage's error says so first).
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 if ! "$bin/wit" build --config examples/demo.toml 2> >(tee "$log" >&2); then
-  if grep -q "with another configuration" "$log"; then
-    echo "demo: $out was made with another configuration (an older wit?); starting it over"
+  if grep -q -e "with another configuration" -e "layout of an older wit" "$log"; then
+    echo "demo: $out was made with another configuration or folder layout (an older wit); starting it over"
     rm -rf "$out"
     "$bin/wit" build --config examples/demo.toml
   else

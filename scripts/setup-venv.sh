@@ -22,8 +22,8 @@ fi
 
 # Check it: every package imports and torch is the version tch 0.24.0 expects.
 "$venv/bin/python" - <<'PY'
-import torch, pyarrow, duckdb, open_clip
+import torch, pyarrow, duckdb, open_clip, polars, datasets
 assert torch.__version__.split("+")[0] == "2.11.0", f"torch {torch.__version__}, tch 0.24.0 needs 2.11.0"
 print(f"setup: torch {torch.__version__}, pyarrow {pyarrow.__version__}, duckdb {duckdb.__version__}, "
-      f"open_clip {open_clip.__version__}")
+      f"open_clip {open_clip.__version__}, polars {polars.__version__}, datasets {datasets.__version__}")
 PY

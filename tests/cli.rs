@@ -23,7 +23,10 @@ fn help_lists_only_working_subcommands() {
         .collect();
     assert_eq!(
         commands,
-        ["schema", "verify", "queries", "harvest", "curate", "fetch", "report", "build", "status", "demo-web", "help"],
+        [
+            "schema", "verify", "queries", "harvest", "curate", "fetch", "report", "build", "status", "export",
+            "demo-web", "help"
+        ],
         "{help}"
     );
 }

@@ -31,7 +31,7 @@ fn depth_and_robots_limit_what_is_fetched() {
     // Depth 0: the seed; depth 1: its links, except the robots-disallowed /private/0.html.
     assert_eq!(fetched, ["/", "/page/0.html", "/page/1.html"]);
     let stats: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("crawl/crawl/crawl.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(dir.path().join("crawl/_crawl/crawl.json")).unwrap()).unwrap();
     assert_eq!(stats["failed"]["robots_disallowed"], 1, "{stats}");
     assert!(stats["links_over_limits"].as_u64().unwrap() > 0, "{stats}");
     let manifest = Manifest::load(dir.path().join("crawl")).unwrap();

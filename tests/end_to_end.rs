@@ -74,7 +74,7 @@ fn build_then_train_on_the_demo_web() {
     assert_eq!(n(&curate["kept"]), curated_rows);
     let fetch = stats(&out.join("corpus"));
     let corpus_rows = Manifest::load(out.join("corpus")).unwrap().total_rows();
-    let failure_rows = Manifest::load(out.join("corpus/failures")).unwrap().total_rows();
+    let failure_rows = Manifest::load(out.join("corpus/_failures")).unwrap().total_rows();
     assert_eq!(corpus_rows + failure_rows, curated_rows, "{fetch}");
     assert!(n(&fetch["by_status"]["opted_out"]) > 0 && n(&fetch["by_status"]["failed_to_download"]) > 0, "{fetch}");
     assert!(corpus_rows > 100, "{corpus_rows} images");
@@ -92,12 +92,11 @@ fn build_then_train_on_the_demo_web() {
     let (top_query, top) = per_query.iter().max_by_key(|(_, c)| **c).unwrap();
     assert!(*top <= CAP, "query {top_query} holds {top} > {CAP}");
 
-    // Independent readers: pyarrow and DuckDB see the same rows.
+    // Independent readers: pyarrow (the stage folder) and DuckDB (its data/) see the same rows.
     let counted = run_python(
-        "import sys, glob, duckdb, pyarrow.parquet as pq\n\
-         files = sorted(glob.glob(sys.argv[1] + '/shard-*.parquet'))\n\
-         a = sum(pq.read_table(f, columns=['key']).num_rows for f in files)\n\
-         d = duckdb.sql(f\"select count(distinct key) from read_parquet({files!r})\").fetchall()[0][0]\n\
+        "import sys, duckdb, pyarrow.parquet as pq\n\
+         a = pq.read_table(sys.argv[1], columns=['key']).num_rows\n\
+         d = duckdb.sql(f\"select count(distinct key) from '{sys.argv[1]}/data/*.parquet'\").fetchall()[0][0]\n\
          print(a, d)",
         &[out.join("corpus").to_str().unwrap()],
     );

@@ -64,7 +64,7 @@ fn corpus(out: &Path) -> Vec<CorpusImage> {
 }
 
 fn failures(out: &Path) -> Vec<Failure> {
-    let dir = out.join("failures");
+    let dir = out.join("_failures");
     let manifest = Manifest::load(&dir).unwrap();
     manifest.shard_paths(&dir).iter().flat_map(|p| read_records::<Failure>(p).unwrap()).collect()
 }
@@ -191,7 +191,7 @@ fn fetch_accounts_for_every_pair_exactly_once() {
     assert_eq!(manifest.stats["by_status"]["success"], 12);
     assert_eq!(manifest.stats["by_status"]["duplicate"], 1);
     assert_eq!(manifest.stats["failure_rows"], 10);
-    for folder in [&o, &format!("{o}/failures")] {
+    for folder in [&o, &format!("{o}/_failures")] {
         let verify = wit(&["verify", folder]);
         assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
     }
@@ -200,10 +200,10 @@ fn fetch_accounts_for_every_pair_exactly_once() {
     let summary = run_python(
         "import sys, json, pyarrow.parquet as pq\n\
          d = sys.argv[1]\n\
-         m = json.load(open(d + '/manifest.json'))\n\
+         m = json.load(open(d + '/_manifest.json'))\n\
          t = pq.read_table([d + '/' + s['file'] for s in m['shards']])\n\
-         f = json.load(open(d + '/failures/manifest.json'))\n\
-         u = pq.read_table([d + '/failures/' + s['file'] for s in f['shards']])\n\
+         f = json.load(open(d + '/_failures/_manifest.json'))\n\
+         u = pq.read_table([d + '/_failures/' + s['file'] for s in f['shards']])\n\
          print(t.num_rows, set(t.column('width').to_pylist()), min(len(b) for b in t.column('image').to_pylist()) > 100, \
                u.num_rows, sorted(set(u.column('status').to_pylist())))",
         &[&o],

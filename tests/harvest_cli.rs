@@ -220,7 +220,7 @@ fn run(args: &[&str]) -> String {
 fn read_back(out: &str) -> BTreeSet<(String, String, String)> {
     let text = run_python(
         "import sys, json, pyarrow.parquet as pq\n\
-         m = json.load(open(sys.argv[1] + '/manifest.json'))\n\
+         m = json.load(open(sys.argv[1] + '/_manifest.json'))\n\
          assert m['kind'] == 'candidates' and m['complete']\n\
          t = pq.read_table([sys.argv[1] + '/' + s['file'] for s in m['shards']])\n\
          assert set(t.column('lang').to_pylist()) == {'eng'}, t.column('lang')\n\
@@ -286,7 +286,7 @@ fn harvest_warc_wat_and_lists_then_curate_the_output() {
 
     // Per-input stats in the manifest.
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/manifest.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/_manifest.json")).unwrap()).unwrap();
     let per_input = manifest["stats"]["per_input"].as_array().unwrap();
     let formats: Vec<&str> = per_input.iter().map(|i| i["format"].as_str().unwrap()).collect();
     assert_eq!(formats, ["warc", "wat", "csv", "jsonl", "parquet"]);

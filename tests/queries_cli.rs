@@ -55,11 +55,11 @@ for line in open(text_path, encoding="utf-8"):
             bi[prev.group() + " " + m.group()] += 1
         prev = m
 n = sum(uni.values())
-m = json.load(open(out + "/manifest.json"))
+m = json.load(open(out + "/_manifest.json"))
 N = m["stats"]["tokens"]
 # Python's \w and Rust's char::is_alphanumeric differ on a few rare characters: totals agree closely.
 assert abs(N - n) / n < 0.001, (N, n)
-t = pq.read_table(out + "/queries.parquet")
+t = pq.read_table(out + "/data/queries.parquet")
 assert t.column_names == ["id", "query", "source", "count", "pmi"], t.column_names
 rows = t.to_pylist()
 assert [r["id"] for r in rows] == list(range(len(rows)))
@@ -127,7 +127,7 @@ fn build_on_the_enwiki_excerpt_matches_an_independent_count_and_feeds_curate() {
     assert_eq!(numbers[0], stats["entries"].as_u64().unwrap());
 
     // The TSV for people says the same.
-    let tsv = fs::read_to_string(out.join("queries.tsv")).unwrap();
+    let tsv = fs::read_to_string(out.join("_queries.tsv")).unwrap();
     assert_eq!(tsv.lines().count() as u64, numbers[0] + 1);
     assert!(tsv.contains("\tAlbedo\ttitle\t"), "a title no other source holds");
 
@@ -226,7 +226,7 @@ fn every_reading_path_gives_the_same_dictionary() {
     let reference = build(&enwiki(), "single", &[]);
     assert_eq!(reference["spilled_runs"], 0);
     assert_eq!(reference["streams"], 0, "one stream: read whole");
-    let parquet = |out: &str| fs::read(d(out).join("queries.parquet")).unwrap();
+    let parquet = |out: &str| fs::read(d(out).join("data/queries.parquet")).unwrap();
 
     let spilled = build(&enwiki(), "spilled", &["--memory-budget", "64K"]);
     assert!(spilled["spilled_runs"].as_u64().unwrap() > 2, "{spilled}");

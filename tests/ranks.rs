@@ -27,18 +27,20 @@ fn four_ranks_build_what_one_process_builds() {
     // The merged corpus is one folder a reader can verify, and it lists the ranks' shards where
     // they lie: no shard was copied, every Parquet file of a rank folder is listed exactly once.
     wit_ok(&["verify".into(), path_str(&dir.path().join("four/corpus"))], &[]);
-    for (stage, failures) in [("candidates", false), ("corpus", false), ("corpus/failures", true)] {
+    for (stage, failures) in [("candidates", false), ("corpus", false), ("corpus/_failures", true)] {
         let folder = dir.path().join("four").join(stage);
         let listed: Vec<String> = Manifest::load(&folder).unwrap().shards.iter().map(|s| s.file.clone()).collect();
-        assert!(listed.iter().all(|f| f.starts_with("ranks/rank-")), "{stage}: {listed:?}");
+        assert!(listed.iter().all(|f| f.starts_with("data/rank-")), "{stage}: {listed:?}");
         let mut on_disk = Vec::new();
+        for entry in std::fs::read_dir(folder.join("data")).unwrap() {
+            on_disk.push(format!("data/{}", entry.unwrap().file_name().into_string().unwrap()));
+        }
+        // The rank folders hold manifests only: no shard lies there.
         for rank in 0..4 {
-            let rank_dir = format!("ranks/rank-{rank:05}-of-00004");
-            for entry in std::fs::read_dir(folder.join(&rank_dir)).unwrap() {
+            let rank_dir = folder.join(format!("_ranks/rank-{rank:05}-of-00004"));
+            for entry in std::fs::read_dir(&rank_dir).unwrap() {
                 let name = entry.unwrap().file_name().into_string().unwrap();
-                if name.ends_with(".parquet") {
-                    on_disk.push(format!("{rank_dir}/{name}"));
-                }
+                assert!(!name.ends_with(".parquet"), "{}: {name}", rank_dir.display());
             }
         }
         on_disk.sort();

@@ -203,7 +203,7 @@ pub fn write_build(root: &Path, specs: &[QuerySpec]) -> Written {
         "effective_cap": CAP,
         "oversample": 1.0,
         "strict": true,
-        "query_counts": "query_counts/query_counts.parquet",
+        "query_counts": "_query_counts/query_counts.parquet",
     });
     let stats = serde_json::json!({
         "queries": specs.len(),
@@ -221,7 +221,7 @@ pub fn write_build(root: &Path, specs: &[QuerySpec]) -> Written {
             kept: written.curated.iter().filter(|ids| ids.contains(&s.id)).count() as u64,
         })
         .collect();
-    let counts_dir = curated_dir.join("query_counts");
+    let counts_dir = curated_dir.join("_query_counts");
     std::fs::create_dir_all(&counts_dir).unwrap();
     let mut writer =
         ShardWriter::for_records::<QueryCount>(counts_dir.join("query_counts.parquet"), &WriterOptions::default())
@@ -236,7 +236,7 @@ pub fn write_build(root: &Path, specs: &[QuerySpec]) -> Written {
     let fetch_config = serde_json::json!({"stage": "fetch", "input": curated_dir.display().to_string()});
     let fetch_stats = serde_json::json!({"success": corpus.len(), "failed": failures.len()});
     save(&corpus_dir, RecordKind::Corpus, &corpus, fetch_config.clone(), fetch_stats);
-    save(&corpus_dir.join("failures"), RecordKind::Failures, &failures, fetch_config, serde_json::Value::Null);
+    save(&corpus_dir.join("_failures"), RecordKind::Failures, &failures, fetch_config, serde_json::Value::Null);
     written
 }
 

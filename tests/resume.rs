@@ -48,14 +48,20 @@ fn output_of(args: &[String]) -> PathBuf {
     PathBuf::from(&args[at])
 }
 
-/// A whole folder's files, for checking it against its manifest.
+/// A whole folder's files and those of its `data/` (as `data/NAME`), for checking it against its manifest.
 fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().unwrap().is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let list = |folder: &Path, prefix: &str| -> Vec<String> {
+        match std::fs::read_dir(folder) {
+            Ok(entries) => entries
+                .map(|e| e.unwrap())
+                .filter(|e| e.file_type().unwrap().is_file())
+                .map(|e| format!("{prefix}{}", e.file_name().to_string_lossy()))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    };
+    let mut names = list(dir, "");
+    names.extend(list(&dir.join("data"), "data/"));
     names.sort();
     names
 }
@@ -66,7 +72,7 @@ fn consistent_rows<R: Record>(dir: &Path) -> Vec<R> {
     let manifest = Manifest::load(dir).unwrap();
     assert!(manifest.complete, "{}: manifest not complete", dir.display());
     let files = files_in(dir);
-    let temporary: Vec<&String> = files.iter().filter(|f| f.starts_with('.')).collect();
+    let temporary: Vec<&String> = files.iter().filter(|f| f.rsplit('/').next().unwrap_or(f).starts_with('.')).collect();
     assert!(temporary.is_empty(), "{}: temporary files left: {temporary:?}", dir.display());
     let parquet: BTreeSet<&str> = files.iter().map(String::as_str).filter(|f| f.ends_with(".parquet")).collect();
     let listed: BTreeSet<&str> = manifest.shards.iter().map(|s| s.file.as_str()).collect();
@@ -139,7 +145,7 @@ fn check_queries(reference: &Path, resumed: &Path) {
     let b = by_key(consistent_rows::<QueryEntry>(resumed), key, "queries");
     assert!(a.len() > 100, "{} queries: too few to mean anything", a.len());
     same_rows(a, b, "queries");
-    for file in ["queries.parquet", "queries.tsv"] {
+    for file in ["data/queries.parquet", "_queries.tsv"] {
         let read = |dir: &Path| std::fs::read(dir.join(file)).unwrap();
         assert!(read(reference) == read(resumed), "{file} differs after resume");
     }
@@ -281,7 +287,7 @@ fn curate_killed_at_random_moments_resumes_to_the_same_pairs() {
         let (a, b) = (by_key(consistent_rows(&reference), key, what), by_key(consistent_rows(&resumed), key, what));
         assert!(!a.is_empty(), "{what}: nothing kept");
         same_rows(a, b, what);
-        let counts = |d: &Path| consistent_rows::<QueryCount>(&d.join("query_counts"));
+        let counts = |d: &Path| consistent_rows::<QueryCount>(&d.join("_query_counts"));
         assert!(counts(&reference) == counts(&resumed), "{what}: per-query counts differ");
     }
 }

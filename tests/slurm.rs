@@ -48,7 +48,7 @@ fn outcome(out: &Path) -> Outcome {
     for shard in shards(&out.join("curated")) {
         o.curated_keys.extend(read_records::<CuratedPair>(&shard).unwrap().into_iter().map(|p| p.candidate.key));
     }
-    for shard in shards(&out.join("curated/query_counts")) {
+    for shard in shards(&out.join("curated/_query_counts")) {
         for row in read_records::<QueryCount>(&shard).unwrap() {
             o.query_counts.insert(row.query, (row.matched, row.kept));
         }

@@ -98,7 +98,7 @@ fn a_build_reads_http_and_s3_and_writes_s3_and_survives_a_killed_upload() {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         // Two shards up: the publish of the first (manifest included) has finished.
-        let published = s3.keys(BUCKET, "crash/corpus/shard-00001.parquet").len() == 1;
+        let published = s3.keys(BUCKET, "crash/corpus/data/shard-00001.parquet").len() == 1;
         if published || child.try_wait().unwrap().is_some() || Instant::now() > deadline {
             break;
         }

@@ -12,14 +12,14 @@
 //!
 //! # Output folder
 //! ```text
-//! OUT/manifest.json          kind `queries`: config, stats (pages, redirects, tokens, distinct…), complete
-//! OUT/queries.parquet        QueryEntry rows (id, query, source, count, pmi), ids in byte order of query
-//! OUT/queries.tsv            the same, for people
-//! OUT/counts/                per-rank count runs of a multi-rank run (below)
+//! OUT/_manifest.json         kind `queries`: config, stats (pages, redirects, tokens, distinct…), complete
+//! OUT/data/queries.parquet   QueryEntry rows (id, query, source, count, pmi), ids in byte order of query
+//! OUT/_queries.tsv           the same, for people
+//! OUT/_counts/               per-rank count runs of a multi-rank run (below)
 //! ```
 //! # Ranks
 //! [`Phase::Count`] on each rank counts its share (stream groups `i % N == R` of multistream dumps,
-//! else articles by ordinal) into `OUT/counts/counts-RRRRR-of-NNNNN.{run,json}`; [`Phase::Merge`]
+//! else articles by ordinal) into `OUT/_counts/counts-RRRRR-of-NNNNN.{run,json}`; [`Phase::Merge`]
 //! once merges all N runs and selects. [`Phase::All`] does both in one process.
 
 pub mod bz2;
@@ -182,7 +182,7 @@ pub fn steps(world_size: usize) -> Vec<wit_ranks::StepDecl> {
             phase: Some("count"),
             width: Width::Ranks,
             reads: Reads::Rows,
-            done: DoneMark::File("counts/counts-{rank}.json".into()),
+            done: DoneMark::File("_counts/counts-{rank}.json".into()),
             what: "count n-grams of every N-th stream or article",
         },
         StepDecl {

@@ -21,10 +21,11 @@ use crate::wikitext::to_plain_text;
 use crate::{BuildConfig, BuildStats, Phase, TextConfig, TextStats};
 
 /// The dictionary's file names inside the output folder.
-pub const QUERIES_FILE: &str = "queries.parquet";
-pub const QUERIES_TSV: &str = "queries.tsv";
+/// The dictionary shard, inside the folder's `data/` (see `wit_contract::layout`).
+pub const QUERIES_FILE: &str = "data/queries.parquet";
+pub const QUERIES_TSV: &str = "_queries.tsv";
 /// Per-rank count files of a multi-rank run.
-pub const COUNTS_DIR: &str = "counts";
+pub const COUNTS_DIR: &str = "_counts";
 
 fn rank_suffix(rank: usize, world_size: usize) -> String {
     format!("{rank:05}-of-{world_size:05}")

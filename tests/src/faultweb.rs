@@ -366,7 +366,7 @@ pub fn outcomes(out: &Path) -> BTreeMap<String, Outcome> {
             assert!(image::load_from_memory(&row.image).is_ok(), "{}: the corpus image decodes", row.candidate.url);
         }
     }
-    let dir = out.join("failures");
+    let dir = out.join("_failures");
     let manifest = Manifest::load(&dir).unwrap();
     assert!(manifest.complete);
     for path in manifest.shard_paths(&dir) {

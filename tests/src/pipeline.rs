@@ -242,7 +242,7 @@ pub fn outcome(root: &Path) -> Outcome {
         queries: rows(&root.join("queries")),
         candidates: rows::<Candidate>(&root.join("candidates")).iter().map(keys).collect(),
         curated: rows::<CuratedPair>(&root.join("curated")).iter().map(|p| keys(&p.candidate)).collect(),
-        query_counts: rows(&root.join("curated/query_counts")),
+        query_counts: rows(&root.join("curated/_query_counts")),
         corpus: corpus_outcome(&root.join("corpus")),
     }
 }
@@ -251,7 +251,7 @@ pub fn outcome(root: &Path) -> Outcome {
 pub fn corpus_outcome(dir: &Path) -> CorpusOutcome {
     let keys = |c: &Candidate| c.key.clone();
     let corpus: Vec<CorpusImage> = rows(dir);
-    let failures: Vec<Failure> = rows(&dir.join("failures"));
+    let failures: Vec<Failure> = rows(&dir.join("_failures"));
     let duplicates: Vec<&Failure> = failures.iter().filter(|f| f.status == "duplicate").collect();
     let mut per_query = BTreeMap::new();
     for row in &corpus {
@@ -272,20 +272,20 @@ pub fn corpus_outcome(dir: &Path) -> CorpusOutcome {
     }
 }
 
-/// Checks that every `manifest.json` among `objects` ((key, size) under `prefix` in a store; the
+/// Checks that every `_manifest.json` among `objects` ((key, size) under `prefix` in a store; the
 /// same keys downloaded into `downloaded`, relative to the prefix) lists only objects that exist
 /// with the listed size: readers trust manifests, so an entry must never point at a missing or
 /// partial object. Returns how many entries it checked.
 pub fn manifests_point_at_whole_objects(objects: &[(String, u64)], prefix: &str, downloaded: &Path) -> usize {
     let sizes: BTreeMap<&str, u64> = objects.iter().map(|(key, size)| (key.as_str(), *size)).collect();
     let mut checked = 0;
-    for key in sizes.keys().filter(|k| k.ends_with("/manifest.json")) {
+    for key in sizes.keys().filter(|k| k.ends_with("/_manifest.json")) {
         let relative = key[prefix.len()..].trim_start_matches('/');
         let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(downloaded.join(relative)).unwrap())
             .unwrap_or_else(|e| panic!("{key}: {e}"));
-        let folder = key.trim_end_matches("manifest.json");
+        let folder = key.trim_end_matches("_manifest.json");
         for shard in manifest["shards"].as_array().unwrap() {
-            let object = format!("{folder}{}", shard["file"].as_str().unwrap());
+            let object = normalized(&format!("{folder}{}", shard["file"].as_str().unwrap()));
             assert_eq!(sizes.get(object.as_str()).copied(), shard["bytes"].as_u64(), "{key} lists {object}");
             checked += 1;
         }
@@ -293,11 +293,26 @@ pub fn manifests_point_at_whole_objects(objects: &[(String, u64)], prefix: &str,
     checked
 }
 
+/// `a/b/../c` → `a/c`: a rank manifest lists its shards as `../../data/…` (see wit_contract::layout).
+fn normalized(key: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in key.split('/') {
+        match part {
+            ".." => {
+                parts.pop();
+            }
+            "." => {}
+            part => parts.push(part),
+        }
+    }
+    parts.join("/")
+}
+
 /// A build read back from a store (`objects` listed under `prefix`, downloaded into `back`) against
 /// the local build under `local`: a corpus was published, no temporary object is left, every
 /// manifest entry is a whole object, every stage folder verifies, and the outcome is the same.
 pub fn assert_read_back_equals_local(objects: &[(String, u64)], prefix: &str, back: &Path, local: &Path) {
-    let corpus_manifest = format!("{prefix}/corpus/manifest.json");
+    let corpus_manifest = format!("{prefix}/corpus/_manifest.json");
     assert!(objects.iter().any(|(k, _)| *k == corpus_manifest), "{objects:?}");
     assert!(!objects.iter().any(|(k, _)| k.contains("/.")), "temporary objects left: {objects:?}");
     assert!(manifests_point_at_whole_objects(objects, prefix, back) > 0);

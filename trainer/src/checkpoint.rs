@@ -1,6 +1,8 @@
 //! Checkpoints: `OUT/checkpoints/step-NNNNNNNN/` holding `model.safetensors` (open_clip's
 //! parameter names, loadable with `load_state_dict(strict=True)`), `optimizer.safetensors` (the
-//! AdamW moments) and `state.json` (step, seed, data position, run settings).
+//! AdamW moments), `state.json` (step, seed, data position, run settings) and
+//! `open_clip_config.json` (model and preprocess config: `open_clip.create_model_and_transforms(
+//! 'local-dir:DIR')` loads the folder as it is).
 //!
 //! A checkpoint is written into a temporary folder and renamed when complete, so a run killed
 //! mid-write leaves no half checkpoint for `--resume latest` to find.
@@ -16,6 +18,8 @@ use crate::loss::LossKind;
 
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// open_clip's config beside the weights (`open_clip.create_model_and_transforms('local-dir:DIR')`).
+pub const OPEN_CLIP_CONFIG_FILE: &str = "open_clip_config.json";
 pub const STATE_FILE: &str = "state.json";
 const PREFIX: &str = "step-";
 
@@ -119,7 +123,13 @@ pub fn save(
     let json = serde_json::to_vec_pretty(state)
         .map_err(|e| CheckpointError::Invalid { path: state_path.clone(), message: e.to_string() })?;
     std::fs::write(&state_path, json).map_err(io(&state_path))?;
-    for file in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
+    let open_clip_path = temp.join(OPEN_CLIP_CONFIG_FILE);
+    let config: crate::config::ClipConfig =
+        state.config.parse().map_err(|message| CheckpointError::Invalid { path: open_clip_path.clone(), message })?;
+    let json = serde_json::to_vec_pretty(&config.open_clip_config(loss_of(state)))
+        .map_err(|e| CheckpointError::Invalid { path: open_clip_path.clone(), message: e.to_string() })?;
+    std::fs::write(&open_clip_path, json).map_err(io(&open_clip_path))?;
+    for file in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, OPEN_CLIP_CONFIG_FILE] {
         let path = temp.join(file);
         std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io(&path))?;
     }

@@ -71,6 +71,45 @@ impl ClipConfig {
     pub fn grid_size(&self) -> i64 {
         self.image_size / self.patch_size
     }
+
+    /// open_clip's `open_clip_config.json` for this model, written beside every exported
+    /// `model.safetensors` so that `open_clip.create_model_and_transforms('local-dir:DIR')` builds
+    /// the same network and the transform wit-train evaluates with: `model_cfg` holds the arguments
+    /// of open_clip's `CLIP` (a SigLIP-trained model adds its `init_logit_bias`), `preprocess_cfg`
+    /// CLIP's mean and standard deviation, bicubic resize of the shortest side and a centre crop.
+    pub fn open_clip_config(&self, loss: crate::loss::LossKind) -> serde_json::Value {
+        let mut model_cfg = serde_json::json!({
+            "embed_dim": self.embed_dim,
+            "vision_cfg": {
+                "image_size": self.image_size,
+                "patch_size": self.patch_size,
+                "width": self.vision.width,
+                "layers": self.vision.layers,
+                "head_width": self.vision.width / self.vision.heads,
+            },
+            "text_cfg": {
+                "context_length": self.context_length,
+                "vocab_size": self.vocab_size,
+                "width": self.text.width,
+                "heads": self.text.heads,
+                "layers": self.text.layers,
+            },
+        });
+        if loss == crate::loss::LossKind::Siglip {
+            model_cfg["init_logit_bias"] = crate::model::SIGLIP_LOGIT_BIAS.into();
+        }
+        serde_json::json!({
+            "model_cfg": model_cfg,
+            "preprocess_cfg": {
+                "size": self.image_size,
+                "mode": "RGB",
+                "mean": crate::data::CLIP_MEAN,
+                "std": crate::data::CLIP_STD,
+                "interpolation": "bicubic",
+                "resize_mode": "shortest",
+            },
+        })
+    }
 }
 
 impl FromStr for ClipConfig {

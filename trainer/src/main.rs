@@ -113,7 +113,7 @@ enum Command {
 
 Ctrl-C or SIGTERM saves a checkpoint of the last finished step; --resume latest goes on from it.")]
 struct TrainArgs {
-    /// Corpus folder (manifest.json of kind corpus + shard-NNNNN.parquet): a path, or a URL
+    /// Corpus folder (_manifest.json of kind corpus + data/shard-NNNNN.parquet): a path, or a URL
     /// (s3://, gs://, az://, http(s)://) downloaded into $WIT_SCRATCH first.
     #[arg(long)]
     data: PathBuf,

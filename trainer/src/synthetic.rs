@@ -6,9 +6,7 @@
 use std::path::Path;
 
 use image::{ImageFormat, Rgb, RgbImage};
-use wit_contract::{
-    shard_file_name, Candidate, CorpusImage, Manifest, QueryEntry, QuerySource, RecordKind, ShardWriter, WriterOptions,
-};
+use wit_contract::{Candidate, CorpusImage, Manifest, QueryEntry, QuerySource, RecordKind, ShardWriter, WriterOptions};
 
 use crate::rng::Rng;
 
@@ -45,7 +43,7 @@ pub fn shape_query_id(shape: usize) -> u32 {
     (COLOURS.len() + shape) as u32
 }
 
-/// Writes `dir/shard-NNNNN.parquet` and `dir/manifest.json` (kind corpus). Images cycle through
+/// Writes `dir/data/shard-NNNNN.parquet` and `dir/_manifest.json` (kind corpus). Images cycle through
 /// every (colour, shape) pair, so any run of 12 rows holds each caption once; formats rotate
 /// through PNG, JPEG and WebP.
 pub fn write_shapes_corpus(dir: &Path, options: &ShapesOptions) -> Result<Manifest, SyntheticError> {
@@ -90,7 +88,7 @@ pub fn write_shapes_corpus(dir: &Path, options: &ShapesOptions) -> Result<Manife
             });
             index += 1;
         }
-        let path = dir.join(shard_file_name(shard));
+        let path = wit_contract::shard_path(dir, shard);
         let mut writer = ShardWriter::for_records::<CorpusImage>(&path, &WriterOptions::default())?;
         writer.write_records(&rows)?;
         manifest.add_shard(writer.finish()?);
@@ -115,7 +113,8 @@ pub fn write_shapes_queries(dir: &Path) -> Result<Manifest, SyntheticError> {
         })
         .collect();
     let mut manifest = Manifest::new(RecordKind::Queries, serde_json::json!({"generator": "shapes"}), None);
-    let mut writer = ShardWriter::for_records::<QueryEntry>(dir.join(shard_file_name(0)), &WriterOptions::default())?;
+    let mut writer =
+        ShardWriter::for_records::<QueryEntry>(wit_contract::shard_path(dir, 0), &WriterOptions::default())?;
     writer.write_records(&entries)?;
     manifest.add_shard(writer.finish()?);
     manifest.complete = true;

@@ -198,7 +198,7 @@ impl Drop for Watching {
 #[error("interrupted by {signal}; {saved}")]
 pub struct Interrupted {
     pub signal: Signal,
-    /// What was saved, e.g. `817 corpus rows and 12 failures committed in out/ (manifest.json)`.
+    /// What was saved, e.g. `817 corpus rows and 12 failures committed in out/ (_manifest.json)`.
     pub saved: String,
 }
 

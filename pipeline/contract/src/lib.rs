@@ -9,7 +9,8 @@
 //! - [`writer`]: a Parquet shard writer that sizes row groups, compresses with zstd, writes under a
 //!   temporary name and renames only when the file is complete;
 //! - [`reader`]: streaming readers of record batches and of typed rows;
-//! - [`manifest`]: the `manifest.json` that says which shards are done (rows, bytes, xxh3), with the
+//! - [`layout`]: where a stage folder keeps what (`_manifest.json`, `data/`, `_ranks/`, `_failures/`);
+//! - [`manifest`]: the `_manifest.json` that says which shards are done (rows, bytes, xxh3), with the
 //!   config, seed and tool version that made them, and the check that the folder still matches it;
 //! - [`interrupt`]: the token stages check to stop cleanly on SIGINT/SIGTERM;
 //! - [`progress`]: progress bars on a terminal, plain periodic lines elsewhere;
@@ -20,6 +21,7 @@
 pub mod error;
 pub mod harvested;
 pub mod interrupt;
+pub mod layout;
 pub mod manifest;
 pub mod origin;
 pub mod progress;
@@ -33,6 +35,7 @@ mod columns;
 pub use error::{error_line, ContractError};
 pub use harvested::{HarvestedCandidate, PairLanguage};
 pub use interrupt::{Cancel, Interrupted, Signal};
+pub use layout::{data_home, shard_path, DataHome, DATA_DIR, FAILURES_DIR, MANIFEST_FILE};
 pub use manifest::{now_rfc3339, Manifest, ShardInfo, VerifyProblem};
 pub use origin::{recorded_path, set_origin};
 pub use reader::{read_records, ReadOptions, RecordReader, ShardReader};

@@ -1,4 +1,4 @@
-//! `manifest.json`: which shards of a folder are complete, and what made them.
+//! `_manifest.json`: which shards of a folder are complete, and what made them.
 //!
 //! A stage appends a [`ShardInfo`] after each shard's rename and saves the manifest atomically, so
 //! after a crash the manifest lists exactly the shards that are whole. Readers trust only the
@@ -120,7 +120,7 @@ impl std::fmt::Display for VerifyProblem {
 }
 
 impl Manifest {
-    pub const FILE_NAME: &'static str = "manifest.json";
+    pub const FILE_NAME: &'static str = crate::layout::MANIFEST_FILE;
 
     pub fn new(kind: RecordKind, config: serde_json::Value, seed: Option<u64>) -> Self {
         let now = now_rfc3339();
@@ -144,8 +144,27 @@ impl Manifest {
 
     /// The manifest of `dir`; an error names the file when it is missing or not a wit manifest.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
-        let path = Self::path_in(dir);
-        let bytes = fs::read(&path).map_err(|e| ContractError::io(&path, e))?;
+        let path = Self::path_in(&dir);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let legacy = dir.as_ref().join(crate::layout::LEGACY_MANIFEST_FILE);
+                if legacy.is_file() {
+                    return Err(ContractError::Manifest {
+                        path: legacy,
+                        problem: format!(
+                            "a folder in the layout of an older wit (manifest.json beside its shards); this wit \
+                             writes and reads {} with the shards in {}/: remove the folder and rerun the stage \
+                             that made it",
+                            crate::layout::MANIFEST_FILE,
+                            crate::layout::DATA_DIR
+                        ),
+                    });
+                }
+                return Err(ContractError::io(&path, e));
+            }
+            Err(e) => return Err(ContractError::io(&path, e)),
+        };
         Self::from_json(&bytes, path)
     }
 
@@ -215,15 +234,28 @@ impl Manifest {
         for shard in &self.shards {
             problems.extend(self.verify_shard(dir, shard));
         }
-        let entries = fs::read_dir(dir).map_err(|e| ContractError::io(dir, e))?;
+        let home = crate::layout::data_home(dir);
         let mut strays = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| ContractError::io(dir, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if is_temp_file_name(&name) {
-                strays.push(VerifyProblem::StaleTemporary { file: name });
-            } else if name.ends_with(".parquet") && !self.has_shard(&name) {
-                strays.push(VerifyProblem::Unlisted { file: name });
+        // An unlisted Parquet file beside the manifest is read by pyarrow's `read_table(folder)`,
+        // one in data/ by every reader of the folder: both are reported.
+        for (folder, listed) in [(dir.to_path_buf(), ""), (home.dir.clone(), home.listed)] {
+            let entries = match fs::read_dir(&folder) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(ContractError::io(&folder, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| ContractError::io(&folder, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !name.starts_with(home.prefix.as_str()) && !listed.is_empty() {
+                    continue; // another rank's shard
+                }
+                let file = format!("{listed}{name}");
+                if is_temp_file_name(&name) {
+                    strays.push(VerifyProblem::StaleTemporary { file });
+                } else if name.ends_with(".parquet") && !self.has_shard(&file) {
+                    strays.push(VerifyProblem::Unlisted { file });
+                }
             }
         }
         strays.sort_by_key(|p| p.to_string());

@@ -62,6 +62,9 @@ impl ShardWriter {
     /// Starts a shard that will appear at `path` once finished.
     pub fn create(path: impl AsRef<Path>, schema: SchemaRef, options: &WriterOptions) -> Result<Self> {
         let final_path = path.as_ref().to_path_buf();
+        if let Some(parent) = final_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|e| ContractError::io(parent, e))?;
+        }
         let temp_path = temp_path_for(&final_path)?;
         let file = File::create(&temp_path).map_err(|e| ContractError::io(&temp_path, e))?;
         let properties = writer_properties(&schema, options).map_err(|e| ContractError::parquet(&final_path, e))?;
@@ -125,7 +128,7 @@ impl ShardWriter {
         drop(file);
         fs::rename(&self.temp_path, &self.final_path).map_err(|e| ContractError::io(&self.final_path, e))?;
         sync_parent_dir(&self.final_path)?;
-        let file_name = self.final_path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        let file_name = crate::layout::listed_name(&self.final_path);
         Ok(ShardInfo { file: file_name, rows: self.rows, bytes, xxh3: format!("{xxh3:016x}") })
     }
 }
@@ -178,8 +181,15 @@ pub(crate) fn is_temp_file_name(name: &str) -> bool {
 
 /// Removes temporary files a killed writer left in `dir`; returns how many. Call it when a stage
 /// starts on an output folder, before anything in that folder is written.
+/// The series' own temporary files in its `data/` folder go too (for a rank, only its own names).
 pub fn clean_stale_temp_files(dir: impl AsRef<Path>) -> Result<usize> {
     let dir = dir.as_ref();
+    let home = crate::layout::data_home(dir);
+    let own = format!(".{}", home.prefix);
+    Ok(clean_temp_files_in(dir, "")? + clean_temp_files_in(&home.dir, &own)?)
+}
+
+fn clean_temp_files_in(dir: &Path, prefix: &str) -> Result<usize> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -188,7 +198,8 @@ pub fn clean_stale_temp_files(dir: impl AsRef<Path>) -> Result<usize> {
     let mut removed = 0;
     for entry in entries {
         let entry = entry.map_err(|e| ContractError::io(dir, e))?;
-        if is_temp_file_name(&entry.file_name().to_string_lossy()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_temp_file_name(&name) && name.starts_with(prefix) {
             fs::remove_file(entry.path()).map_err(|e| ContractError::io(entry.path(), e))?;
             removed += 1;
         }

@@ -6,11 +6,11 @@
 //!
 //! # Output folder
 //! ```text
-//! OUT/manifest.json                       kind `curated`: shards, config (cap, effective cap, mode…), seed
+//! OUT/_manifest.json                      kind `curated`: shards, config (cap, effective cap, mode…), seed
 //! OUT/shard-NNNNN.parquet                 kept pairs of candidate shard NNNNN (CuratedPair rows)
 //! OUT/query_counts/manifest.json          kind `query_counts`
-//! OUT/query_counts/query_counts.parquet   every dictionary query: id, query, matched, kept
-//! OUT/counts/…                            per-rank files of a multi-rank run (below)
+//! OUT/_query_counts/query_counts.parquet  every dictionary query: id, query, matched, kept
+//! OUT/_counts/…                           per-rank files of a multi-rank run (below)
 //! ```
 //! `matched` is the number of candidates in the whole pool that match the query; `kept` the number
 //! of written pairs holding it (with `--oversample`, counted at the effective cap). The curated
@@ -20,14 +20,14 @@
 //! Balancing needs every query's count over the whole pool, so a multi-rank run has explicit
 //! steps ([`steps`] declares them for the planner); a one-machine run ([`Phase::All`]) does them
 //! all in one process:
-//! 1. [`Phase::Count`] on each rank: `OUT/counts/matched-RRRRR-of-NNNNN.parquet`;
+//! 1. [`Phase::Count`] on each rank: `OUT/_counts/matched-RRRRR-of-NNNNN.parquet`;
 //! 2. strict only: [`Phase::Order`] on each rank writes its sorted claims, then [`Phase::Strict`]
 //!    once runs the greedy over them (see [`strict`]: 32 bytes per text and head query, one
 //!    counter per query, never a row);
 //! 3. [`Phase::Select`] on each rank: sums all N count files, writes its shards (every N-th
 //!    candidate shard, named by the candidate shard's index) and
-//!    `OUT/counts/{kept,shards}-RRRRR-of-NNNNN.{parquet,json}`;
-//! 4. [`Phase::Merge`] once: writes `OUT/manifest.json` and the per-query table (per-query and
+//!    `OUT/_counts/{kept,shards}-RRRRR-of-NNNNN.{parquet,json}`;
+//! 4. [`Phase::Merge`] once: writes `OUT/_manifest.json` and the per-query table (per-query and
 //!    per-rank metadata only).
 //!
 //! Keep decisions are a seeded hash of the pair key (soft) or one global order (strict), so ranks
@@ -74,7 +74,7 @@ pub fn steps(world_size: usize, strict_cap: bool) -> Vec<wit_ranks::StepDecl> {
         phase: Some("count"),
         width: Width::Ranks,
         reads: Reads::Rows,
-        done: DoneMark::File("counts/matched-{rank}.parquet".into()),
+        done: DoneMark::File("_counts/matched-{rank}.parquet".into()),
         what: "match the rank's shards; count matches per query",
     }];
     if strict_cap {
@@ -97,7 +97,7 @@ pub fn steps(world_size: usize, strict_cap: bool) -> Vec<wit_ranks::StepDecl> {
         phase: Some("select"),
         width: Width::Ranks,
         reads: Reads::Rows,
-        done: DoneMark::File("counts/shards-{rank}.json".into()),
+        done: DoneMark::File("_counts/shards-{rank}.json".into()),
         what: "keep the rank's pairs; write its shards",
     });
     steps.push(StepDecl {

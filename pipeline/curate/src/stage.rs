@@ -14,8 +14,8 @@ use wit_contract::progress::{Progress, Spec};
 use wit_contract::records::Record;
 use wit_contract::schema::col;
 use wit_contract::{
-    clean_stale_temp_files, read_records, recorded_path, shard_file_name, Candidate, CuratedPair, Manifest, QueryCount,
-    QueryEntry, ReadOptions, RecordKind, ShardInfo, ShardReader, ShardWriter, WriterOptions,
+    clean_stale_temp_files, read_records, recorded_path, Candidate, CuratedPair, Manifest, QueryCount, QueryEntry,
+    ReadOptions, RecordKind, ShardInfo, ShardReader, ShardWriter, WriterOptions,
 };
 
 use crate::balance;
@@ -27,11 +27,11 @@ use std::collections::HashSet;
 use wit_ranks::{RankOf, StepMarker};
 
 /// The folder of the per-query table inside the output folder.
-pub const QUERY_COUNTS_DIR: &str = "query_counts";
+pub const QUERY_COUNTS_DIR: &str = wit_contract::layout::QUERY_COUNTS_DIR;
 /// The per-query table's file name.
 pub const QUERY_COUNTS_FILE: &str = "query_counts.parquet";
 /// The folder of per-rank files inside the output folder.
-pub const COUNTS_DIR: &str = "counts";
+pub const COUNTS_DIR: &str = "_counts";
 
 /// Rows matched per parallel task.
 const CHUNK: usize = 256;
@@ -290,7 +290,7 @@ fn select_shard(
     kept_counts: &[AtomicU64],
 ) -> Result<ShardOutcome> {
     let mut writer =
-        ShardWriter::for_records::<CuratedPair>(out.join(shard_file_name(index)), &WriterOptions::default())?;
+        ShardWriter::for_records::<CuratedPair>(wit_contract::shard_path(out, index), &WriterOptions::default())?;
     let mut rows = 0u64;
     let mut matched = 0u64;
     let mut strict_kept = 0usize;

@@ -8,8 +8,7 @@ use std::path::Path;
 
 use image::ImageFormat;
 use wit_contract::{
-    pair_key, shard_file_name, Candidate, CorpusImage, Manifest, QueryEntry, QuerySource, RecordKind, ShardWriter,
-    WriterOptions,
+    pair_key, Candidate, CorpusImage, Manifest, QueryEntry, QuerySource, RecordKind, ShardWriter, WriterOptions,
 };
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -77,7 +76,7 @@ pub fn write_heldout(seed: u64, count: u64, image_size: u32, dir: &Path) -> Resu
     let config = serde_json::json!({"stage": "demo_heldout", "seed": seed, "count": count, "image_size": image_size});
     let mut corpus = Manifest::new(RecordKind::Corpus, config.clone(), Some(seed));
     let mut writer =
-        ShardWriter::for_records::<CorpusImage>(corpus_dir.join(shard_file_name(0)), &WriterOptions::default())
+        ShardWriter::for_records::<CorpusImage>(wit_contract::shard_path(&corpus_dir, 0), &WriterOptions::default())
             .map_err(contract)?;
     writer.write_records(&rows).map_err(contract)?;
     corpus.add_shard(writer.finish().map_err(contract)?);
@@ -98,7 +97,7 @@ pub fn write_heldout(seed: u64, count: u64, image_size: u32, dir: &Path) -> Resu
         .collect();
     let mut classes = Manifest::new(RecordKind::Queries, config, Some(seed));
     let mut writer =
-        ShardWriter::for_records::<QueryEntry>(classes_dir.join("queries.parquet"), &WriterOptions::default())
+        ShardWriter::for_records::<QueryEntry>(classes_dir.join("data/queries.parquet"), &WriterOptions::default())
             .map_err(contract)?;
     writer.write_records(&entries).map_err(contract)?;
     classes.add_shard(writer.finish().map_err(contract)?);
@@ -130,7 +129,8 @@ mod tests {
                 row.candidate.caption
             );
         }
-        let classes: Vec<QueryEntry> = wit_contract::read_records(dir.path().join("classes/queries.parquet")).unwrap();
+        let classes: Vec<QueryEntry> =
+            wit_contract::read_records(dir.path().join("classes/data/queries.parquet")).unwrap();
         assert_eq!(classes[5].query, "green square");
     }
 }

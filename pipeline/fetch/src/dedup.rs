@@ -12,8 +12,8 @@
 //! ```text
 //! world size 1:  fetch → dedup in place (external sort within --memory-budget)
 //! world size N:  fetch ×N (+ send image hashes) → dedup ×N buckets → apply ×N → merge (metadata)
-//! OUT/manifest.json                    lists ranks/rank-R-of-N/shard-…  (the corpus)
-//! OUT/failures/manifest.json           lists ranks/rank-R-of-N/shard-…  (OUT/failures/ranks/…)
+//! OUT/_manifest.json                   lists data/rank-R-of-N-shard-…  (the corpus)
+//! OUT/_failures/_manifest.json         lists _failures/data/rank-R-of-N-shard-…
 //! ```
 
 use std::collections::HashSet;
@@ -47,7 +47,7 @@ pub fn rank_dir(out: &Path, rank: usize, world_size: usize) -> PathBuf {
     RankOf::new(rank, world_size).dir(out)
 }
 
-/// Where rank `rank` of `world_size` writes its failure shards: `OUT/failures/ranks/rank-R-of-N/`,
+/// Where rank `rank` of `world_size` writes its failure shards: `OUT/_failures/_ranks/rank-R-of-N/` (shards in `OUT/_failures/data/`),
 /// so the merged failures manifest lists them under its own folder.
 pub fn rank_failures_dir(out: &Path, rank: usize, world_size: usize) -> PathBuf {
     RankOf::new(rank, world_size).dir(&out.join(FAILURES_DIR))
@@ -212,7 +212,9 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
     let mut first_row = 0u64;
     let mut listing: Vec<ShardInfo> = Vec::with_capacity(corpus.shards.len());
     let mut old_files: Vec<PathBuf> = Vec::new();
-    let duplicates_path = failures_dir.join(DUPLICATES_SHARD);
+    let failures_home = wit_contract::data_home(failures_dir);
+    let duplicates_path = failures_home.dir.join(format!("{}{DUPLICATES_SHARD}", failures_home.prefix));
+    let duplicates_listed = wit_contract::layout::listed_name(&duplicates_path);
     // Failure rows are small: 8 MiB row groups keep the open group's memory low.
     let small_groups = WriterOptions { row_group_bytes: 8 << 20, ..WriterOptions::default() };
     let mut duplicates = ShardWriter::for_records::<Failure>(&duplicates_path, &small_groups)?;
@@ -299,7 +301,7 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
         map.insert("deduplicated".into(), true.into());
     }
     // Failures first (the corpus manifest is the one that says the pass is done).
-    failures.shards.retain(|s| s.file != DUPLICATES_SHARD);
+    failures.shards.retain(|s| s.file != duplicates_listed);
     if moved > 0 {
         failures.add_shard(duplicates.finish()?);
     } else {
@@ -318,7 +320,7 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
     stats_of(&corpus, dir)
 }
 
-/// The merge, on metadata only: `OUT/manifest.json` and `OUT/failures/manifest.json` list every
+/// The merge, on metadata only: `OUT/_manifest.json` and `OUT/_failures/_manifest.json` list every
 /// rank's shards where they lie; stats are summed from the ranks' manifests.
 pub(crate) fn merge(
     out: &Path,

@@ -7,11 +7,11 @@
 //!
 //! # Output folder
 //! ```text
-//! OUT/manifest.json                    kind `corpus`: shards, config (input, options), stats (counts
+//! OUT/_manifest.json                   kind `corpus`: shards, config (input, options), stats (counts
 //!                                      per status and per error kind, bytes, seconds), complete
 //! OUT/shard-NNNNN.parquet              CorpusImage rows (image bytes, sizes, xxh3 of the original)
-//! OUT/failures/manifest.json           kind `failures`
-//! OUT/failures/shard-NNNNN.parquet     Failure rows: status, `error_kind: message`, http_status
+//! OUT/_failures/_manifest.json         kind `failures`
+//! OUT/_failures/data/shard-NNNNN.parquet  Failure rows: status, `error_kind: message`, http_status
 //! ```
 //! Statuses: `success` (corpus rows); `failed_to_download` (timeout, connection, http_status,
 //! too_large, too_many_redirects, invalid_url, unsupported_scheme, circuit_open),
@@ -25,11 +25,11 @@
 //!
 //! # Ranks
 //! With `world_size` > 1 ([`steps`] declares them for the planner) each rank takes the pairs whose
-//! key hash falls to it: [`Phase::Fetch`] writes `OUT/ranks/rank-RRRRR-of-NNNNN/` (failures in
-//! `OUT/failures/ranks/…`) and sends its image hashes to their buckets; [`Phase::Dedup`] finds the
+//! key hash falls to it: [`Phase::Fetch`] writes `OUT/data/rank-RRRRR-of-NNNNN-shard-…` (manifest in
+//! `OUT/_ranks/…`, failures in `OUT/_failures/`) and sends its image hashes to their buckets; [`Phase::Dedup`] finds the
 //! later copies of each image per bucket; [`Phase::Apply`] moves them from the rank's corpus to its
-//! failures; [`Phase::Merge`] lists every rank's shards in `OUT/manifest.json` and
-//! `OUT/failures/manifest.json` without reading or copying a row (see [`dedup`]). [`Phase::All`]
+//! failures; [`Phase::Merge`] lists every rank's shards in `OUT/_manifest.json` and
+//! `OUT/_failures/_manifest.json` without reading or copying a row (see [`dedup`]). [`Phase::All`]
 //! with `world_size` > 1 writes the rank's share straight into `OUT` (a folder per rank, no merge).
 
 pub mod dedup;
@@ -77,7 +77,7 @@ pub enum Phase {
     /// Fetch this rank's pairs into `OUT` itself.
     #[default]
     All,
-    /// Fetch this rank's pairs into `OUT/ranks/rank-RRRRR-of-NNNNN/`; send its image hashes.
+    /// Fetch this rank's pairs into `OUT/data/rank-RRRRR-of-NNNNN-shard-…`; send its image hashes.
     Fetch,
     /// Bucket rank R: find the later copies of each image among bucket R of every rank.
     Dedup,

@@ -16,14 +16,14 @@ use serde::{Deserialize, Serialize};
 use wit_contract::records::Record;
 use wit_contract::schema::col;
 use wit_contract::{
-    clean_stale_temp_files, shard_file_name, CorpusImage, Failure, Manifest, ReadOptions, RecordKind, ShardReader,
-    ShardWriter, WriterOptions,
+    clean_stale_temp_files, CorpusImage, Failure, Manifest, ReadOptions, RecordKind, ShardReader, ShardWriter,
+    WriterOptions,
 };
 
 use crate::error::{FetchStageError, Result};
 
-/// The failures folder inside the output folder.
-pub const FAILURES_DIR: &str = "failures";
+/// The failures folder inside the output folder (`_`-named: readers of the corpus skip it).
+pub const FAILURES_DIR: &str = wit_contract::FAILURES_DIR;
 /// The status of corpus rows in the counts.
 pub const SUCCESS: &str = "success";
 
@@ -117,7 +117,7 @@ impl<T: Record> Series<T> {
             return Ok(());
         }
         if self.writer.is_none() {
-            let path = self.dir.join(shard_file_name(self.manifest.shards.len()));
+            let path = wit_contract::shard_path(&self.dir, self.manifest.shards.len());
             self.writer = Some(ShardWriter::for_records::<T>(path, &WriterOptions::default())?);
         }
         if let Some(writer) = self.writer.as_mut() {
@@ -173,7 +173,7 @@ impl Sink {
             if existing.config != *config {
                 return Err(FetchStageError::Output {
                     path: out.to_path_buf(),
-                    problem: "holds a fetch run with another configuration (see its manifest.json); rerun with the \
+                    problem: "holds a fetch run with another configuration (see its _manifest.json); rerun with the \
                               same options to resume, or use another folder"
                         .into(),
                 });
@@ -270,7 +270,7 @@ fn open_series<T: Record>(
         Some(_) => {
             return Err(FetchStageError::Output {
                 path: dir.to_path_buf(),
-                problem: format!("manifest.json is not a {kind} manifest of this run"),
+                problem: format!("_manifest.json is not a {kind} manifest of this run"),
             })
         }
         None => Manifest::new(kind, config.clone(), None),
@@ -291,14 +291,19 @@ fn open_series<T: Record>(
     })
 }
 
-/// Deletes `shard-*.parquet` files the manifest does not list: finished by a run that was killed
+/// Deletes this series' shard files the manifest does not list: finished by a run that was killed
 /// before it could record them; their rows are fetched again.
 fn remove_unlisted_shards(dir: &Path, manifest: &Manifest) -> Result<()> {
-    let entries = fs::read_dir(dir).map_err(|e| FetchStageError::io(dir, e))?;
+    let home = wit_contract::data_home(dir);
+    let entries = match fs::read_dir(&home.dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(FetchStageError::io(&home.dir, e)),
+    };
     for entry in entries {
-        let entry = entry.map_err(|e| FetchStageError::io(dir, e))?;
+        let entry = entry.map_err(|e| FetchStageError::io(&home.dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("shard-") && name.ends_with(".parquet") && !manifest.has_shard(&name) {
+        if home.owns(&name) && !manifest.has_shard(&format!("{}{name}", home.listed)) {
             tracing::info!(file = %entry.path().display(), "removing a shard the manifest does not list (interrupted run)");
             fs::remove_file(entry.path()).map_err(|e| FetchStageError::io(entry.path(), e))?;
         }

@@ -3,10 +3,10 @@
 //! the same client, robots.txt cache, per-host delay and address checks as the fetch stage.
 //!
 //! Like a real archiving crawler, it writes what it read as WARC `response` records
-//! (`OUT/crawl/pages.warc.gz`, written under a temporary name and renamed when the crawl ends) and
+//! (`OUT/_crawl/pages.warc.gz`, written under a temporary name and renamed when the crawl ends) and
 //! then harvests that file into `OUT` with the WARC reader, so a crawled page goes through exactly
 //! the extraction, cleaning, language filter and dedup of an archived one, and the crawl can be
-//! harvested again later. `OUT/crawl/crawl.json` holds the crawl's own statistics.
+//! harvested again later. `OUT/_crawl/crawl.json` holds the crawl's own statistics.
 //!
 //! Resume: a finished crawl (its WARC present) is not crawled again; the harvest step skips itself
 //! when complete.
@@ -46,7 +46,7 @@ pub struct CrawlConfig {
     pub harvest: HarvestConfig,
 }
 
-/// What a crawl did (also written to `OUT/crawl/crawl.json`).
+/// What a crawl did (also written to `OUT/_crawl/crawl.json`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CrawlStats {
     /// True when an earlier run had finished the crawl and its WARC was reused.
@@ -68,7 +68,7 @@ pub struct CrawlStats {
 
 /// The crawl's WARC file inside the output folder.
 pub fn crawl_warc_path(out: &Path) -> PathBuf {
-    out.join("crawl").join("pages.warc.gz")
+    out.join("_crawl").join("pages.warc.gz")
 }
 
 /// Crawls from the seeds, writes the WARC, then harvests it into `config.harvest.out`.

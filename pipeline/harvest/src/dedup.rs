@@ -30,9 +30,14 @@ pub const STEP_SEND: &str = "harvest";
 pub const STEP_DEDUP: &str = "harvest-dedup";
 pub const STEP_APPLY: &str = "harvest-apply";
 
-/// The input index a shard name carries: `shard-00012.parquet`, `shard-00012.d1.parquet` → 12.
+/// The input index a shard name carries: `shard-00012.parquet`, `data/shard-00012.d1.parquet`,
+/// `../../data/rank-00001-of-00002-shard-00012.parquet` → 12.
 pub(crate) fn input_index(file: &str) -> Option<u32> {
-    let digits: String = file.strip_prefix("shard-")?.chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = wit_contract::layout::bare_shard_name(file)
+        .strip_prefix("shard-")?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 
@@ -335,7 +340,7 @@ fn apply_drops(
 }
 
 /// The merge, on metadata only: one manifest listing every rank's shards where they lie
-/// (`ranks/rank-R-of-N/shard-…`, in input order), stats summed from the ranks' manifests.
+/// (`data/rank-R-of-N-shard-…`, in input order), stats summed from the ranks' manifests.
 pub(crate) fn merge(
     out: &Path,
     world_size: usize,

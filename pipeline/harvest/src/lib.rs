@@ -9,9 +9,9 @@
 //!
 //! # Output folder
 //! ```text
-//! OUT/manifest.json          kind `candidates`; config; stats with one entry per input
+//! OUT/_manifest.json         kind `candidates`; config; stats with one entry per input
 //! OUT/shard-NNNNN.parquet    Candidate rows of input NNNNN (its index in the expanded input list)
-//! OUT/ranks/rank-RRRRR-of-NNNNN/   a multi-rank run's shards, where its ranks wrote them (below)
+//! OUT/data/rank-RRRRR-of-NNNNN-…   a multi-rank run's shards, where its ranks wrote them (below)
 //! OUT/_buckets/ _drops/ _steps/    a multi-rank run's shuffle files and completion markers
 //! ```
 //! Inputs that yield no pair have no shard. Rows are deduplicated on [`wit_contract::pair_key`]
@@ -20,10 +20,10 @@
 //!
 //! # Ranks
 //! With `--world-size N` ([`steps`] declares them for the planner): [`Phase::Harvest`] on rank R
-//! reads every N-th input (starting at R) into `OUT/ranks/rank-R-of-N/` and sends each row's key
+//! reads every N-th input (starting at R) into `OUT/data/rank-R-of-N-…` and sends each row's key
 //! to one of N buckets; [`Phase::Dedup`] on bucket rank B finds the later duplicates of bucket B;
 //! [`Phase::Apply`] on rank R drops them from its own shards; [`Phase::Merge`] lists every rank's
-//! shards in `OUT/manifest.json` without reading a row. No step holds every key: the sorts spill
+//! shards in `OUT/_manifest.json` without reading a row. No step holds every key: the sorts spill
 //! within `memory_budget`. [`Phase::All`] does it all in one process (see the `dedup` module).
 //!
 //! # Resume
@@ -63,14 +63,14 @@ pub enum Phase {
     /// Harvest and deduplicate in one process (world size 1).
     #[default]
     All,
-    /// Harvest this rank's inputs into `OUT/ranks/rank-R-of-N/`, then send every row's key to
+    /// Harvest this rank's inputs into `OUT/data/rank-R-of-N-…`, then send every row's key to
     /// its bucket (`OUT/_buckets/`).
     Harvest,
     /// Bucket rank R: find the later duplicates among the keys of bucket R of every rank.
     Dedup,
     /// Rank R: drop the duplicates the buckets found from its own shards (rewritten in place).
     Apply,
-    /// List every rank's shards in `OUT/manifest.json` (metadata only: no row is read or copied).
+    /// List every rank's shards in `OUT/_manifest.json` (metadata only: no row is read or copied).
     Merge,
 }
 

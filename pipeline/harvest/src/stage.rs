@@ -13,8 +13,8 @@ use std::time::Instant;
 use url::Url;
 use wit_contract::progress::{Progress, Spec};
 use wit_contract::{
-    clean_stale_temp_files, pair_key, recorded_path, shard_file_name, Candidate, HarvestedCandidate, Manifest,
-    Provenance, RecordKind, ShardInfo, ShardWriter, WriterOptions,
+    clean_stale_temp_files, pair_key, recorded_path, Candidate, HarvestedCandidate, Manifest, Provenance, RecordKind,
+    ShardInfo, ShardWriter, WriterOptions,
 };
 
 use crate::dedup::{self, total};
@@ -490,7 +490,7 @@ fn harvest_input(
     }
     let stats = InputStats { path: recorded_path(path), format: kind.name().to_owned(), bytes, ..Default::default() };
     let mut collector = Collector { config, filter, stats, seen: HashSet::new(), buffer: Vec::new() };
-    let mut output = Output { path: dir.join(shard_file_name(index)), writer: None };
+    let mut output = Output { path: wit_contract::shard_path(dir, index), writer: None };
     match kind {
         InputKind::Warc { .. } => read_warc(path, config, &mut collector, &mut output)?,
         InputKind::List(format) => read_list(path, format, config, &mut collector, &mut output)?,

@@ -366,7 +366,7 @@ fn a_kill_during_the_cross_input_dedup_resumes_to_the_same_rows_and_stats() {
     let Done::Harvested(_) = harvest_into(&cfg, &filter, &files, &all, &out, &base).unwrap() else {
         panic!("nothing was there yet")
     };
-    std::fs::copy(out.join(shard_file_name(2)), out.join("shard-00002.d1.parquet")).unwrap();
+    std::fs::copy(wit_contract::shard_path(&out, 2), out.join("data/shard-00002.d1.parquet")).unwrap();
     let resumed = harvest(&cfg).unwrap();
     let keys = |rows: Vec<Candidate>| rows.into_iter().map(|c| c.key).collect::<Vec<_>>();
     assert_eq!(keys(rows(&out)), keys(rows(&reference)));
@@ -374,7 +374,7 @@ fn a_kill_during_the_cross_input_dedup_resumes_to_the_same_rows_and_stats() {
     assert_eq!(resumed.pairs_out, Manifest::load(&out).unwrap().total_rows());
 
     // Killed after the complete manifest is saved but before the emptied shard is removed.
-    std::fs::copy(out.join(shard_file_name(0)), out.join(shard_file_name(2))).unwrap();
+    std::fs::copy(wit_contract::shard_path(&out, 0), wit_contract::shard_path(&out, 2)).unwrap();
     assert!(harvest(&cfg).unwrap().already_complete);
     assert_eq!(rows(&out).len() as u64, want.pairs_out, "the unlisted shard is removed");
 }

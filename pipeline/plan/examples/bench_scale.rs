@@ -34,8 +34,8 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 use wit_contract::{
-    pair_key, recorded_path, shard_file_name, Candidate, CorpusImage, Failure, Manifest, QueryEntry, QuerySource,
-    RecordKind, ShardWriter, WriterOptions,
+    pair_key, recorded_path, Candidate, CorpusImage, Failure, Manifest, QueryEntry, QuerySource, RecordKind,
+    ShardWriter, WriterOptions,
 };
 use wit_ranks::{RankOf, Width};
 
@@ -260,7 +260,7 @@ fn candidates_dir(dir: &Path) -> PathBuf {
     dir.join("candidates")
 }
 fn queries_file(dir: &Path) -> PathBuf {
-    dir.join("queries.parquet")
+    dir.join("data/queries.parquet")
 }
 fn curated_dir(dir: &Path, strict: bool) -> PathBuf {
     dir.join(if strict { "curated-strict" } else { "curated" })
@@ -425,7 +425,7 @@ fn gen_candidates(
                             return Ok(done);
                         }
                         let rank_dir = RankOf::new(input as usize % ranks, ranks).dir(&out);
-                        let path = rank_dir.join(shard_file_name(input as usize));
+                        let path = wit_contract::shard_path(&rank_dir, input as usize);
                         let mut writer = ShardWriter::for_records::<Candidate>(&path, &WriterOptions::default())?;
                         let mut rng = Rng::new(seed, 0xC0FFEE ^ input);
                         let mut new_id = first_new[input as usize];
@@ -516,7 +516,8 @@ fn gen_fetch_input(dir: &Path, vocabulary: &Vocabulary, seed: u64) -> Result<()>
     let out = fetch_input_dir(dir);
     fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let rows: Vec<Candidate> = (0..1000).map(|i| candidate(vocabulary, seed, u64::MAX / 2 + i)).collect();
-    let mut writer = ShardWriter::for_records::<Candidate>(out.join(shard_file_name(0)), &WriterOptions::default())?;
+    let mut writer =
+        ShardWriter::for_records::<Candidate>(wit_contract::shard_path(&out, 0), &WriterOptions::default())?;
     writer.write_records(&rows)?;
     let mut manifest = Manifest::new(RecordKind::Candidates, json!({ "stage": "bench_scale" }), None);
     manifest.add_shard(writer.finish()?);
@@ -735,7 +736,7 @@ fn run(args: &[String]) -> Result<()> {
                 other => return Err(format!("curate has no phase {other:?} here").into()),
             };
             let queries = file_size(&queries_file(&dir));
-            let counts = out.join("counts");
+            let counts = out.join("_counts");
             let before = match phase {
                 Phase::Strict => {
                     Some(queries + sizes_in(&out.join(wit_curate::strict::STRICT_DIR), |f| f.starts_with("claims-")))
@@ -843,7 +844,7 @@ fn check(args: &[String]) -> Result<()> {
     for strict in [false, true] {
         let out = curated_dir(&dir, strict);
         let curated = Manifest::load(&out)?;
-        let table = out.join("query_counts").join("query_counts.parquet");
+        let table = out.join("_query_counts").join("query_counts.parquet");
         let counts = wit_contract::read_records::<wit_contract::QueryCount>(&table)?;
         let kept: u64 = curated.total_rows();
         expect(&format!("{}: queries in the table", out.display()), counts.len() as u64, generated.queries);

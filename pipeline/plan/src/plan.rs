@@ -28,7 +28,7 @@ use crate::error::{BuildError, Result};
 /// What marks a step (or one rank of it) as done; `{rank}` in a path is `RRRRR-of-NNNNN`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Done {
-    /// A folder whose manifest.json says `complete` (partial: shards so far).
+    /// A folder whose _manifest.json says `complete` (partial: shards so far).
     Manifest(String),
     /// A file that is written last (atomically) by the step.
     File(String),
@@ -160,7 +160,7 @@ pub fn plan(config: &BuildConfig, substitutions: &[(String, String)]) -> Result<
                 let mut head: Vec<String> = std::iter::once("harvest".to_string()).chain(inputs).collect();
                 let crawl = last_of(&last, "crawl");
                 if crawl.is_some() {
-                    head.push(join(&dir("crawl"), "crawl/pages.warc.gz"));
+                    head.push(join(&dir("crawl"), "_crawl/pages.warc.gz"));
                 }
                 (head, crawl.into_iter().collect())
             }

@@ -124,10 +124,10 @@ pub fn folder_progress(dir: &str) -> Result<(Plan, Vec<StepProgress>)> {
 /// The largest `-of-NNNNN` in the per-rank files and folders of a build folder.
 fn detect_world_size(folder: &StoredFolder) -> Result<usize> {
     let places = [
-        (stage_folder("queries"), "counts"),
-        (stage_folder("harvest"), "ranks"),
-        (stage_folder("curate"), "counts"),
-        (stage_folder("fetch"), "ranks"),
+        (stage_folder("queries"), "_counts"),
+        (stage_folder("harvest"), "_ranks"),
+        (stage_folder("curate"), "_counts"),
+        (stage_folder("fetch"), "_ranks"),
     ];
     let mut world_size = 1;
     for (stage_dir, sub) in places {

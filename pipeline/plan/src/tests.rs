@@ -67,7 +67,7 @@ fn tables_become_the_stages_flags_with_wired_folders() {
             "http://127.0.0.1:9/real.html"
         ]
     );
-    assert_eq!(argv(2), ["harvest", "a.wat.gz", "out/b/crawl/crawl/pages.warc.gz", "-o", "out/b/candidates"]);
+    assert_eq!(argv(2), ["harvest", "a.wat.gz", "out/b/crawl/_crawl/pages.warc.gz", "-o", "out/b/candidates"]);
     let curate = "curate --queries out/b/queries --candidates out/b/candidates -o out/b/curated --cap 50";
     assert_eq!(argv(3).join(" "), curate);
     assert_eq!(argv(4), ["fetch", "out/b/curated", "-o", "out/b/corpus", "--image-size", "32"]);
@@ -104,18 +104,18 @@ fn world_size_splits_stages_into_ranks_and_merges() {
     assert_eq!(harvest.after, [2]);
     assert_eq!(
         harvest.argv(2).join(" "),
-        "harvest a.wat.gz out/b/crawl/crawl/pages.warc.gz -o out/b/candidates --phase harvest --rank 2 --world-size 4"
+        "harvest a.wat.gz out/b/crawl/_crawl/pages.warc.gz -o out/b/candidates --phase harvest --rank 2 --world-size 4"
     );
     assert_eq!(
         harvest.done_for(2),
         Done::Marker {
             file: "out/b/candidates/_steps/harvest-00002-of-00004.json".into(),
-            folder: "out/b/candidates/ranks/rank-00002-of-00004".into()
+            folder: "out/b/candidates/_ranks/rank-00002-of-00004".into()
         }
     );
     assert_eq!(
         plan.steps[4].argv(1).join(" "),
-        "harvest a.wat.gz out/b/crawl/crawl/pages.warc.gz -o out/b/candidates --phase dedup --rank 1 --world-size 4"
+        "harvest a.wat.gz out/b/crawl/_crawl/pages.warc.gz -o out/b/candidates --phase dedup --rank 1 --world-size 4"
     );
     assert_eq!(
         plan.steps[4].done_for(1),
@@ -131,7 +131,7 @@ fn world_size_splits_stages_into_ranks_and_merges() {
         plan.steps[10].done_for(1),
         Done::Marker {
             file: "out/b/corpus/_steps/fetch-00001-of-00004.json".into(),
-            folder: "out/b/corpus/ranks/rank-00001-of-00004".into()
+            folder: "out/b/corpus/_ranks/rank-00001-of-00004".into()
         }
     );
     assert_eq!(plan.steps[14].after, [1, 2, 6, 9, 13]);
@@ -224,9 +224,9 @@ fn progress_reads_manifests_and_rank_files() {
         out.display()
     );
     let plan = plan(&config(&text), &[]).unwrap();
-    std::fs::create_dir_all(out.join("queries/counts")).unwrap();
-    std::fs::write(out.join("queries/counts/counts-00001-of-00002.json"), "{}").unwrap();
-    let rank0 = out.join("candidates/ranks/rank-00000-of-00002");
+    std::fs::create_dir_all(out.join("queries/_counts")).unwrap();
+    std::fs::write(out.join("queries/_counts/counts-00001-of-00002.json"), "{}").unwrap();
+    let rank0 = out.join("candidates/_ranks/rank-00000-of-00002");
     std::fs::create_dir_all(&rank0).unwrap();
     let mut manifest = wit_contract::Manifest::new(wit_contract::RecordKind::Candidates, serde_json::json!({}), None);
     manifest.save(&rank0).unwrap();

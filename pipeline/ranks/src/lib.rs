@@ -18,8 +18,9 @@
 //!
 //! The data layout a partitioned stage leaves in its output folder `OUT`:
 //! ```text
-//! OUT/manifest.json                          the merged manifest: lists ranks/rank-R-of-N/shard-…
-//! OUT/ranks/rank-RRRRR-of-NNNNN/             rank R's shards where it wrote them (never copied)
+//! OUT/_manifest.json                         the merged manifest: lists data/rank-R-of-N-shard-…
+//! OUT/data/rank-RRRRR-of-NNNNN-shard-…       rank R's shards where it wrote them (never copied)
+//! OUT/_ranks/rank-RRRRR-of-NNNNN/            rank R's own manifest (see wit_contract::layout)
 //! OUT/_buckets/to-bucket-BBBBB-of-NNNNN/     (hash, location) entries from every rank for bucket B
 //! OUT/_drops/to-rank-RRRRR-of-NNNNN/         locations bucket ranks found to be later duplicates
 //! OUT/_steps/STEP-RRRRR-of-NNNNN.json        completion markers

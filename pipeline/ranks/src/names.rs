@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 /// The folder of rank outputs inside a stage's output folder.
-pub const RANKS_DIR: &str = "ranks";
+pub const RANKS_DIR: &str = wit_contract::layout::RANKS_DIR;
 /// The folder of shuffle entries, per bucket rank that reads them.
 pub const BUCKETS_DIR: &str = "_buckets";
 /// The folder of drop lists, per rank that applies them.
@@ -32,7 +32,7 @@ impl RankOf {
         rank_suffix(self.rank, self.world_size)
     }
 
-    /// `OUT/ranks/rank-RRRRR-of-NNNNN`: where the rank writes its shards.
+    /// `OUT/_ranks/rank-RRRRR-of-NNNNN`: where the rank keeps its manifest (its shards go to `OUT/data`).
     pub fn dir(&self, out: &Path) -> PathBuf {
         out.join(RANKS_DIR).join(self.dir_name())
     }
@@ -42,9 +42,10 @@ impl RankOf {
         format!("rank-{}", self.suffix())
     }
 
-    /// `ranks/rank-RRRRR-of-NNNNN/FILE`: a rank's shard as the merged manifest lists it.
+    /// A rank manifest's entry as the merged manifest lists it: `data/rank-…-shard-….parquet` for
+    /// a shard in the stage's `data/` folder, `_ranks/rank-RRRRR-of-NNNNN/FILE` otherwise.
     pub fn listed(&self, file: &str) -> String {
-        format!("{RANKS_DIR}/{}/{file}", self.dir_name())
+        wit_contract::layout::listed_from_stage(&format!("{RANKS_DIR}/{}", self.dir_name()), file)
     }
 
     /// `OUT/_steps/STEP-RRRRR-of-NNNNN.json`: the marker that this rank of `step` is done.
@@ -87,7 +88,7 @@ pub fn marker_template(step: &str) -> String {
     format!("{STEPS_DIR}/{step}-{{rank}}.json")
 }
 
-/// The rank folder template the planner fills per rank: `ranks/rank-{rank}`.
+/// The rank folder template the planner fills per rank: `_ranks/rank-{rank}`.
 pub fn rank_template() -> String {
     format!("{RANKS_DIR}/rank-{{rank}}")
 }
@@ -105,8 +106,12 @@ mod tests {
     fn names_carry_the_reading_rank() {
         let out = Path::new("/b/corpus");
         let r = RankOf::new(1, 4);
-        assert_eq!(r.dir(out), Path::new("/b/corpus/ranks/rank-00001-of-00004"));
-        assert_eq!(r.listed("shard-00002.parquet"), "ranks/rank-00001-of-00004/shard-00002.parquet");
+        assert_eq!(r.dir(out), Path::new("/b/corpus/_ranks/rank-00001-of-00004"));
+        assert_eq!(r.listed("shard-00002.parquet"), "_ranks/rank-00001-of-00004/shard-00002.parquet");
+        assert_eq!(
+            r.listed("../../data/rank-00001-of-00004-shard-00002.parquet"),
+            "data/rank-00001-of-00004-shard-00002.parquet"
+        );
         assert_eq!(r.marker(out, "fetch"), Path::new("/b/corpus/_steps/fetch-00001-of-00004.json"));
         assert_eq!(r.bucket_file(out, 3), Path::new("/b/corpus/_buckets/to-bucket-00003-of-00004/from-rank-00001.bin"));
         assert_eq!(r.drops_file(out, 0), Path::new("/b/corpus/_drops/to-rank-00000-of-00004/from-bucket-00001.bin"));

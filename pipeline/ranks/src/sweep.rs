@@ -6,20 +6,21 @@ use std::path::Path;
 
 use crate::error::{RanksError, Result};
 
-/// Removes `shard-*.parquet` files of `dir` that are not in `listed` (file names), and temporary
-/// files. Returns how many files it removed.
+/// Removes the series' shard files (in `dir`'s data folder, see `wit_contract::layout`) that are
+/// not in `listed` (the manifest's entries), and temporary files. Returns how many files it removed.
 pub fn remove_unlisted_shards(dir: &Path, listed: &HashSet<&str>) -> Result<usize> {
     let mut removed = wit_contract::clean_stale_temp_files(dir)?;
-    let entries = match std::fs::read_dir(dir) {
+    let home = wit_contract::data_home(dir);
+    let data = home.dir.as_path();
+    let entries = match std::fs::read_dir(data) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
-        Err(e) => return Err(RanksError::io(dir, e)),
+        Err(e) => return Err(RanksError::io(data, e)),
     };
     for entry in entries {
-        let entry = entry.map_err(|e| RanksError::io(dir, e))?;
+        let entry = entry.map_err(|e| RanksError::io(data, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_shard = name.starts_with("shard-") && name.ends_with(".parquet");
-        if is_shard && !listed.contains(name.as_str()) {
+        if home.owns(&name) && !listed.contains(format!("{}{name}", home.listed).as_str()) {
             tracing::info!(file = %entry.path().display(), "removing a shard no manifest lists (interrupted run)");
             std::fs::remove_file(entry.path()).map_err(|e| RanksError::io(entry.path(), e))?;
             removed += 1;
@@ -58,12 +59,13 @@ mod tests {
     #[test]
     fn only_unlisted_shards_go() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["shard-00000.parquet", "shard-00001.parquet", "manifest.json"] {
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        for name in ["data/shard-00000.parquet", "data/shard-00001.parquet", "_manifest.json"] {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
-        let listed: HashSet<&str> = ["shard-00000.parquet"].into_iter().collect();
+        let listed: HashSet<&str> = ["data/shard-00000.parquet"].into_iter().collect();
         assert_eq!(remove_unlisted_shards(dir.path(), &listed).unwrap(), 1);
-        assert!(dir.path().join("shard-00000.parquet").exists() && dir.path().join("manifest.json").exists());
-        assert!(!dir.path().join("shard-00001.parquet").exists());
+        assert!(dir.path().join("data/shard-00000.parquet").exists() && dir.path().join("_manifest.json").exists());
+        assert!(!dir.path().join("data/shard-00001.parquet").exists());
     }
 }

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use wit_contract::{
-    pair_key, shard_file_name, Candidate, CorpusImage, Manifest, QueryCount, QueryEntry, QuerySource, RecordKind,
-    ShardWriter, WriterOptions,
+    pair_key, Candidate, CorpusImage, Manifest, QueryCount, QueryEntry, QuerySource, RecordKind, ShardWriter,
+    WriterOptions,
 };
 use wit_report::{report, ReportOptions};
 
@@ -56,13 +56,13 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
         })
         .collect();
     let mut writer =
-        ShardWriter::for_records::<QueryEntry>(dir.join(shard_file_name(0)), &WriterOptions::default()).unwrap();
+        ShardWriter::for_records::<QueryEntry>(wit_contract::shard_path(&dir, 0), &WriterOptions::default()).unwrap();
     writer.write_records(&entries).unwrap();
     save_manifest(&dir, RecordKind::Queries, vec![writer.finish().unwrap()], serde_json::json!({}));
 
     // Zipf: query of rank r matched about 5,000,000 / r candidates; every 7th matched nothing.
     let curated = root.join("curated");
-    let counts_dir = curated.join("query_counts");
+    let counts_dir = curated.join("_query_counts");
     std::fs::create_dir_all(&counts_dir).unwrap();
     let counts: Vec<QueryCount> = (0..queries)
         .map(|id| {
@@ -78,7 +78,7 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
     let config = serde_json::json!({
         "queries": root.join("queries").display().to_string(),
         "cap": CAP, "effective_cap": CAP, "strict": false,
-        "query_counts": "query_counts/query_counts.parquet",
+        "query_counts": "_query_counts/query_counts.parquet",
     });
     save_manifest(&curated, RecordKind::Curated, Vec::new(), config);
 
@@ -118,7 +118,7 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
             })
             .collect();
         let mut writer = ShardWriter::for_records::<CorpusImage>(
-            corpus.join(shard_file_name(shard as usize)),
+            wit_contract::shard_path(&corpus, shard as usize),
             &WriterOptions::default(),
         )
         .unwrap();

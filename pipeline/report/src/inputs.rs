@@ -18,7 +18,7 @@ pub const BUILD_SUBFOLDERS: [(&str, RecordKind); 4] = [
 ];
 
 /// The failures subfolder of a corpus folder.
-pub const FAILURES_DIR: &str = "failures";
+pub const FAILURES_DIR: &str = wit_contract::FAILURES_DIR;
 
 /// Paths given explicitly; each replaces what would be found.
 #[derive(Debug, Clone, Default)]
@@ -44,8 +44,9 @@ pub struct Located {
     pub notes: Vec<String>,
 }
 
+/// A manifest, or the manifest of an older layout (whose load then says what to do).
 fn has_manifest(dir: &Path) -> bool {
-    Manifest::path_in(dir).is_file()
+    Manifest::path_in(dir).is_file() || dir.join(wit_contract::layout::LEGACY_MANIFEST_FILE).is_file()
 }
 
 fn kind_of(dir: &Path) -> Result<Option<RecordKind>> {
@@ -84,7 +85,7 @@ fn check_kind(path: &Path, expected: RecordKind) -> Result<()> {
     match kind_of(path)? {
         Some(kind) if kind == expected => Ok(()),
         Some(kind) => Err(ReportError::input(path, format!("a {kind} folder, not a {expected} folder"))),
-        None => Err(ReportError::input(path, format!("no manifest.json: not a {expected} folder"))),
+        None => Err(ReportError::input(path, format!("no _manifest.json: not a {expected} folder"))),
     }
 }
 
@@ -173,7 +174,7 @@ pub fn locate(input: &Path, overrides: &Overrides) -> Result<Located> {
         return Err(ReportError::input(
             input,
             "nothing to report on: no queries, curated or corpus folder here (a build folder holds queries/, \
-             candidates/, curated/ and corpus/; a stage folder holds manifest.json)",
+             candidates/, curated/ and corpus/; a stage folder holds _manifest.json)",
         ));
     }
     found.notes = notes;
@@ -200,23 +201,23 @@ mod tests {
         let curated_config = serde_json::json!({
             "queries": build.join("queries").display().to_string(),
             "candidates": "candidates",
-            "query_counts": "query_counts/query_counts.parquet",
+            "query_counts": "_query_counts/query_counts.parquet",
         });
         manifest(&build.join("curated"), RecordKind::Curated, curated_config);
-        std::fs::create_dir_all(build.join("curated/query_counts")).unwrap();
-        std::fs::write(build.join("curated/query_counts/query_counts.parquet"), b"").unwrap();
+        std::fs::create_dir_all(build.join("curated/_query_counts")).unwrap();
+        std::fs::write(build.join("curated/_query_counts/query_counts.parquet"), b"").unwrap();
         manifest(&build.join("corpus"), RecordKind::Corpus, serde_json::json!({"input": "curated"}));
-        manifest(&build.join("corpus/failures"), RecordKind::Failures, serde_json::json!({}));
+        manifest(&build.join("corpus/_failures"), RecordKind::Failures, serde_json::json!({}));
 
         let from_build = locate(build, &Overrides::default()).unwrap();
         let from_corpus = locate(&build.join("corpus"), &Overrides::default()).unwrap();
         for located in [&from_build, &from_corpus] {
             assert_eq!(located.corpus.as_deref(), Some(build.join("corpus").as_path()));
-            assert_eq!(located.failures.as_deref(), Some(build.join("corpus/failures").as_path()));
+            assert_eq!(located.failures.as_deref(), Some(build.join("corpus/_failures").as_path()));
             assert_eq!(located.curated.as_deref(), Some(build.join("curated").as_path()));
             assert_eq!(located.queries.as_deref(), Some(build.join("queries").as_path()));
             assert!(located.candidates.is_some());
-            assert!(located.query_counts.as_ref().unwrap().ends_with("query_counts/query_counts.parquet"));
+            assert!(located.query_counts.as_ref().unwrap().ends_with("_query_counts/query_counts.parquet"));
         }
     }
 

@@ -16,7 +16,7 @@ pub enum StorageError {
         source: object_store::Error,
     },
     /// Nothing at an input URL (neither an object, nor a folder with a manifest, nor objects under it).
-    #[error("{url}: not found (no object, no manifest.json, no objects under it)")]
+    #[error("{url}: not found (no object, no _manifest.json, no objects under it)")]
     NotFound { url: String },
     /// A local file of the staging or cache folder.
     #[error("{}: {source}", path.display())]

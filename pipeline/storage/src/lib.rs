@@ -3,15 +3,15 @@
 //!
 //! One door: [`with_storage`] runs a stage's work on local paths. Local paths pass through
 //! untouched. A remote input is downloaded into a cache folder first: a file as is; a stage folder
-//! as its `manifest.json` plus the files it lists (and nested stage folders such as `failures/`;
-//! never the per-rank `ranks/`/`counts/` working files); a folder without a manifest whole. A
+//! as its `_manifest.json` plus the files it lists (and nested stage folders such as `_failures/`;
+//! never the per-rank `_ranks/`/`_counts/` working files); a folder without a manifest whole. A
 //! remote output is worked on in a local staging folder that is first seeded from the store (so a
 //! rerun resumes; [`Seed::Rank`] leaves other ranks' files out), published every
 //! `WIT_SYNC_INTERVAL_SECS` (default 30; 0: only at the end) while the work runs, and published
 //! once more when it ends (also when it fails, so a crashed rank's committed work is kept).
 //!
 //! Publishing keeps the stages' atomicity on the store: every file goes up as a hidden temporary
-//! object and is renamed to its final name, and each `manifest.json` — a snapshot taken before the
+//! object and is renamed to its final name, and each `_manifest.json` — a snapshot taken before the
 //! data files were uploaded — goes up after every file it lists. Readers trust only manifests, so a
 //! killed upload never leaves a manifest entry pointing at a missing or partial object.
 //!

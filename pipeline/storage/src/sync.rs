@@ -18,13 +18,13 @@ use crate::location::Remote;
 use crate::Seed;
 
 /// The file every stage folder's readers trust; published after the files it lists.
-pub const MANIFEST: &str = "manifest.json";
+pub const MANIFEST: &str = wit_contract::MANIFEST_FILE;
 /// Marks the temporary objects of an upload (hidden names: readers and seeding skip them).
 const UPLOAD_MARK: &str = ".wit-upload-";
 /// Temporary objects older than this are left-overs of a killed upload and deleted when seen.
 const STALE_UPLOAD: Duration = Duration::from_secs(3600);
 /// Subfolders of a stage folder that hold per-rank working files, not the published output.
-const RANK_FOLDERS: [&str; 2] = ["ranks", "counts"];
+const RANK_FOLDERS: [&str; 2] = [wit_contract::layout::RANKS_DIR, "_counts"];
 /// Transfers in flight at once.
 const PARALLEL: usize = 8;
 
@@ -300,7 +300,7 @@ pub async fn fetch_input(remote: &Remote, local: &Path) -> Result<PathBuf> {
 
 /// Downloads the folder at `relative`: with a manifest, the manifest and the files it lists (and
 /// nested stage folders such as `failures/` and `query_counts/`); without one, every object
-/// (recursively). Per-rank working folders (`ranks/`, `counts/`) are left out.
+/// (recursively). Per-rank working folders (`_ranks/`, `_counts/`) are left out.
 async fn download_folder(remote: &Remote, relative: &str, local: &Path, fetched: &mut BTreeSet<String>) -> Result<()> {
     let join = |name: &str| if relative.is_empty() { name.to_string() } else { format!("{relative}/{name}") };
     let mut files: Vec<(String, Option<u64>)> = Vec::new();
@@ -332,7 +332,7 @@ async fn download_folder(remote: &Remote, relative: &str, local: &Path, fetched:
     if remote.read_only {
         // http(s) cannot list: the nested stage folders wit writes are probed by name.
         if manifest.is_some() {
-            folders.extend(["failures", "query_counts"].map(join));
+            folders.extend(wit_contract::layout::TABLE_DIRS.map(join));
         }
     } else {
         let listing = remote
@@ -343,7 +343,14 @@ async fn download_folder(remote: &Remote, relative: &str, local: &Path, fetched:
         for prefix in listing.common_prefixes {
             let Some(sub) = remote.relative(&prefix) else { continue };
             let name = sub.rsplit('/').next().unwrap_or_default().to_string();
-            if !name.starts_with('.') && !name.starts_with('_') && !RANK_FOLDERS.contains(&name.as_str()) {
+            // The data folder's files come from the manifest; `_` folders are bookkeeping, except
+            // the tables (failures, query counts) readers of the folder use.
+            let table = wit_contract::layout::TABLE_DIRS.contains(&name.as_str());
+            let skip = name.starts_with('.')
+                || (name.starts_with('_') && !table)
+                || RANK_FOLDERS.contains(&name.as_str())
+                || (manifest.is_some() && name == wit_contract::DATA_DIR);
+            if !skip {
                 folders.push(sub);
             }
         }
@@ -414,14 +421,14 @@ mod tests {
         write(&local.join("shard-00000.parquet"), "data");
         write(&local.join("shard-00001.parquet"), "unlisted");
         write(&local.join(".shard-00002.parquet.1-1.tmp"), "temp");
-        write(&local.join("manifest.json"), manifest);
-        write(&local.join("ranks/rank-00001-of-00002/manifest.json"), r#"{"shards":[]}"#);
+        write(&local.join("_manifest.json"), manifest);
+        write(&local.join("_ranks/rank-00001-of-00002/_manifest.json"), r#"{"shards":[]}"#);
         write(&local.join("spill-00000-of-00001/run-0"), "spill");
         let mut known = Known::new();
         assert_eq!(rt.block_on(publish(&remote, &local, &mut known)).unwrap(), 4);
         let published = [
-            "out/manifest.json",
-            "out/ranks/rank-00001-of-00002/manifest.json",
+            "out/_manifest.json",
+            "out/_ranks/rank-00001-of-00002/_manifest.json",
             "out/shard-00000.parquet",
             "out/shard-00001.parquet",
         ];
@@ -435,8 +442,8 @@ mod tests {
         // A rank seeds everything but other ranks' files.
         let seeded = dir.path().join("seeded");
         rt.block_on(seed_output(&remote, &seeded, &Seed::Rank { rank: 0, world_size: 2 })).unwrap();
-        assert_eq!(fs::read_to_string(seeded.join("manifest.json")).unwrap(), manifest);
-        assert!(seeded.join("shard-00000.parquet").exists() && !seeded.join("ranks").exists());
+        assert_eq!(fs::read_to_string(seeded.join("_manifest.json")).unwrap(), manifest);
+        assert!(seeded.join("shard-00000.parquet").exists() && !seeded.join("_ranks").exists());
 
         // As an input, the folder is its manifest and the files it lists; stale cache files go.
         let cache = dir.path().join("cache");
@@ -444,7 +451,7 @@ mod tests {
         assert_eq!(rt.block_on(fetch_input(&remote, &cache)).unwrap(), cache);
         let mut files: Vec<String> = local_files(&cache).unwrap().into_iter().map(|(r, _)| r).collect();
         files.sort();
-        assert_eq!(files, ["manifest.json", "shard-00000.parquet"]);
+        assert_eq!(files, ["_manifest.json", "shard-00000.parquet"]);
         // A single object is downloaded as a file; nothing at all is an error naming the URL.
         let one = Remote { prefix: ObjectPath::from("out/shard-00000.parquet"), ..memory_remote() };
         let one = Remote { store: remote.store.clone(), ..one };
@@ -463,7 +470,9 @@ mod tests {
         assert!(!other_ranks("ranks/rank-00001-of-00004/shard-00000.parquet", &seed));
         assert!(other_ranks("counts/matched-00003-of-00004.parquet", &seed));
         assert!(!other_ranks("counts/matched-00001-of-00004.parquet", &seed));
-        assert!(!other_ranks("manifest.json", &seed));
+        assert!(!other_ranks("_manifest.json", &seed));
+        assert!(other_ranks("data/rank-00000-of-00004-shard-00000.parquet", &seed));
+        assert!(!other_ranks("data/rank-00001-of-00004-shard-00000.parquet", &seed));
         assert!(!other_ranks("counts/matched-00000-of-00004.parquet", &Seed::Everything));
     }
 

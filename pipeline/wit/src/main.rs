@@ -35,11 +35,11 @@ enum Command {
         /// queries, candidates, curated, corpus or failures; all when omitted.
         kind: Option<String>,
     },
-    /// Check an output folder against its manifest.json: every listed shard present, whole
+    /// Check an output folder against its _manifest.json: every listed shard present, whole
     /// (size and xxh3), readable, of the right schema and row count; no stray files.
     #[command(after_help = "Examples:\n  wit verify out/corpus\n  wit verify out/curated")]
     Verify {
-        /// A folder holding manifest.json.
+        /// A folder holding _manifest.json.
         dir: PathBuf,
     },
     /// Build the query dictionary from a Wikipedia dump (and print the text it counts).
@@ -57,6 +57,9 @@ enum Command {
     Build(commands::build::BuildArgs),
     /// Per-step, per-rank progress of a build folder (complete / partial / missing).
     Status(commands::status::StatusArgs),
+    /// Write a corpus in another tool's format: `wit export webdataset CORPUS -o DIR` (open_clip's
+    /// trainer), `wit export hf CORPUS -o DIR` (HF datasets with an Image column).
+    Export(commands::export::ExportArgs),
     /// Serve the demo web (generated pictures with true captions, robots.txt, faults) on 127.0.0.1.
     DemoWeb(commands::demo_web::DemoWebArgs),
 }
@@ -93,5 +96,6 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::DemoWeb(args) => commands::demo_web::run(&args),
         Command::Build(args) => commands::build::run(&args),
         Command::Status(args) => commands::status::run(&args),
+        Command::Export(args) => commands::export::run(&args),
     }
 }

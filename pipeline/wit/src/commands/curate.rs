@@ -20,7 +20,7 @@ pub enum Matching {
 pub enum PhaseArg {
     /// Count, select and merge in one process (world size 1).
     All,
-    /// Count this rank's matches into OUT/counts/.
+    /// Count this rank's matches into OUT/_counts/.
     Count,
     /// Strict cap: write this rank's claims in the strict order (needs every rank's counts).
     Order,
@@ -28,7 +28,7 @@ pub enum PhaseArg {
     Strict,
     /// Select and write this rank's shards (needs every rank's counts; strict: the strict step).
     Select,
-    /// Combine every rank's output into OUT/manifest.json and the per-query table.
+    /// Combine every rank's output into OUT/_manifest.json and the per-query table.
     Merge,
 }
 
@@ -43,7 +43,7 @@ pub struct CurateArgs {
     /// A `wit harvest` candidates folder.
     #[arg(long)]
     candidates: PathBuf,
-    /// Output folder (local path or s3://, gs://, az:// URL): curated shards, manifest.json and query_counts/.
+    /// Output folder (local path or s3://, gs://, az:// URL): curated shards in data/, _manifest.json and _query_counts/.
     #[arg(short, long)]
     out: PathBuf,
     /// How texts match queries: metaclip (substring, as MetaCLIP) or words (whole words).

@@ -14,7 +14,7 @@ use wit_storage::{with_storage, Seed, StoragePlan};
 pub enum PhaseArg {
     /// Fetch this rank's pairs into OUT itself (world size 1, or one output folder per rank).
     All,
-    /// Fetch this rank's pairs into OUT/ranks/rank-RRRRR-of-NNNNN/ and send its image hashes.
+    /// Fetch this rank's pairs into OUT/data/rank-RRRRR-of-NNNNN-shard-… (its manifest in OUT/_ranks/) and send its image hashes.
     Fetch,
     /// Bucket rank R: find the later copies of each image of bucket R (every rank has fetched).
     Dedup,
@@ -54,7 +54,7 @@ pub struct FetchArgs {
     /// A `wit curate` folder, a `wit harvest` candidates folder, or a URL list file (csv, tsv,
     /// jsonl, parquet, txt; optionally .gz) as img2dataset reads; a local path or a URL.
     input: PathBuf,
-    /// Output folder (local path or s3://, gs://, az:// URL): corpus shards, manifest.json and failures/.
+    /// Output folder (local path or s3://, gs://, az:// URL): corpus shards in data/, _manifest.json and _failures/.
     #[arg(short, long)]
     out: PathBuf,
     /// URL lists: the column holding the image URL.

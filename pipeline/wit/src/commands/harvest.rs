@@ -21,13 +21,13 @@ use super::queries::parse_bytes;
 pub enum PhaseArg {
     /// Harvest and deduplicate in one process (world size 1).
     All,
-    /// Harvest this rank's inputs into OUT/ranks/ and send each row's key to its bucket.
+    /// Harvest this rank's inputs into OUT/data/rank-RRRRR-of-NNNNN-… (manifest in OUT/_ranks/) and send each row's key to its bucket.
     Harvest,
     /// Bucket rank R: find the later duplicate keys of bucket R (every rank has harvested).
     Dedup,
     /// Rank R: drop the duplicates the buckets found from its own shards.
     Apply,
-    /// List every rank's shards in OUT/manifest.json (run once, with the same INPUTs; reads no rows).
+    /// List every rank's shards in OUT/_manifest.json (run once, with the same INPUTs; reads no rows).
     Merge,
 }
 
@@ -86,7 +86,7 @@ pub struct HarvestArgs {
     /// The format comes from the name, else the content.
     #[arg(required = true, num_args = 1..)]
     inputs: Vec<PathBuf>,
-    /// Output folder (local path or s3://, gs://, az:// URL): candidate shards and manifest.json.
+    /// Output folder (local path or s3://, gs://, az:// URL): candidate shards in data/ and _manifest.json.
     #[arg(short, long, required = true)]
     out: Option<PathBuf>,
     /// Languages to keep (ISO 639-1/3 codes or names, comma-separated); `any` keeps all.
@@ -138,7 +138,7 @@ pub struct HarvestArgs {
 #[derive(Subcommand, Debug)]
 pub enum HarvestMode {
     /// Crawl HTML pages from seed URLs (robots.txt, per-host delay, domain allow-list, limits),
-    /// archive them as OUT/crawl/pages.warc.gz and harvest that into OUT.
+    /// archive them as OUT/_crawl/pages.warc.gz and harvest that into OUT.
     Crawl(CrawlArgs),
 }
 
@@ -149,7 +149,7 @@ pub struct CrawlArgs {
     /// Where the crawl starts (http/https URLs).
     #[arg(long, required = true, num_args = 1..)]
     seeds: Vec<String>,
-    /// Output folder: candidate shards, manifest.json, crawl/pages.warc.gz and crawl/crawl.json.
+    /// Output folder: candidate shards in data/, _manifest.json, _crawl/pages.warc.gz and _crawl/crawl.json.
     #[arg(short, long)]
     out: PathBuf,
     /// Hosts the crawl may enter, with their subdomains (default: the seeds' hosts).

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod curate;
 pub mod demo_web;
+pub mod export;
 pub mod fetch;
 pub mod harvest;
 pub mod queries;

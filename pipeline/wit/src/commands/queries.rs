@@ -29,7 +29,7 @@ enum QueriesCommand {
 enum PhaseArg {
     /// Count, merge and select in one process (world size 1).
     All,
-    /// Count this rank's share into OUT/counts/.
+    /// Count this rank's share into OUT/_counts/.
     Count,
     /// Merge every rank's counts and write the dictionary.
     Merge,
@@ -43,7 +43,7 @@ struct BuildArgs {
     /// pages-articles dumps: .xml, .xml.bz2 (single or multistream), or - for stdin (none for --phase merge);
     /// local paths or URLs (s3://, gs://, az://, http(s)://).
     dumps: Vec<PathBuf>,
-    /// Output folder (local path or s3://, gs://, az:// URL): manifest.json, queries.parquet, queries.tsv.
+    /// Output folder (local path or s3://, gs://, az:// URL): _manifest.json, data/queries.parquet, _queries.tsv.
     #[arg(short, long)]
     out: PathBuf,
     /// The multistream index (`…-multistream-index.txt.bz2`); found beside the dump when omitted.

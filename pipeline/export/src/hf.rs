@@ -1,0 +1,102 @@
+//! Parquet for Hugging Face `datasets` with `image` as an `Image` feature (see the crate docs).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, StructArray};
+use arrow::datatypes::{DataType, Field, Fields, Schema};
+use wit_contract::{Manifest, ReadOptions, RecordKind, ShardReader, ShardWriter, WriterOptions};
+
+use crate::{ExportError, ExportStats, Result};
+
+#[derive(Debug, Clone)]
+pub struct HfConfig {
+    /// A corpus folder (`wit fetch` output).
+    pub corpus: PathBuf,
+    /// Output folder: `OUT/data/train-IIIII-of-NNNNN.parquet`, one per corpus shard.
+    pub out: PathBuf,
+    pub rank: usize,
+    pub world_size: usize,
+}
+
+/// The `huggingface` schema metadata: `image` is an `Image` feature (the other columns' features
+/// `datasets` infers from their Arrow types).
+pub const HF_METADATA: &str = r#"{"info": {"features": {"image": {"_type": "Image"}}}}"#;
+
+/// `datasets`' storage type of an image: `{bytes: binary, path: string}`.
+fn image_fields() -> Fields {
+    Fields::from(vec![Field::new("bytes", DataType::Binary, true), Field::new("path", DataType::Utf8, true)])
+}
+
+/// `batch` with its `image` column as `datasets`' image struct and the features in the metadata.
+fn as_hf(batch: &RecordBatch, path: &Path) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let index = schema
+        .index_of("image")
+        .map_err(|_| ExportError::Input { path: path.to_path_buf(), problem: "no `image` column".into() })?;
+    let image = batch.column(index).clone();
+    let paths: ArrayRef = Arc::new(StringArray::new_null(image.len()));
+    let structs = StructArray::try_new(image_fields(), vec![image, paths], None)
+        .map_err(|e| ExportError::Input { path: path.to_path_buf(), problem: format!("`image`: {e}") })?;
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields[index] = Field::new("image", DataType::Struct(image_fields()), true);
+    let mut metadata = schema.metadata().clone();
+    metadata.insert("huggingface".to_owned(), HF_METADATA.to_owned());
+    let mut columns = batch.columns().to_vec();
+    columns[index] = Arc::new(structs);
+    RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, metadata)), columns)
+        .map_err(|e| ExportError::Input { path: path.to_path_buf(), problem: e.to_string() })
+}
+
+/// `train-00003-of-00010.parquet`: the name `datasets` maps to the train split.
+pub fn hf_file_name(index: usize, count: usize) -> String {
+    format!("train-{index:05}-of-{count:05}.parquet")
+}
+
+/// Writes rank `config.rank`'s files: corpus shards `i % world_size == rank`, one file each; a file
+/// already there (whole: written under a temporary name, renamed when finished) is kept.
+pub fn export_hf(config: &HfConfig) -> Result<ExportStats> {
+    let world_size = config.world_size.max(1);
+    let manifest = Manifest::load(&config.corpus)?;
+    if manifest.kind != RecordKind::Corpus || !manifest.complete {
+        return Err(ExportError::Input {
+            path: Manifest::path_in(&config.corpus),
+            problem: format!(
+                "a {} folder, complete: {}; `wit export hf` reads a complete corpus",
+                manifest.kind, manifest.complete
+            ),
+        });
+    }
+    let data = config.out.join(wit_contract::DATA_DIR);
+    std::fs::create_dir_all(&data).map_err(|e| ExportError::io(&data, e))?;
+    wit_contract::clean_stale_temp_files(&config.out)?;
+    let count = manifest.shards.len();
+    let mut stats = ExportStats { samples_total: manifest.total_rows(), ..ExportStats::default() };
+    for (index, shard) in manifest.shards.iter().enumerate().skip(config.rank).step_by(world_size) {
+        stats.tars += 1;
+        let path = data.join(hf_file_name(index, count));
+        if path.is_file() {
+            stats.tars_kept += 1;
+            continue;
+        }
+        let source = config.corpus.join(&shard.file);
+        let reader = ShardReader::open(&source, &ReadOptions { batch_size: 256, columns: None })?;
+        let mut writer: Option<ShardWriter> = None;
+        for batch in reader {
+            let batch = as_hf(&batch?, &source)?;
+            if writer.is_none() {
+                writer = Some(ShardWriter::create(&path, batch.schema(), &WriterOptions::default())?);
+            }
+            if let Some(writer) = writer.as_mut() {
+                writer.write_batch(&batch)?;
+            }
+        }
+        if let Some(writer) = writer {
+            let info = writer.finish()?;
+            stats.tars_written += 1;
+            stats.samples_written += info.rows;
+            stats.bytes_written += info.bytes;
+        }
+    }
+    Ok(stats)
+}

@@ -1,0 +1,293 @@
+//! WebDataset tars from a corpus folder (see the crate docs for the layout).
+
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use wit_contract::{CorpusImage, Manifest, RecordKind, RecordReader};
+
+use crate::{ExportError, Result};
+
+/// What the export records in `DIR/_export.json`: a rerun with other settings is refused.
+const SETTINGS_FILE: &str = "_export.json";
+/// Samples per tar in open_clip's dataset-size file.
+pub const SIZES_FILE: &str = "sizes.json";
+/// Rows read per batch (images included: memory is this many rows at most).
+const BATCH: usize = 64;
+
+#[derive(Debug, Clone)]
+pub struct WebDatasetConfig {
+    /// A corpus folder (`wit fetch` output).
+    pub corpus: PathBuf,
+    pub out: PathBuf,
+    /// Samples per tar (img2dataset's default is 10,000).
+    pub samples_per_tar: usize,
+    pub rank: usize,
+    pub world_size: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExportStats {
+    /// Tars this rank owns.
+    pub tars: usize,
+    /// Of those, the ones a finished earlier run had written (kept as they are).
+    pub tars_kept: usize,
+    pub tars_written: usize,
+    pub samples_written: u64,
+    pub bytes_written: u64,
+    /// Samples in the whole export (every rank's).
+    pub samples_total: u64,
+}
+
+/// `00042.tar`: tar `index`'s name, as img2dataset names its shards.
+pub fn tar_name(index: usize) -> String {
+    format!("{index:05}.tar")
+}
+
+/// The sample key of row `row` of tar `index`: the tar number then the row, fixed width, no dot.
+fn sample_key(index: usize, row: usize, samples_per_tar: usize) -> String {
+    let width = (samples_per_tar.saturating_sub(1).max(1)).to_string().len().max(4);
+    format!("{index:05}{row:0width$}")
+}
+
+/// The file extension of a stored image format.
+fn extension(format: &str) -> &str {
+    match format {
+        "jpeg" | "jpg" => "jpg",
+        "png" => "png",
+        "webp" => "webp",
+        other => other,
+    }
+}
+
+/// The `KEY.json` of a sample: img2dataset's columns where they overlap, plus wit's identity.
+fn sample_json(row: &CorpusImage) -> serde_json::Value {
+    let c = &row.candidate;
+    serde_json::json!({
+        "key": c.key,
+        "url": c.url,
+        "caption": c.caption,
+        "status": "success",
+        "error_message": null,
+        "width": row.width,
+        "height": row.height,
+        "original_width": row.original_width,
+        "original_height": row.original_height,
+        "page_url": c.page_url,
+        "source": c.source,
+        "lang": c.lang,
+        "query_ids": row.query_ids,
+        "image_format": row.image_format,
+        "image_xxh3": format!("{:016x}", row.image_xxh3),
+        "source_file": c.provenance.file,
+        "source_offset": c.provenance.offset,
+    })
+}
+
+/// Writes rank `config.rank`'s tars of the export.
+pub fn export_webdataset(config: &WebDatasetConfig) -> Result<ExportStats> {
+    let world_size = config.world_size.max(1);
+    if config.rank >= world_size || config.samples_per_tar == 0 {
+        return Err(ExportError::Output {
+            path: config.out.clone(),
+            problem: format!(
+                "rank {} of world size {}, {} samples per tar: need rank < world size and at least 1 sample",
+                config.rank, world_size, config.samples_per_tar
+            ),
+        });
+    }
+    let manifest = Manifest::load(&config.corpus)?;
+    if manifest.kind != RecordKind::Corpus {
+        return Err(ExportError::Input {
+            path: Manifest::path_in(&config.corpus),
+            problem: format!("a {} folder; `wit export webdataset` reads a corpus (wit fetch output)", manifest.kind),
+        });
+    }
+    if !manifest.complete {
+        return Err(ExportError::Input {
+            path: Manifest::path_in(&config.corpus),
+            problem: "the corpus is not complete yet (its fetch has not finished)".into(),
+        });
+    }
+    let out = &config.out;
+    fs::create_dir_all(out).map_err(|e| ExportError::io(out, e))?;
+    check_settings(out, &manifest, config)?;
+    remove_own_temporaries(out, config.rank, world_size)?;
+
+    let total = manifest.total_rows();
+    let per_tar = config.samples_per_tar as u64;
+    let tars = total.div_ceil(per_tar) as usize;
+    write_sizes(out, total, per_tar, tars)?;
+    let mut stats = ExportStats { samples_total: total, ..ExportStats::default() };
+    for index in (config.rank..tars).step_by(world_size) {
+        stats.tars += 1;
+        let path = out.join(tar_name(index));
+        if path.is_file() {
+            stats.tars_kept += 1;
+            continue;
+        }
+        let first = index as u64 * per_tar;
+        let count = per_tar.min(total - first);
+        let (samples, bytes) =
+            write_tar(&config.corpus, &manifest, &path, index, first, count, config.samples_per_tar)?;
+        stats.tars_written += 1;
+        stats.samples_written += samples;
+        stats.bytes_written += bytes;
+        tracing::info!(tar = %path.display(), samples, "wrote");
+    }
+    Ok(stats)
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Settings {
+    corpus: String,
+    corpus_rows: u64,
+    corpus_shards: Vec<String>,
+    samples_per_tar: usize,
+}
+
+/// Records the export's settings, or refuses a folder an export with other settings made.
+fn check_settings(out: &Path, manifest: &Manifest, config: &WebDatasetConfig) -> Result<()> {
+    let settings = Settings {
+        corpus: wit_contract::recorded_path(&config.corpus),
+        corpus_rows: manifest.total_rows(),
+        corpus_shards: manifest.shards.iter().map(|s| s.xxh3.clone()).collect(),
+        samples_per_tar: config.samples_per_tar,
+    };
+    let path = out.join(SETTINGS_FILE);
+    if let Ok(bytes) = fs::read(&path) {
+        let earlier: Settings = serde_json::from_slice(&bytes)
+            .map_err(|e| ExportError::Output { path: path.clone(), problem: format!("does not parse: {e}") })?;
+        if earlier.samples_per_tar != settings.samples_per_tar || earlier.corpus_shards != settings.corpus_shards {
+            return Err(ExportError::Output {
+                path,
+                problem: format!(
+                    "holds an export of another corpus or with another --samples-per-tar ({}); use another folder",
+                    earlier.samples_per_tar
+                ),
+            });
+        }
+        return Ok(());
+    }
+    let json = serde_json::to_vec_pretty(&settings)
+        .map_err(|e| ExportError::Output { path: path.clone(), problem: e.to_string() })?;
+    wit_contract::write_file_atomically(&path, &json)?;
+    Ok(())
+}
+
+/// `sizes.json` (`{"00000.tar": N, …}`): a function of the corpus, so every rank writes the same file.
+fn write_sizes(out: &Path, total: u64, per_tar: u64, tars: usize) -> Result<()> {
+    let sizes: serde_json::Map<String, serde_json::Value> =
+        (0..tars).map(|i| (tar_name(i), (per_tar.min(total - i as u64 * per_tar)).into())).collect();
+    let json = serde_json::to_vec_pretty(&sizes).unwrap_or_default();
+    wit_contract::write_file_atomically(&out.join(SIZES_FILE), &json)?;
+    Ok(())
+}
+
+/// The hidden name tar `index` is written under until it is whole.
+fn temp_name(index: usize) -> String {
+    format!(".{}.tmp", tar_name(index))
+}
+
+/// Removes what a killed run left of this rank's tars: their hidden temporary files.
+fn remove_own_temporaries(out: &Path, rank: usize, world_size: usize) -> Result<()> {
+    for entry in fs::read_dir(out).map_err(|e| ExportError::io(out, e))? {
+        let entry = entry.map_err(|e| ExportError::io(out, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let index =
+            name.strip_prefix('.').and_then(|n| n.strip_suffix(".tar.tmp")).and_then(|n| n.parse::<usize>().ok());
+        if index.is_some_and(|i| i % world_size == rank) {
+            fs::remove_file(entry.path()).map_err(|e| ExportError::io(&entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes corpus rows `first … first+count−1` into the tar `path`; returns (samples, bytes).
+fn write_tar(
+    corpus: &Path,
+    manifest: &Manifest,
+    path: &Path,
+    index: usize,
+    first: u64,
+    count: u64,
+    samples_per_tar: usize,
+) -> Result<(u64, u64)> {
+    let temp = path.with_file_name(temp_name(index));
+    let file = File::create(&temp).map_err(|e| ExportError::io(&temp, e))?;
+    let mut builder = tar::Builder::new(BufWriter::new(file));
+    builder.mode(tar::HeaderMode::Deterministic);
+    let mut written = 0u64;
+    let mut bytes = 0u64;
+    let mut start = 0u64;
+    let result = (|| -> Result<()> {
+        for shard in &manifest.shards {
+            let end = start + shard.rows;
+            if end <= first || start >= first + count {
+                start = end;
+                continue;
+            }
+            let shard_path = corpus.join(&shard.file);
+            for (at, row) in RecordReader::<CorpusImage>::open(&shard_path, BATCH)?.enumerate() {
+                let global = start + at as u64;
+                if global < first {
+                    continue;
+                }
+                if global >= first + count {
+                    break;
+                }
+                let row = row?;
+                let key = sample_key(index, (global - first) as usize, samples_per_tar);
+                let json = serde_json::to_vec(&sample_json(&row)).unwrap_or_default();
+                let image_name = format!("{key}.{}", extension(&row.image_format));
+                for (name, data) in [
+                    (image_name.as_str(), row.image.as_slice()),
+                    (&format!("{key}.txt"), row.candidate.caption.as_bytes()),
+                    (&format!("{key}.json"), json.as_slice()),
+                ] {
+                    let mut header = tar::Header::new_gnu();
+                    header.set_size(data.len() as u64);
+                    header.set_mode(0o644);
+                    header.set_mtime(0);
+                    header.set_entry_type(tar::EntryType::Regular);
+                    builder.append_data(&mut header, name, data).map_err(|e| ExportError::io(&temp, e))?;
+                    bytes += data.len() as u64;
+                }
+                written += 1;
+            }
+            start = end;
+        }
+        let writer = builder.into_inner().map_err(|e| ExportError::io(&temp, e))?;
+        let file = writer.into_inner().map_err(|e| ExportError::io(&temp, e.into_error()))?;
+        file.sync_all().map_err(|e| ExportError::io(&temp, e))?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    if written != count {
+        let _ = fs::remove_file(&temp);
+        return Err(ExportError::Input {
+            path: corpus.to_path_buf(),
+            problem: format!("tar {index}: expected {count} rows from row {first}, the shards held {written}"),
+        });
+    }
+    fs::rename(&temp, path).map_err(|e| ExportError::io(path, e))?;
+    Ok((written, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_img2dataset() {
+        assert_eq!(tar_name(3), "00003.tar");
+        assert_eq!(sample_key(3, 7, 10_000), "000030007");
+        assert_eq!(sample_key(3, 7, 16), "000030007");
+        assert_eq!(sample_key(0, 12_345, 100_000), "0000012345");
+        assert_eq!(extension("jpeg"), "jpg");
+    }
+}
