@@ -36,8 +36,6 @@ pub const FAILURES_DIR: &str = "_failures";
 pub const QUERY_COUNTS_DIR: &str = "_query_counts";
 /// The tables a stage folder may hold besides its data (each a folder of the same layout).
 pub const TABLE_DIRS: [&str; 2] = [FAILURES_DIR, QUERY_COUNTS_DIR];
-/// Per-shard figures beside the manifest's totals.
-pub const SHARD_STATS_FILE: &str = "_shard_stats.json";
 
 /// Where the series of folder `dir` writes its shards.
 #[derive(Debug, Clone, PartialEq, Eq)]

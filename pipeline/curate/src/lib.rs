@@ -7,8 +7,8 @@
 //! # Output folder
 //! ```text
 //! OUT/_manifest.json                      kind `curated`: shards, config (cap, effective cap, mode…), seed
-//! OUT/shard-NNNNN.parquet                 kept pairs of candidate shard NNNNN (CuratedPair rows)
-//! OUT/query_counts/manifest.json          kind `query_counts`
+//! OUT/data/shard-NNNNN.parquet            kept pairs of candidate shard NNNNN (CuratedPair rows)
+//! OUT/_query_counts/_manifest.json        kind `query_counts`
 //! OUT/_query_counts/query_counts.parquet  every dictionary query: id, query, matched, kept
 //! OUT/_counts/…                           per-rank files of a multi-rank run (below)
 //! ```
