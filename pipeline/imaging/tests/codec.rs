@@ -21,7 +21,10 @@ const MEAN_ABS_TOLERANCE: f64 = 0.25;
 const P999_TOLERANCE: u8 = 4;
 
 fn samples() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images");
+    // The run's manifest dir, not the compile-time one: CI's clone and a developer's checkout share
+    // the cargo target folder, and an unchanged test binary keeps the path it was built under.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let dir = PathBuf::from(manifest_dir).join("../../fixtures/images");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e} (run `make fixtures`)", dir.display())) {
         let path = entry.unwrap().path();
