@@ -221,10 +221,14 @@ def stage_dump(bin_dir, report):
                            f"gensim 4.4.0 WikiCorpus ({CORES} processes)", rate(gensim), rss(gensim)))
     report.rows.append(Row("dump → counts", f"{work}: decode + XML pages only (no text work)", rate(pages), rss(pages),
                            "bare bz2 decode (1 thread)", rate(bare), rss(bare)))
-    goal = rate(best).median / rate(bare).median
-    report.goals.append(("queries build within 10% of a bare bz2 decode (XML MB/s)",
-                         f"{100 * goal:.0f}% of the decode rate ({best_name})", goal >= 0.9,
+    # The two goals: single-stream at ≥ 90% of a bare decode, and multistream scaling.
+    goal = rate(build[1]).median / rate(bare).median
+    report.goals.append(("queries build ≥ 90% of a bare bz2 decode, single-stream, 1 worker (XML MB/s)",
+                         f"{100 * goal:.0f}% of the decode rate", goal >= 0.9,
                          "met" if goal >= 0.9 else f"{100 * (0.9 - goal):.0f} points short; {100 * (1 / goal - 1):.0f}% more time than the decode"))
+    scaling = rate(build_multi[CORES]).median / rate(build_multi[1]).median
+    report.goals.append((f"queries build, multistream: {CORES} threads ≥ 1.7× one", f"{scaling:.2f}×", scaling >= 1.7,
+                         "met" if scaling >= 1.7 else f"{1.7 / scaling:.2f}× short"))
     report.scaling.append(("dump → counts", "workers, single-stream, XML MB/s", "1 worker", str(rate(build[1])),
                            f"{CORES} workers", str(rate(build[CORES]))))
     report.scaling.append(("dump → counts", "threads, multistream, XML MB/s", "1 thread", str(rate(build_multi[1])),
