@@ -3,40 +3,11 @@
 //! folder's readers must return exactly the rows and columns its `_manifest.json` lists — no
 //! failures mixed in, no rank copies, nothing read twice (tests/python/read_folders.py).
 
-use wit_demoweb::{DemoWeb, SiteConfig};
-use wit_tests::demo_build::DemoBuild;
+use wit_tests::demo_build::run_demo_build;
 use wit_tests::{run_python, wit, workspace_root};
 
 fn build(world_size: usize) -> (tempfile::TempDir, std::path::PathBuf) {
-    let site = SiteConfig {
-        pages: 12,
-        images_per_page: 6,
-        real_images: Some(workspace_root().join("fixtures/images")),
-        ..SiteConfig::default()
-    };
-    let web = DemoWeb::start(site, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("build");
-    std::fs::create_dir_all(&out).unwrap();
-    let wat = out.join("demo.wat.gz");
-    web.write_wat(&wat).unwrap();
-    let wats = [wat.display().to_string()];
-    let config = DemoBuild {
-        output: out.to_str().unwrap(),
-        world_size,
-        base: &web.base_url(),
-        wats: &wats,
-        curate: "cap = 100",
-        fetch_delay_ms: 0,
-        shard_rows: 20,
-        report: "",
-    }
-    .toml();
-    let toml = dir.path().join("wit.toml");
-    std::fs::write(&toml, config).unwrap();
-    let run = wit(&["build", "--config", toml.to_str().unwrap()]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    (dir, out)
+    run_demo_build(12, world_size, 20)
 }
 
 fn read_back(out: &std::path::Path) -> serde_json::Value {

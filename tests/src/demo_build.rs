@@ -2,7 +2,11 @@
 //! Wikipedia excerpt for the dictionary (min count 5, the WordNet fixture), a polite crawl of the
 //! demo web, WAT inputs, curation, fetch at 32 px, report. Tests set what they vary.
 
-use crate::workspace_root;
+use std::path::PathBuf;
+
+use wit_demoweb::{DemoWeb, SiteConfig};
+
+use crate::{wit, workspace_root};
 
 pub struct DemoBuild<'a> {
     /// `output` (a folder path or an `s3://` URL).
@@ -65,4 +69,39 @@ shard_rows = {shard_rows}
             report = self.report,
         )
     }
+}
+
+/// Runs `wit build` over a fresh demo web of `pages` pages with 6 real photos each (one WAT of it,
+/// cap 100, no fetch delay, `shard_rows` rows per shard, no report options) at `world_size`;
+/// returns the temporary folder and the build's OUTPUT in it. Panics with wit's stderr on failure.
+pub fn run_demo_build(pages: u64, world_size: usize, shard_rows: usize) -> (tempfile::TempDir, PathBuf) {
+    let site = SiteConfig {
+        pages,
+        images_per_page: 6,
+        real_images: Some(workspace_root().join("fixtures/images")),
+        ..SiteConfig::default()
+    };
+    let web = DemoWeb::start(site, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("build");
+    std::fs::create_dir_all(&out).unwrap();
+    let wat = out.join("demo.wat.gz");
+    web.write_wat(&wat).unwrap();
+    let wats = [wat.display().to_string()];
+    let config = DemoBuild {
+        output: out.to_str().unwrap(),
+        world_size,
+        base: &web.base_url(),
+        wats: &wats,
+        curate: "cap = 100",
+        fetch_delay_ms: 0,
+        shard_rows,
+        report: "",
+    }
+    .toml();
+    let toml = dir.path().join("wit.toml");
+    std::fs::write(&toml, config).unwrap();
+    let run = wit(&["build", "--config", toml.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    (dir, out)
 }
