@@ -73,10 +73,10 @@ pub fn export_hf(config: &HfConfig) -> Result<ExportStats> {
     let count = manifest.shards.len();
     let mut stats = ExportStats { samples_total: manifest.total_rows(), ..ExportStats::default() };
     for (index, shard) in manifest.shards.iter().enumerate().skip(config.rank).step_by(world_size) {
-        stats.tars += 1;
+        stats.files += 1;
         let path = data.join(hf_file_name(index, count));
         if path.is_file() {
-            stats.tars_kept += 1;
+            stats.files_kept += 1;
             continue;
         }
         let source = config.corpus.join(&shard.file);
@@ -93,7 +93,7 @@ pub fn export_hf(config: &HfConfig) -> Result<ExportStats> {
         }
         if let Some(writer) = writer {
             let info = writer.finish()?;
-            stats.tars_written += 1;
+            stats.files_written += 1;
             stats.samples_written += info.rows;
             stats.bytes_written += info.bytes;
         }

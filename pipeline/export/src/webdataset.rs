@@ -29,11 +29,11 @@ pub struct WebDatasetConfig {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExportStats {
-    /// Tars this rank owns.
-    pub tars: usize,
+    /// Files this rank owns (tars, or Parquet files of the hf export).
+    pub files: usize,
     /// Of those, the ones a finished earlier run had written (kept as they are).
-    pub tars_kept: usize,
-    pub tars_written: usize,
+    pub files_kept: usize,
+    pub files_written: usize,
     pub samples_written: u64,
     pub bytes_written: u64,
     /// Samples in the whole export (every rank's).
@@ -121,17 +121,17 @@ pub fn export_webdataset(config: &WebDatasetConfig) -> Result<ExportStats> {
     write_sizes(out, total, per_tar, tars)?;
     let mut stats = ExportStats { samples_total: total, ..ExportStats::default() };
     for index in (config.rank..tars).step_by(world_size) {
-        stats.tars += 1;
+        stats.files += 1;
         let path = out.join(tar_name(index));
         if path.is_file() {
-            stats.tars_kept += 1;
+            stats.files_kept += 1;
             continue;
         }
         let first = index as u64 * per_tar;
         let count = per_tar.min(total - first);
         let (samples, bytes) =
             write_tar(&config.corpus, &manifest, &path, index, first, count, config.samples_per_tar)?;
-        stats.tars_written += 1;
+        stats.files_written += 1;
         stats.samples_written += samples;
         stats.bytes_written += bytes;
         tracing::info!(tar = %path.display(), samples, "wrote");

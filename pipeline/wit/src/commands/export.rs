@@ -75,11 +75,11 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
             println!(
                 "webdataset: {} tars of rank {} of {} ({} written, {} kept from an earlier run), {} samples written, \
                  {} in the export; {}",
-                stats.tars,
+                stats.files,
                 a.rank,
                 a.world_size,
-                stats.tars_written,
-                stats.tars_kept,
+                stats.files_written,
+                stats.files_kept,
                 stats.samples_written,
                 stats.samples_total,
                 a.out.display()
@@ -94,11 +94,11 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
             })?;
             println!(
                 "hf: {} files of rank {} of {} ({} written, {} kept from an earlier run), {} rows written; {}",
-                stats.tars,
+                stats.files,
                 a.rank,
                 a.world_size,
-                stats.tars_written,
-                stats.tars_kept,
+                stats.files_written,
+                stats.files_kept,
                 stats.samples_written,
                 a.out.join(wit_contract::DATA_DIR).display()
             );
