@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::curate;
-use wit_contract::{pair_key, shard_file_name, write_stage_folder, QuerySource};
+use wit_contract::{pair_key, write_stage_folder, QuerySource};
 
 const QUERIES: [&str; 8] = ["A", "hot", "dog", "hot dog", "cat", "U.S.", "never seen", "the"];
 
@@ -250,7 +250,7 @@ fn strict_mode_never_exceeds_the_cap_and_oversampling_raises_it() {
 #[test]
 fn words_mode_and_a_single_dictionary_file_work() {
     let fixture = Fixture::new(1);
-    let file = fixture.dir.path().join("queries").join(shard_file_name(0));
+    let file = wit_contract::shard_path(&fixture.dir.path().join("queries"), 0);
     let config = CurateConfig {
         queries: file,
         mode: MatchMode::Words { case_fold: true },
