@@ -5,6 +5,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use wit_contract::progress::{Progress, Spec};
 use wit_contract::{CorpusImage, Manifest, RecordKind, RecordReader};
 
 use crate::{ExportError, Result};
@@ -120,22 +121,26 @@ pub fn export_webdataset(config: &WebDatasetConfig) -> Result<ExportStats> {
     let tars = total.div_ceil(per_tar) as usize;
     write_sizes(out, total, per_tar, tars)?;
     let mut stats = ExportStats { samples_total: total, ..ExportStats::default() };
+    let count_of = |index: usize| per_tar.min(total - index as u64 * per_tar);
+    let mine: u64 = (config.rank..tars).step_by(world_size).map(count_of).sum();
+    let progress = Progress::start(Spec::new("export webdataset", "samples", Some(mine)).with_bytes());
     for index in (config.rank..tars).step_by(world_size) {
         stats.files += 1;
         let path = out.join(tar_name(index));
+        let (first, count) = (index as u64 * per_tar, count_of(index));
         if path.is_file() {
             stats.files_kept += 1;
+            progress.resumed(count);
             continue;
         }
-        let first = index as u64 * per_tar;
-        let count = per_tar.min(total - first);
-        let (samples, bytes) =
-            write_tar(&config.corpus, &manifest, &path, index, first, count, config.samples_per_tar)?;
+        let tar = Tar { index, first, count, samples_per_tar: config.samples_per_tar };
+        let (samples, bytes) = write_tar(&config.corpus, &manifest, &path, &tar, &progress)?;
         stats.files_written += 1;
         stats.samples_written += samples;
         stats.bytes_written += bytes;
-        tracing::info!(tar = %path.display(), samples, "wrote");
+        tracing::debug!(tar = %path.display(), samples, "wrote");
     }
+    progress.finish();
     Ok(stats)
 }
 
@@ -204,16 +209,17 @@ fn remove_own_temporaries(out: &Path, rank: usize, world_size: usize) -> Result<
     Ok(())
 }
 
-/// Writes corpus rows `first … first+count−1` into the tar `path`; returns (samples, bytes).
-fn write_tar(
-    corpus: &Path,
-    manifest: &Manifest,
-    path: &Path,
+/// Which rows one tar holds: corpus rows `first … first+count−1`, as tar number `index`.
+struct Tar {
     index: usize,
     first: u64,
     count: u64,
     samples_per_tar: usize,
-) -> Result<(u64, u64)> {
+}
+
+/// Writes the rows of `tar` into the file `path`; returns (samples, bytes).
+fn write_tar(corpus: &Path, manifest: &Manifest, path: &Path, tar: &Tar, progress: &Progress) -> Result<(u64, u64)> {
+    let Tar { index, first, count, samples_per_tar } = *tar;
     let temp = path.with_file_name(temp_name(index));
     let file = File::create(&temp).map_err(|e| ExportError::io(&temp, e))?;
     let mut builder = tar::Builder::new(BufWriter::new(file));
@@ -253,8 +259,10 @@ fn write_tar(
                     header.set_entry_type(tar::EntryType::Regular);
                     builder.append_data(&mut header, name, data).map_err(|e| ExportError::io(&temp, e))?;
                     bytes += data.len() as u64;
+                    progress.add_bytes(data.len() as u64);
                 }
                 written += 1;
+                progress.add(1, 0);
             }
             start = end;
         }
