@@ -240,3 +240,62 @@ print(json.dumps({
     let failures = wit_contract::Manifest::load(out.join("_failures")).unwrap();
     assert!(failures.extra_columns.is_empty());
 }
+
+/// The README's example (the block after `<!-- fetch columns example -->`) on a Parquet list the
+/// test serves: its `wit fetch` line with the list, the output folder and loopback access swapped
+/// in, then its Python line; the kept columns then travel into `wit export webdataset`'s JSON and
+/// `wit export hf`'s Parquet.
+#[test]
+fn the_readme_example_runs_and_exports_keep_the_columns() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let block = readme.split("<!-- fetch columns example -->").nth(1).expect("README holds the example");
+    let block = block.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("a fenced sh block");
+    let mut lines = block.lines();
+    let (fetch_line, python_line) = (lines.next().unwrap(), lines.next().unwrap());
+
+    let server = image_server();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("laion-part.parquet");
+    write_parquet(&list, &list_rows(&server));
+    let out = dir.path().join("corpus");
+    let mut args: Vec<String> = fetch_line.split_whitespace().skip(1).map(str::to_string).collect();
+    assert_eq!(args[0], "fetch", "{fetch_line}");
+    for arg in args.iter_mut() {
+        if arg == "laion-part.parquet" {
+            *arg = list.to_str().unwrap().to_string();
+        } else if arg == "corpus" {
+            *arg = out.to_str().unwrap().to_string();
+        }
+    }
+    args.extend(NET.iter().map(|s| s.to_string()));
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let script = python_line.strip_prefix("python -c '").and_then(|s| s.strip_suffix('\'')).expect("python -c '…'");
+    let printed = std::process::Command::new(wit_tests::venv_python())
+        .args(["-c", script])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    let printed = String::from_utf8_lossy(&printed.stdout);
+    assert!(printed.contains("LICENSE: string") && printed.contains("similarity: double"), "{printed}");
+    assert!(printed.contains("exif: string"), "{printed}");
+
+    let (o, tars, hf) = (out.to_str().unwrap(), dir.path().join("tars"), dir.path().join("hf"));
+    ok(&["export", "webdataset", o, "-o", tars.to_str().unwrap()]);
+    ok(&["export", "hf", o, "-o", hf.to_str().unwrap()]);
+    let printed = run_python(
+        "import json, sys, tarfile, pyarrow.parquet as pq
+samples = []
+with tarfile.open(sys.argv[1] + '/00000.tar') as tar:
+    for member in tar.getmembers():
+        if member.name.endswith('.json'):
+            j = json.load(tar.extractfile(member))
+            samples.append([j['url'].rsplit('/', 1)[1], j['LICENSE'], j['similarity'], j['exif']])
+hf = pq.read_table(sys.argv[2] + '/data')
+print(json.dumps({'samples': sorted(samples), 'hf': [str(hf.schema.field(c).type) for c in ['LICENSE', 'similarity', 'exif']]}))",
+        &[tars.to_str().unwrap(), hf.to_str().unwrap()],
+    );
+    let got: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(got["samples"], serde_json::json!([["a.jpg", "cc-by", 0.25, null], ["b.png", null, 0.5, null]]), "{got}");
+    assert_eq!(got["hf"], serde_json::json!(["string", "double", "string"]), "{got}");
+}

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use wit_contract::progress::{Progress, Spec};
-use wit_contract::{CorpusImage, Manifest, RecordKind, RecordReader};
+use arrow::record_batch::RecordBatch;
+use wit_contract::extra::values_of;
+use wit_contract::records::Record;
+use wit_contract::{CorpusImage, ExtraColumn, ExtraValue, Manifest, ReadOptions, RecordKind, ShardReader};
 
 use crate::{ExportError, Result};
 
@@ -84,6 +87,61 @@ fn sample_json(row: &CorpusImage) -> serde_json::Value {
         "source_file": c.provenance.file,
         "source_offset": c.provenance.offset,
     })
+}
+
+/// Corpus rows of one shard with the values of its extra columns (a URL list's kept columns,
+/// `exif`), which go into each sample's JSON as img2dataset puts its additional columns there.
+struct ExtraRows {
+    batches: ShardReader,
+    columns: Vec<ExtraColumn>,
+    pending: std::vec::IntoIter<(CorpusImage, serde_json::Map<String, serde_json::Value>)>,
+}
+
+impl ExtraRows {
+    fn open(path: &Path, columns: &[ExtraColumn]) -> Result<Self> {
+        let batches = ShardReader::open(path, &ReadOptions { batch_size: BATCH, columns: None })?;
+        Ok(ExtraRows { batches, columns: columns.to_vec(), pending: Vec::new().into_iter() })
+    }
+
+    fn batch_rows(&self, batch: &RecordBatch) -> Result<Vec<(CorpusImage, serde_json::Map<String, serde_json::Value>)>> {
+        let rows = CorpusImage::from_batch(batch)?;
+        let mut extras = vec![serde_json::Map::new(); rows.len()];
+        for column in &self.columns {
+            let Some(array) = batch.column_by_name(&column.name) else { continue };
+            for (extra, value) in extras.iter_mut().zip(values_of(array, column.data_type)?) {
+                let value = match value {
+                    ExtraValue::Null => serde_json::Value::Null,
+                    ExtraValue::Bool(v) => v.into(),
+                    ExtraValue::Int(v) => v.into(),
+                    ExtraValue::UInt(v) => v.into(),
+                    ExtraValue::Float(v) => v.into(),
+                    ExtraValue::Text(v) => v.into(),
+                };
+                extra.insert(column.name.clone(), value);
+            }
+        }
+        Ok(rows.into_iter().zip(extras).collect())
+    }
+}
+
+impl Iterator for ExtraRows {
+    type Item = Result<(CorpusImage, serde_json::Map<String, serde_json::Value>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(row) = self.pending.next() {
+                return Some(Ok(row));
+            }
+            let batch = match self.batches.next()? {
+                Ok(batch) => batch,
+                Err(e) => return Some(Err(e.into())),
+            };
+            match self.batch_rows(&batch) {
+                Ok(rows) => self.pending = rows.into_iter(),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
 }
 
 /// Writes rank `config.rank`'s tars of the export.
@@ -235,7 +293,8 @@ fn write_tar(corpus: &Path, manifest: &Manifest, path: &Path, tar: &Tar, progres
                 continue;
             }
             let shard_path = corpus.join(&shard.file);
-            for (at, row) in RecordReader::<CorpusImage>::open(&shard_path, BATCH)?.enumerate() {
+            let rows = ExtraRows::open(&shard_path, &manifest.extra_columns)?;
+            for (at, row) in rows.enumerate() {
                 let global = start + at as u64;
                 if global < first {
                     continue;
@@ -243,9 +302,13 @@ fn write_tar(corpus: &Path, manifest: &Manifest, path: &Path, tar: &Tar, progres
                 if global >= first + count {
                     break;
                 }
-                let row = row?;
+                let (row, extra) = row?;
                 let key = sample_key(index, (global - first) as usize, samples_per_tar);
-                let json = serde_json::to_vec(&sample_json(&row)).unwrap_or_default();
+                let mut sample = sample_json(&row);
+                if let Some(map) = sample.as_object_mut() {
+                    map.extend(extra);
+                }
+                let json = serde_json::to_vec(&sample).unwrap_or_default();
                 let image_name = format!("{key}.{}", extension(&row.image_format));
                 for (name, data) in [
                     (image_name.as_str(), row.image.as_slice()),
