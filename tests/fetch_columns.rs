@@ -95,14 +95,22 @@ print(json.dumps(result))",
 
 /// The four pairs' fates with the list's values: a.jpg and b.png are images, dup.jpg a duplicate
 /// (a failure keeping its columns), missing.jpg a failed download.
-fn assert_extras(got: &serde_json::Value, similarity_type: &str, license_of_b: serde_json::Value, similarity: [serde_json::Value; 4]) {
+fn assert_extras(
+    got: &serde_json::Value,
+    similarity_type: &str,
+    license_of_b: serde_json::Value,
+    similarity: [serde_json::Value; 4],
+) {
     assert_eq!(got["corpus"]["types"]["LICENSE"], "string", "{got}");
     assert_eq!(got["corpus"]["types"]["similarity"], similarity_type, "{got}");
     assert_eq!(got["failures"]["types"]["similarity"], similarity_type, "{got}");
     assert_eq!(got["corpus"]["names"], serde_json::json!(["LICENSE", "similarity"]), "kept columns come last: {got}");
     let [a, b, dup, missing] = similarity;
     assert_eq!(got["corpus"]["rows"], serde_json::json!([["a.jpg", "cc-by", a], ["b.png", license_of_b, b]]));
-    assert_eq!(got["failures"]["rows"], serde_json::json!([["dup.jpg", "cc0", dup], ["missing.jpg", "cc-by-sa", missing]]));
+    assert_eq!(
+        got["failures"]["rows"],
+        serde_json::json!([["dup.jpg", "cc0", dup], ["missing.jpg", "cc-by-sa", missing]])
+    );
 }
 
 /// Fetches `list` with `args` into `out` at world size 1, and into `out2` at world size 2 (every
@@ -173,14 +181,16 @@ fn a_kept_column_the_list_lacks_is_an_error_naming_the_file() {
     let list = dir.path().join("list.csv");
     std::fs::write(&list, "url,caption\nhttp://127.0.0.1:9/a.jpg,a\n").unwrap();
     let out = dir.path().join("corpus");
-    let run = wit(&["fetch", list.to_str().unwrap(), "-o", out.to_str().unwrap(), "--save-additional-columns", "LICENSE"]);
+    let run =
+        wit(&["fetch", list.to_str().unwrap(), "-o", out.to_str().unwrap(), "--save-additional-columns", "LICENSE"]);
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains(list.to_str().unwrap()) && stderr.contains("no column \"LICENSE\" to keep"), "{stderr}");
     assert!(stderr.contains("columns: url, caption"), "{stderr}");
     assert!(!out.join("_manifest.json").exists(), "nothing was written");
 
-    let clash = wit(&["fetch", list.to_str().unwrap(), "-o", out.to_str().unwrap(), "--save-additional-columns", "caption"]);
+    let clash =
+        wit(&["fetch", list.to_str().unwrap(), "-o", out.to_str().unwrap(), "--save-additional-columns", "caption"]);
     assert!(!clash.status.success());
     assert!(String::from_utf8_lossy(&clash.stderr).contains("caption is the name of one of wit's own columns"));
 }
@@ -296,6 +306,10 @@ print(json.dumps({'samples': sorted(samples), 'hf': [str(hf.schema.field(c).type
         &[tars.to_str().unwrap(), hf.to_str().unwrap()],
     );
     let got: serde_json::Value = serde_json::from_str(&printed).unwrap();
-    assert_eq!(got["samples"], serde_json::json!([["a.jpg", "cc-by", 0.25, null], ["b.png", null, 0.5, null]]), "{got}");
+    assert_eq!(
+        got["samples"],
+        serde_json::json!([["a.jpg", "cc-by", 0.25, null], ["b.png", null, 0.5, null]]),
+        "{got}"
+    );
     assert_eq!(got["hf"], serde_json::json!(["string", "double", "string"]), "{got}");
 }

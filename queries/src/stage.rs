@@ -18,8 +18,8 @@ use crate::error::{QueriesError, Result};
 use crate::select::{self, Candidates, Quotas};
 use crate::sources;
 use crate::wikitext::to_plain_text;
-use wit_contract::progress::{Progress, Spec};
 use crate::{BuildConfig, BuildStats, Phase, TextConfig, TextStats};
+use wit_contract::progress::{Progress, Spec};
 
 /// The dictionary's file names inside the output folder.
 /// The dictionary shard, inside the folder's `data/` (see `wit_contract::layout`).

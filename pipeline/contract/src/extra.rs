@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, UInt64Builder};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, UInt64Builder,
+};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, UInt64Type};
 use arrow::record_batch::RecordBatch;
@@ -181,7 +183,12 @@ pub fn schema_with(kind: RecordKind, columns: &[ExtraColumn]) -> SchemaRef {
 
 /// `batch` (a kind's own columns) with `columns` appended from `values` (one `Vec` per row, in
 /// column order; a value of the wrong family is stored as null).
-pub fn append(batch: RecordBatch, kind: RecordKind, columns: &[ExtraColumn], values: &[Vec<ExtraValue>]) -> Result<RecordBatch> {
+pub fn append(
+    batch: RecordBatch,
+    kind: RecordKind,
+    columns: &[ExtraColumn],
+    values: &[Vec<ExtraValue>],
+) -> Result<RecordBatch> {
     if columns.is_empty() {
         return Ok(batch);
     }
@@ -197,22 +204,30 @@ pub fn append(batch: RecordBatch, kind: RecordKind, columns: &[ExtraColumn], val
         let wide: ArrayRef = match column.data_type.family() {
             Family::Bool => {
                 let mut b = BooleanBuilder::with_capacity(values.len());
-                values.iter().for_each(|r| b.append_option(if let ExtraValue::Bool(v) = value(r) { Some(v) } else { None }));
+                values
+                    .iter()
+                    .for_each(|r| b.append_option(if let ExtraValue::Bool(v) = value(r) { Some(v) } else { None }));
                 Arc::new(b.finish())
             }
             Family::Int => {
                 let mut b = Int64Builder::with_capacity(values.len());
-                values.iter().for_each(|r| b.append_option(if let ExtraValue::Int(v) = value(r) { Some(v) } else { None }));
+                values
+                    .iter()
+                    .for_each(|r| b.append_option(if let ExtraValue::Int(v) = value(r) { Some(v) } else { None }));
                 Arc::new(b.finish())
             }
             Family::UInt => {
                 let mut b = UInt64Builder::with_capacity(values.len());
-                values.iter().for_each(|r| b.append_option(if let ExtraValue::UInt(v) = value(r) { Some(v) } else { None }));
+                values
+                    .iter()
+                    .for_each(|r| b.append_option(if let ExtraValue::UInt(v) = value(r) { Some(v) } else { None }));
                 Arc::new(b.finish())
             }
             Family::Float => {
                 let mut b = Float64Builder::with_capacity(values.len());
-                values.iter().for_each(|r| b.append_option(if let ExtraValue::Float(v) = value(r) { Some(v) } else { None }));
+                values
+                    .iter()
+                    .for_each(|r| b.append_option(if let ExtraValue::Float(v) = value(r) { Some(v) } else { None }));
                 Arc::new(b.finish())
             }
             Family::Text => {

@@ -286,7 +286,9 @@ impl Manifest {
             Err(e) => return Some(VerifyProblem::Unreadable { file, error: e.to_string() }),
         };
         let schema = reader.schema();
-        if let Err(e) = check_compatible(&schema, self.kind).and_then(|_| crate::extra::check(&schema, &self.extra_columns)) {
+        if let Err(e) =
+            check_compatible(&schema, self.kind).and_then(|_| crate::extra::check(&schema, &self.extra_columns))
+        {
             return Some(VerifyProblem::WrongSchema { file, error: e.to_string() });
         }
         if reader.num_rows() != shard.rows {

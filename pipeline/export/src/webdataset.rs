@@ -4,10 +4,10 @@ use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use wit_contract::progress::{Progress, Spec};
 use arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
 use wit_contract::extra::values_of;
+use wit_contract::progress::{Progress, Spec};
 use wit_contract::records::Record;
 use wit_contract::{CorpusImage, ExtraColumn, ExtraValue, Manifest, ReadOptions, RecordKind, ShardReader};
 
@@ -103,7 +103,10 @@ impl ExtraRows {
         Ok(ExtraRows { batches, columns: columns.to_vec(), pending: Vec::new().into_iter() })
     }
 
-    fn batch_rows(&self, batch: &RecordBatch) -> Result<Vec<(CorpusImage, serde_json::Map<String, serde_json::Value>)>> {
+    fn batch_rows(
+        &self,
+        batch: &RecordBatch,
+    ) -> Result<Vec<(CorpusImage, serde_json::Map<String, serde_json::Value>)>> {
         let rows = CorpusImage::from_batch(batch)?;
         let mut extras = vec![serde_json::Map::new(); rows.len()];
         for column in &self.columns {

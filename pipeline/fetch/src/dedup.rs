@@ -255,7 +255,8 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
             let batch = batch?;
             let gone: BooleanArray = (0..batch.num_rows()).map(|r| Some(rows.contains(&(at + r as u64)))).collect();
             at += batch.num_rows() as u64;
-            let kept = arrow::compute::not(&gone).and_then(|keep| filter_record_batch(&batch, &keep)).map_err(arrow_error)?;
+            let kept =
+                arrow::compute::not(&gone).and_then(|keep| filter_record_batch(&batch, &keep)).map_err(arrow_error)?;
             if let Some(images) = kept.column_by_name(col::IMAGE).and_then(|c| c.as_binary_opt::<i32>()) {
                 image_bytes += images.values().len() as u64;
             }

@@ -9,7 +9,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use wit_contract::progress::{Progress, Spec};
-use wit_contract::{extra, recorded_path, CorpusImage, ExtraColumn, ExtraType, ExtraValue, Failure, Manifest, RecordKind};
+use wit_contract::{
+    extra, recorded_path, CorpusImage, ExtraColumn, ExtraType, ExtraValue, Failure, Manifest, RecordKind,
+};
 use wit_net::{ErrorKind, FetchError, Fetcher};
 
 use crate::error::{FetchStageError, Result};
@@ -294,7 +296,13 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     let started = Instant::now();
     let recorded = recorded_config(config);
     let extra_columns = extra_columns(config)?;
-    let (mut sink, resume) = match Sink::open_with(&config.out, failures_dir, &recorded, config.shard_rows, &extra_columns)? {
+    let (mut sink, resume) = match Sink::open_with(
+        &config.out,
+        failures_dir,
+        &recorded,
+        config.shard_rows,
+        &extra_columns,
+    )? {
         Opened::Complete(stats) => {
             tracing::info!(out = %config.out.display(), "fetch output already complete with this config; nothing to do");
             let mut stats: FetchStats = wit_ranks::stats::read_stats(&stats, &Manifest::path_in(&config.out))

@@ -370,7 +370,8 @@ impl UrlList {
                 if url.is_empty() || url.starts_with('#') {
                     continue;
                 }
-                let row = UrlRow { row: *line, url: url.to_owned(), caption: None, extra: BTreeMap::new(), kept: Vec::new() };
+                let row =
+                    UrlRow { row: *line, url: url.to_owned(), caption: None, extra: BTreeMap::new(), kept: Vec::new() };
                 return Some(Ok(row));
             },
             Body::Parquet { batches, columns, pending, row } => loop {
@@ -518,7 +519,12 @@ mod tests {
         assert_eq!(kept, [vec![ExtraValue::Text("10".into())], vec![ExtraValue::Null]]);
         let err = open(&csv, &UrlListOptions { keep_columns: vec!["LICENSE".into()], ..Default::default() });
         let err = err.err().unwrap().to_string();
-        assert!(err.contains("list.csv") && err.contains("no column \"LICENSE\" to keep") && err.contains("url, caption, width"), "{err}");
+        assert!(
+            err.contains("list.csv")
+                && err.contains("no column \"LICENSE\" to keep")
+                && err.contains("url, caption, width"),
+            "{err}"
+        );
         assert!(got[2].as_ref().unwrap_err().contains("row 3: 4 fields, the header has 3"));
         let short = got[3].as_ref().unwrap();
         assert_eq!((short.caption.as_deref(), short.extra.len()), (Some("short"), 0));
@@ -527,8 +533,7 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(b"link\ttext\nhttp://b/1.png\tA dog\n").unwrap();
         std::fs::write(&tsv, gz.finish().unwrap()).unwrap();
-        let options =
-            UrlListOptions { url_col: "link".into(), caption_col: Some("text".into()), ..Default::default() };
+        let options = UrlListOptions { url_col: "link".into(), caption_col: Some("text".into()), ..Default::default() };
         let got = rows(&tsv, &options);
         assert_eq!(got[0].as_ref().unwrap().caption.as_deref(), Some("A dog"));
 

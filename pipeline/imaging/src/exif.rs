@@ -146,7 +146,9 @@ impl Tiff<'_> {
             8 => (0..count).map(|i| self.u16_of(data, i).map(|v| (v as i16).to_string())).collect::<Result<_, _>>()?,
             4 => (0..count).map(|i| self.u32_of(data, i).map(|v| v.to_string())).collect::<Result<_, _>>()?,
             9 => (0..count).map(|i| self.u32_of(data, i).map(|v| (v as i32).to_string())).collect::<Result<_, _>>()?,
-            11 => (0..count).map(|i| self.u32_of(data, i).map(|v| f32::from_bits(v).to_string())).collect::<Result<_, _>>()?,
+            11 => (0..count)
+                .map(|i| self.u32_of(data, i).map(|v| f32::from_bits(v).to_string()))
+                .collect::<Result<_, _>>()?,
             5 | 10 => (0..count)
                 .map(|i| {
                     let (n, d) = (self.u32_of(data, 2 * i)?, self.u32_of(data, 2 * i + 1)?);
@@ -155,13 +157,18 @@ impl Tiff<'_> {
                 .collect::<Result<_, String>>()?,
             _ => (0..count)
                 .map(|i| {
-                    let b: [u8; 8] = data.get(8 * i..8 * i + 8).and_then(|s| s.try_into().ok()).ok_or("short double")?;
+                    let b: [u8; 8] =
+                        data.get(8 * i..8 * i + 8).and_then(|s| s.try_into().ok()).ok_or("short double")?;
                     let bits = if self.little { u64::from_le_bytes(b) } else { u64::from_be_bytes(b) };
                     Ok(f64::from_bits(bits).to_string())
                 })
                 .collect::<Result<_, String>>()?,
         };
-        Ok(Some(if items.len() == 1 { items.into_iter().next().unwrap_or_default() } else { format!("[{}]", items.join(", ")) }))
+        Ok(Some(if items.len() == 1 {
+            items.into_iter().next().unwrap_or_default()
+        } else {
+            format!("[{}]", items.join(", "))
+        }))
     }
 
     fn u16_of(&self, data: &[u8], i: usize) -> Result<u16, String> {
@@ -246,7 +253,7 @@ mod tests {
         t.extend_from_slice(&[0x69, 0x87, 4, 0, 1, 0, 0, 0, 58, 0, 0, 0]);
         t.extend_from_slice(&0u32.to_le_bytes());
         t.extend_from_slice(b"WitCam\0\0"); // 50..58
-        // EXIF IFD at 58: 1 entry, DateTimeOriginal at 76.
+                                            // EXIF IFD at 58: 1 entry, DateTimeOriginal at 76.
         t.extend_from_slice(&1u16.to_le_bytes());
         t.extend_from_slice(&[0x03, 0x90, 2, 0, 20, 0, 0, 0, 76, 0, 0, 0]);
         t.extend_from_slice(&0u32.to_le_bytes());

@@ -9,8 +9,8 @@ use arrow::array::{Array, AsArray, ListArray, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, UInt16Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 use serde::Serialize;
-use wit_contract::schema::col;
 use wit_contract::progress::{Progress, Spec};
+use wit_contract::schema::col;
 use wit_contract::{read_records, Manifest, QueryCount, QueryEntry, ReadOptions, ShardReader};
 
 use crate::error::{ReportError, Result};
