@@ -34,7 +34,7 @@ pub mod writer;
 
 mod columns;
 
-pub use error::{error_line, ContractError};
+pub use error::{error_line, AtPath, ContractError, PathError};
 pub use extra::{ExtraColumn, ExtraType, ExtraValue};
 pub use harvested::{HarvestedCandidate, PairLanguage};
 pub use interrupt::{Cancel, Interrupted, Signal};

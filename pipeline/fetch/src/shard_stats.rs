@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use wit_contract::layout::{shard_stats_path, SHARD_STATS_DIR};
-use wit_contract::{data_home, Manifest, ShardInfo};
+use wit_contract::{data_home, AtPath, Manifest, PathError, ShardInfo};
 
-use crate::error::{FetchStageError, Result};
+use crate::error::Result;
 use crate::output::Counts;
 
 /// The stats of one shard.
@@ -58,7 +58,7 @@ impl ShardStats {
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = shard_stats_path(dir, &self.file);
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|e| FetchStageError::io(parent, e))?;
+            fs::create_dir_all(parent).at_path(parent)?;
         }
         let json = serde_json::to_vec_pretty(self).unwrap_or_default();
         wit_contract::write_file_atomically(&path, &json)?;
@@ -77,7 +77,7 @@ impl ShardStats {
 pub fn remove(dir: &Path, file: &str) -> Result<()> {
     let path = shard_stats_path(dir, file);
     match fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(FetchStageError::io(&path, e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(PathError::io(&path, e).into()),
         _ => Ok(()),
     }
 }
@@ -90,15 +90,15 @@ pub fn remove_unlisted(dir: &Path, manifest: &Manifest) -> Result<()> {
     let entries = match fs::read_dir(&stats_dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(FetchStageError::io(&stats_dir, e)),
+        Err(e) => return Err(PathError::io(&stats_dir, e).into()),
     };
     for entry in entries {
-        let entry = entry.map_err(|e| FetchStageError::io(&stats_dir, e))?;
+        let entry = entry.at_path(&stats_dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(stem) = name.strip_suffix(".json") else { continue };
         let shard = format!("{stem}.parquet");
         if home.owns(&shard) && !manifest.has_shard(&format!("{}{shard}", home.listed)) {
-            fs::remove_file(entry.path()).map_err(|e| FetchStageError::io(entry.path(), e))?;
+            fs::remove_file(entry.path()).at_path(entry.path())?;
         }
     }
     Ok(())
