@@ -249,7 +249,7 @@ pub(crate) fn run(config: &BuildConfig) -> Result<BuildStats> {
         if let Some(existing) = Manifest::load_if_present(out)? {
             if existing.complete && existing.kind == RecordKind::Queries && existing.config == config_json {
                 tracing::info!(out = %out.display(), "queries output already complete with this config; nothing to do");
-                let mut stats: BuildStats = serde_json::from_value(existing.stats).unwrap_or_default();
+                let mut stats: BuildStats = existing.stats_as(out)?;
                 stats.skipped = true;
                 return Ok(stats);
             }

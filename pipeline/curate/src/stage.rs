@@ -543,7 +543,7 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
         if let Some(existing) = Manifest::load_if_present(out)? {
             if existing.complete && existing.kind == RecordKind::Curated && existing.config == config_json {
                 tracing::info!(out = %out.display(), "curate output already complete with this config; nothing to do");
-                let mut stats: CurateStats = serde_json::from_value(existing.stats).unwrap_or_default();
+                let mut stats: CurateStats = existing.stats_as(out)?;
                 stats.skipped = true;
                 return Ok(stats);
             }
@@ -765,8 +765,7 @@ fn merge(
     let out = config.out.as_path();
     if let Some(existing) = Manifest::load_if_present(out)? {
         if existing.complete && existing.kind == RecordKind::Curated && existing.config == config_json {
-            let mut stats: CurateStats =
-                wit_ranks::stats::read_stats(&existing.stats, &Manifest::path_in(out)).map_err(strict::ranks_error)?;
+            let mut stats: CurateStats = existing.stats_as(out)?;
             stats.skipped = true;
             return Ok(stats);
         }

@@ -71,7 +71,7 @@ fn bad(path: &Path, problem: impl Into<String>) -> FetchStageError {
 
 /// The stats of a manifest as [`FetchStats`]; stats that do not parse are an error naming it.
 pub(crate) fn stats_of(manifest: &Manifest, dir: &Path) -> Result<FetchStats> {
-    wit_ranks::stats::read_stats(&manifest.stats, &Manifest::path_in(dir)).map_err(ranks_error)
+    Ok(manifest.stats_as(dir)?)
 }
 
 /// Whether the corpus manifest's stats say its duplicates across the whole corpus are gone.
@@ -290,8 +290,7 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
     if let Some(extra) = drops.next() {
         return Err(bad(dir, format!("a drop for row {}, beyond the corpus's {first_row} rows", extra?)));
     }
-    let mut counts: Counts = serde_json::from_value(corpus.stats.clone())
-        .map_err(|e| bad(&Manifest::path_in(dir), format!("stats: {e}")))?;
+    let mut counts: Counts = corpus.stats_as(dir)?;
     counts.corpus_rows -= moved.min(counts.corpus_rows);
     counts.failure_rows += moved;
     let success = counts.by_status.entry(crate::output::SUCCESS.to_string()).or_default();
@@ -424,8 +423,7 @@ pub(crate) fn merge(
         if rank_corpus.extra_columns != corpus.extra_columns || rank_failures.extra_columns != failures.extra_columns {
             return Err(bad(&dir, "has other extra columns than rank 0 (was the input list changed between ranks?)"));
         }
-        let rank_counts: Counts = serde_json::from_value(rank_corpus.stats.clone())
-            .map_err(|e| bad(&Manifest::path_in(&dir), format!("stats: {e}")))?;
+        let rank_counts: Counts = rank_corpus.stats_as(&dir)?;
         counts.add(&rank_counts);
         let stats = stats_of(&rank_corpus, &dir)?;
         totals.input_pairs += stats.input_pairs;

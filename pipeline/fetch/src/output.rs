@@ -175,7 +175,7 @@ impl<T: Record> Series<T> {
 /// Whether the output folder needs work.
 pub enum Opened {
     /// A complete run with this configuration is already there: its stats.
-    Complete(serde_json::Value),
+    Complete(Box<Manifest>),
     Ready(Box<Sink>, ResumeState),
 }
 
@@ -218,7 +218,7 @@ impl Sink {
                 });
             }
             if existing.complete {
-                return Ok(Opened::Complete(existing.stats));
+                return Ok(Opened::Complete(Box::new(existing)));
             }
         }
         let mut state = ResumeState::default();
