@@ -46,7 +46,9 @@ pub use records::{
     Candidate, CorpusImage, CuratedPair, Failure, Provenance, QueryCount, QueryEntry, QuerySource, Record,
 };
 pub use schema::RecordKind;
-pub use writer::{clean_stale_temp_files, shard_file_name, write_file_atomically, ShardWriter, WriterOptions};
+pub use writer::{
+    clean_stale_temp_files, shard_file_name, write_file_atomically, write_stage_folder, ShardWriter, WriterOptions,
+};
 
 /// The version of wit that wrote a file, recorded in every manifest.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
