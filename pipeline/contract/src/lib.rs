@@ -9,6 +9,7 @@
 //! - [`writer`]: a Parquet shard writer that sizes row groups, compresses with zstd, writes under a
 //!   temporary name and renames only when the file is complete;
 //! - [`reader`]: streaming readers of record batches and of typed rows;
+//! - [`extra`]: columns appended after a kind's own (a URL list's kept columns, `exif`);
 //! - [`layout`]: where a stage folder keeps what (`_manifest.json`, `data/`, `_ranks/`, `_failures/`);
 //! - [`manifest`]: the `_manifest.json` that says which shards are done (rows, bytes, xxh3), with the
 //!   config, seed and tool version that made them, and the check that the folder still matches it;
@@ -19,6 +20,7 @@
 //! Readers trust only the manifest: a file that is not listed there is not part of the output.
 
 pub mod error;
+pub mod extra;
 pub mod harvested;
 pub mod interrupt;
 pub mod layout;
@@ -33,6 +35,7 @@ pub mod writer;
 mod columns;
 
 pub use error::{error_line, AtPath, ContractError, PathError};
+pub use extra::{ExtraColumn, ExtraType, ExtraValue};
 pub use harvested::{HarvestedCandidate, PairLanguage};
 pub use interrupt::{Cancel, Interrupted, Signal};
 pub use layout::{data_home, shard_path, DataHome, DATA_DIR, FAILURES_DIR, MANIFEST_FILE};

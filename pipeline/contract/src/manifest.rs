@@ -58,6 +58,9 @@ pub struct Manifest {
     /// Stage statistics (counts by reason, durations); free-form per stage.
     #[serde(default)]
     pub stats: serde_json::Value,
+    /// Columns every shard holds after the kind's own (see [`crate::extra`]); checked by verify.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_columns: Vec<crate::extra::ExtraColumn>,
 }
 
 /// Something in a folder that does not match its manifest.
@@ -136,6 +139,7 @@ impl Manifest {
             complete: false,
             shards: Vec::new(),
             stats: serde_json::Value::Null,
+            extra_columns: Vec::new(),
         }
     }
 
@@ -290,7 +294,10 @@ impl Manifest {
             Ok(reader) => reader,
             Err(e) => return Some(VerifyProblem::Unreadable { file, error: e.to_string() }),
         };
-        if let Err(e) = check_compatible(&reader.schema(), self.kind) {
+        let schema = reader.schema();
+        if let Err(e) =
+            check_compatible(&schema, self.kind).and_then(|_| crate::extra::check(&schema, &self.extra_columns))
+        {
             return Some(VerifyProblem::WrongSchema { file, error: e.to_string() });
         }
         if reader.num_rows() != shard.rows {

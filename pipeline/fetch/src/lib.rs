@@ -12,7 +12,13 @@
 //! OUT/shard-NNNNN.parquet              CorpusImage rows (image bytes, sizes, xxh3 of the original)
 //! OUT/_failures/_manifest.json         kind `failures`
 //! OUT/_failures/data/shard-NNNNN.parquet  Failure rows: status, `error_kind: message`, http_status
+//! OUT/_shard_stats/shard-NNNNN.json    one shard's stats (rows by status, bytes, seconds; also in
+//!                                      OUT/_failures/_shard_stats/), summing to the manifest's totals
 //! ```
+//! A URL list's columns named in `--save-additional-columns` follow the corpus and failure rows'
+//! own columns (Parquet lists keep each column's type; csv, tsv and jsonl give text), and
+//! `--keep-exif` adds `exif` (the original's EXIF tags as a JSON object, null without) to corpus
+//! rows; both manifests list these `extra_columns`.
 //! Statuses: `success` (corpus rows); `failed_to_download` (timeout, connection, http_status,
 //! too_large, too_many_redirects, invalid_url, unsupported_scheme, circuit_open),
 //! `refused_private`, `robots_disallowed`, `opted_out`, `failed_to_decode` (not_an_image,
@@ -37,6 +43,7 @@ pub mod error;
 pub use wit_imaging as imaging;
 pub mod input;
 pub mod output;
+pub mod shard_stats;
 mod stage;
 
 use std::collections::BTreeMap;
@@ -69,6 +76,8 @@ pub struct FetchConfig {
     pub memory_budget: u64,
     /// Set on SIGINT/SIGTERM: commit the finished pairs and return [`FetchStageError::Interrupted`].
     pub cancel: wit_contract::Cancel,
+    /// Keep the original image's EXIF as a JSON column `exif` of corpus rows.
+    pub keep_exif: bool,
 }
 
 /// Which part of a (possibly multi-rank) run to do; see the crate docs.
@@ -124,6 +133,7 @@ impl FetchConfig {
             phase: Phase::All,
             memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
             cancel: wit_contract::Cancel::never(),
+            keep_exif: false,
         }
     }
 }

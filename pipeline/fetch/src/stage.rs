@@ -9,20 +9,22 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use wit_contract::progress::{Progress, Spec};
-use wit_contract::{recorded_path, CorpusImage, Failure, Manifest};
+use wit_contract::{
+    extra, recorded_path, CorpusImage, ExtraColumn, ExtraType, ExtraValue, Failure, Manifest, RecordKind,
+};
 use wit_net::{ErrorKind, FetchError, Fetcher};
 
 use crate::error::{FetchStageError, Result};
 use crate::imaging::{self, ImageOptions};
 use crate::input::InputPair;
-use crate::output::{key_hash, Counts, Opened, Outcome, Sink};
+use crate::output::{key_hash, Counts, ExtraColumns, Opened, Outcome, Sink};
 use crate::{FetchConfig, FetchStats};
 
 /// The configuration recorded in the manifests: what decides the output (not concurrency). Tools
 /// that write corpus shards themselves (the scale benchmark) open a [`crate::output::Sink`] with it.
 pub fn recorded_config(config: &FetchConfig) -> serde_json::Value {
     let net = &config.net;
-    serde_json::json!({
+    let mut value = serde_json::json!({
         "stage": "fetch",
         "input": recorded_path(config.input.path()),
         "input_kind": config.input.kind_name(),
@@ -42,7 +44,44 @@ pub fn recorded_config(config: &FetchConfig) -> serde_json::Value {
         "shard_rows": config.shard_rows,
         "rank": config.rank,
         "world_size": config.world_size,
-    })
+    });
+    // Recorded only when asked, so folders written before these options still resume.
+    if let crate::input::FetchInput::UrlList { options, .. } = &config.input {
+        if !options.keep_columns.is_empty() {
+            value["save_additional_columns"] = options.keep_columns.clone().into();
+        }
+    }
+    if config.keep_exif {
+        value["keep_exif"] = true.into();
+    }
+    value
+}
+
+/// The extra columns of a run: the URL list's kept columns on both series, then `exif` on the
+/// corpus. A name that is one of wit's own columns is an error.
+pub(crate) fn extra_columns(config: &FetchConfig) -> Result<ExtraColumns> {
+    let failures = config.input.extra_columns()?;
+    let mut corpus = failures.clone();
+    if config.keep_exif {
+        if corpus.iter().any(|c| c.name == extra::EXIF) {
+            return Err(FetchStageError::Config(
+                "--save-additional-columns keeps a column named `exif`, which --keep-exif adds".into(),
+            ));
+        }
+        corpus.push(ExtraColumn::new(extra::EXIF, ExtraType::Text));
+    }
+    let mut clashes = extra::clashes(RecordKind::Corpus, &corpus);
+    clashes.extend(extra::clashes(RecordKind::Failures, &failures));
+    clashes.sort();
+    clashes.dedup();
+    if !clashes.is_empty() {
+        return Err(FetchStageError::Config(format!(
+            "--save-additional-columns: {} is the name of one of wit's own columns; rename it in {}",
+            clashes.join(", "),
+            config.input.path().display()
+        )));
+    }
+    Ok(ExtraColumns { corpus, failures })
 }
 
 fn validate(config: &FetchConfig) -> Result<()> {
@@ -107,6 +146,9 @@ struct Shared {
     fetched: AtomicU64,
     bytes: AtomicU64,
     progress: Progress,
+    keep_exif: bool,
+    /// Images whose EXIF could not be read (stored with a null `exif`).
+    exif_unreadable: AtomicU64,
 }
 
 /// The hashes of the images kept so far, up to a size set by the memory budget: a copy of one of
@@ -143,12 +185,24 @@ impl KeptImages {
     }
 }
 
-/// Fetches, checks and encodes one pair.
-async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
+/// Fetches, checks and encodes one pair; its extra values (the list's, then `exif` for an image
+/// when asked) come with it.
+async fn handle_pair(shared: Arc<Shared>, mut pair: InputPair) -> (Outcome, Vec<ExtraValue>) {
+    let mut extra = std::mem::take(&mut pair.extra);
+    let (outcome, exif) = fetch_pair(shared.clone(), pair).await;
+    if shared.keep_exif && matches!(outcome, Outcome::Image(_)) {
+        extra.push(exif.map_or(ExtraValue::Null, ExtraValue::Text));
+    }
+    (outcome, extra)
+}
+
+/// [`handle_pair`] less the extra values; with the image's EXIF as JSON when asked and it has one
+/// (an unreadable one is counted and left out).
+async fn fetch_pair(shared: Arc<Shared>, pair: InputPair) -> (Outcome, Option<String>) {
     shared.fetched.fetch_add(1, Ordering::Relaxed);
     let response = match shared.fetcher.get(&pair.candidate.url).await {
         Ok(response) => response,
-        Err(error) => return net_failure(pair, &error),
+        Err(error) => return (net_failure(pair, &error), None),
     };
     shared.bytes.fetch_add(response.body.len() as u64, Ordering::Relaxed);
     shared.progress.add_bytes(response.body.len() as u64);
@@ -160,21 +214,35 @@ async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
         failure(pair, "duplicate", "duplicate_image", message, Some(response.status))
     };
     if shared.image_hashes.lock().map(|hashes| hashes.contains(&image_xxh3)).unwrap_or(false) {
-        return duplicate(pair);
+        return (duplicate(pair), None);
     }
     let processed = {
         let _permit = shared.cpu.acquire().await.expect("the CPU semaphore is never closed");
         let worker = shared.clone();
         let body = response.body.clone();
-        tokio::task::spawn_blocking(move || imaging::process(&body, &worker.image)).await
+        tokio::task::spawn_blocking(move || {
+            let exif = worker.keep_exif.then(|| imaging::exif_json(&body));
+            (imaging::process(&body, &worker.image), exif)
+        })
+        .await
     };
+    let exif = match processed.as_ref().map(|(_, exif)| exif) {
+        Ok(Some(Ok(json))) => json.clone(),
+        Ok(Some(Err(problem))) => {
+            tracing::debug!(url = %pair.candidate.url, "unreadable EXIF, stored as null: {problem}");
+            shared.exif_unreadable.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+        _ => None,
+    };
+    let processed = processed.map(|(image, _)| image);
     match processed {
         Ok(Ok(image)) => {
             // Two copies processed at once: the first to get here is kept.
             if !shared.image_hashes.lock().map(|mut hashes| hashes.insert(image_xxh3)).unwrap_or(true) {
-                return duplicate(pair);
+                return (duplicate(pair), None);
             }
-            Outcome::Image(CorpusImage {
+            let row = Outcome::Image(CorpusImage {
                 candidate: pair.candidate,
                 query_ids: pair.query_ids,
                 width: image.width,
@@ -185,10 +253,13 @@ async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
                 image_format: shared.image.output_format.name().to_string(),
                 image_xxh3,
                 fetched_at_us: now_us(),
-            })
+            });
+            (row, exif)
         }
-        Ok(Err(error)) => failure(pair, error.status(), error.kind(), error.to_string(), Some(response.status)),
-        Err(join) => failure(pair, "failed_to_decode", "decoder_panic", join.to_string(), Some(response.status)),
+        Ok(Err(error)) => (failure(pair, error.status(), error.kind(), error.to_string(), Some(response.status)), None),
+        Err(join) => {
+            (failure(pair, "failed_to_decode", "decoder_panic", join.to_string(), Some(response.status)), None)
+        }
     }
 }
 
@@ -224,7 +295,14 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     let _watching = config.cancel.watch();
     let started = Instant::now();
     let recorded = recorded_config(config);
-    let (mut sink, resume) = match Sink::open(&config.out, failures_dir, &recorded, config.shard_rows)? {
+    let extra_columns = extra_columns(config)?;
+    let (mut sink, resume) = match Sink::open_with(
+        &config.out,
+        failures_dir,
+        &recorded,
+        config.shard_rows,
+        &extra_columns,
+    )? {
         Opened::Complete(manifest) => {
             tracing::info!(out = %config.out.display(), "fetch output already complete with this config; nothing to do");
             let mut stats: FetchStats = manifest.stats_as(&config.out)?;
@@ -257,6 +335,8 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
         fetched: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         progress: progress.clone(),
+        keep_exif: config.keep_exif,
+        exif_unreadable: AtomicU64::new(0),
     });
 
     let (pair_tx, mut pair_rx) = mpsc::channel::<InputPair>(config.concurrency * 2);
@@ -299,12 +379,12 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
         (result, counts)
     });
 
-    let (row_tx, mut row_rx) = mpsc::channel::<Outcome>(1024);
+    let (row_tx, mut row_rx) = mpsc::channel::<(Outcome, Vec<ExtraValue>)>(1024);
     let writer_progress = progress.clone();
     let writer_thread = std::thread::spawn(move || -> Result<Box<Sink>> {
-        while let Some(outcome) = row_rx.blocking_recv() {
+        while let Some((outcome, extra)) = row_rx.blocking_recv() {
             let ok = matches!(outcome, Outcome::Image(_));
-            sink.push(outcome)?;
+            sink.push_with(outcome, extra)?;
             writer_progress.add(u64::from(ok), u64::from(!ok));
         }
         Ok(sink)
@@ -365,6 +445,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
             "fetched": fetched,
             "bytes_downloaded": bytes_downloaded,
             "seconds": seconds,
+            "exif_unreadable": shared.exif_unreadable.load(Ordering::Relaxed),
         }
     });
     // An input error still commits what was done, so the rerun resumes from there.

@@ -48,6 +48,7 @@ pub enum FormatArg {
 #[command(after_help = "Examples:
   wit fetch out/curated -o out/corpus
   wit fetch laion.parquet --url-col URL --caption-col TEXT --image-size 224 --resize-mode center_crop -o out/corpus
+  wit fetch laion.parquet --url-col URL --caption-col TEXT --save-additional-columns LICENSE,similarity --keep-exif -o out/corpus
   wit fetch out/curated -o out/corpus --rank $SLURM_ARRAY_TASK_ID --world-size 8 --phase fetch
 
 Ctrl-C or SIGTERM commits the finished images; the same command resumes and fetches only the rest.")]
@@ -64,6 +65,13 @@ pub struct FetchArgs {
     /// URL lists: the column holding the caption (none: pairs without text).
     #[arg(long)]
     caption_col: Option<String>,
+    /// URL lists: columns to keep in the corpus and failure rows, after wit's own (e.g.
+    /// LICENSE,similarity). Parquet lists keep each column's type; csv, tsv and jsonl give text.
+    #[arg(long, value_name = "COL[,COL…]", value_delimiter = ',')]
+    save_additional_columns: Vec<String>,
+    /// Keep the original image's EXIF tags as a JSON column `exif` of corpus rows (null without).
+    #[arg(long)]
+    keep_exif: bool,
     /// Side length the resize mode fits images to.
     #[arg(long, default_value_t = 256)]
     image_size: u32,
@@ -149,7 +157,12 @@ pub fn run(args: &FetchArgs) -> Result<ExitCode> {
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         anyhow::bail!("--timeout {} (must be a positive number of seconds)", args.timeout);
     }
-    let list = UrlListOptions { url_col: args.url_col.clone(), caption_col: args.caption_col.clone(), format: None };
+    let list = UrlListOptions {
+        url_col: args.url_col.clone(),
+        caption_col: args.caption_col.clone(),
+        format: None,
+        keep_columns: args.save_additional_columns.clone(),
+    };
     let (phase, seed) = match args.phase {
         PhaseArg::All => (Phase::All, Seed::Everything),
         PhaseArg::Fetch => (Phase::Fetch, args.ranks.this_rank()),
@@ -222,6 +235,7 @@ fn config_of(args: &FetchArgs, input: FetchInput, out: PathBuf) -> FetchConfig {
         world_size: args.ranks.world_size,
         memory_budget: args.memory_budget,
         cancel: wit_contract::Cancel::on_signals(),
+        keep_exif: args.keep_exif,
         ..FetchConfig::new(input, out)
     }
 }

@@ -216,7 +216,7 @@ pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
             list: UrlListOptions {
                 url_col: args.url_col.clone(),
                 caption_col: Some(args.caption_col.clone()),
-                format: None,
+                ..UrlListOptions::default()
             },
             max_record_bytes: args.max_record_mb << 20,
             rank: args.ranks.rank,
