@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::measures::Distribution;
-use crate::summary::thousands;
 use crate::table::{Column, QueryRow};
+use crate::text::thousands;
 
 /// One count in both builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,8 +9,9 @@ use std::fmt::Write as _;
 
 use crate::charts::{self, Series};
 use crate::compare::{Both, Comparison};
-use crate::summary::{population, present_columns, thousands, QueryPage, Report};
+use crate::summary::{population, present_columns, QueryPage, Report};
 use crate::table::{Column, QueryRow};
+use crate::text::thousands;
 use wit_html::escape;
 
 /// `url` if it is an http(s) URL (a `javascript:` link from the web must not become clickable).

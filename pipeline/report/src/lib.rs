@@ -10,7 +10,7 @@
 //! OUT/report.html          one self-contained page: inline SVG charts, sortable/filterable query table
 //! OUT/query-SLUG-HASH.html one page per --query: counts, sample captions, thumbnails as data: URIs
 //! ```
-//! The terminal summary is [`summary::render_text`] of the returned [`Report`].
+//! The terminal summary is [`text::render_text`] of the returned [`Report`].
 //!
 //! Measures ([`measures`]) are over the queries that matched at least one candidate (every query
 //! when the build has no curate output); a pair holding k queries counts once for each.
@@ -24,6 +24,7 @@ pub mod load;
 pub mod measures;
 pub mod summary;
 pub mod table;
+pub mod text;
 pub mod thumbs;
 
 use std::fs;
@@ -33,8 +34,9 @@ pub use compare::Comparison;
 pub use error::{ReportError, Result};
 pub use inputs::{locate, Located, Overrides};
 pub use measures::Distribution;
-pub use summary::{render_text, Report};
+pub use summary::Report;
 pub use table::{Column, QueryRow};
+pub use text::render_text;
 use wit_contract::AtPath;
 
 /// File names inside the output folder.
