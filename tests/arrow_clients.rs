@@ -40,6 +40,7 @@ fn corpus_rows(shard: usize) -> Vec<CorpusImage> {
                 image_format: ["jpeg", "png", "webp"][i % 3].to_owned(),
                 image_xxh3: if i == 0 { u64::MAX } else { xxhash(n) },
                 fetched_at_us: 1_795_000_000_123_456 + n as i64,
+                image_phash: None,
             }
         })
         .collect()

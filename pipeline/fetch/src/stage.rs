@@ -185,6 +185,7 @@ async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
                 image_format: shared.image.output_format.name().to_string(),
                 image_xxh3,
                 fetched_at_us: now_us(),
+                image_phash: Some(image.phash),
             })
         }
         Ok(Err(error)) => failure(pair, error.status(), error.kind(), error.to_string(), Some(response.status)),
