@@ -15,6 +15,8 @@
 //!   scikit-image samples), 64 bits split into a few bands give band buckets small enough for
 //!   multi-index hashing at corpus scale; PDQ's typical threshold of 31/256 would need 32 bands of
 //!   8 bits, each bucket holding 1/256 of the corpus.
+//! - **Limitation**: a periodic texture finer than 8 cycles per image (a chessboard, a brick wall)
+//!   has near-zero low frequencies, so its bits are rounding noise and its copies are missed.
 //! - **Our own code, not a crate**: `image_hasher` (the maintained fork of `img_hash`) works on
 //!   `image::DynamicImage` and would decode the file again; this runs on the raster fetch has
 //!   already decoded (at libjpeg-turbo's DCT-scaled size), costing one pass over its pixels.
