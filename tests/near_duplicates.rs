@@ -190,8 +190,12 @@ fn dedup_keeps_one_pair_per_cluster_of_real_copies_in_one_process_and_in_two_ran
         &[corpus.to_str().unwrap()],
     );
     assert_eq!(drops_of(&found), expected, "{found}\n{hashes}");
-    assert!(printed.contains("12 kept, 5 near duplicates dropped"), "{printed}");
-    let mirrored: Vec<&serde_json::Value> = found["side"].as_array().unwrap().iter().filter(|r| r["mirrored"] == true).collect();
+    assert!(
+        printed.contains("12 kept, 5 near duplicates dropped (5 pairs within 8 bits, 1 through a mirror"),
+        "{printed}"
+    );
+    let mirrored: Vec<&serde_json::Value> =
+        found["side"].as_array().unwrap().iter().filter(|r| r["mirrored"] == true).collect();
     assert_eq!(mirrored.len(), 1, "the mirrored coffee is found through the mirror: {found}");
     let kept: Vec<String> = found["kept"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect();
     assert_eq!(kept.len(), 12);
@@ -209,19 +213,68 @@ fn dedup_keeps_one_pair_per_cluster_of_real_copies_in_one_process_and_in_two_ran
     for phase in ["send", "pairs", "apply"] {
         for rank in ["0", "1"] {
             let args = [
-                "dedup", corpus.to_str().unwrap(), "-o", ranked.to_str().unwrap(), "--rank", rank, "--world-size", "2",
-                "--phase", phase, "--memory-budget", "1K",
+                "dedup",
+                corpus.to_str().unwrap(),
+                "-o",
+                ranked.to_str().unwrap(),
+                "--rank",
+                rank,
+                "--world-size",
+                "2",
+                "--phase",
+                phase,
+                "--memory-budget",
+                "1K",
             ];
             let run = wit(&args);
             assert!(run.status.success(), "{phase} {rank}: {}", String::from_utf8_lossy(&run.stderr));
         }
     }
-    let run = wit(&["dedup", corpus.to_str().unwrap(), "-o", ranked.to_str().unwrap(), "--world-size", "2", "--phase", "merge"]);
+    let run = wit(&[
+        "dedup",
+        corpus.to_str().unwrap(),
+        "-o",
+        ranked.to_str().unwrap(),
+        "--world-size",
+        "2",
+        "--phase",
+        "merge",
+    ]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let found_ranked = read_back(&ranked, "_near_duplicates", &corpus);
     assert_eq!(drops_of(&found_ranked), expected, "{found_ranked}");
     assert_eq!(found_ranked["kept"], found["kept"]);
     verify_clean(&ranked);
+}
+
+/// The README's example (the fenced block after `<!-- near-duplicates example -->`), with `out/`
+/// a folder holding the fetched corpus and `eval/` the eval folder.
+#[test]
+fn the_readme_example_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let build = dir.path().join("out");
+    std::fs::create_dir_all(&build).unwrap();
+    let (_server, _corpus) = fetch_corpus(&build);
+    write_eval(dir.path());
+    std::fs::rename(dir.path().join("eval-folder"), dir.path().join("eval")).unwrap();
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let after = readme.split("<!-- near-duplicates example -->").nth(1).expect("README holds the example");
+    let block = after.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).expect("a sh block");
+    let lines: Vec<&str> = block.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{block}");
+    for line in lines {
+        let line = line
+            .replace("out/", &format!("{}/", build.display()))
+            .replace("eval/", &format!("{}/eval/", dir.path().display()));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[0], "wit");
+        let run = wit(&words[1..]);
+        assert!(run.status.success(), "{line}: {}", String::from_utf8_lossy(&run.stderr));
+    }
+    // dedup dropped the five copies, decontaminate the horse and the moon of the eval folder.
+    let kept = read_back(&build.join("corpus-clean"), "_decontaminated", &build.join("corpus"));
+    assert_eq!(kept["kept"].as_array().unwrap().len(), 10, "{kept}");
+    verify_clean(&build.join("corpus-clean"));
 }
 
 /// Writes the eval set: a folder (two images, one caption file), a Parquet file with an image
@@ -276,7 +329,10 @@ fn decontaminate_removes_eval_near_duplicates_and_shared_caption_ngrams_and_says
             let item = r["eval_item"].as_str().unwrap();
             let item = item.rsplit('/').next().unwrap().to_string();
             let why = if r["reason"] == "caption" { r["ngram"].clone() } else { r["mirrored"].clone() };
-            (r["url"].as_str().unwrap().to_string(), (r["reason"].as_str().unwrap().to_string(), item, r["distance"].clone(), why))
+            (
+                r["url"].as_str().unwrap().to_string(),
+                (r["reason"].as_str().unwrap().to_string(), item, r["distance"].clone(), why),
+            )
         })
         .collect();
     let names: Vec<&str> = removed.keys().map(String::as_str).collect();
@@ -302,7 +358,8 @@ fn decontaminate_removes_eval_near_duplicates_and_shared_caption_ngrams_and_says
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let printed = String::from_utf8_lossy(&run.stdout);
     assert!(printed.contains("13 kept, 4 removed for their image, 0 for their caption"), "{printed}");
-    let missing = wit(&["decontaminate", corpus.to_str().unwrap(), "-o", "/nonexistent/x", "--against", "/no/such/eval"]);
+    let missing =
+        wit(&["decontaminate", corpus.to_str().unwrap(), "-o", "/nonexistent/x", "--against", "/no/such/eval"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/eval: no such file or folder"));
 }

@@ -88,7 +88,11 @@ impl EvalSet {
     fn read_parquet(&mut self, path: &Path) -> Result<()> {
         let file = std::fs::File::open(path).map_err(|e| DedupError::io(path, e))?;
         let parquet = |e: parquet::errors::ParquetError| DedupError::input(path, e.to_string());
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet)?.with_batch_size(256).build().map_err(parquet)?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(parquet)?
+            .with_batch_size(256)
+            .build()
+            .map_err(parquet)?;
         let mut row = 0usize;
         for batch in reader {
             let batch = batch.map_err(|e| DedupError::input(path, e.to_string()))?;
@@ -108,7 +112,8 @@ impl EvalSet {
             for i in 0..batch.num_rows() {
                 let name = format!("{}#{row}", path.display());
                 row += 1;
-                let caption = captions.as_ref().and_then(|c: &StringArray| c.is_valid(i).then(|| c.value(i).to_owned()));
+                let caption =
+                    captions.as_ref().and_then(|c: &StringArray| c.is_valid(i).then(|| c.value(i).to_owned()));
                 match images.as_ref().filter(|images| images.is_valid(i)) {
                     Some(images) => self.push_image(name, images.value(i), caption),
                     None => self.items.push(EvalItem { name, hash: None, caption }),

@@ -120,8 +120,12 @@ pub fn removed_schema() -> SchemaRef {
 
 pub fn decontaminate(config: &DecontaminateConfig) -> Result<DecontaminateStats> {
     if config.world_size == 0 || config.rank >= config.world_size {
-        return Err(DedupError::input(&config.out, format!("rank {} of world size {}", config.rank, config.world_size)));
+        return Err(DedupError::input(
+            &config.out,
+            format!("rank {} of world size {}", config.rank, config.world_size),
+        ));
     }
+    wit_dedup::rewrite::distinct_output(&config.corpus, &config.out)?;
     let mut stats = DecontaminateStats::default();
     if config.phase == Phase::Merge {
         merge(&config.out, config.world_size, config.recorded(), serde_json::Value::Null)?;
@@ -137,7 +141,9 @@ pub fn decontaminate(config: &DecontaminateConfig) -> Result<DecontaminateStats>
         .map_err(|e| DedupError::input(&config.corpus, e))?;
     let ngrams = match config.caption_ngram {
         Some(0) => return Err(DedupError::input(&config.corpus, "--caption-ngram must be at least 1")),
-        Some(n) => NgramSet::of(n, eval.items.iter().enumerate().filter_map(|(i, item)| Some((i, item.caption.as_deref()?)))),
+        Some(n) => {
+            NgramSet::of(n, eval.items.iter().enumerate().filter_map(|(i, item)| Some((i, item.caption.as_deref()?))))
+        }
         None => NgramSet::empty(),
     };
     stats.eval_items = eval.items.len() as u64;
@@ -153,7 +159,9 @@ pub fn decontaminate(config: &DecontaminateConfig) -> Result<DecontaminateStats>
     let mut side = SideTable::create(&config.out, DECONTAMINATED_DIR, me, removed_schema())?;
     for (index_no, path) in shards {
         filter_shard(&path, index_no, &rank_home, &mut manifest, |batch, _| {
-            let column = |name: &str| batch.column_by_name(name).ok_or_else(|| DedupError::input(&path, format!("no {name} column")));
+            let column = |name: &str| {
+                batch.column_by_name(name).ok_or_else(|| DedupError::input(&path, format!("no {name} column")))
+            };
             let keys = column(col::KEY)?.as_string::<i32>().clone();
             let urls = column(col::URL)?.as_string::<i32>().clone();
             let captions = column(col::CAPTION)?.as_string::<i32>().clone();

@@ -177,8 +177,12 @@ fn key_number(key: &str) -> u64 {
 /// Runs the step(s) of `config.phase`.
 pub fn dedup(config: &DedupConfig) -> Result<DedupStats> {
     if config.world_size == 0 || config.rank >= config.world_size {
-        return Err(DedupError::input(&config.out, format!("rank {} of world size {}", config.rank, config.world_size)));
+        return Err(DedupError::input(
+            &config.out,
+            format!("rank {} of world size {}", config.rank, config.world_size),
+        ));
     }
+    rewrite::distinct_output(&config.corpus, &config.out)?;
     let bands = Bands::for_threshold(config.threshold).map_err(|e| DedupError::input(&config.corpus, e))?;
     let me = RankOf::new(config.rank, config.world_size);
     let mut stats = DedupStats::default();
@@ -387,7 +391,8 @@ fn apply(config: &DedupConfig, me: RankOf, stats: &mut DedupStats) -> Result<()>
                 .as_string::<i32>();
             let mut mask = BooleanBuilder::with_capacity(batch.num_rows());
             let (mut key, mut url, mut kept_key) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
-            let (mut dist, mut shard_col, mut row_col) = (UInt32Builder::new(), UInt32Builder::new(), UInt32Builder::new());
+            let (mut dist, mut shard_col, mut row_col) =
+                (UInt32Builder::new(), UInt32Builder::new(), UInt32Builder::new());
             let mut mirror = BooleanBuilder::new();
             for i in 0..batch.num_rows() {
                 let at = pack(index as u32, first_row + i as u32);

@@ -25,6 +25,18 @@ use crate::error::{DedupError, Result};
 /// Rows read per batch.
 pub const BATCH: usize = 1024;
 
+/// Refuses an output folder that is the input (the input's shards are read while writing).
+pub fn distinct_output(corpus: &Path, out: &Path) -> Result<()> {
+    let same = match (corpus.canonicalize(), out.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => corpus == out,
+    };
+    if same {
+        return Err(DedupError::input(out, "the output folder is the input corpus; write to another folder"));
+    }
+    Ok(())
+}
+
 /// The input shards of a corpus folder a rank takes: (shard number, path), in number order.
 pub fn input_shards(corpus: &Path, me: RankOf) -> Result<(Manifest, Vec<(usize, PathBuf)>)> {
     let manifest = Manifest::load(corpus)?;
@@ -65,7 +77,8 @@ impl SideTable {
     pub fn create(out: &Path, side: &str, me: RankOf, schema: SchemaRef) -> Result<SideTable> {
         let dir = out.join(side).join(wit_contract::DATA_DIR);
         std::fs::create_dir_all(&dir).map_err(|e| DedupError::io(&dir, e))?;
-        let name = if me.world_size == 1 { "part.parquet".to_owned() } else { format!("rank-{}-part.parquet", me.suffix()) };
+        let name =
+            if me.world_size == 1 { "part.parquet".to_owned() } else { format!("rank-{}-part.parquet", me.suffix()) };
         let path = dir.join(name);
         let temp = path.with_extension("parquet.tmp");
         let file = std::fs::File::create(&temp).map_err(|e| DedupError::io(&temp, e))?;

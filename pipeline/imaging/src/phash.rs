@@ -111,13 +111,18 @@ fn thumbnail(image: &Rgb) -> Vec<f32> {
     // The cell whose span holds the pixel's centre: (i + ½)·32/n, mirror-symmetric.
     let cell = |i: usize, n: usize| (2 * i + 1) * SIDE / (2 * n);
     if w >= SIDE && h >= SIDE {
+        let columns: Vec<usize> = (0..w).map(|x| cell(x, w)).collect();
         for y in 0..h {
-            let cy = cell(y, h);
+            let cells = &mut sums[cell(y, h) * SIDE..][..SIDE];
             let row = &image.pixels[y * w * 3..(y + 1) * w * 3];
-            for (x, px) in row.chunks_exact(3).enumerate() {
-                let at = cy * SIDE + cell(x, w);
-                sums[at] += 0.299 * px[0] as f32 + 0.587 * px[1] as f32 + 0.114 * px[2] as f32;
-                counts[at] += 1;
+            for (px, &cx) in row.chunks_exact(3).zip(&columns) {
+                cells[cx] += 299.0 * px[0] as f32 + 587.0 * px[1] as f32 + 114.0 * px[2] as f32;
+            }
+        }
+        for (cy, row) in counts.chunks_exact_mut(SIDE).enumerate() {
+            let rows = (0..h).filter(|&y| cell(y, h) == cy).count() as u32;
+            for (cx, count) in row.iter_mut().enumerate() {
+                *count = rows * columns.iter().filter(|&&c| c == cx).count() as u32 * 1000;
             }
         }
     } else {

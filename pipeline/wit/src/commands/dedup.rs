@@ -71,7 +71,8 @@ pub fn run(args: &DedupArgs) -> Result<ExitCode> {
         },
         ..DedupConfig::new(&args.corpus, &args.out)
     };
-    let stats = dedup(&config).with_context(|| format!("dedup of {} into {}", args.corpus.display(), args.out.display()))?;
+    let stats =
+        dedup(&config).with_context(|| format!("dedup of {} into {}", args.corpus.display(), args.out.display()))?;
     println!(
         "{}: {} kept, {} near duplicates dropped ({} pairs within {} bits, {} through a mirror; {} rows without a hash kept)",
         args.out.display(),
