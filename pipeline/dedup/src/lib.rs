@@ -278,7 +278,6 @@ fn send(config: &DedupConfig, bands: &Bands, me: RankOf, stats: &mut DedupStats)
             flush(&mut buckets)?;
         }
     }
-    drop(flush);
     for (file, (temp, path)) in files.into_iter().zip(paths) {
         let file = file.into_inner().map_err(|e| DedupError::io(&temp, e.into_error()))?;
         file.sync_all().map_err(|e| DedupError::io(&temp, e))?;

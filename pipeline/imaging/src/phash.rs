@@ -76,12 +76,12 @@ pub fn phash(image: &Rgb) -> u64 {
         }
     }
     let mut hash = 0u64;
-    for v in 0..FREQS {
+    for (v, cos_v) in cos.iter().enumerate() {
         for u in 0..FREQS {
             if u == 0 && v == 0 {
                 continue; // DC: the mean brightness, not the layout
             }
-            let coefficient: f32 = (0..SIDE).map(|y| rows[y][u] * cos[v][y]).sum();
+            let coefficient: f32 = rows.iter().zip(cos_v).map(|(row, c)| row[u] * c).sum();
             if coefficient > 0.0 {
                 hash |= 1 << (v * FREQS + u);
             }
