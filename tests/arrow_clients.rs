@@ -116,7 +116,7 @@ cur = con.execute(f"""
   SELECT key, url, caption, page_url, source, lang, lang_conf, source_file, source_offset, source_record_id,
          source_row, query_ids, width, height,
          original_width, original_height, lower(hex(image)) AS image, image_format, image_xxh3,
-         epoch_us(fetched_at) AS fetched_at_us
+         epoch_us(fetched_at) AS fetched_at_us, image_phash
   FROM read_parquet('{glob}', filename = true, file_row_number = true) ORDER BY filename, file_row_number
 """)
 names = [d[0] for d in cur.description]
