@@ -32,7 +32,7 @@ pub mod writer;
 
 mod columns;
 
-pub use error::{error_line, ContractError};
+pub use error::{error_line, AtPath, ContractError, PathError};
 pub use harvested::{HarvestedCandidate, PairLanguage};
 pub use interrupt::{Cancel, Interrupted, Signal};
 pub use layout::{data_home, shard_path, DataHome, DATA_DIR, FAILURES_DIR, MANIFEST_FILE};
@@ -43,7 +43,9 @@ pub use records::{
     Candidate, CorpusImage, CuratedPair, Failure, Provenance, QueryCount, QueryEntry, QuerySource, Record,
 };
 pub use schema::RecordKind;
-pub use writer::{clean_stale_temp_files, shard_file_name, write_file_atomically, ShardWriter, WriterOptions};
+pub use writer::{
+    clean_stale_temp_files, shard_file_name, write_file_atomically, write_stage_folder, ShardWriter, WriterOptions,
+};
 
 /// The version of wit that wrote a file, recorded in every manifest.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -17,6 +17,7 @@ use crate::error::{ContractError, Result};
 use crate::reader::{ReadOptions, ShardReader};
 use crate::schema::{check_compatible, RecordKind};
 use crate::writer::{is_temp_file_name, write_file_atomically};
+use crate::{AtPath, PathError};
 
 /// The manifest format this version writes and reads.
 pub const FORMAT: &str = "wit-manifest/1";
@@ -161,9 +162,9 @@ impl Manifest {
                         ),
                     });
                 }
-                return Err(ContractError::io(&path, e));
+                return Err(PathError::io(&path, e).into());
             }
-            Err(e) => return Err(ContractError::io(&path, e)),
+            Err(e) => return Err(PathError::io(&path, e).into()),
         };
         Self::from_json(&bytes, path)
     }
@@ -182,11 +183,19 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// The stats of this manifest (read from `dir`) as the stage's stats type. Stats that do not parse
+    /// are an error naming the manifest: merging or reporting them as zeros would lose counts.
+    pub fn stats_as<T: serde::de::DeserializeOwned>(&self, dir: impl AsRef<Path>) -> Result<T, PathError> {
+        serde_json::from_value(self.stats.clone()).map_err(|e| {
+            PathError::input(Self::path_in(dir), format!("stats do not parse ({e}); written by another wit version?"))
+        })
+    }
+
     /// The manifest of `dir` if there is one.
     pub fn load_if_present(dir: impl AsRef<Path>) -> Result<Option<Self>> {
         match Self::load(&dir) {
             Ok(manifest) => Ok(Some(manifest)),
-            Err(ContractError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(ContractError::Path(e)) if e.io_kind() == Some(io::ErrorKind::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -242,10 +251,10 @@ impl Manifest {
             let entries = match fs::read_dir(&folder) {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(ContractError::io(&folder, e)),
+                Err(e) => return Err(PathError::io(&folder, e).into()),
             };
             for entry in entries {
-                let entry = entry.map_err(|e| ContractError::io(&folder, e))?;
+                let entry = entry.at_path(&folder)?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if !name.starts_with(home.prefix.as_str()) && !listed.is_empty() {
                     continue; // another rank's shard
@@ -315,6 +324,20 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_that_do_not_parse_name_the_manifest() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Stats {
+            rows: u64,
+        }
+        let mut manifest = Manifest::new(RecordKind::Corpus, serde_json::json!({}), None);
+        manifest.stats = serde_json::json!({"rows": "many"});
+        let err = manifest.stats_as::<Stats>("x").unwrap_err();
+        assert!(err.to_string().starts_with("x/_manifest.json: stats do not parse"), "{err}");
+        manifest.stats = serde_json::json!({"rows": 2});
+        assert_eq!(manifest.stats_as::<Stats>("x").unwrap().rows, 2);
+    }
     use crate::records::{QueryEntry, QuerySource};
     use crate::writer::{shard_file_name, ShardWriter, WriterOptions};
 

@@ -33,6 +33,7 @@ use wit_ranks::{Entry, RankOf, StepMarker};
 use crate::error::{FetchStageError, Result};
 use crate::output::{Counts, FAILURES_DIR};
 use crate::FetchStats;
+use wit_contract::AtPath;
 
 pub const STEP_SEND: &str = "fetch";
 pub const STEP_DEDUP: &str = "fetch-dedup";
@@ -55,8 +56,7 @@ pub fn rank_failures_dir(out: &Path, rank: usize, world_size: usize) -> PathBuf 
 
 pub(crate) fn ranks_error(e: wit_ranks::RanksError) -> FetchStageError {
     match e {
-        wit_ranks::RanksError::Io { path, source } => FetchStageError::io(path, source),
-        wit_ranks::RanksError::Input { path, problem } => FetchStageError::Output { path, problem },
+        wit_ranks::RanksError::Path(e) => FetchStageError::Path(e),
         wit_ranks::RanksError::Contract(e) => FetchStageError::Contract(e),
     }
 }
@@ -67,7 +67,7 @@ fn bad(path: &Path, problem: impl Into<String>) -> FetchStageError {
 
 /// The stats of a manifest as [`FetchStats`]; stats that do not parse are an error naming it.
 pub(crate) fn stats_of(manifest: &Manifest, dir: &Path) -> Result<FetchStats> {
-    wit_ranks::stats::read_stats(&manifest.stats, &Manifest::path_in(dir)).map_err(ranks_error)
+    Ok(manifest.stats_as(dir)?)
 }
 
 /// Whether the corpus manifest's stats say its duplicates across the whole corpus are gone.
@@ -279,8 +279,7 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
     if let Some(extra) = drops.next() {
         return Err(bad(dir, format!("a drop for row {}, beyond the corpus's {first_row} rows", extra?)));
     }
-    let mut counts: Counts = serde_json::from_value(corpus.stats.clone())
-        .map_err(|e| bad(&Manifest::path_in(dir), format!("stats: {e}")))?;
+    let mut counts: Counts = corpus.stats_as(dir)?;
     counts.corpus_rows -= moved.min(counts.corpus_rows);
     counts.failure_rows += moved;
     let success = counts.by_status.entry(crate::output::SUCCESS.to_string()).or_default();
@@ -314,7 +313,7 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
     corpus.stats = stats;
     corpus.save(dir)?;
     for path in old_files {
-        fs::remove_file(&path).map_err(|e| FetchStageError::io(&path, e))?;
+        fs::remove_file(&path).at_path(&path)?;
     }
     tracing::info!(dir = %dir.display(), moved, "moved duplicate images to the failures");
     stats_of(&corpus, dir)
@@ -354,8 +353,7 @@ pub(crate) fn merge(
             return Err(bad(&dir, "not deduplicated yet (run --phase dedup and --phase apply first)"));
         }
         let rank_failures = Manifest::load(&fdir)?;
-        let rank_counts: Counts = serde_json::from_value(rank_corpus.stats.clone())
-            .map_err(|e| bad(&Manifest::path_in(&dir), format!("stats: {e}")))?;
+        let rank_counts: Counts = rank_corpus.stats_as(&dir)?;
         counts.add(&rank_counts);
         let stats = stats_of(&rank_corpus, &dir)?;
         totals.input_pairs += stats.input_pairs;
@@ -376,7 +374,7 @@ pub(crate) fn merge(
         map.insert("duplicate_input_keys".into(), totals.duplicate_input_keys.into());
         map.insert("bad_input_rows".into(), totals.bad_input_rows.into());
     }
-    fs::create_dir_all(&failures_out).map_err(|e| FetchStageError::io(&failures_out, e))?;
+    fs::create_dir_all(&failures_out).at_path(&failures_out)?;
     failures.stats = stats.clone();
     failures.complete = true;
     failures.save(&failures_out)?;

@@ -226,10 +226,9 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     let started = Instant::now();
     let recorded = recorded_config(config);
     let (mut sink, resume) = match Sink::open(&config.out, failures_dir, &recorded, config.shard_rows)? {
-        Opened::Complete(stats) => {
+        Opened::Complete(manifest) => {
             tracing::info!(out = %config.out.display(), "fetch output already complete with this config; nothing to do");
-            let mut stats: FetchStats = wit_ranks::stats::read_stats(&stats, &Manifest::path_in(&config.out))
-                .map_err(crate::dedup::ranks_error)?;
+            let mut stats: FetchStats = manifest.stats_as(&config.out)?;
             stats.skipped = true;
             return Ok(stats);
         }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::RankArgs;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use wit_fetch::{fetch, FetchConfig, FetchInput, ImageOptions, NetOptions, OutputFormat, Phase, ResizeMode};
@@ -134,12 +135,8 @@ pub struct FetchArgs {
     /// Rows per shard (a kill loses at most the open shard).
     #[arg(long, default_value_t = 10_000)]
     shard_rows: u64,
-    /// This process's rank, 0..world-size (a Slurm array task or Kubernetes job index).
-    #[arg(long, default_value_t = 0)]
-    rank: usize,
-    /// Processes sharing the work; each takes a deterministic slice of the input.
-    #[arg(long, default_value_t = 1)]
-    world_size: usize,
+    #[command(flatten)]
+    ranks: RankArgs,
     /// Which step of a multi-rank run to do.
     #[arg(long, value_enum, default_value = "all")]
     phase: PhaseArg,
@@ -155,9 +152,9 @@ pub fn run(args: &FetchArgs) -> Result<ExitCode> {
     let list = UrlListOptions { url_col: args.url_col.clone(), caption_col: args.caption_col.clone(), format: None };
     let (phase, seed) = match args.phase {
         PhaseArg::All => (Phase::All, Seed::Everything),
-        PhaseArg::Fetch => (Phase::Fetch, Seed::Rank { rank: args.rank, world_size: args.world_size }),
-        PhaseArg::Dedup => (Phase::Dedup, Seed::Rank { rank: args.rank, world_size: args.world_size }),
-        PhaseArg::Apply => (Phase::Apply, Seed::Rank { rank: args.rank, world_size: args.world_size }),
+        PhaseArg::Fetch => (Phase::Fetch, args.ranks.this_rank()),
+        PhaseArg::Dedup => (Phase::Dedup, args.ranks.this_rank()),
+        PhaseArg::Apply => (Phase::Apply, args.ranks.this_rank()),
         PhaseArg::Merge => (Phase::Merge, Seed::Metadata),
     };
     let plan = StoragePlan::new().input(&args.input).output(&args.out, seed);
@@ -221,8 +218,8 @@ fn config_of(args: &FetchArgs, input: FetchInput, out: PathBuf) -> FetchConfig {
         concurrency: args.concurrency,
         threads: args.threads,
         shard_rows: args.shard_rows,
-        rank: args.rank,
-        world_size: args.world_size,
+        rank: args.ranks.rank,
+        world_size: args.ranks.world_size,
         memory_budget: args.memory_budget,
         cancel: wit_contract::Cancel::on_signals(),
         ..FetchConfig::new(input, out)
