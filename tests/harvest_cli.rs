@@ -8,8 +8,8 @@ use std::io::Write;
 use std::path::Path;
 
 use wit_contract::{
-    pair_key, read_records, write_stage_folder, Candidate, CuratedPair, Manifest, Provenance,
-    QueryEntry, QuerySource, Record,
+    pair_key, read_records, write_stage_folder, Candidate, CuratedPair, Manifest, Provenance, QueryEntry, QuerySource,
+    Record,
 };
 use wit_tests::{run_python, wit};
 

@@ -7,9 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use wit_contract::{
-    pair_key, write_stage_folder, Candidate, Manifest, RecordKind,
-};
+use wit_contract::{pair_key, write_stage_folder, Candidate, Manifest, RecordKind};
 use wit_tests::{run_python, wit, workspace_binary, workspace_root};
 
 fn enwiki() -> PathBuf {

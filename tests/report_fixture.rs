@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use wit_contract::{
-    pair_key, Candidate, CorpusImage, CuratedPair, Failure, Manifest, QueryCount, QueryEntry,
-    QuerySource, RecordKind, ShardWriter, WriterOptions,
+    pair_key, Candidate, CorpusImage, CuratedPair, Failure, Manifest, QueryCount, QueryEntry, QuerySource, RecordKind,
+    ShardWriter, WriterOptions,
 };
 
 /// The cap the fixture's curate "ran" with.

@@ -1,13 +1,13 @@
-//! Errors of the near-duplicate stages, each naming the file it is about.
+//! Errors of the near-duplicate stages, each naming the file it is about (wit_contract::PathError).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use wit_contract::PathError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DedupError {
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{}: {problem}", path.display())]
-    Input { path: PathBuf, problem: String },
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error(transparent)]
     Contract(#[from] wit_contract::ContractError),
     #[error(transparent)]
@@ -16,11 +16,11 @@ pub enum DedupError {
 
 impl DedupError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        DedupError::Io { path: path.to_path_buf(), source }
+        DedupError::Path(PathError::io(path, source))
     }
 
     pub fn input(path: &Path, problem: impl Into<String>) -> Self {
-        DedupError::Input { path: path.to_path_buf(), problem: problem.into() }
+        DedupError::Path(PathError::input(path, problem))
     }
 }
 

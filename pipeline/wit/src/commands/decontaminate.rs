@@ -42,12 +42,8 @@ pub struct DecontaminateArgs {
     /// Also remove pairs whose caption shares N consecutive tokens with an eval caption.
     #[arg(long, value_name = "N")]
     caption_ngram: Option<usize>,
-    /// This process's rank, 0..world-size.
-    #[arg(long, default_value_t = 0)]
-    rank: usize,
-    /// Processes sharing the work (rank R takes shards i with i mod N = R).
-    #[arg(long, default_value_t = 1)]
-    world_size: usize,
+    #[command(flatten)]
+    ranks: super::RankArgs,
     /// Which step of a multi-rank run to do.
     #[arg(long, value_enum, default_value = "filter")]
     phase: DecontaminatePhaseArg,
@@ -58,8 +54,8 @@ pub fn run(args: &DecontaminateArgs) -> Result<ExitCode> {
         threshold: args.threshold,
         mirror: !args.no_mirror,
         caption_ngram: args.caption_ngram,
-        rank: args.rank,
-        world_size: args.world_size,
+        rank: args.ranks.rank,
+        world_size: args.ranks.world_size,
         phase: match args.phase {
             DecontaminatePhaseArg::Filter => Phase::Filter,
             DecontaminatePhaseArg::Merge => Phase::Merge,

@@ -44,12 +44,8 @@ pub struct DedupArgs {
     /// Memory the sorts may use before spilling sorted runs to disk (e.g. 1G, 512M).
     #[arg(long, default_value = "1G", value_parser = super::queries::parse_bytes)]
     memory_budget: u64,
-    /// This process's rank, 0..world-size.
-    #[arg(long, default_value_t = 0)]
-    rank: usize,
-    /// Processes sharing the work.
-    #[arg(long, default_value_t = 1)]
-    world_size: usize,
+    #[command(flatten)]
+    ranks: super::RankArgs,
     /// Which step of a multi-rank run to do.
     #[arg(long, value_enum, default_value = "all")]
     phase: DedupPhaseArg,
@@ -60,8 +56,8 @@ pub fn run(args: &DedupArgs) -> Result<ExitCode> {
         threshold: args.threshold,
         mirror: !args.no_mirror,
         memory_budget: args.memory_budget,
-        rank: args.rank,
-        world_size: args.world_size,
+        rank: args.ranks.rank,
+        world_size: args.ranks.world_size,
         phase: match args.phase {
             DedupPhaseArg::All => Phase::All,
             DedupPhaseArg::Send => Phase::Send,
