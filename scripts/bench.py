@@ -753,6 +753,50 @@ def stage_shards(bin_dir, report):
     shutil.rmtree(out, ignore_errors=True)
 
 
+def stage_dedup(bin_dir, report):
+    """dedup: perceptual hashes per second per core (on decoded rasters: fetch's added cost; from
+    encoded bytes: decontaminate's per eval image), and `wit dedup` over synthetic corpora of
+    uniform random 64-bit hashes with 1% planted near duplicates (bench_dedup corpus), at the
+    default threshold 8 and at 4, 1× and 10× rows where feasible."""
+    log("dedup: phash rate on fixtures/images; wit dedup on synthetic hashes")
+    rs = runs([bin_dir / "examples" / "bench_dedup", "hash", ROOT / "fixtures/images", 1 if QUICK else 3])
+    rates = {}
+    for r in rs:
+        for line in r.stdout.splitlines():
+            label, n, seconds, _ = line.split("\t")
+            rates.setdefault(label, []).append(int(n) / float(seconds))
+    report.rows.append(Row("dedup", "image_phash on the decoded raster (scikit-image samples, full size), 1 core",
+                           fig(rates["raster"], "hashes/s"), rss(rs)))
+    report.rows.append(Row("dedup", "image_phash from encoded bytes (decode at DCT scale + hash), 1 core",
+                           fig(rates["bytes"], "hashes/s"), rss(rs)))
+    sizes = [20_000, 200_000] if QUICK else [100_000, 1_000_000]
+    times = {}
+    for rows in sizes:
+        corpus = WORK / f"dedup-corpus-{rows}"
+        if not (corpus / "_manifest.json").exists():
+            shutil.rmtree(corpus, ignore_errors=True)
+            subprocess.run([bin_dir / "examples" / "bench_dedup", "corpus", str(rows), corpus], check=True,
+                           stdout=subprocess.DEVNULL)
+        for threshold in (4, 8):
+            if threshold == 8 and rows > 100_000 and os.environ.get("BENCH_DEDUP_FULL") != "1":
+                # Multi-index hashing at 8 bits of 64 compares every pair inside a 7-bit band value:
+                # quadratic in rows (N² / 256 per band); measured at 100k, extrapolated in the note.
+                continue
+            out = WORK / f"dedup-out-{rows}-{threshold}"
+            rs = runs([bin_dir / "wit", "dedup", corpus, "-o", out, "--threshold", threshold, "-q"], n=1,
+                      before=lambda out=out: shutil.rmtree(out, ignore_errors=True))
+            times[(rows, threshold)] = rs
+            dropped = re.search(r"(\d+) near duplicates dropped", rs[0].stdout)
+            report.rows.append(Row("dedup", f"wit dedup, {rows:,} synthetic hashes (1% planted), threshold {threshold}, "
+                                   f"{dropped.group(1) if dropped else '?'} dropped; 1 process",
+                                   fig((r.wall for r in rs), "s", 1), rss(rs), lower_is_better=True))
+            shutil.rmtree(out, ignore_errors=True)
+    small, large = sizes
+    if (small, 4) in times and (large, 4) in times:
+        report.scaling.append(("dedup", "rows, threshold 4", f"{small:,}", str(fig((r.wall for r in times[(small, 4)]), "s", 1)),
+                               f"{large:,}", str(fig((r.wall for r in times[(large, 4)]), "s", 1))))
+
+
 PYARROW_READ = r"""
 import os, sys, time, pyarrow.parquet as pq
 path, rows = sys.argv[1], int(sys.argv[2])
@@ -828,7 +872,7 @@ def main():
     stages = [("dump", stage_dump), ("matching", stage_matching), ("codec", stage_codec), ("fetch", stage_fetch),
               ("harvest", stage_harvest), ("cc", stage_cc), ("language", stage_language), ("trainer", stage_trainer),
               ("faults", stage_faults),
-              ("shards", stage_shards)]
+              ("shards", stage_shards), ("dedup", stage_dedup)]
     for name, stage in stages:
         if ONLY and name not in ONLY:
             continue

@@ -40,6 +40,7 @@ fn corpus_rows(shard: usize) -> Vec<CorpusImage> {
                 image_format: ["jpeg", "png", "webp"][i % 3].to_owned(),
                 image_xxh3: if i == 0 { u64::MAX } else { xxhash(n) },
                 fetched_at_us: 1_795_000_000_123_456 + n as i64,
+                image_phash: (i % 2 == 1).then_some(u64::MAX - n as u64),
             }
         })
         .collect()
@@ -64,7 +65,7 @@ fn expected_json(row: &CorpusImage) -> Value {
         "width": row.width, "height": row.height,
         "original_width": row.original_width, "original_height": row.original_height,
         "image": hex(&row.image), "image_format": row.image_format, "image_xxh3": row.image_xxh3,
-        "fetched_at_us": row.fetched_at_us,
+        "fetched_at_us": row.fetched_at_us, "image_phash": row.image_phash,
     })
 }
 
@@ -115,7 +116,7 @@ cur = con.execute(f"""
   SELECT key, url, caption, page_url, source, lang, lang_conf, source_file, source_offset, source_record_id,
          source_row, query_ids, width, height,
          original_width, original_height, lower(hex(image)) AS image, image_format, image_xxh3,
-         epoch_us(fetched_at) AS fetched_at_us
+         epoch_us(fetched_at) AS fetched_at_us, image_phash
   FROM read_parquet('{glob}', filename = true, file_row_number = true) ORDER BY filename, file_row_number
 """)
 names = [d[0] for d in cur.description]

@@ -11,6 +11,8 @@ const WIT_COMMANDS: &[&[&str]] = &[
     &["harvest", "crawl"],
     &["curate"],
     &["fetch"],
+    &["dedup"],
+    &["decontaminate"],
     &["report"],
     &["build"],
     &["status"],

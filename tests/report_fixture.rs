@@ -171,6 +171,7 @@ pub fn write_build(root: &Path, specs: &[QuerySpec]) -> Written {
                     image,
                     image_format: "jpeg".into(),
                     fetched_at_us: 0,
+                    image_phash: None,
                 });
                 written.corpus.push(ids);
             }

@@ -160,6 +160,7 @@ fn write_corpus(dir: &Path, photos: &[image::RgbImage], rows: usize, side: u32) 
                     image,
                     image_format: "jpeg".into(),
                     fetched_at_us: 0,
+                    image_phash: None,
                 }
             })
             .collect();

@@ -86,6 +86,7 @@ pub fn write_shapes_corpus(dir: &Path, options: &ShapesOptions) -> Result<Manife
                 image,
                 image_format: format.into(),
                 fetched_at_us: 0,
+                image_phash: None,
             });
             index += 1;
         }

@@ -75,6 +75,7 @@ fn row(i: usize, image_bytes: usize, state: &mut u64) -> CorpusImage {
         image_format: "jpeg".into(),
         image_xxh3: i as u64,
         fetched_at_us: 1_795_000_000_000_000,
+        image_phash: None,
     }
 }
 

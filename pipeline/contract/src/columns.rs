@@ -38,6 +38,14 @@ pub(crate) fn f32s(batch: &RecordBatch, name: &str) -> Result<Float32Array> {
     Ok(column(batch, name, &DataType::Float32)?.as_primitive::<Float32Type>().clone())
 }
 
+/// A nullable u64 column a file may lack (None then).
+pub(crate) fn optional_u64s(batch: &RecordBatch, name: &str) -> Result<Option<UInt64Array>> {
+    if batch.column_by_name(name).is_none() {
+        return Ok(None);
+    }
+    Ok(Some(column(batch, name, &DataType::UInt64)?.as_primitive::<UInt64Type>().clone()))
+}
+
 pub(crate) fn lists_of_u32(batch: &RecordBatch, name: &str) -> Result<ListArray> {
     Ok(column(batch, name, &DataType::List(query_id_item_field()))?.as_list::<i32>().clone())
 }

@@ -16,7 +16,7 @@ use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::columns::{
-    append_query_ids, column, lists_of_u32, query_ids_builder, require, required_string, required_u32,
+    append_query_ids, column, lists_of_u32, optional_u64s, query_ids_builder, require, required_string, required_u32,
     required_u32_list, strings, u32s, CandidateBuilder, CandidateColumns,
 };
 use crate::error::{ContractError, Result};
@@ -147,6 +147,8 @@ pub struct CorpusImage {
     pub image_xxh3: u64,
     /// Microseconds since the Unix epoch, UTC.
     pub fetched_at_us: i64,
+    /// Perceptual hash of the decoded image (`image_phash`; None in corpora written before it).
+    pub image_phash: Option<u64>,
 }
 
 /// A pair the fetch stage could not turn into a corpus row.
@@ -351,9 +353,11 @@ impl Record for CorpusImage {
         let mut image_format = StringBuilder::with_capacity(n, n * 4);
         let mut image_xxh3 = UInt64Builder::with_capacity(n);
         let mut fetched_at = timestamp_builder(n);
+        let mut image_phash = UInt64Builder::with_capacity(n);
         for row in rows {
             pair.append(&row.candidate);
             append_query_ids(&mut query_ids, &row.query_ids);
+            image_phash.append_option(row.image_phash);
             width.append_value(row.width);
             height.append_value(row.height);
             original_width.append_value(row.original_width);
@@ -374,6 +378,7 @@ impl Record for CorpusImage {
             Arc::new(image_format.finish()),
             Arc::new(image_xxh3.finish()),
             Arc::new(fetched_at.finish()),
+            Arc::new(image_phash.finish()),
         ]);
         batch(Self::KIND, columns)
     }
@@ -391,6 +396,7 @@ impl Record for CorpusImage {
         let image_xxh3 = column(batch, col::IMAGE_XXH3, &DataType::UInt64)?;
         let image_xxh3 = image_xxh3.as_primitive::<UInt64Type>();
         let fetched_at = timestamps(batch, col::FETCHED_AT)?;
+        let image_phash = optional_u64s(batch, col::IMAGE_PHASH)?;
         (0..batch.num_rows())
             .map(|row| {
                 require(image, row, col::IMAGE)?;
@@ -407,6 +413,7 @@ impl Record for CorpusImage {
                     image_format: required_string(&image_format, row, col::IMAGE_FORMAT)?,
                     image_xxh3: image_xxh3.value(row),
                     fetched_at_us: fetched_at.value(row),
+                    image_phash: image_phash.as_ref().and_then(|a| a.is_valid(row).then(|| a.value(row))),
                 })
             })
             .collect()
@@ -525,6 +532,7 @@ pub(crate) mod tests {
                     image_format: "jpeg".into(),
                     image_xxh3: u64::MAX - i as u64,
                     fetched_at_us: 1_790_000_000_000_000 + i as i64,
+                    image_phash: (i % 2 == 0).then_some(0x8000_0000_0000_0000 | i as u64),
                 })
                 .collect(),
         );

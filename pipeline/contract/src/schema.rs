@@ -45,6 +45,11 @@ pub mod col {
     pub const IMAGE_XXH3: &str = "image_xxh3";
     pub const FETCHED_AT: &str = "fetched_at";
 
+    // --- near-duplicate search (issue 23: wit dedup / wit decontaminate) ---
+    /// Perceptual hash of the decoded image (wit_imaging::phash), nullable: older corpora lack it.
+    pub const IMAGE_PHASH: &str = "image_phash";
+    // --- end near-duplicate search ---
+
     pub const STATUS: &str = "status";
     pub const ERROR_MESSAGE: &str = "error_message";
     pub const HTTP_STATUS: &str = "http_status";
@@ -137,6 +142,9 @@ impl RecordKind {
                     Field::new(col::IMAGE_XXH3, DataType::UInt64, false),
                     fetched_at_field(),
                 ]);
+                // --- near-duplicate search (issue 23) ---
+                fields.push(Field::new(col::IMAGE_PHASH, DataType::UInt64, true));
+                // --- end near-duplicate search ---
                 fields
             }
             RecordKind::Failures => {
@@ -200,7 +208,7 @@ pub fn language_fields() -> Vec<Field> {
 }
 
 /// Columns a file may lack and still be read as its kind (they are then null).
-pub(crate) const OPTIONAL_ON_READ: [&str; 8] = [
+pub(crate) const OPTIONAL_ON_READ: [&str; 9] = [
     col::PAGE_LANG,
     col::LANG_SOURCE,
     col::CAPTION_LANG,
@@ -209,6 +217,8 @@ pub(crate) const OPTIONAL_ON_READ: [&str; 8] = [
     col::SOURCE_OFFSET,
     col::SOURCE_RECORD_ID,
     col::SOURCE_ROW,
+    // A corpus written before the perceptual hash (issue 23) reads with `image_phash` null.
+    col::IMAGE_PHASH,
 ];
 
 /// The item field of `query_ids` lists (ids are never null).

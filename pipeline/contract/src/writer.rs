@@ -385,6 +385,7 @@ mod tests {
                     image_format: "jpeg".into(),
                     image_xxh3: 0,
                     fetched_at_us: 0,
+                    image_phash: None,
                 })
                 .collect();
             writer.write_records(&rows).unwrap();

@@ -69,6 +69,7 @@ pub fn write_heldout(seed: u64, count: u64, image_size: u32, dir: &Path) -> Resu
             image: png,
             image_format: "png".into(),
             fetched_at_us: 0,
+            image_phash: None,
         });
     }
     let config = serde_json::json!({"stage": "demo_heldout", "seed": seed, "count": count, "image_size": image_size});

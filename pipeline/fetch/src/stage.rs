@@ -253,6 +253,7 @@ async fn fetch_pair(shared: Arc<Shared>, pair: InputPair) -> (Outcome, Option<St
                 image_format: shared.image.output_format.name().to_string(),
                 image_xxh3,
                 fetched_at_us: now_us(),
+                image_phash: Some(image.phash),
             });
             (row, exif)
         }

@@ -4,12 +4,14 @@
 //! that covers the target: module `jpeg`), apply EXIF orientation, resize with SIMD (fast_image_resize)
 //! in img2dataset's modes, encode JPEG (libjpeg-turbo), PNG or WebP.
 //!
-//! [`process`] is fetch's door (bytes → checked, resized, re-encoded image); [`decode_rgb`] the
-//! loader's (bytes → an upright RGB8 raster); [`exif_json`] reads the original's EXIF tags
-//! (fetch's `--keep-exif`).
+//! [`process`] is fetch's door (bytes → checked, resized, re-encoded image, with its perceptual
+//! hash); [`decode_rgb`] the loader's (bytes → an upright RGB8 raster); [`exif_json`] reads the
+//! original's EXIF tags (fetch's `--keep-exif`); [`phash_of`] the door of near-duplicate search over
+//! images fetch did not see (module `phash`).
 
 mod exif;
 mod jpeg;
+pub mod phash;
 
 pub use exif::exif_json;
 
@@ -146,6 +148,8 @@ pub struct Processed {
     pub height: u32,
     pub original_width: u32,
     pub original_height: u32,
+    /// The perceptual hash of the whole upright image, before any crop or pad ([`phash::phash`]).
+    pub phash: u64,
 }
 
 /// An RGB8 raster, rows top to bottom, 3 bytes per pixel.
@@ -288,6 +292,7 @@ pub fn process(bytes: &[u8], options: &ImageOptions) -> Result<Processed, ImageE
         other => other,
     };
     let decoded = orient(decode(bytes, &header, stored_target, options.max_decode_bytes)?, orientation);
+    let phash = phash::phash(&decoded);
     let resized = match target {
         Some((w, h)) if (w, h) != (decoded.width, decoded.height) => resize(decoded, w, h)?,
         _ => decoded,
@@ -304,7 +309,18 @@ pub fn process(bytes: &[u8], options: &ImageOptions) -> Result<Processed, ImageE
         height: fitted.height,
         original_width: width,
         original_height: height,
+        phash,
     })
+}
+
+/// The perceptual hash of an encoded image (upright; JPEG decoded at the smallest DCT scale that
+/// still gives the hash's thumbnail two pixels per cell), refusing more than `max_pixels` first.
+pub fn phash_of(bytes: &[u8], max_pixels: u64, max_decode_bytes: u64) -> Result<u64, ImageError> {
+    let header = header_within(bytes, max_pixels)?;
+    ensure_whole(bytes, &header)?;
+    let target = Some((header.width.min(64), header.height.min(64)));
+    let raster = orient(decode(bytes, &header, target, max_decode_bytes)?, orientation(bytes, header.format));
+    Ok(phash::phash(&raster))
 }
 
 /// Decodes any supported image to an upright RGB8 raster (alpha flattened on white, EXIF

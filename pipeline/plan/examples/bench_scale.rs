@@ -598,6 +598,7 @@ fn gen_corpus(dir: &Path, vocabulary: &Vocabulary, total: u64, ranks: usize, see
                 image_format: "jpeg".into(),
                 image_xxh3,
                 fetched_at_us,
+                image_phash: None,
             })
         };
         sinks[rank].push(outcome)?;

@@ -114,6 +114,7 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
                     image_format: "jpeg".into(),
                     image_xxh3: n,
                     fetched_at_us: 0,
+                    image_phash: None,
                 }
             })
             .collect();

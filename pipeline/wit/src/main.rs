@@ -50,6 +50,12 @@ enum Command {
     Curate(commands::curate::CurateArgs),
     /// Download, check and re-encode the images of curated pairs into corpus shards.
     Fetch(commands::fetch::FetchArgs),
+    /// Drop near-duplicate images of a corpus (perceptual hash within a threshold), one pair kept
+    /// per cluster; the dropped pairs and what they duplicate go to OUT/_near_duplicates/.
+    Dedup(commands::dedup::DedupArgs),
+    /// Remove corpus pairs whose image is a near duplicate of an eval image (or whose caption
+    /// shares a long n-gram with an eval caption); what was removed and why goes to OUT/_decontaminated/.
+    Decontaminate(commands::decontaminate::DecontaminateArgs),
     /// Per-query balance of a build: terminal summary, JSON, Parquet and a self-contained HTML page.
     Report(commands::report::ReportArgs),
     /// Run queries → harvest → curate → fetch → report from one TOML file (here, or as Slurm array
@@ -92,6 +98,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Harvest(args) => commands::harvest::run(&args),
         Command::Curate(args) => commands::curate::run(&args),
         Command::Fetch(args) => commands::fetch::run(&args),
+        Command::Dedup(args) => commands::dedup::run(&args),
+        Command::Decontaminate(args) => commands::decontaminate::run(&args),
         Command::Report(args) => commands::report::run(&args),
         Command::DemoWeb(args) => commands::demo_web::run(&args),
         Command::Build(args) => commands::build::run(&args),

@@ -3,6 +3,8 @@
 
 pub mod build;
 pub mod curate;
+pub mod decontaminate;
+pub mod dedup;
 pub mod demo_web;
 pub mod export;
 pub mod fetch;
