@@ -1,6 +1,6 @@
 //! What fetch reads, as a stream of pairs: a curated folder, a candidates folder, or (as a drop-in
 //! img2dataset replacement) a URL list — csv, tsv, jsonl, parquet or txt, optionally gzip — read by
-//! `wit_harvest::url_list`, the one list reader harvest uses too. A list row's key is
+//! `wit_lists`, the one list reader harvest uses too. A list row's key is
 //! [`wit_contract::pair_key`] of its URL and caption; rows the reader cannot use (no URL, wrong
 //! column count) are counted and logged with their row number.
 
@@ -11,7 +11,7 @@ use wit_contract::{
     pair_key, recorded_path, Candidate, CuratedPair, ExtraColumn, ExtraValue, Manifest, Provenance, RecordKind,
     RecordReader,
 };
-use wit_harvest::url_list::{self, UrlListOptions};
+use wit_lists::{self as url_list, UrlListOptions};
 
 use crate::error::Result;
 

@@ -15,7 +15,7 @@ pub enum HarvestError {
     #[error("{path}, at byte {offset}: {problem}")]
     AtOffset { path: PathBuf, offset: u64, problem: String },
     #[error(transparent)]
-    UrlList(#[from] crate::url_list::UrlListError),
+    UrlList(#[from] wit_lists::UrlListError),
     #[error("invalid configuration: {0}")]
     Config(String),
     /// SIGINT/SIGTERM: the inputs finished before it were committed; rerunning resumes.

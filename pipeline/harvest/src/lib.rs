@@ -5,7 +5,7 @@
 //! One door: [`harvest`] with a [`HarvestConfig`]; the seed crawler ([`crawl()`], module [`crawl`])
 //! fetches pages politely through wit-net, archives them as WARC and harvests that. The parts a
 //! crawler or the fetch stage reuse are public: [`html::extract_html`] (pairs and links of a page), [`text::clean_text`],
-//! [`lang::LanguageFilter`], [`url_list::open`], [`warc::WarcReader`] and [`wat::extract_wat`].
+//! [`lang::LanguageFilter`], [`wit_lists::open`], [`warc::WarcReader`] and [`wat::extract_wat`].
 //!
 //! # Output folder
 //! ```text
@@ -37,7 +37,6 @@ pub mod http;
 pub mod lang;
 pub mod language_decision;
 pub mod text;
-pub mod url_list;
 pub mod warc;
 pub mod wat;
 
@@ -46,6 +45,7 @@ mod stage;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use wit_lists::UrlListOptions;
 
 pub use crawl::{crawl, CrawlConfig, CrawlStats};
 pub use dedup::{STEP_APPLY, STEP_DEDUP, STEP_SEND};
@@ -54,7 +54,6 @@ pub use html::{extract_html, HtmlOptions, ImageText, PageExtract, TextOrigin};
 pub use lang::{detect_language, Detected, LangReject, LanguageFilter};
 pub use language_decision::{DecisionMode, LangSource, LanguageRule, PageEvidence, PageLanguage};
 pub use text::{clean_text, DropReason, TextRules};
-pub use url_list::{ListFormat, UrlListOptions, UrlRow};
 
 /// Which part of a (possibly multi-rank) run to do; see the crate docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]

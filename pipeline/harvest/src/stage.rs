@@ -24,11 +24,11 @@ use crate::http::{media_type, parse_response};
 use crate::lang::LanguageFilter;
 use crate::language_decision::{self, PageEvidence, PageLanguage};
 use crate::text::clean_text;
-use crate::url_list::{self, ListFormat, UrlListOptions};
 use crate::warc::{WarcItem, WarcLimits, WarcReader, WarcRecord};
 use crate::wat::extract_wat;
 use crate::{HarvestConfig, HarvestStats, InputStats, Phase};
 use wit_contract::{AtPath, PathError};
+use wit_lists::{self as url_list, ListFormat, UrlListOptions};
 use wit_ranks::{RankOf, StepMarker};
 
 /// Candidates buffered per input before they are written.

@@ -8,7 +8,7 @@ use super::RankArgs;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use wit_fetch::{fetch, FetchConfig, FetchInput, ImageOptions, NetOptions, OutputFormat, Phase, ResizeMode};
-use wit_harvest::UrlListOptions;
+use wit_lists::UrlListOptions;
 use wit_storage::{with_storage, Seed, StoragePlan};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

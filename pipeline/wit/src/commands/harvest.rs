@@ -9,9 +9,8 @@ use clap::{Args, ValueEnum};
 use std::time::Duration;
 
 use clap::Subcommand;
-use wit_harvest::{
-    crawl, harvest, CrawlConfig, DecisionMode, HarvestConfig, LanguageRule, Phase, TextRules, UrlListOptions,
-};
+use wit_harvest::{crawl, harvest, CrawlConfig, DecisionMode, HarvestConfig, LanguageRule, Phase, TextRules};
+use wit_lists::UrlListOptions;
 use wit_net::NetOptions;
 use wit_storage::{with_storage, InputReads, Seed, StoragePlan};
 

@@ -1,4 +1,4 @@
-//! URL lists, img2dataset-style: csv, tsv, jsonl, parquet or plain text (one URL a line), each
+//! wit-lists: URL lists, img2dataset-style: csv, tsv, jsonl, parquet or plain text (one URL a line), each
 //! optionally gzip-compressed (`.csv.gz` …).
 //!
 //! [`open`] gives an iterator of [`UrlRow`]s: the URL (`--url-col`, default `url`), the caption
