@@ -54,6 +54,16 @@ pub mod col {
     pub const LANG_SOURCE: &str = "lang_source";
     pub const CAPTION_LANG: &str = "caption_lang";
     pub const CAPTION_LANG_CONF: &str = "caption_lang_conf";
+
+    // Trust: the opt-out audit trail and the hashes of the original bytes (see `crate::trust`).
+    pub const PAGE_OPT_OUT: &str = "page_opt_out";
+    pub const ROBOTS_TXT: &str = "robots_txt";
+    pub const ROBOTS_TXT_RULE: &str = "robots_txt_rule";
+    pub const ROBOTS_TXT_FETCHED_AT: &str = "robots_txt_fetched_at";
+    pub const ROBOTS_TXT_XXH3: &str = "robots_txt_xxh3";
+    pub const X_ROBOTS_TAG: &str = "x_robots_tag";
+    pub const SHA256: &str = "sha256";
+    pub const MD5: &str = "md5";
 }
 
 /// Schema metadata key naming the record kind.
@@ -137,6 +147,8 @@ impl RecordKind {
                     Field::new(col::IMAGE_XXH3, DataType::UInt64, false),
                     fetched_at_field(),
                 ]);
+                fields.extend(crate::trust::image_audit_fields());
+                fields.extend(crate::trust::hash_fields());
                 fields
             }
             RecordKind::Failures => {
@@ -148,6 +160,7 @@ impl RecordKind {
                     Field::new(col::HTTP_STATUS, DataType::UInt16, true),
                     fetched_at_field(),
                 ]);
+                fields.extend(crate::trust::image_audit_fields());
                 fields
             }
             RecordKind::QueryCounts => vec![
@@ -182,6 +195,8 @@ fn pair_fields() -> Vec<Field> {
         Field::new(col::SOURCE_OFFSET, DataType::UInt64, true),
         Field::new(col::SOURCE_RECORD_ID, DataType::Utf8, true),
         Field::new(col::SOURCE_ROW, DataType::UInt64, true),
+        // Trust (issue 23): harvest's page-level opt-out check travels with the pair.
+        crate::trust::page_opt_out_field(),
     ]
 }
 
@@ -223,7 +238,7 @@ fn query_ids_field() -> Field {
 /// The timezone of `fetched_at`: timestamps are instants, stored as microseconds since the epoch.
 pub(crate) const TIMEZONE: &str = "UTC";
 
-fn fetched_at_field() -> Field {
+pub(crate) fn fetched_at_field() -> Field {
     Field::new(col::FETCHED_AT, DataType::Timestamp(TimeUnit::Microsecond, Some(TIMEZONE.into())), false)
 }
 
@@ -231,7 +246,9 @@ fn fetched_at_field() -> Field {
 /// read as; extra columns (a URL list's own columns, say) are allowed.
 pub fn check_compatible(schema: &Schema, kind: RecordKind) -> Result<(), crate::ContractError> {
     for expected in kind.schema().fields() {
-        if OPTIONAL_ON_READ.contains(&expected.name().as_str()) && schema.field_with_name(expected.name()).is_err() {
+        let optional = OPTIONAL_ON_READ.contains(&expected.name().as_str())
+            || crate::trust::OPTIONAL_ON_READ.contains(&expected.name().as_str());
+        if optional && schema.field_with_name(expected.name()).is_err() {
             continue;
         }
         let found = schema
