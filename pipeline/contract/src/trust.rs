@@ -94,6 +94,20 @@ pub struct AuditedFailure {
     pub audit: ImageAudit,
 }
 
+impl From<CorpusImage> for AuditedImage {
+    /// A row without an audit or hashes (their columns are null).
+    fn from(image: CorpusImage) -> Self {
+        AuditedImage { image, audit: ImageAudit::default(), hashes: ImageHashes::default() }
+    }
+}
+
+impl From<Failure> for AuditedFailure {
+    /// A row without an audit (its columns are null).
+    fn from(failure: Failure) -> Self {
+        AuditedFailure { failure, audit: ImageAudit::default() }
+    }
+}
+
 /// Builders of the audit columns, in schema order.
 pub(crate) struct AuditBuilder {
     robots_txt: StringBuilder,

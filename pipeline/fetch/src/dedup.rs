@@ -24,8 +24,8 @@ use arrow::array::AsArray;
 use arrow::datatypes::UInt64Type;
 use wit_contract::schema::col;
 use wit_contract::{
-    CorpusImage, Failure, Manifest, ReadOptions, RecordKind, RecordReader, ShardInfo, ShardReader, ShardWriter,
-    WriterOptions,
+    AuditedFailure, AuditedImage, Failure, Manifest, ReadOptions, RecordKind, RecordReader, ShardInfo, ShardReader,
+    ShardWriter, WriterOptions,
 };
 use wit_ranks::shuffle::{self, pack, unpack};
 use wit_ranks::{Entry, RankOf, StepMarker};
@@ -217,7 +217,7 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
     let duplicates_listed = wit_contract::layout::listed_name(&duplicates_path);
     // Failure rows are small: 8 MiB row groups keep the open group's memory low.
     let small_groups = WriterOptions { row_group_bytes: 8 << 20, ..WriterOptions::default() };
-    let mut duplicates = ShardWriter::for_records::<Failure>(&duplicates_path, &small_groups)?;
+    let mut duplicates = ShardWriter::for_records::<AuditedFailure>(&duplicates_path, &small_groups)?;
     let mut moved = 0u64;
     for shard in corpus.shards.clone() {
         let end = first_row + shard.rows;
@@ -240,23 +240,24 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
         }
         let source = dir.join(&shard.file);
         let name = wit_ranks::sweep::rewritten_shard_name(&shard.file);
-        let mut writer = ShardWriter::for_records::<CorpusImage>(dir.join(&name), &WriterOptions::default())?;
+        let mut writer = ShardWriter::for_records::<AuditedImage>(dir.join(&name), &WriterOptions::default())?;
         let (mut kept, mut gone) = (Vec::with_capacity(BATCH), Vec::new());
-        for (at, row) in RecordReader::<CorpusImage>::open(&source, BATCH)?.enumerate() {
+        for (at, row) in RecordReader::<AuditedImage>::open(&source, BATCH)?.enumerate() {
             let row = row?;
             if rows.contains(&(at as u64)) {
                 let message = format!(
                     "duplicate_image: the same image bytes (xxh3 {:016x}) as another pair's (found across the corpus)",
-                    row.image_xxh3
+                    row.image.image_xxh3
                 );
-                gone.push(Failure {
-                    candidate: row.candidate,
-                    query_ids: row.query_ids,
+                let failure = Failure {
+                    candidate: row.image.candidate,
+                    query_ids: row.image.query_ids,
                     status: "duplicate".into(),
                     error_message: message,
                     http_status: None,
-                    fetched_at_us: row.fetched_at_us,
-                });
+                    fetched_at_us: row.image.fetched_at_us,
+                };
+                gone.push(AuditedFailure { failure, audit: row.audit });
             } else {
                 kept.push(row);
             }

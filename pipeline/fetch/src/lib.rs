@@ -9,9 +9,11 @@
 //! ```text
 //! OUT/_manifest.json                   kind `corpus`: shards, config (input, options), stats (counts
 //!                                      per status and per error kind, bytes, seconds), complete
-//! OUT/shard-NNNNN.parquet              CorpusImage rows (image bytes, sizes, xxh3 of the original)
+//! OUT/shard-NNNNN.parquet              AuditedImage rows (image bytes, sizes, xxh3, sha256 and md5 of
+//!                                      the original, the opt-out audit: robots.txt, X-Robots-Tag)
 //! OUT/_failures/_manifest.json         kind `failures`
-//! OUT/_failures/data/shard-NNNNN.parquet  Failure rows: status, `error_kind: message`, http_status
+//! OUT/_failures/data/shard-NNNNN.parquet  AuditedFailure rows: status, `error_kind: message`,
+//!                                      http_status, the opt-out audit
 //! ```
 //! Statuses: `success` (corpus rows); `failed_to_download` (timeout, connection, http_status,
 //! too_large, too_many_redirects, invalid_url, unsupported_scheme, circuit_open),
@@ -69,6 +71,44 @@ pub struct FetchConfig {
     pub memory_budget: u64,
     /// Set on SIGINT/SIGTERM: commit the finished pairs and return [`FetchStageError::Interrupted`].
     pub cancel: wit_contract::Cancel,
+    /// Which hashes of the original bytes to write (`sha256`, `md5` columns).
+    pub compute_hash: ComputeHash,
+}
+
+/// Which hashes of the original downloaded bytes fetch writes to the corpus (`sha256`, `md5`,
+/// lower-case hex, like img2dataset's `--compute_hash`).
+///
+/// The default is both: takedown and abuse hash lists circulate in either form, and a hash that was
+/// not computed at fetch time cannot be computed later (the corpus keeps re-encoded images, not the
+/// original bytes). Both cost little next to decoding (see the README's measurement) and about 100
+/// bytes per row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComputeHash {
+    Sha256,
+    Md5,
+    #[default]
+    Both,
+    None,
+}
+
+impl ComputeHash {
+    pub fn sha256(self) -> bool {
+        matches!(self, ComputeHash::Sha256 | ComputeHash::Both)
+    }
+
+    pub fn md5(self) -> bool {
+        matches!(self, ComputeHash::Md5 | ComputeHash::Both)
+    }
+
+    /// The hashes of `bytes` this choice asks for.
+    pub fn hashes(self, bytes: &[u8]) -> wit_contract::ImageHashes {
+        use wit_contract::trust::hex;
+        wit_contract::ImageHashes {
+            sha256: self.sha256().then(|| hex(&<sha2::Sha256 as sha2::Digest>::digest(bytes))),
+            md5: self.md5().then(|| hex(&<md5::Md5 as md5::Digest>::digest(bytes))),
+        }
+    }
 }
 
 /// Which part of a (possibly multi-rank) run to do; see the crate docs.
@@ -124,6 +164,7 @@ impl FetchConfig {
             phase: Phase::All,
             memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
             cancel: wit_contract::Cancel::never(),
+            compute_hash: ComputeHash::default(),
         }
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use wit_contract::records::Record;
 use wit_contract::schema::col;
 use wit_contract::{
-    clean_stale_temp_files, CorpusImage, Failure, Manifest, ReadOptions, RecordKind, ShardReader, ShardWriter,
+    clean_stale_temp_files, AuditedFailure, AuditedImage, Manifest, ReadOptions, RecordKind, ShardReader, ShardWriter,
     WriterOptions,
 };
 
@@ -68,8 +68,8 @@ pub fn failure_kind(error_message: &str) -> &str {
 /// A finished pair, ready for a shard.
 #[derive(Debug)]
 pub enum Outcome {
-    Image(CorpusImage),
-    Failed(Failure),
+    Image(AuditedImage),
+    Failed(AuditedFailure),
 }
 
 /// What the committed output already holds.
@@ -153,8 +153,8 @@ pub enum Opened {
 
 /// The writer of both series.
 pub struct Sink {
-    corpus: Series<CorpusImage>,
-    failures: Series<Failure>,
+    corpus: Series<AuditedImage>,
+    failures: Series<AuditedFailure>,
     committed: Counts,
     /// Extra figures of the run merged into the manifests' stats.
     pub run_stats: serde_json::Value,
@@ -183,8 +183,9 @@ impl Sink {
             }
         }
         let mut state = ResumeState::default();
-        let corpus = open_series::<CorpusImage>(out, RecordKind::Corpus, config, shard_rows, &mut state)?;
-        let failures = open_series::<Failure>(failures_dir, RecordKind::Failures, config, shard_rows, &mut state)?;
+        let corpus = open_series::<AuditedImage>(out, RecordKind::Corpus, config, shard_rows, &mut state)?;
+        let failures =
+            open_series::<AuditedFailure>(failures_dir, RecordKind::Failures, config, shard_rows, &mut state)?;
         let sink = Sink { corpus, failures, committed: state.counts.clone(), run_stats: serde_json::json!({}) };
         Ok(Opened::Ready(Box::new(sink), state))
     }
@@ -202,7 +203,7 @@ impl Sink {
                 }
             }
             Outcome::Failed(row) => {
-                self.failures.open_counts.count_failure(&row.status, failure_kind(&row.error_message));
+                self.failures.open_counts.count_failure(&row.failure.status, failure_kind(&row.failure.error_message));
                 if self.failures.push(row)? {
                     let counts = self.failures.finish_shard()?;
                     self.committed.add(&counts);

@@ -9,8 +9,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use wit_contract::progress::{Progress, Spec};
-use wit_contract::{recorded_path, CorpusImage, Failure, Manifest};
-use wit_net::{ErrorKind, FetchError, Fetcher};
+use wit_contract::{recorded_path, AuditedFailure, AuditedImage, CorpusImage, Failure, ImageAudit, Manifest};
+use wit_net::{Audit, ErrorKind, FetchError, Fetcher, RequestOptions};
 
 use crate::error::{FetchStageError, Result};
 use crate::imaging::{self, ImageOptions};
@@ -40,6 +40,7 @@ pub fn recorded_config(config: &FetchConfig) -> serde_json::Value {
             "retries": net.retries,
         },
         "shard_rows": config.shard_rows,
+        "compute_hash": config.compute_hash,
         "rank": config.rank,
         "world_size": config.world_size,
     })
@@ -87,21 +88,41 @@ fn now_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
-fn failure(pair: InputPair, status: &str, kind: &str, message: String, http_status: Option<u16>) -> Outcome {
-    Outcome::Failed(Failure {
+fn failure(pair: InputPair, status: &str, kind: &str, message: String, http_status: Option<u16>) -> Failure {
+    Failure {
         candidate: pair.candidate,
         query_ids: pair.query_ids,
         status: status.to_string(),
         error_message: format!("{kind}: {message}"),
         http_status,
         fetched_at_us: now_us(),
-    })
+    }
+}
+
+/// The opt-out audit columns of what the client checked for one image URL.
+fn image_audit(audit: Audit) -> ImageAudit {
+    let robots = audit.robots;
+    ImageAudit {
+        robots_txt: Some(
+            match &robots {
+                Some(check) if check.allowed => "allowed",
+                Some(_) => "disallowed",
+                None => "not_checked",
+            }
+            .to_string(),
+        ),
+        robots_txt_rule: robots.as_ref().and_then(|check| check.rule.clone()),
+        robots_txt_fetched_at_us: robots.as_ref().map(|check| check.fetched_at_us),
+        robots_txt_xxh3: robots.as_ref().and_then(|check| check.body_xxh3),
+        x_robots_tag: audit.x_robots_tag,
+    }
 }
 
 /// Shared by the download tasks.
 struct Shared {
     fetcher: Fetcher,
     image: ImageOptions,
+    compute_hash: crate::ComputeHash,
     cpu: Semaphore,
     image_hashes: Mutex<KeptImages>,
     fetched: AtomicU64,
@@ -146,35 +167,42 @@ impl KeptImages {
 /// Fetches, checks and encodes one pair.
 async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
     shared.fetched.fetch_add(1, Ordering::Relaxed);
-    let response = match shared.fetcher.get(&pair.candidate.url).await {
+    let mut checked = Audit::default();
+    let fetched = shared.fetcher.get_audited(&pair.candidate.url, &RequestOptions::default(), &mut checked).await;
+    let audit = image_audit(checked);
+    let failed = |failure: Failure, audit: ImageAudit| Outcome::Failed(AuditedFailure { failure, audit });
+    let response = match fetched {
         Ok(response) => response,
-        Err(error) => return net_failure(pair, &error),
+        Err(error) => return failed(net_failure(pair, &error), audit),
     };
     shared.bytes.fetch_add(response.body.len() as u64, Ordering::Relaxed);
     shared.progress.add_bytes(response.body.len() as u64);
     let image_xxh3 = xxhash_rust::xxh3::xxh3_64(&response.body);
     // `image_hashes` holds the bytes of corpus rows only: a pair is a duplicate of a row that was
     // kept, never of one whose decoding is still running or failed.
-    let duplicate = |pair: InputPair| {
+    let duplicate = |pair: InputPair, audit: ImageAudit| {
         let message = format!("the same image bytes (xxh3 {image_xxh3:016x}) as another pair's");
-        failure(pair, "duplicate", "duplicate_image", message, Some(response.status))
+        failed(failure(pair, "duplicate", "duplicate_image", message, Some(response.status)), audit)
     };
     if shared.image_hashes.lock().map(|hashes| hashes.contains(&image_xxh3)).unwrap_or(false) {
-        return duplicate(pair);
+        return duplicate(pair, audit);
     }
     let processed = {
         let _permit = shared.cpu.acquire().await.expect("the CPU semaphore is never closed");
         let worker = shared.clone();
         let body = response.body.clone();
-        tokio::task::spawn_blocking(move || imaging::process(&body, &worker.image)).await
+        tokio::task::spawn_blocking(move || {
+            imaging::process(&body, &worker.image).map(|image| (image, worker.compute_hash.hashes(&body)))
+        })
+        .await
     };
     match processed {
-        Ok(Ok(image)) => {
+        Ok(Ok((image, hashes))) => {
             // Two copies processed at once: the first to get here is kept.
             if !shared.image_hashes.lock().map(|mut hashes| hashes.insert(image_xxh3)).unwrap_or(true) {
-                return duplicate(pair);
+                return duplicate(pair, audit);
             }
-            Outcome::Image(CorpusImage {
+            let image = CorpusImage {
                 candidate: pair.candidate,
                 query_ids: pair.query_ids,
                 width: image.width,
@@ -185,14 +213,19 @@ async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
                 image_format: shared.image.output_format.name().to_string(),
                 image_xxh3,
                 fetched_at_us: now_us(),
-            })
+            };
+            Outcome::Image(AuditedImage { image, audit, hashes })
         }
-        Ok(Err(error)) => failure(pair, error.status(), error.kind(), error.to_string(), Some(response.status)),
-        Err(join) => failure(pair, "failed_to_decode", "decoder_panic", join.to_string(), Some(response.status)),
+        Ok(Err(error)) => {
+            failed(failure(pair, error.status(), error.kind(), error.to_string(), Some(response.status)), audit)
+        }
+        Err(join) => {
+            failed(failure(pair, "failed_to_decode", "decoder_panic", join.to_string(), Some(response.status)), audit)
+        }
     }
 }
 
-fn net_failure(pair: InputPair, error: &FetchError) -> Outcome {
+fn net_failure(pair: InputPair, error: &FetchError) -> Failure {
     let kind = error.kind();
     failure(pair, net_status(kind), kind.as_str(), error.to_string(), error.http_status())
 }
@@ -253,6 +286,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     let shared = Arc::new(Shared {
         fetcher: Fetcher::new(config.net.clone())?,
         image: config.image.clone(),
+        compute_hash: config.compute_hash,
         cpu: Semaphore::new(threads),
         image_hashes: Mutex::new(KeptImages::new(resume.image_hashes, config.memory_budget)),
         fetched: AtomicU64::new(0),

@@ -36,6 +36,7 @@ pub mod html;
 pub mod http;
 pub mod lang;
 pub mod language_decision;
+pub mod opt_out;
 pub mod text;
 pub mod url_list;
 pub mod warc;
@@ -123,6 +124,8 @@ pub struct HarvestConfig {
     /// Set on SIGINT/SIGTERM: inputs being read are abandoned (their shards not published), the
     /// finished ones stay committed, and the run returns [`HarvestError::Interrupted`].
     pub cancel: wit_contract::Cancel,
+    /// Page-level opt-out directives that drop a page's pairs (see [`opt_out`]); empty: none do.
+    pub page_opt_out_directives: Vec<String>,
 }
 
 impl Default for HarvestConfig {
@@ -143,6 +146,7 @@ impl Default for HarvestConfig {
             skip_bad_inputs: false,
             memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
             cancel: wit_contract::Cancel::never(),
+            page_opt_out_directives: opt_out::DEFAULT_PAGE_OPT_OUT_DIRECTIVES.iter().map(|d| d.to_string()).collect(),
         }
     }
 }

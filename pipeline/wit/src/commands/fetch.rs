@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use wit_fetch::{fetch, FetchConfig, FetchInput, ImageOptions, NetOptions, OutputFormat, Phase, ResizeMode};
+use wit_fetch::{
+    fetch, ComputeHash, FetchConfig, FetchInput, ImageOptions, NetOptions, OutputFormat, Phase, ResizeMode,
+};
 use wit_harvest::UrlListOptions;
 use wit_storage::{with_storage, Seed, StoragePlan};
 
@@ -22,6 +24,14 @@ pub enum PhaseArg {
     Apply,
     /// List every rank's shards in OUT's manifests (once, after all ranks; same INPUT and flags).
     Merge,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum HashArg {
+    Sha256,
+    Md5,
+    Both,
+    None,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -117,6 +127,10 @@ pub struct FetchArgs {
     /// Do not read robots.txt.
     #[arg(long)]
     ignore_robots: bool,
+    /// Hashes of the original downloaded bytes written as corpus columns (`sha256`, `md5`, hex):
+    /// takedown hash lists come in both, and they cannot be computed later from re-encoded images.
+    #[arg(long, value_enum, default_value = "both")]
+    compute_hash: HashArg,
     /// Allow private, loopback and link-local addresses (off: refused at connect time).
     #[arg(long)]
     allow_private_networks: bool,
@@ -225,6 +239,12 @@ fn config_of(args: &FetchArgs, input: FetchInput, out: PathBuf) -> FetchConfig {
         world_size: args.world_size,
         memory_budget: args.memory_budget,
         cancel: wit_contract::Cancel::on_signals(),
+        compute_hash: match args.compute_hash {
+            HashArg::Sha256 => ComputeHash::Sha256,
+            HashArg::Md5 => ComputeHash::Md5,
+            HashArg::Both => ComputeHash::Both,
+            HashArg::None => ComputeHash::None,
+        },
         ..FetchConfig::new(input, out)
     }
 }
