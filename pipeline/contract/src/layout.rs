@@ -9,6 +9,7 @@
 //! DIR/_ranks/rank-RRRRR-of-NNNNN/     rank R's own manifest (its shards live in DIR/data)
 //! DIR/_failures/, DIR/_query_counts/  other tables: folders of the same layout, `_`-named
 //! DIR/_steps/, _buckets/, _drops/     rank bookkeeping (wit-ranks)
+//! BUILD/_blocklist.jsonl              a build's takedowns (`wit remove`), honoured by its stages
 //! ```
 //! Why a `data/` folder and not shards beside `_manifest.json`: pyarrow and DuckDB's `*.parquet`
 //! glob skip `_` names, but polars 2.1's `scan_parquet(DIR)` reads every file under `DIR` (it
@@ -34,6 +35,9 @@ pub const RANKS_DIR: &str = "_ranks";
 pub const FAILURES_DIR: &str = "_failures";
 /// The per-query counts table of a curated folder (a folder of the same layout).
 pub const QUERY_COUNTS_DIR: &str = "_query_counts";
+/// A build's takedown blocklist (in the build folder, beside the stage folders; see
+/// [`crate::blocklist`]).
+pub const BLOCKLIST_FILE: &str = "_blocklist.jsonl";
 /// The tables a stage folder may hold besides its data (each a folder of the same layout).
 pub const TABLE_DIRS: [&str; 2] = [FAILURES_DIR, QUERY_COUNTS_DIR];
 

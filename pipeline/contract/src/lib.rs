@@ -19,6 +19,7 @@
 //!
 //! Readers trust only the manifest: a file that is not listed there is not part of the output.
 
+pub mod blocklist;
 pub mod error;
 pub mod harvested;
 pub mod interrupt;
@@ -34,6 +35,7 @@ pub mod writer;
 
 mod columns;
 
+pub use blocklist::{BlockEntry, BlockKind, Blocklist};
 pub use error::{error_line, ContractError};
 pub use harvested::{HarvestedCandidate, PairLanguage};
 pub use interrupt::{Cancel, Interrupted, Signal};

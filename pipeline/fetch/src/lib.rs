@@ -19,7 +19,8 @@
 //! too_large, too_many_redirects, invalid_url, unsupported_scheme, circuit_open),
 //! `refused_private`, `robots_disallowed`, `opted_out`, `failed_to_decode` (not_an_image,
 //! too_many_pixels, decode, decoder_panic), `filtered` (too_small, aspect_ratio),
-//! `failed_to_resize` (resize, encode) and `duplicate` (the same image bytes as a corpus row).
+//! `failed_to_resize` (resize, encode), `duplicate` (the same image bytes as a corpus row) and
+//! `blocklisted` (the image's sha256 or md5 is on the build's takedown blocklist).
 //!
 //! # Resume
 //! Rerunning the same command continues: committed shards' keys are skipped, unlisted shards and
@@ -73,6 +74,9 @@ pub struct FetchConfig {
     pub cancel: wit_contract::Cancel,
     /// Which hashes of the original bytes to write (`sha256`, `md5` columns).
     pub compute_hash: ComputeHash,
+    /// The build's takedowns (`wit remove`): input pairs it blocks are skipped (counted as
+    /// `blocklisted`); an image whose sha256 or md5 it lists becomes a `blocklisted` failure.
+    pub blocklist: std::sync::Arc<wit_contract::Blocklist>,
 }
 
 /// Which hashes of the original downloaded bytes fetch writes to the corpus (`sha256`, `md5`,
@@ -165,6 +169,7 @@ impl FetchConfig {
             memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
             cancel: wit_contract::Cancel::never(),
             compute_hash: ComputeHash::default(),
+            blocklist: Default::default(),
         }
     }
 }
@@ -182,6 +187,8 @@ pub struct FetchStats {
     pub duplicate_input_keys: u64,
     /// URL-list rows that could not be used (no URL, wrong column count), logged with their row.
     pub bad_input_rows: u64,
+    /// Input pairs the build's blocklist leaves out (by key, URL or domain; not fetched, not listed).
+    pub blocklisted: u64,
     /// Pairs downloaded (or attempted) by this run.
     pub fetched: u64,
     pub bytes_downloaded: u64,

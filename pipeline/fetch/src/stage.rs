@@ -123,6 +123,7 @@ struct Shared {
     fetcher: Fetcher,
     image: ImageOptions,
     compute_hash: crate::ComputeHash,
+    blocklist: Arc<wit_contract::Blocklist>,
     cpu: Semaphore,
     image_hashes: Mutex<KeptImages>,
     fetched: AtomicU64,
@@ -192,9 +193,29 @@ async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
         let worker = shared.clone();
         let body = response.body.clone();
         tokio::task::spawn_blocking(move || {
-            imaging::process(&body, &worker.image).map(|image| (image, worker.compute_hash.hashes(&body)))
+            // Every hash the blocklist lists is checked, whether or not the corpus keeps it.
+            let checked = match worker.blocklist.has_hashes() {
+                true => crate::ComputeHash::Both.hashes(&body),
+                false => worker.compute_hash.hashes(&body),
+            };
+            if let Some(kind) = worker.blocklist.blocks_hashes(checked.sha256.as_deref(), checked.md5.as_deref()) {
+                return Err(kind);
+            }
+            let hashes = wit_contract::ImageHashes {
+                sha256: checked.sha256.filter(|_| worker.compute_hash.sha256()),
+                md5: checked.md5.filter(|_| worker.compute_hash.md5()),
+            };
+            Ok(imaging::process(&body, &worker.image).map(|image| (image, hashes)))
         })
         .await
+    };
+    let processed = match processed {
+        Ok(Err(kind)) => {
+            let message = format!("the image's {} is on the build's blocklist", kind.name());
+            return failed(failure(pair, "blocklisted", "blocklisted_image", message, Some(response.status)), audit);
+        }
+        Ok(Ok(processed)) => Ok(processed),
+        Err(join) => Err(join),
     };
     match processed {
         Ok(Ok((image, hashes))) => {
@@ -237,6 +258,7 @@ struct InputCounts {
     resumed: u64,
     duplicate_keys: u64,
     bad_rows: u64,
+    blocklisted: u64,
 }
 
 /// Caps glibc's malloc arenas at one per image thread (at least 2). By default glibc opens up to
@@ -287,6 +309,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
         fetcher: Fetcher::new(config.net.clone())?,
         image: config.image.clone(),
         compute_hash: config.compute_hash,
+        blocklist: config.blocklist.clone(),
         cpu: Semaphore::new(threads),
         image_hashes: Mutex::new(KeptImages::new(resume.image_hashes, config.memory_budget)),
         fetched: AtomicU64::new(0),
@@ -303,6 +326,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     let lists_keys = matches!(input, crate::input::FetchInput::UrlList { .. });
     let input_cancel = config.cancel.clone();
     let input_progress = progress.clone();
+    let blocklist = config.blocklist.clone();
     let input_thread = std::thread::spawn(move || {
         let mut counts = InputCounts::default();
         let mut seen: HashSet<u64> = HashSet::new();
@@ -321,6 +345,11 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
                 if lists_keys {
                     seen.insert(hash);
                 }
+                return true;
+            }
+            if blocklist.blocks_pair(&pair.candidate.key, &pair.candidate.url).is_some() {
+                counts.blocklisted += 1;
+                input_progress.resumed(1);
                 return true;
             }
             if lists_keys && !seen.insert(hash) {
@@ -397,6 +426,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
             "resumed": input_counts.resumed,
             "duplicate_input_keys": input_counts.duplicate_keys,
             "bad_input_rows": input_counts.bad_rows,
+            "blocklisted": input_counts.blocklisted,
             "fetched": fetched,
             "bytes_downloaded": bytes_downloaded,
             "seconds": seconds,
@@ -423,6 +453,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     stats.resumed = input_counts.resumed;
     stats.duplicate_input_keys = input_counts.duplicate_keys;
     stats.bad_input_rows = input_counts.bad_rows;
+    stats.blocklisted = input_counts.blocklisted;
     stats.fetched = fetched;
     stats.bytes_downloaded = bytes_downloaded;
     stats.seconds = seconds;

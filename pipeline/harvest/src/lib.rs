@@ -126,6 +126,8 @@ pub struct HarvestConfig {
     pub cancel: wit_contract::Cancel,
     /// Page-level opt-out directives that drop a page's pairs (see [`opt_out`]); empty: none do.
     pub page_opt_out_directives: Vec<String>,
+    /// The build's takedowns (`wit remove`): pairs it blocks are left out, counted as `blocklisted`.
+    pub blocklist: std::sync::Arc<wit_contract::Blocklist>,
 }
 
 impl Default for HarvestConfig {
@@ -147,6 +149,7 @@ impl Default for HarvestConfig {
             memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
             cancel: wit_contract::Cancel::never(),
             page_opt_out_directives: opt_out::DEFAULT_PAGE_OPT_OUT_DIRECTIVES.iter().map(|d| d.to_string()).collect(),
+            blocklist: Default::default(),
         }
     }
 }

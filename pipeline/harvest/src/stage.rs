@@ -409,6 +409,9 @@ impl Collector<'_> {
             }
         };
         let key = pair_key(url, &text);
+        if self.config.blocklist.blocks_pair(&key, url).is_some() {
+            return self.skip("blocklisted", 1);
+        }
         let hash = u64::from_str_radix(&key, 16).unwrap_or_default();
         if !self.seen.insert(hash) {
             return self.skip("duplicate", 1);

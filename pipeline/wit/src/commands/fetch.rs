@@ -131,6 +131,10 @@ pub struct FetchArgs {
     /// takedown hash lists come in both, and they cannot be computed later from re-encoded images.
     #[arg(long, value_enum, default_value = "both")]
     compute_hash: HashArg,
+    /// A takedown blocklist (`wit remove` keeps one in BUILD/_blocklist.jsonl; `wit build` passes
+    /// it): the pairs it lists are left out, counted as `blocklisted`.
+    #[arg(long, value_name = "FILE")]
+    blocklist: Option<PathBuf>,
     /// Allow private, loopback and link-local addresses (off: refused at connect time).
     #[arg(long)]
     allow_private_networks: bool,
@@ -179,7 +183,8 @@ pub fn run(args: &FetchArgs) -> Result<ExitCode> {
         let input = local.input(0);
         let input =
             FetchInput::from_path(&input, &list).with_context(|| format!("reading {}", args.input.display()))?;
-        let config = FetchConfig { phase, ..config_of(args, input, local.output()) };
+        let blocklist = super::load_blocklist(args.blocklist.as_deref())?;
+        let config = FetchConfig { phase, blocklist, ..config_of(args, input, local.output()) };
         fetch(&config).with_context(|| format!("fetching {} into {}", args.input.display(), args.out.display()))
     })?;
     print_stats(args, &stats);
