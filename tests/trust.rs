@@ -303,3 +303,132 @@ fn fetch_records_robots_and_x_robots_tag_decisions_and_the_hashes_of_original_by
     assert_eq!(rows[&plain]["sha256_ok"], true);
     assert_eq!(rows[&plain]["md5"], Value::Null);
 }
+
+/// Rows of every pair folder of a build, in listing order, as JSON-able dicts (images as hex), and
+/// the blocked-set checks: `before` and `after` builds, the removed key set and URL.
+const COMPARE_BUILDS: &str = r#"
+import sys, json, os, pyarrow.parquet as pq
+before, after, keys, url = sys.argv[1], sys.argv[2], set(json.loads(sys.argv[3])), sys.argv[4]
+def rows(folder):
+    m = json.load(open(folder + '/_manifest.json'))
+    if not m['shards']:
+        return []
+    t = pq.read_table([folder + '/' + s['file'] for s in m['shards']])
+    return [{k: (v.hex() if isinstance(v, bytes) else str(v)) for k, v in r.items()} for r in t.to_pylist()]
+out = {}
+for folder in ['crawl', 'candidates', 'curated', 'corpus', 'corpus/_failures']:
+    if not os.path.exists(before + '/' + folder + '/_manifest.json'):
+        continue
+    old, new = rows(before + '/' + folder), rows(after + '/' + folder)
+    blocked = lambda r: r['key'] in keys or r['url'] == url
+    kept = [r for r in old if not blocked(r)]
+    out[folder] = {'before': len(old), 'after': len(new), 'removed': len(old) - len(kept),
+                   'rest_identical': new == kept, 'blocked_left': sum(blocked(r) for r in new)}
+print(json.dumps(out))
+"#;
+
+/// The README's `wit remove` example (the fenced block after `<!-- remove example -->`), run with
+/// BUILD and the list files substituted.
+fn run_readme_remove_example(build: &Path, lists: &Path) -> String {
+    let readme = std::fs::read_to_string(wit_tests::workspace_root().join("README.md")).unwrap();
+    let after = readme.split("<!-- remove example -->").nth(1).expect("README holds the remove example");
+    let block = after.split("```bash\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap();
+    let mut printed = String::new();
+    for line in block.lines().map(str::trim).filter(|l| l.starts_with("wit ")) {
+        let line = line.replace(" out", &format!(" {}", build.display()));
+        let words: Vec<String> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|w| if w.ends_with(".txt") { lists.join(w).display().to_string() } else { w.to_string() })
+            .collect();
+        let args: Vec<&str> = words.iter().map(String::as_str).collect();
+        printed.push_str(&run(&args));
+    }
+    printed
+}
+
+#[test]
+fn wit_remove_takes_pairs_out_of_every_folder_and_a_rebuild_does_not_bring_them_back() {
+    let (_web, dir, build, toml) = wit_tests::demo_build::run_demo_build_serving(12, 1, 20);
+    let before = dir.path().join("before");
+    wit_tests::kill::copy_dir(&build, &before);
+    // Takedowns: a key, a URL and an image by its sha256 (each a different corpus row).
+    let picked = run_python(
+        "import sys, json, pyarrow.parquet as pq\n\
+         m = json.load(open(sys.argv[1] + '/corpus/_manifest.json'))\n\
+         t = pq.read_table([sys.argv[1] + '/corpus/' + s['file'] for s in m['shards']])\n\
+         r = t.select(['key', 'url', 'sha256']).to_pylist()\n\
+         print(json.dumps([r[0]['key'], r[5]['url'], r[9]['sha256'], [x['key'] for x in r if x['sha256'] == r[9]['sha256']]]))",
+        &[build.to_str().unwrap()],
+    );
+    let picked: Value = serde_json::from_str(&picked).unwrap();
+    let (key, url, sha256) = (picked[0].as_str().unwrap(), picked[1].as_str().unwrap(), picked[2].as_str().unwrap());
+    let lists = dir.path().join("lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    std::fs::write(lists.join("keys.txt"), format!("# takedown request 1\n{key}\n")).unwrap();
+    std::fs::write(lists.join("urls.txt"), format!("{url}\n")).unwrap();
+    std::fs::write(lists.join("hashes.txt"), format!("{sha256}\n")).unwrap();
+    let mut removed_keys: Vec<String> = vec![key.to_string()];
+    removed_keys.extend(picked[3].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()));
+
+    let printed = run_readme_remove_example(&build, &lists);
+    assert!(printed.contains("report regenerated"), "{printed}");
+    let compared: Value = serde_json::from_str(&run_python(
+        COMPARE_BUILDS,
+        &[before.to_str().unwrap(), build.to_str().unwrap(), &serde_json::to_string(&removed_keys).unwrap(), url],
+    ))
+    .unwrap();
+    for folder in ["candidates", "curated", "corpus"] {
+        let f = &compared[folder];
+        assert!(f["removed"].as_u64().unwrap() >= 3, "{folder}: {f}");
+        assert_eq!(f["after"].as_u64().unwrap() + f["removed"].as_u64().unwrap(), f["before"].as_u64().unwrap());
+    }
+    for folder in ["candidates", "curated", "corpus", "corpus/_failures"] {
+        let f = &compared[folder];
+        assert_eq!((&f["rest_identical"], &f["blocked_left"]), (&Value::Bool(true), &Value::from(0)), "{folder}: {f}");
+    }
+    // Shards without a takedown are the same files; the others were rewritten under new names.
+    let mut untouched = 0;
+    for folder in ["queries", "candidates", "curated", "corpus", "corpus/_failures"] {
+        let (old, new) = (Manifest::load(before.join(folder)).unwrap(), Manifest::load(build.join(folder)).unwrap());
+        for shard in &new.shards {
+            if let Some(same) = old.shards.iter().find(|s| s.file == shard.file) {
+                let bytes = |root: &Path| std::fs::read(root.join(folder).join(&shard.file)).unwrap();
+                assert_eq!((same, bytes(&before)), (shard, bytes(&build)), "{folder}/{} changed", shard.file);
+                untouched += 1;
+            } else {
+                assert!(shard.file.contains(".d1."), "{folder}: {} is new but not a rewrite", shard.file);
+            }
+        }
+        let verify = wit(&["verify", build.join(folder).to_str().unwrap()]);
+        assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    }
+    assert!(untouched > 0, "some shards hold no takedown and must stay as they were");
+    let corpus = Manifest::load(build.join("corpus")).unwrap();
+    assert_eq!(corpus.stats["corpus_rows"], corpus.total_rows(), "the counters follow the rows");
+    assert_eq!(corpus.stats["takedowns"], compared["corpus"]["removed"]);
+    let blocklist = std::fs::read_to_string(build.join("_blocklist.jsonl")).unwrap();
+    assert!(blocklist.contains(sha256) && blocklist.contains(url) && blocklist.contains(key), "{blocklist}");
+
+    // Removing the same again changes nothing.
+    let again = run_readme_remove_example(&build, &lists);
+    assert!(again.contains("0 new blocklist entries"), "{again}");
+
+    // A rebuild from the same inputs (the stage folders gone, the blocklist kept) leaves them out.
+    for folder in ["candidates", "curated", "corpus", "report"] {
+        std::fs::remove_dir_all(build.join(folder)).unwrap();
+    }
+    let rebuilt = wit(&["build", "--config", toml.to_str().unwrap()]);
+    assert!(rebuilt.status.success(), "{}", String::from_utf8_lossy(&rebuilt.stderr));
+    let compared: Value = serde_json::from_str(&run_python(
+        COMPARE_BUILDS,
+        &[build.to_str().unwrap(), build.to_str().unwrap(), &serde_json::to_string(&removed_keys).unwrap(), url],
+    ))
+    .unwrap();
+    for folder in ["candidates", "curated", "corpus", "corpus/_failures"] {
+        assert_eq!(compared[folder]["removed"], 0, "{folder} brought a takedown back: {}", compared[folder]);
+    }
+    assert!(compared["corpus"]["after"].as_u64().unwrap() > 0);
+    let harvested = Manifest::load(build.join("candidates")).unwrap();
+    assert!(harvested.stats["skipped"]["blocklisted"].as_u64().unwrap() >= 3, "{}", harvested.stats);
+}
