@@ -24,8 +24,8 @@ fn help_lists_only_working_subcommands() {
     assert_eq!(
         commands,
         [
-            "schema", "verify", "queries", "harvest", "curate", "fetch", "report", "build", "status", "export",
-            "demo-web", "help"
+            "schema", "verify", "queries", "harvest", "curate", "fetch", "report", "build", "remove", "status",
+            "export", "demo-web", "help"
         ],
         "{help}"
     );
