@@ -11,6 +11,7 @@ use std::path::Path;
 use bzip2::{Decompress, Status};
 
 use crate::error::{QueriesError, Result};
+use wit_contract::{AtPath, PathError};
 
 /// The 48-bit magic that starts every compressed block (BCD of pi).
 const BLOCK_MAGIC: [u8; 6] = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
@@ -145,7 +146,7 @@ pub fn sniff(head: &[u8]) -> Compression {
 /// Stream start offsets of a bz2 file, found by scanning: every `BZh?` + block magic that follows an
 /// end-of-stream marker. Stops after `limit` bytes (returning what it found) when given.
 pub fn scan_stream_starts(path: &Path, limit: Option<u64>) -> Result<Vec<u64>> {
-    let file = File::open(path).map_err(|e| QueriesError::io(path, e))?;
+    let file = File::open(path).at_path(path)?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut starts = vec![0u64];
     let mut chunk = vec![0u8; 8 << 20];
@@ -155,7 +156,7 @@ pub fn scan_stream_starts(path: &Path, limit: Option<u64>) -> Result<Vec<u64>> {
     let mut base = 0u64; // file offset of carry[0]
     let finder = memchr::memmem::Finder::new(b"BZh");
     loop {
-        let n = reader.read(&mut chunk).map_err(|e| QueriesError::io(path, e))?;
+        let n = reader.read(&mut chunk).at_path(path)?;
         if n == 0 {
             break;
         }
@@ -185,18 +186,18 @@ pub fn scan_stream_starts(path: &Path, limit: Option<u64>) -> Result<Vec<u64>> {
 /// Stream start offsets from a multistream index (`offset:page_id:title` lines, bz2-compressed or
 /// plain), with 0 (the header stream) added; each offset is checked against the dump's bytes.
 pub fn read_index(index: &Path, dump: &Path) -> Result<Vec<u64>> {
-    let file = File::open(index).map_err(|e| QueriesError::io(index, e))?;
+    let file = File::open(index).at_path(index)?;
     let mut head = [0u8; 3];
     let mut peek = BufReader::new(file);
-    let n = peek.fill_buf().map_err(|e| QueriesError::io(index, e))?.len().min(3);
-    head[..n].copy_from_slice(&peek.fill_buf().map_err(|e| QueriesError::io(index, e))?[..n]);
+    let n = peek.fill_buf().at_path(index)?.len().min(3);
+    head[..n].copy_from_slice(&peek.fill_buf().at_path(index)?[..n]);
     let lines: Box<dyn BufRead> = match sniff(&head[..n]) {
         Compression::Bz2 => Box::new(BufReader::new(Bz2Reader::new(peek, 0))),
         Compression::Plain => Box::new(peek),
     };
     let mut starts = vec![0u64];
     for (i, line) in lines.lines().enumerate() {
-        let line = line.map_err(|e| QueriesError::io(index, e))?;
+        let line = line.at_path(index)?;
         if line.is_empty() {
             continue;
         }
@@ -211,8 +212,8 @@ pub fn read_index(index: &Path, dump: &Path) -> Result<Vec<u64>> {
     }
     starts.sort_unstable();
     starts.dedup();
-    let mut dump_file = File::open(dump).map_err(|e| QueriesError::io(dump, e))?;
-    let size = dump_file.metadata().map_err(|e| QueriesError::io(dump, e))?.len();
+    let mut dump_file = File::open(dump).at_path(dump)?;
+    let size = dump_file.metadata().at_path(dump)?.len();
     let mut header = [0u8; HEADER_LEN];
     for &offset in &starts {
         let ok = offset + HEADER_LEN as u64 <= size
@@ -220,13 +221,14 @@ pub fn read_index(index: &Path, dump: &Path) -> Result<Vec<u64>> {
             && dump_file.read_exact(&mut header).is_ok()
             && is_stream_header(&header);
         if !ok {
-            return Err(QueriesError::input(
+            return Err(PathError::input(
                 index,
                 format!(
                     "offset {offset} is not the start of a bzip2 stream in {} (index of another dump?)",
                     dump.display()
                 ),
-            ));
+            )
+            .into());
         }
     }
     Ok(starts)

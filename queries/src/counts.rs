@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
 
-use crate::error::{QueriesError, Result};
+use crate::error::Result;
 use crate::tokens::for_each_token;
+use wit_contract::{AtPath, PathError};
 
 const RUN_MAGIC: &[u8] = b"WITRUN1\n";
 /// Estimated bytes per table entry beyond the key: the boxed key, the count, the hash table's
@@ -242,9 +243,9 @@ pub fn write_run(path: &Path, entries: impl IntoIterator<Item = Result<(String, 
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let written = (|| -> Result<RunSummary> {
-        let file = File::create(&temp).map_err(|e| QueriesError::io(&temp, e))?;
+        let file = File::create(&temp).at_path(&temp)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        let io = |e| QueriesError::io(&temp, e);
+        let io = |e| PathError::io(&temp, e);
         out.write_all(RUN_MAGIC).map_err(io)?;
         let mut summary = RunSummary::default();
         for entry in entries {
@@ -255,14 +256,14 @@ pub fn write_run(path: &Path, entries: impl IntoIterator<Item = Result<(String, 
             summary.entries += 1;
         }
         write_varint(&mut out, 0).map_err(io)?;
-        let file = out.into_inner().map_err(|e| QueriesError::io(&temp, e.into_error()))?;
+        let file = out.into_inner().map_err(|e| PathError::io(&temp, e.into_error()))?;
         file.sync_all().map_err(io)?;
         summary.bytes = file.metadata().map_err(io)?.len();
         Ok(summary)
     })();
     match written {
         Ok(summary) => {
-            fs::rename(&temp, path).map_err(|e| QueriesError::io(path, e))?;
+            fs::rename(&temp, path).at_path(path)?;
             Ok(summary)
         }
         Err(e) => {
@@ -281,12 +282,12 @@ pub struct RunReader {
 
 impl RunReader {
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| QueriesError::io(path, e))?;
+        let file = File::open(path).at_path(path)?;
         let mut input = BufReader::with_capacity(1 << 20, file);
         let mut magic = [0u8; 8];
-        input.read_exact(&mut magic).map_err(|e| QueriesError::io(path, e))?;
+        input.read_exact(&mut magic).at_path(path)?;
         if magic != RUN_MAGIC {
-            return Err(QueriesError::input(path, "not a wit count run"));
+            return Err(PathError::input(path, "not a wit count run").into());
         }
         Ok(RunReader { path: path.to_path_buf(), input, done: false })
     }
@@ -295,7 +296,7 @@ impl RunReader {
         if self.done {
             return Ok(None);
         }
-        let damaged = |e: io::Error| QueriesError::input(&self.path, format!("damaged count run: {e}"));
+        let damaged = |e: io::Error| PathError::input(&self.path, format!("damaged count run: {e}"));
         let len = read_varint(&mut self.input).map_err(damaged)? as usize;
         if len == 0 {
             self.done = true;
@@ -305,7 +306,7 @@ impl RunReader {
         self.input.read_exact(&mut key).map_err(damaged)?;
         let count = read_varint(&mut self.input).map_err(damaged)?;
         let key =
-            String::from_utf8(key).map_err(|e| QueriesError::input(&self.path, format!("damaged count run: {e}")))?;
+            String::from_utf8(key).map_err(|e| PathError::input(&self.path, format!("damaged count run: {e}")))?;
         Ok(Some((key, count)))
     }
 }

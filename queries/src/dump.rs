@@ -21,6 +21,7 @@ use std::sync::Mutex;
 use crate::bz2::{self, Bz2Reader, Compression};
 use crate::error::{QueriesError, Result};
 use crate::pages::{Origin, Page, PageReader};
+use wit_contract::AtPath;
 
 /// How far into a bz2 file to look for a second stream before treating it as single-stream.
 pub const PROBE_BYTES: u64 = 64 << 20;
@@ -60,13 +61,13 @@ pub struct Plan {
 }
 
 fn file_len(path: &Path) -> Result<u64> {
-    Ok(std::fs::metadata(path).map_err(|e| QueriesError::io(path, e))?.len())
+    Ok(std::fs::metadata(path).at_path(path)?.len())
 }
 
 fn head(path: &Path, n: usize) -> Result<Vec<u8>> {
-    let file = File::open(path).map_err(|e| QueriesError::io(path, e))?;
+    let file = File::open(path).at_path(path)?;
     let mut buf = Vec::with_capacity(n);
-    file.take(n as u64).read_to_end(&mut buf).map_err(|e| QueriesError::io(path, e))?;
+    file.take(n as u64).read_to_end(&mut buf).at_path(path)?;
     Ok(buf)
 }
 
@@ -305,8 +306,8 @@ fn open_unit<'scope, 'env: 'scope>(
     match *unit {
         Unit::Streams { input, start, end } => {
             let path = inputs[input].path.as_path();
-            let mut file = File::open(path).map_err(|e| QueriesError::io(path, e))?;
-            file.seek(SeekFrom::Start(start)).map_err(|e| QueriesError::io(path, e))?;
+            let mut file = File::open(path).at_path(path)?;
+            file.seek(SeekFrom::Start(start)).at_path(path)?;
             let raw = Counting { inner: file.take(end - start), count: &tally.compressed_bytes };
             let decoder = Bz2Reader::new(BufReader::with_capacity(1 << 20, raw), start);
             let xml = Counting { inner: decoder, count: &tally.xml_bytes };
@@ -317,10 +318,10 @@ fn open_unit<'scope, 'env: 'scope>(
             let raw: Box<dyn Read + Send> = if inputs[input].is_stdin() {
                 Box::new(io::stdin())
             } else {
-                Box::new(File::open(path).map_err(|e| QueriesError::io(path, e))?)
+                Box::new(File::open(path).at_path(path)?)
             };
             let mut raw = BufReader::with_capacity(1 << 20, Counting { inner: raw, count: &tally.compressed_bytes });
-            let head = raw.fill_buf().map_err(|e| QueriesError::io(path, e))?;
+            let head = raw.fill_buf().at_path(path)?;
             let reader: Box<dyn BufRead + 'env> = match bz2::sniff(head) {
                 Compression::Bz2 => Box::new(decode_on_thread(scope, Bz2Reader::new(raw, 0), &tally.xml_bytes)),
                 Compression::Plain => Box::new(BufReader::new(Counting { inner: raw, count: &tally.xml_bytes })),

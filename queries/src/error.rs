@@ -8,13 +8,9 @@ use wit_contract::ContractError;
 #[derive(Debug, thiserror::Error)]
 pub enum QueriesError {
     #[error(transparent)]
+    Path(#[from] wit_contract::PathError),
+    #[error(transparent)]
     Contract(#[from] ContractError),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     /// Damaged compressed data: `offset` is the compressed byte where decoding stopped.
     #[error("{path}: bz2 data error at compressed byte {offset} (stream starting at byte {stream_start}): {problem}")]
     Bz2 { path: PathBuf, offset: u64, stream_start: u64, problem: String },
@@ -26,20 +22,8 @@ pub enum QueriesError {
     Xml { path: PathBuf, base: u64, offset: u64, after: String, problem: String },
     #[error("{path}, line {line}: {problem}")]
     Line { path: PathBuf, line: u64, problem: String },
-    #[error("{path}: {problem}")]
-    Input { path: PathBuf, problem: String },
     #[error("invalid configuration: {0}")]
     Config(String),
-}
-
-impl QueriesError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        QueriesError::Io { path: path.into(), source }
-    }
-
-    pub(crate) fn input(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
-        QueriesError::Input { path: path.into(), problem: problem.into() }
-    }
 }
 
 pub type Result<T, E = QueriesError> = std::result::Result<T, E>;

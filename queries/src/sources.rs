@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use crate::error::{QueriesError, Result};
+use wit_contract::AtPath;
 
 /// Head words read from a WordNet dict folder.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,9 +24,9 @@ pub fn read_wordnet(dir: &Path, all_pos: bool) -> Result<WordnetWords> {
     let mut out = WordnetWords::default();
     for part in parts {
         let path = dir.join(format!("data.{part}"));
-        let file = File::open(&path).map_err(|e| QueriesError::io(&path, e))?;
+        let file = File::open(&path).at_path(&path)?;
         for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
-            let line = line.map_err(|e| QueriesError::io(&path, e))?;
+            let line = line.at_path(&path)?;
             if line.starts_with(b"  ") || line.is_empty() {
                 continue; // the licence header
             }
@@ -56,11 +57,11 @@ pub struct Title {
 /// Wikimedia's `all-titles-in-ns0` (a `page_title` header line is skipped). Underscores → spaces.
 /// With `min_views`, titles with fewer views (or none given) are left out.
 pub fn read_titles(path: &Path, min_views: Option<u64>) -> Result<(Vec<Title>, u64)> {
-    let file = File::open(path).map_err(|e| QueriesError::io(path, e))?;
+    let file = File::open(path).at_path(path)?;
     let mut titles = Vec::new();
     let mut read = 0u64;
     for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| QueriesError::io(path, e))?;
+        let line = line.at_path(path)?;
         let line = line.trim_end_matches('\r');
         if line.is_empty() || (i == 0 && (line == "page_title" || line == "title")) {
             continue;

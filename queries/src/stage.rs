@@ -19,6 +19,7 @@ use crate::select::{self, Candidates, Quotas};
 use crate::sources;
 use crate::wikitext::to_plain_text;
 use crate::{BuildConfig, BuildStats, Phase, TextConfig, TextStats};
+use wit_contract::{AtPath, PathError};
 
 /// The dictionary's file names inside the output folder.
 /// The dictionary shard, inside the folder's `data/` (see `wit_contract::layout`).
@@ -87,7 +88,7 @@ fn validate(config: &BuildConfig) -> Result<()> {
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| QueriesError::io(dir, e))?;
+    fs::create_dir_all(dir).at_path(dir)?;
     clean_stale_temp_files(dir)?;
     Ok(())
 }
@@ -95,7 +96,7 @@ fn create_dir(dir: &Path) -> Result<()> {
 /// `create_dir`, without the cleaning when other ranks may be writing into `dir` at the same time.
 fn create_dir_shared(dir: &Path, shared: bool) -> Result<()> {
     if shared {
-        return fs::create_dir_all(dir).map_err(|e| QueriesError::io(dir, e));
+        return Ok(fs::create_dir_all(dir).at_path(dir)?);
     }
     create_dir(dir)
 }
@@ -193,10 +194,11 @@ fn count(config: &BuildConfig, spill: &SpillDir, stats: &mut BuildStats) -> Resu
     // several ranks a rank may be left no multistream unit, so only a single process can tell.)
     if stats.pages == 0 && config.world_size == 1 {
         let names: Vec<String> = config.inputs.iter().map(|i| i.path.display().to_string()).collect();
-        return Err(QueriesError::input(
+        return Err(PathError::input(
             names.join(", "),
             "no <page> element: the input is empty or not a MediaWiki pages-articles XML dump",
-        ));
+        )
+        .into());
     }
     stats.tokens = totals.tokens;
     stats.bigram_occurrences = totals.bigrams;
@@ -272,11 +274,11 @@ pub(crate) fn run(config: &BuildConfig) -> Result<BuildStats> {
             let suffix = rank_suffix(rank, config.world_size);
             let part_path = counts_dir.join(format!("counts-{suffix}.json"));
             let text = fs::read_to_string(&part_path)
-                .map_err(|e| QueriesError::input(&part_path, format!("{e} (has every rank finished counting?)")))?;
+                .map_err(|e| PathError::input(&part_path, format!("{e} (has every rank finished counting?)")))?;
             let part: CountPart =
-                serde_json::from_str(&text).map_err(|e| QueriesError::input(&part_path, e.to_string()))?;
+                serde_json::from_str(&text).map_err(|e| PathError::input(&part_path, e.to_string()))?;
             if without_inputs(&part.config) != without_inputs(&config_json) {
-                return Err(QueriesError::input(&part_path, "counted with another configuration"));
+                return Err(PathError::input(&part_path, "counted with another configuration").into());
             }
             if rank == 0 {
                 merged_config = Some(part.config.clone());
@@ -375,7 +377,7 @@ pub(crate) fn text(config: &TextConfig, out: &mut dyn Write) -> Result<TextStats
     let input = [config.input.clone()];
     let tally = Tally::default();
     let mut stats = TextStats::default();
-    let write_err = |e: std::io::Error| QueriesError::io(PathBuf::from("<stdout>"), e);
+    let write_err = |e: std::io::Error| PathError::io(PathBuf::from("<stdout>"), e);
     let result = dump::read_unit(&input, &Unit::Whole { input: 0 }, &tally, |page| {
         if !page.is_article() || config.limit.is_some_and(|limit| stats.articles >= limit) {
             return Ok(());
@@ -391,7 +393,7 @@ pub(crate) fn text(config: &TextConfig, out: &mut dyn Write) -> Result<TextStats
     });
     match result {
         // A closed pipe (`| head`) is the reader's choice, not an error.
-        Err(QueriesError::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(QueriesError::Path(e)) if e.io_kind() == Some(std::io::ErrorKind::BrokenPipe) => {}
         other => other?,
     }
     stats.pages = tally.pages.load(Ordering::Relaxed);

@@ -15,6 +15,7 @@ use tch::{nn, Tensor};
 
 use crate::data::DataPosition;
 use crate::loss::LossKind;
+use wit_contract::{AtPath, PathError};
 
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -25,8 +26,8 @@ const PREFIX: &str = "step-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Path(#[from] wit_contract::PathError),
     #[error("{path}: {source}")]
     Torch { path: PathBuf, source: tch::TchError },
     #[error("{path}: {message}")]
@@ -104,11 +105,7 @@ pub fn save(
     let dir = checkpoint_dir(out, state.step);
     let parent = dir.parent().unwrap_or(out).to_owned();
     let temp = parent.join(format!(".{PREFIX}{:08}.tmp-{}", state.step, std::process::id()));
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| CheckpointError::Io { path, source }
-    };
-    std::fs::create_dir_all(&temp).map_err(io(&temp))?;
+    std::fs::create_dir_all(&temp).at_path(&temp)?;
     let model_path = temp.join(MODEL_FILE);
     let mut variables: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     variables.sort_by(|a, b| a.0.cmp(&b.0));
@@ -122,21 +119,21 @@ pub fn save(
     let state_path = temp.join(STATE_FILE);
     let json = serde_json::to_vec_pretty(state)
         .map_err(|e| CheckpointError::Invalid { path: state_path.clone(), message: e.to_string() })?;
-    std::fs::write(&state_path, json).map_err(io(&state_path))?;
+    std::fs::write(&state_path, json).at_path(&state_path)?;
     let open_clip_path = temp.join(OPEN_CLIP_CONFIG_FILE);
     let config: crate::config::ClipConfig =
         state.config.parse().map_err(|message| CheckpointError::Invalid { path: open_clip_path.clone(), message })?;
     let json = serde_json::to_vec_pretty(&config.open_clip_config(loss_of(state)))
         .map_err(|e| CheckpointError::Invalid { path: open_clip_path.clone(), message: e.to_string() })?;
-    std::fs::write(&open_clip_path, json).map_err(io(&open_clip_path))?;
+    std::fs::write(&open_clip_path, json).at_path(&open_clip_path)?;
     for file in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, OPEN_CLIP_CONFIG_FILE] {
         let path = temp.join(file);
-        std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io(&path))?;
+        std::fs::File::open(&path).and_then(|f| f.sync_all()).at_path(&path)?;
     }
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        std::fs::remove_dir_all(&dir).at_path(&dir)?;
     }
-    std::fs::rename(&temp, &dir).map_err(io(&dir))?;
+    std::fs::rename(&temp, &dir).at_path(&dir)?;
     Ok(dir)
 }
 
@@ -146,11 +143,11 @@ pub fn latest(out: &Path) -> Result<Option<PathBuf>, CheckpointError> {
     let entries = match std::fs::read_dir(&root) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(CheckpointError::Io { path: root, source }),
+        Err(source) => return Err(PathError::io(root, source).into()),
     };
     let mut best: Option<(u64, PathBuf)> = None;
     for entry in entries {
-        let entry = entry.map_err(|source| CheckpointError::Io { path: root.clone(), source })?;
+        let entry = entry.at_path(&root)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(step) = name.strip_prefix(PREFIX).and_then(|s| s.parse::<u64>().ok()) else { continue };
         if entry.path().join(STATE_FILE).is_file() && best.as_ref().is_none_or(|(b, _)| step > *b) {
@@ -168,7 +165,7 @@ pub struct Loaded {
 
 pub fn read_state(dir: &Path) -> Result<TrainState, CheckpointError> {
     let path = dir.join(STATE_FILE);
-    let bytes = std::fs::read(&path).map_err(|source| CheckpointError::Io { path: path.clone(), source })?;
+    let bytes = std::fs::read(&path).at_path(&path)?;
     let state: TrainState = serde_json::from_slice(&bytes)
         .map_err(|e| CheckpointError::Invalid { path: path.clone(), message: e.to_string() })?;
     if state.format != STATE_FORMAT {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
-use wit_contract::{Manifest, QueryEntry, RecordKind};
+use wit_contract::{AtPath, Manifest, QueryEntry, RecordKind};
 
 use crate::data::{DataError, DataPosition, DeviceFeeder, Loader, LoaderOptions, Split};
 use crate::model::Clip;
@@ -32,6 +32,8 @@ pub const TEMPLATES: [&str; 8] = [
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     #[error(transparent)]
+    Path(#[from] wit_contract::PathError),
+    #[error(transparent)]
     Data(#[from] DataError),
     #[error(transparent)]
     Contract(#[from] wit_contract::ContractError),
@@ -39,8 +41,6 @@ pub enum EvalError {
     NotQueries { dir: PathBuf, kind: String },
     #[error("{0}: no held-out images to evaluate on")]
     NoImages(PathBuf),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
 }
 
 #[derive(Debug, Clone)]
@@ -217,14 +217,13 @@ pub fn read_queries(dir: &Path) -> Result<BTreeMap<u32, String>, EvalError> {
 }
 
 fn append_result(path: &Path, results: &EvalResults) -> Result<(), EvalError> {
-    let io = |source| EvalError::Io { path: path.into(), source };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
+        std::fs::create_dir_all(parent).at_path(parent)?;
     }
     let mut line = serde_json::to_string(results).unwrap_or_default();
     line.push('\n');
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
-    file.write_all(line.as_bytes()).map_err(io)
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).at_path(path)?;
+    Ok(file.write_all(line.as_bytes()).at_path(path)?)
 }
 
 #[cfg(test)]

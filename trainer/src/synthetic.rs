@@ -9,17 +9,18 @@ use image::{ImageFormat, Rgb, RgbImage};
 use wit_contract::{Candidate, CorpusImage, Manifest, QueryEntry, QuerySource, RecordKind, ShardWriter, WriterOptions};
 
 use crate::rng::Rng;
+use wit_contract::AtPath;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyntheticError {
-    #[error("{path}: {source}")]
-    Io { path: std::path::PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Path(#[from] wit_contract::PathError),
     #[error(transparent)]
     Contract(#[from] wit_contract::ContractError),
 }
 
 fn create_dir(dir: &Path) -> Result<(), SyntheticError> {
-    std::fs::create_dir_all(dir).map_err(|source| SyntheticError::Io { path: dir.into(), source })
+    Ok(std::fs::create_dir_all(dir).at_path(dir)?)
 }
 
 pub const COLOURS: [(&str, [u8; 3]); 4] =

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ContractError, Result};
+use crate::error::{AtPath, PathError, Result};
 
 /// What an entry matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -81,14 +81,12 @@ impl Blocklist {
         let text = match fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Blocklist::default()),
-            Err(e) => return Err(ContractError::io(path, e)),
+            Err(e) => return Err(PathError::io(path, e).into()),
         };
         let mut list = Blocklist::default();
         for (index, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let entry: BlockEntry = serde_json::from_str(line).map_err(|e| ContractError::Manifest {
-                path: path.to_path_buf(),
-                problem: format!("blocklist line {}: {e}", index + 1),
-            })?;
+            let entry: BlockEntry = serde_json::from_str(line)
+                .map_err(|e| PathError::input(path, format!("blocklist line {}: {e}", index + 1)))?;
             list.insert(&entry);
         }
         Ok(list)
@@ -178,16 +176,12 @@ impl Blocklist {
         }
         let mut text = String::new();
         for entry in entries {
-            text.push_str(
-                &serde_json::to_string(entry)
-                    .map_err(|e| ContractError::Manifest { path: path.to_path_buf(), problem: e.to_string() })?,
-            );
+            text.push_str(&serde_json::to_string(entry).map_err(|e| PathError::input(path, e.to_string()))?);
             text.push('\n');
         }
-        let mut file =
-            OpenOptions::new().create(true).append(true).open(path).map_err(|e| ContractError::io(path, e))?;
-        file.write_all(text.as_bytes()).map_err(|e| ContractError::io(path, e))?;
-        file.sync_all().map_err(|e| ContractError::io(path, e))
+        let mut file = OpenOptions::new().create(true).append(true).open(path).at_path(path)?;
+        file.write_all(text.as_bytes()).at_path(path)?;
+        Ok(file.sync_all().at_path(path)?)
     }
 }
 

@@ -1,16 +1,65 @@
-//! The typed errors of the data contract. Each one names the file (and where it helps, the row or
-//! column) so a user can find the bad input.
+//! The typed errors of the data contract, and [`PathError`], the error every crate of wit uses for
+//! "this file could not be read or written, or is not what it should be". Each error names the file
+//! (and where it helps, the row or column) so a user can find the bad input.
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 
+/// A file or folder that could not be read or written (the I/O error), or whose content is not what
+/// it should be (the problem found). Every stage's error wraps it with `#[from]`, so a stage writes
+/// `fs::read(&path).at_path(&path)?` or `return Err(PathError::input(&path, "…").into())`.
 #[derive(Debug, thiserror::Error)]
-pub enum ContractError {
+pub enum PathError {
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: io::Error,
     },
+    #[error("{path}: {problem}")]
+    Input { path: PathBuf, problem: String },
+}
+
+impl PathError {
+    pub fn io(path: impl AsRef<Path>, source: io::Error) -> Self {
+        PathError::Io { path: path.as_ref().to_path_buf(), source }
+    }
+
+    pub fn input(path: impl AsRef<Path>, problem: impl Into<String>) -> Self {
+        PathError::Input { path: path.as_ref().to_path_buf(), problem: problem.into() }
+    }
+
+    /// The file or folder the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            PathError::Io { path, .. } | PathError::Input { path, .. } => path,
+        }
+    }
+
+    /// The kind of the I/O error, for callers that treat e.g. "not found" as an answer.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            PathError::Io { source, .. } => Some(source.kind()),
+            PathError::Input { .. } => None,
+        }
+    }
+}
+
+/// Names the path an I/O result is about: `std::fs::read(&p).at_path(&p)?`.
+pub trait AtPath<T> {
+    fn at_path(self, path: impl AsRef<Path>) -> Result<T, PathError>;
+}
+
+impl<T> AtPath<T> for Result<T, io::Error> {
+    fn at_path(self, path: impl AsRef<Path>) -> Result<T, PathError> {
+        self.map_err(|source| PathError::io(path, source))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error("{path}: Parquet: {source}")]
     Parquet {
         path: PathBuf,
@@ -38,10 +87,6 @@ pub enum ContractError {
 }
 
 impl ContractError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ContractError::Io { path: path.into(), source }
-    }
-
     pub(crate) fn parquet(path: impl Into<PathBuf>, source: parquet::errors::ParquetError) -> Self {
         ContractError::Parquet { path: path.into(), source }
     }

@@ -36,7 +36,7 @@ pub mod writer;
 mod columns;
 
 pub use blocklist::{BlockEntry, BlockKind, Blocklist};
-pub use error::{error_line, ContractError};
+pub use error::{error_line, AtPath, ContractError, PathError};
 pub use harvested::{HarvestedCandidate, PairLanguage};
 pub use interrupt::{Cancel, Interrupted, Signal};
 pub use layout::{data_home, shard_path, DataHome, DATA_DIR, FAILURES_DIR, MANIFEST_FILE};

@@ -17,6 +17,7 @@ use crate::error::{ContractError, Result};
 use crate::reader::{ReadOptions, ShardReader};
 use crate::schema::{check_compatible, RecordKind};
 use crate::writer::{is_temp_file_name, write_file_atomically};
+use crate::{AtPath, PathError};
 
 /// The manifest format this version writes and reads.
 pub const FORMAT: &str = "wit-manifest/1";
@@ -161,9 +162,9 @@ impl Manifest {
                         ),
                     });
                 }
-                return Err(ContractError::io(&path, e));
+                return Err(PathError::io(&path, e).into());
             }
-            Err(e) => return Err(ContractError::io(&path, e)),
+            Err(e) => return Err(PathError::io(&path, e).into()),
         };
         Self::from_json(&bytes, path)
     }
@@ -186,7 +187,7 @@ impl Manifest {
     pub fn load_if_present(dir: impl AsRef<Path>) -> Result<Option<Self>> {
         match Self::load(&dir) {
             Ok(manifest) => Ok(Some(manifest)),
-            Err(ContractError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(ContractError::Path(e)) if e.io_kind() == Some(io::ErrorKind::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -242,10 +243,10 @@ impl Manifest {
             let entries = match fs::read_dir(&folder) {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(ContractError::io(&folder, e)),
+                Err(e) => return Err(PathError::io(&folder, e).into()),
             };
             for entry in entries {
-                let entry = entry.map_err(|e| ContractError::io(&folder, e))?;
+                let entry = entry.at_path(&folder)?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if !name.starts_with(home.prefix.as_str()) && !listed.is_empty() {
                     continue; // another rank's shard

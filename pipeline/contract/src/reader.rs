@@ -15,6 +15,7 @@ use parquet::file::metadata::ParquetMetaData;
 use crate::error::{ContractError, Result};
 use crate::records::Record;
 use crate::schema::{check_compatible, RecordKind};
+use crate::AtPath;
 
 /// How to read a shard.
 #[derive(Debug, Clone)]
@@ -43,7 +44,7 @@ pub struct ShardReader {
 impl ShardReader {
     pub fn open(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let file = File::open(&path).map_err(|e| ContractError::io(&path, e))?;
+        let file = File::open(&path).at_path(&path)?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| ContractError::parquet(&path, e))?;
         let metadata = builder.metadata().clone();
         let builder = match &options.columns {

@@ -25,6 +25,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::error::{ContractError, Result};
 use crate::manifest::ShardInfo;
 use crate::records::Record;
+use crate::{AtPath, PathError};
 
 /// How shards are laid out.
 #[derive(Debug, Clone)]
@@ -63,10 +64,10 @@ impl ShardWriter {
     pub fn create(path: impl AsRef<Path>, schema: SchemaRef, options: &WriterOptions) -> Result<Self> {
         let final_path = path.as_ref().to_path_buf();
         if let Some(parent) = final_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(|e| ContractError::io(parent, e))?;
+            fs::create_dir_all(parent).at_path(parent)?;
         }
         let temp_path = temp_path_for(&final_path)?;
-        let file = File::create(&temp_path).map_err(|e| ContractError::io(&temp_path, e))?;
+        let file = File::create(&temp_path).at_path(&temp_path)?;
         let properties = writer_properties(&schema, options).map_err(|e| ContractError::parquet(&final_path, e))?;
         let writer = ArrowWriter::try_new(HashingFile::new(file), schema, Some(properties))
             .map_err(|e| ContractError::parquet(&final_path, e));
@@ -124,9 +125,9 @@ impl ShardWriter {
         let writer = self.writer.take().expect("finish() is called once");
         let hashing = writer.into_inner().map_err(|e| ContractError::parquet(&self.final_path, e))?;
         let (file, bytes, xxh3) = hashing.into_parts();
-        file.sync_all().map_err(|e| ContractError::io(&self.temp_path, e))?;
+        file.sync_all().at_path(&self.temp_path)?;
         drop(file);
-        fs::rename(&self.temp_path, &self.final_path).map_err(|e| ContractError::io(&self.final_path, e))?;
+        fs::rename(&self.temp_path, &self.final_path).at_path(&self.final_path)?;
         sync_parent_dir(&self.final_path)?;
         let file_name = crate::layout::listed_name(&self.final_path);
         Ok(ShardInfo { file: file_name, rows: self.rows, bytes, xxh3: format!("{xxh3:016x}") })
@@ -168,7 +169,7 @@ const TEMP_SUFFIX: &str = ".tmp";
 fn temp_path_for(final_path: &Path) -> Result<PathBuf> {
     let name = final_path
         .file_name()
-        .ok_or_else(|| ContractError::io(final_path, io::Error::new(io::ErrorKind::InvalidInput, "not a file path")))?;
+        .ok_or_else(|| PathError::io(final_path, io::Error::new(io::ErrorKind::InvalidInput, "not a file path")))?;
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let temp_name = format!(".{}.{}-{n}{TEMP_SUFFIX}", name.to_string_lossy(), std::process::id());
     Ok(final_path.with_file_name(temp_name))
@@ -193,14 +194,14 @@ fn clean_temp_files_in(dir: &Path, prefix: &str) -> Result<usize> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(ContractError::io(dir, e)),
+        Err(e) => return Err(PathError::io(dir, e).into()),
     };
     let mut removed = 0;
     for entry in entries {
-        let entry = entry.map_err(|e| ContractError::io(dir, e))?;
+        let entry = entry.at_path(dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if is_temp_file_name(&name) && name.starts_with(prefix) {
-            fs::remove_file(entry.path()).map_err(|e| ContractError::io(entry.path(), e))?;
+            fs::remove_file(entry.path()).at_path(entry.path())?;
             removed += 1;
         }
     }
@@ -219,7 +220,7 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .and_then(|()| fs::rename(&temp_path, path));
     if let Err(e) = written {
         let _ = fs::remove_file(&temp_path);
-        return Err(ContractError::io(path, e));
+        return Err(PathError::io(path, e).into());
     }
     sync_parent_dir(path)
 }
@@ -229,7 +230,7 @@ fn sync_parent_dir(path: &Path) -> Result<()> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    File::open(parent).and_then(|dir| dir.sync_all()).map_err(|e| ContractError::io(parent, e))
+    Ok(File::open(parent).and_then(|dir| dir.sync_all()).at_path(parent)?)
 }
 
 /// A file that hashes (xxh3) and counts every byte written to it, so a shard's checksum costs no

@@ -7,15 +7,9 @@ use wit_contract::ContractError;
 #[derive(Debug, thiserror::Error)]
 pub enum CurateError {
     #[error(transparent)]
+    Path(#[from] wit_contract::PathError),
+    #[error(transparent)]
     Contract(#[from] ContractError),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {problem}")]
-    Input { path: PathBuf, problem: String },
     #[error("{path}, row {row}: {problem}")]
     Row { path: PathBuf, row: u64, problem: String },
     #[error("the dictionary holds more than 2^32 queries")]
@@ -26,16 +20,6 @@ pub enum CurateError {
     Config(String),
     #[error("{path}: {problem}")]
     Counts { path: PathBuf, problem: String },
-}
-
-impl CurateError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        CurateError::Io { path: path.into(), source }
-    }
-
-    pub(crate) fn input(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
-        CurateError::Input { path: path.into(), problem: problem.into() }
-    }
 }
 
 pub type Result<T, E = CurateError> = std::result::Result<T, E>;

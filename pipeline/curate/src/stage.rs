@@ -24,6 +24,7 @@ use crate::matcher::{MatchMode, Matcher, Scratch};
 use crate::strict;
 use crate::{CurateConfig, CurateStats, Phase};
 use std::collections::HashSet;
+use wit_contract::{AtPath, PathError};
 use wit_ranks::{RankOf, StepMarker};
 
 /// The folder of the per-query table inside the output folder.
@@ -60,10 +61,10 @@ pub fn load_dictionary(path: &Path) -> Result<Dictionary> {
     } else {
         let manifest = Manifest::load(path)?;
         if manifest.kind != RecordKind::Queries {
-            return Err(CurateError::input(path, format!("a {} folder, not a queries folder", manifest.kind)));
+            return Err(PathError::input(path, format!("a {} folder, not a queries folder", manifest.kind)).into());
         }
         if !manifest.complete {
-            return Err(CurateError::input(path, "the queries folder is incomplete (its manifest says so)"));
+            return Err(PathError::input(path, "the queries folder is incomplete (its manifest says so)").into());
         }
         manifest.shard_paths(path)
     };
@@ -73,10 +74,11 @@ pub fn load_dictionary(path: &Path) -> Result<Dictionary> {
     }
     entries.sort_unstable_by_key(|e| e.0);
     if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(CurateError::input(
+        return Err(PathError::input(
             path,
             format!("query id {} appears twice ({:?} and {:?})", w[0].0, w[0].1, w[1].1),
-        ));
+        )
+        .into());
     }
     let (ids, queries) = entries.into_iter().unzip();
     Ok(Dictionary { ids, queries })
@@ -86,10 +88,10 @@ pub fn load_dictionary(path: &Path) -> Result<Dictionary> {
 fn candidate_shards(dir: &Path) -> Result<Vec<PathBuf>> {
     let manifest = Manifest::load(dir)?;
     if manifest.kind != RecordKind::Candidates {
-        return Err(CurateError::input(dir, format!("a {} folder, not a candidates folder", manifest.kind)));
+        return Err(PathError::input(dir, format!("a {} folder, not a candidates folder", manifest.kind)).into());
     }
     if !manifest.complete {
-        return Err(CurateError::input(dir, "the candidates folder is incomplete (harvest has not finished)"));
+        return Err(PathError::input(dir, "the candidates folder is incomplete (harvest has not finished)").into());
     }
     Ok(manifest.shard_paths(dir))
 }
@@ -108,10 +110,10 @@ impl BatchMatches {
 }
 
 fn string_column<'a>(batch: &'a RecordBatch, name: &str, path: &Path, first_row: u64) -> Result<&'a StringArray> {
-    let column = batch.column_by_name(name).ok_or_else(|| CurateError::input(path, format!("no `{name}` column")))?;
-    let strings = column.as_string_opt::<i32>().ok_or_else(|| {
-        CurateError::input(path, format!("column `{name}` has type {}, not Utf8", column.data_type()))
-    })?;
+    let column = batch.column_by_name(name).ok_or_else(|| PathError::input(path, format!("no `{name}` column")))?;
+    let strings = column
+        .as_string_opt::<i32>()
+        .ok_or_else(|| PathError::input(path, format!("column `{name}` has type {}, not Utf8", column.data_type())))?;
     if strings.null_count() > 0 {
         let row = (0..strings.len()).find(|&r| strings.is_null(r)).unwrap_or(0);
         return Err(CurateError::Row {
@@ -346,7 +348,7 @@ fn select_shard(
             continue;
         }
         let kept_batch = filter_record_batch(&batch, &BooleanArray::from(mask))
-            .map_err(|e| CurateError::input(path, format!("rows from {rows}: {e}")))?;
+            .map_err(|e| PathError::input(path, format!("rows from {rows}: {e}")))?;
         let candidates = Candidate::from_batch(&kept_batch).map_err(|e| CurateError::Row {
             path: path.to_path_buf(),
             row: rows,
@@ -366,13 +368,14 @@ fn select_shard(
     }
     if let Decide::Strict { kept, .. } = decide {
         if strict_kept != kept.len() {
-            return Err(CurateError::input(
+            return Err(PathError::input(
                 path,
                 format!(
                     "the strict pass kept {} of its texts, {strict_kept} found: the shard changed since --phase order",
                     kept.len()
                 ),
-            ));
+            )
+            .into());
         }
     }
     let info = writer.finish()?;
@@ -447,12 +450,12 @@ fn read_query_counts(path: &Path, dictionary: &Dictionary) -> Result<(Vec<u64>, 
 }
 
 fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let json = serde_json::to_vec_pretty(value).map_err(|e| CurateError::input(path, e.to_string()))?;
+    let json = serde_json::to_vec_pretty(value).map_err(|e| PathError::input(path, e.to_string()))?;
     Ok(wit_contract::write_file_atomically(path, &json)?)
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| CurateError::io(dir, e))?;
+    fs::create_dir_all(dir).at_path(dir)?;
     clean_stale_temp_files(dir)?;
     Ok(())
 }
@@ -464,7 +467,7 @@ fn create_rank_dir(dir: &Path, config: &CurateConfig) -> Result<()> {
     if config.world_size == 1 || config.phase == Phase::Merge {
         return create_dir(dir);
     }
-    fs::create_dir_all(dir).map_err(|e| CurateError::io(dir, e))
+    Ok(fs::create_dir_all(dir).at_path(dir)?)
 }
 
 /// What the last step of a run records.
@@ -664,7 +667,7 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
                     break;
                 }
                 let slot = part.iter().position(|(i, _)| *i == shard as usize).ok_or_else(|| {
-                    CurateError::input(
+                    PathError::input(
                         &config.candidates,
                         format!("the strict pass kept a row of shard {shard}, not this rank's"),
                     )
@@ -693,10 +696,11 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
     if let Some(mut stream) = kept_stream {
         if let Some(extra) = stream.next() {
             let (shard, _) = wit_ranks::shuffle::unpack(extra.map_err(strict::ranks_error)?.hash);
-            return Err(CurateError::input(
+            return Err(PathError::input(
                 &config.candidates,
                 format!("the strict pass kept a row of shard {shard}, not this rank's"),
-            ));
+            )
+            .into());
         }
     }
     let _ = fs::remove_dir_all(out.join("_spill"));
@@ -798,7 +802,7 @@ fn merge(
         }
         kept.iter_mut().zip(k).for_each(|(a, b)| *a += b);
         let part_path = counts_dir.join(format!("shards-{suffix}.json"));
-        let text = fs::read_to_string(&part_path).map_err(|e| CurateError::io(&part_path, e))?;
+        let text = fs::read_to_string(&part_path).at_path(&part_path)?;
         let part: Part = serde_json::from_str(&text)
             .map_err(|e| CurateError::Counts { path: part_path.clone(), problem: e.to_string() })?;
         if part.config != config_json {

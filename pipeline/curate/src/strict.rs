@@ -28,6 +28,7 @@ use wit_ranks::sort::{write_records, SortRecord};
 use wit_ranks::{Entry, ExternalSorter, RankOf, Sorted};
 
 use crate::error::{CurateError, Result};
+use wit_contract::{AtPath, PathError};
 
 pub const STEP_ORDER: &str = "curate-order";
 pub const STEP_STRICT: &str = "curate-strict";
@@ -138,7 +139,7 @@ pub fn run_greedy(out: &Path, world_size: usize, num_queries: usize, cap: u64) -
     for rank in 0..world_size {
         let path = kept_path(out, RankOf::new(rank, world_size));
         let temp = path.with_extension("bin.tmp");
-        let file = File::create(&temp).map_err(|e| CurateError::io(&temp, e))?;
+        let file = File::create(&temp).at_path(&temp)?;
         writers.push(BufWriter::with_capacity(64 << 10, file));
         temps.push((temp, path));
     }
@@ -153,9 +154,7 @@ pub fn run_greedy(out: &Path, world_size: usize, num_queries: usize, cap: u64) -
             group.iter().for_each(|c| kept_per_query[c.query as usize] += 1);
             let owner = unpack(first.pos).0 as usize % world_size;
             let (temp, _) = &temps[owner];
-            writers[owner]
-                .write_all(&Entry { hash: first.pos, at: 0 }.to_bytes())
-                .map_err(|e| CurateError::io(temp, e))?;
+            writers[owner].write_all(&Entry { hash: first.pos, at: 0 }.to_bytes()).at_path(temp)?;
             stats.kept += 1;
         }
         group.clear();
@@ -178,9 +177,9 @@ pub fn run_greedy(out: &Path, world_size: usize, num_queries: usize, cap: u64) -
     decide(&mut group, &mut stats)?;
     stats.bytes_read = stats.claims * (Claim::WORDS * 8) as u64;
     for (writer, (temp, path)) in writers.into_iter().zip(temps) {
-        let file = writer.into_inner().map_err(|e| CurateError::io(&temp, e.into_error()))?;
-        file.sync_all().map_err(|e| CurateError::io(&temp, e))?;
-        std::fs::rename(&temp, &path).map_err(|e| CurateError::io(&path, e))?;
+        let file = writer.into_inner().map_err(|e| PathError::io(&temp, e.into_error()))?;
+        file.sync_all().at_path(&temp)?;
+        std::fs::rename(&temp, &path).at_path(&path)?;
     }
     Ok(stats)
 }
@@ -200,9 +199,8 @@ pub fn kept_positions(path: &Path, spill: &Path, budget: u64) -> Result<Sorted<E
 
 pub(crate) fn ranks_error(e: wit_ranks::RanksError) -> CurateError {
     match e {
-        wit_ranks::RanksError::Io { path, source } => CurateError::io(path, source),
-        wit_ranks::RanksError::Input { path, problem } => CurateError::input(path, problem),
-        wit_ranks::RanksError::Contract(e) => CurateError::from(e),
+        wit_ranks::RanksError::Path(e) => CurateError::Path(e),
+        wit_ranks::RanksError::Contract(e) => CurateError::Contract(e),
     }
 }
 

@@ -14,6 +14,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::scene::{Scene, COLOURS, SHAPES};
 use crate::DemoWebError;
+use wit_contract::{AtPath, PathError};
 
 /// Scene ids of the held-out set start here; a site would need 2^40 images to reach them.
 pub const HELDOUT_FIRST_ID: u64 = 1 << 40;
@@ -34,20 +35,17 @@ pub fn class_names() -> Vec<String> {
 /// Writes `count` held-out scenes of `seed`'s world into `dir/corpus` and the class names into
 /// `dir/classes`. Returns the number of classes.
 pub fn write_heldout(seed: u64, count: u64, image_size: u32, dir: &Path) -> Result<usize, DemoWebError> {
-    let contract =
-        |e: wit_contract::ContractError| DemoWebError::Io { path: dir.to_path_buf(), source: std::io::Error::other(e) };
     let corpus_dir = dir.join("corpus");
     let classes_dir = dir.join("classes");
     for d in [&corpus_dir, &classes_dir] {
-        std::fs::create_dir_all(d).map_err(|source| DemoWebError::Io { path: d.clone(), source })?;
+        std::fs::create_dir_all(d).at_path(d)?;
     }
     let mut rows = Vec::with_capacity(count as usize);
     for id in HELDOUT_FIRST_ID..HELDOUT_FIRST_ID + count {
         let scene = Scene::generate(seed, id);
         let img = scene.render(image_size);
         let mut png = Cursor::new(Vec::new());
-        img.write_to(&mut png, ImageFormat::Png)
-            .map_err(|e| DemoWebError::Io { path: corpus_dir.clone(), source: std::io::Error::other(e) })?;
+        img.write_to(&mut png, ImageFormat::Png).map_err(|e| PathError::io(&corpus_dir, std::io::Error::other(e)))?;
         let png = png.into_inner();
         let url = format!("demo://heldout/{id}.png");
         let caption = scene.caption();
@@ -76,12 +74,11 @@ pub fn write_heldout(seed: u64, count: u64, image_size: u32, dir: &Path) -> Resu
     let config = serde_json::json!({"stage": "demo_heldout", "seed": seed, "count": count, "image_size": image_size});
     let mut corpus = Manifest::new(RecordKind::Corpus, config.clone(), Some(seed));
     let mut writer =
-        ShardWriter::for_records::<CorpusImage>(wit_contract::shard_path(&corpus_dir, 0), &WriterOptions::default())
-            .map_err(contract)?;
-    writer.write_records(&rows).map_err(contract)?;
-    corpus.add_shard(writer.finish().map_err(contract)?);
+        ShardWriter::for_records::<CorpusImage>(wit_contract::shard_path(&corpus_dir, 0), &WriterOptions::default())?;
+    writer.write_records(&rows)?;
+    corpus.add_shard(writer.finish()?);
     corpus.complete = true;
-    corpus.save(&corpus_dir).map_err(contract)?;
+    corpus.save(&corpus_dir)?;
 
     let names = class_names();
     let entries: Vec<QueryEntry> = names
@@ -97,12 +94,11 @@ pub fn write_heldout(seed: u64, count: u64, image_size: u32, dir: &Path) -> Resu
         .collect();
     let mut classes = Manifest::new(RecordKind::Queries, config, Some(seed));
     let mut writer =
-        ShardWriter::for_records::<QueryEntry>(classes_dir.join("data/queries.parquet"), &WriterOptions::default())
-            .map_err(contract)?;
-    writer.write_records(&entries).map_err(contract)?;
-    classes.add_shard(writer.finish().map_err(contract)?);
+        ShardWriter::for_records::<QueryEntry>(classes_dir.join("data/queries.parquet"), &WriterOptions::default())?;
+    writer.write_records(&entries)?;
+    classes.add_shard(writer.finish()?);
     classes.complete = true;
-    classes.save(&classes_dir).map_err(contract)?;
+    classes.save(&classes_dir)?;
     Ok(names.len())
 }
 

@@ -14,7 +14,6 @@ pub mod site;
 pub mod wat;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use scene::Scene;
@@ -23,12 +22,14 @@ pub use site::{ImageKind, Site, SiteConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoWebError {
+    #[error(transparent)]
+    Path(#[from] wit_contract::PathError),
+    #[error(transparent)]
+    Contract(#[from] wit_contract::ContractError),
     #[error("the demo web serves loopback only, not {0}")]
     NotLoopback(SocketAddr),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
     #[error("cannot start the demo web's runtime: {0}")]
     Runtime(std::io::Error),
 }

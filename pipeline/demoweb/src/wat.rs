@@ -14,11 +14,12 @@ use serde_json::{json, Value};
 
 use crate::site::Site;
 use crate::DemoWebError;
+use wit_contract::PathError;
 
 /// Writes the WAT of every public page of `site` served at `base` (e.g. `http://127.0.0.1:8080`).
 /// Returns the number of records.
 pub fn write_wat(site: &Site, base: &str, path: &Path) -> Result<usize, DemoWebError> {
-    let io_err = |source| DemoWebError::Io { path: path.to_path_buf(), source };
+    let io_err = |source| PathError::io(path, source);
     let file = File::create(path).map_err(io_err)?;
     let mut out = BufWriter::new(file);
     let pages = site.public_pages();
@@ -60,8 +61,7 @@ pub fn write_wat(site: &Site, base: &str, path: &Path) -> Result<usize, DemoWebE
                 }
             }
         });
-        let payload = serde_json::to_vec(&body)
-            .map_err(|e| DemoWebError::Io { path: path.to_path_buf(), source: std::io::Error::other(e) })?;
+        let payload = serde_json::to_vec(&body).map_err(|e| PathError::io(path, std::io::Error::other(e)))?;
         let head = format!(
             "WARC/1.0\r\nWARC-Type: metadata\r\nWARC-Target-URI: {target}\r\nWARC-Date: 2024-12-01T00:00:00Z\r\n\
              WARC-Record-ID: <urn:uuid:wit-demo-{i:08}>\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",

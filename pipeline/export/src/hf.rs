@@ -7,7 +7,8 @@ use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, StructArray};
 use arrow::datatypes::{DataType, Field, Fields, Schema};
 use wit_contract::{Manifest, ReadOptions, RecordKind, ShardReader, ShardWriter, WriterOptions};
 
-use crate::{ExportError, ExportStats, Result};
+use crate::{ExportStats, Result};
+use wit_contract::{AtPath, PathError};
 
 #[derive(Debug, Clone)]
 pub struct HfConfig {
@@ -31,21 +32,19 @@ fn image_fields() -> Fields {
 /// `batch` with its `image` column as `datasets`' image struct and the features in the metadata.
 fn as_hf(batch: &RecordBatch, path: &Path) -> Result<RecordBatch> {
     let schema = batch.schema();
-    let index = schema
-        .index_of("image")
-        .map_err(|_| ExportError::Input { path: path.to_path_buf(), problem: "no `image` column".into() })?;
+    let index = schema.index_of("image").map_err(|_| PathError::input(path, "no `image` column"))?;
     let image = batch.column(index).clone();
     let paths: ArrayRef = Arc::new(StringArray::new_null(image.len()));
     let structs = StructArray::try_new(image_fields(), vec![image, paths], None)
-        .map_err(|e| ExportError::Input { path: path.to_path_buf(), problem: format!("`image`: {e}") })?;
+        .map_err(|e| PathError::input(path, format!("`image`: {e}")))?;
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields[index] = Field::new("image", DataType::Struct(image_fields()), true);
     let mut metadata = schema.metadata().clone();
     metadata.insert("huggingface".to_owned(), HF_METADATA.to_owned());
     let mut columns = batch.columns().to_vec();
     columns[index] = Arc::new(structs);
-    RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, metadata)), columns)
-        .map_err(|e| ExportError::Input { path: path.to_path_buf(), problem: e.to_string() })
+    Ok(RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, metadata)), columns)
+        .map_err(|e| PathError::input(path, e.to_string()))?)
 }
 
 /// `train-00003-of-00010.parquet`: the name `datasets` maps to the train split.
@@ -59,16 +58,17 @@ pub fn export_hf(config: &HfConfig) -> Result<ExportStats> {
     let world_size = config.world_size.max(1);
     let manifest = Manifest::load(&config.corpus)?;
     if manifest.kind != RecordKind::Corpus || !manifest.complete {
-        return Err(ExportError::Input {
-            path: Manifest::path_in(&config.corpus),
-            problem: format!(
+        return Err(PathError::input(
+            Manifest::path_in(&config.corpus),
+            format!(
                 "a {} folder, complete: {}; `wit export hf` reads a complete corpus",
                 manifest.kind, manifest.complete
             ),
-        });
+        )
+        .into());
     }
     let data = config.out.join(wit_contract::DATA_DIR);
-    std::fs::create_dir_all(&data).map_err(|e| ExportError::io(&data, e))?;
+    std::fs::create_dir_all(&data).at_path(&data)?;
     wit_contract::clean_stale_temp_files(&config.out)?;
     let count = manifest.shards.len();
     let mut stats = ExportStats { samples_total: manifest.total_rows(), ..ExportStats::default() };

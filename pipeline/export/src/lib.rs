@@ -20,24 +20,16 @@ pub mod webdataset;
 pub use hf::{export_hf, HfConfig};
 pub use webdataset::{export_webdataset, ExportStats, WebDatasetConfig};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Path(#[from] wit_contract::PathError),
     #[error(transparent)]
     Contract(#[from] wit_contract::ContractError),
     #[error("{path}: {problem}")]
-    Input { path: PathBuf, problem: String },
-    #[error("{path}: {problem}")]
     Output { path: PathBuf, problem: String },
-}
-
-impl ExportError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        ExportError::Io { path: path.to_path_buf(), source }
-    }
 }
 
 pub type Result<T, E = ExportError> = std::result::Result<T, E>;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use wit_contract::{CorpusImage, Manifest, RecordKind, RecordReader};
 
 use crate::{ExportError, Result};
+use wit_contract::{AtPath, PathError};
 
 /// What the export records in `DIR/_export.json`: a rerun with other settings is refused.
 const SETTINGS_FILE: &str = "_export.json";
@@ -99,19 +100,21 @@ pub fn export_webdataset(config: &WebDatasetConfig) -> Result<ExportStats> {
     }
     let manifest = Manifest::load(&config.corpus)?;
     if manifest.kind != RecordKind::Corpus {
-        return Err(ExportError::Input {
-            path: Manifest::path_in(&config.corpus),
-            problem: format!("a {} folder; `wit export webdataset` reads a corpus (wit fetch output)", manifest.kind),
-        });
+        return Err(PathError::input(
+            Manifest::path_in(&config.corpus),
+            format!("a {} folder; `wit export webdataset` reads a corpus (wit fetch output)", manifest.kind),
+        )
+        .into());
     }
     if !manifest.complete {
-        return Err(ExportError::Input {
-            path: Manifest::path_in(&config.corpus),
-            problem: "the corpus is not complete yet (its fetch has not finished)".into(),
-        });
+        return Err(PathError::input(
+            Manifest::path_in(&config.corpus),
+            "the corpus is not complete yet (its fetch has not finished)",
+        )
+        .into());
     }
     let out = &config.out;
-    fs::create_dir_all(out).map_err(|e| ExportError::io(out, e))?;
+    fs::create_dir_all(out).at_path(out)?;
     check_settings(out, &manifest, config)?;
     remove_own_temporaries(out, config.rank, world_size)?;
 
@@ -192,13 +195,13 @@ fn temp_name(index: usize) -> String {
 
 /// Removes what a killed run left of this rank's tars: their hidden temporary files.
 fn remove_own_temporaries(out: &Path, rank: usize, world_size: usize) -> Result<()> {
-    for entry in fs::read_dir(out).map_err(|e| ExportError::io(out, e))? {
-        let entry = entry.map_err(|e| ExportError::io(out, e))?;
+    for entry in fs::read_dir(out).at_path(out)? {
+        let entry = entry.at_path(out)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let index =
             name.strip_prefix('.').and_then(|n| n.strip_suffix(".tar.tmp")).and_then(|n| n.parse::<usize>().ok());
         if index.is_some_and(|i| i % world_size == rank) {
-            fs::remove_file(entry.path()).map_err(|e| ExportError::io(&entry.path(), e))?;
+            fs::remove_file(entry.path()).at_path(entry.path())?;
         }
     }
     Ok(())
@@ -215,7 +218,7 @@ fn write_tar(
     samples_per_tar: usize,
 ) -> Result<(u64, u64)> {
     let temp = path.with_file_name(temp_name(index));
-    let file = File::create(&temp).map_err(|e| ExportError::io(&temp, e))?;
+    let file = File::create(&temp).at_path(&temp)?;
     let mut builder = tar::Builder::new(BufWriter::new(file));
     builder.mode(tar::HeaderMode::Deterministic);
     let mut written = 0u64;
@@ -251,16 +254,16 @@ fn write_tar(
                     header.set_mode(0o644);
                     header.set_mtime(0);
                     header.set_entry_type(tar::EntryType::Regular);
-                    builder.append_data(&mut header, name, data).map_err(|e| ExportError::io(&temp, e))?;
+                    builder.append_data(&mut header, name, data).at_path(&temp)?;
                     bytes += data.len() as u64;
                 }
                 written += 1;
             }
             start = end;
         }
-        let writer = builder.into_inner().map_err(|e| ExportError::io(&temp, e))?;
-        let file = writer.into_inner().map_err(|e| ExportError::io(&temp, e.into_error()))?;
-        file.sync_all().map_err(|e| ExportError::io(&temp, e))?;
+        let writer = builder.into_inner().at_path(&temp)?;
+        let file = writer.into_inner().map_err(|e| PathError::io(&temp, e.into_error()))?;
+        file.sync_all().at_path(&temp)?;
         Ok(())
     })();
     if let Err(e) = result {
@@ -269,12 +272,13 @@ fn write_tar(
     }
     if written != count {
         let _ = fs::remove_file(&temp);
-        return Err(ExportError::Input {
-            path: corpus.to_path_buf(),
-            problem: format!("tar {index}: expected {count} rows from row {first}, the shards held {written}"),
-        });
+        return Err(PathError::input(
+            corpus,
+            format!("tar {index}: expected {count} rows from row {first}, the shards held {written}"),
+        )
+        .into());
     }
-    fs::rename(&temp, path).map_err(|e| ExportError::io(path, e))?;
+    fs::rename(&temp, path).at_path(path)?;
     Ok((written, bytes))
 }
 

@@ -33,6 +33,7 @@ use wit_ranks::{Entry, RankOf, StepMarker};
 use crate::error::{FetchStageError, Result};
 use crate::output::{Counts, FAILURES_DIR};
 use crate::FetchStats;
+use wit_contract::AtPath;
 
 pub const STEP_SEND: &str = "fetch";
 pub const STEP_DEDUP: &str = "fetch-dedup";
@@ -55,8 +56,7 @@ pub fn rank_failures_dir(out: &Path, rank: usize, world_size: usize) -> PathBuf 
 
 pub(crate) fn ranks_error(e: wit_ranks::RanksError) -> FetchStageError {
     match e {
-        wit_ranks::RanksError::Io { path, source } => FetchStageError::io(path, source),
-        wit_ranks::RanksError::Input { path, problem } => FetchStageError::Output { path, problem },
+        wit_ranks::RanksError::Path(e) => FetchStageError::Path(e),
         wit_ranks::RanksError::Contract(e) => FetchStageError::Contract(e),
     }
 }
@@ -315,7 +315,7 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
     corpus.stats = stats;
     corpus.save(dir)?;
     for path in old_files {
-        fs::remove_file(&path).map_err(|e| FetchStageError::io(&path, e))?;
+        fs::remove_file(&path).at_path(&path)?;
     }
     tracing::info!(dir = %dir.display(), moved, "moved duplicate images to the failures");
     stats_of(&corpus, dir)
@@ -377,7 +377,7 @@ pub(crate) fn merge(
         map.insert("duplicate_input_keys".into(), totals.duplicate_input_keys.into());
         map.insert("bad_input_rows".into(), totals.bad_input_rows.into());
     }
-    fs::create_dir_all(&failures_out).map_err(|e| FetchStageError::io(&failures_out, e))?;
+    fs::create_dir_all(&failures_out).at_path(&failures_out)?;
     failures.stats = stats.clone();
     failures.complete = true;
     failures.save(&failures_out)?;

@@ -5,11 +5,12 @@
 //! column count) are counted and logged with their row number.
 
 use std::path::{Path, PathBuf};
+use wit_contract::PathError;
 
 use wit_contract::{pair_key, recorded_path, Candidate, CuratedPair, Manifest, Provenance, RecordKind, RecordReader};
 use wit_harvest::url_list::{self, UrlListOptions};
 
-use crate::error::{FetchStageError, Result};
+use crate::error::Result;
 
 /// One pair to fetch.
 #[derive(Debug, Clone)]
@@ -36,7 +37,7 @@ impl FetchInput {
             return Self::from_folder(path);
         }
         if !path.is_file() {
-            return Err(FetchStageError::Input { path: path.to_path_buf(), problem: "no such file or folder".into() });
+            return Err(PathError::input(path, "no such file or folder").into());
         }
         Ok(FetchInput::UrlList { path: path.to_path_buf(), options: list.clone() })
     }
@@ -45,18 +46,19 @@ impl FetchInput {
     pub fn from_folder(path: &Path) -> Result<Self> {
         let manifest = Manifest::load(path)?;
         if !manifest.complete {
-            return Err(FetchStageError::Input {
-                path: path.to_path_buf(),
-                problem: "the folder is incomplete (its manifest says so); finish the stage that writes it".into(),
-            });
+            return Err(PathError::input(
+                path,
+                "the folder is incomplete (its manifest says so); finish the stage that writes it",
+            )
+            .into());
         }
         match manifest.kind {
             RecordKind::Curated => Ok(FetchInput::Curated(path.to_path_buf())),
             RecordKind::Candidates => Ok(FetchInput::Candidates(path.to_path_buf())),
-            other => Err(FetchStageError::Input {
-                path: path.to_path_buf(),
-                problem: format!("a {other} folder; fetch reads a curated or a candidates folder"),
-            }),
+            other => {
+                Err(PathError::input(path, format!("a {other} folder; fetch reads a curated or a candidates folder"))
+                    .into())
+            }
         }
     }
 
@@ -124,8 +126,7 @@ impl FetchInput {
 }
 
 fn for_each_list_row(path: &Path, options: &UrlListOptions, mut each: impl FnMut(InputPair) -> bool) -> Result<u64> {
-    let input_error =
-        |e: url_list::UrlListError| FetchStageError::Input { path: path.to_path_buf(), problem: e.to_string() };
+    let input_error = |e: url_list::UrlListError| PathError::input(path, e.to_string());
     let mut bad_rows = 0u64;
     for row in url_list::open(path, options).map_err(input_error)? {
         let row = match row {
@@ -135,7 +136,7 @@ fn for_each_list_row(path: &Path, options: &UrlListOptions, mut each: impl FnMut
                 bad_rows += 1;
                 continue;
             }
-            Err(e) => return Err(input_error(e)),
+            Err(e) => return Err(input_error(e).into()),
         };
         let caption = row.caption.unwrap_or_default();
         let candidate = Candidate {

@@ -21,6 +21,7 @@ use wit_contract::{
 };
 
 use crate::error::{FetchStageError, Result};
+use wit_contract::{AtPath, PathError};
 
 /// The failures folder inside the output folder (`_`-named: readers of the corpus skip it).
 pub const FAILURES_DIR: &str = wit_contract::FAILURES_DIR;
@@ -264,7 +265,7 @@ fn open_series<T: Record>(
     shard_rows: u64,
     state: &mut ResumeState,
 ) -> Result<Series<T>> {
-    fs::create_dir_all(dir).map_err(|e| FetchStageError::io(dir, e))?;
+    fs::create_dir_all(dir).at_path(dir)?;
     clean_stale_temp_files(dir)?;
     let mut manifest = match Manifest::load_if_present(dir)? {
         Some(manifest) if manifest.kind == kind && manifest.config == *config => manifest,
@@ -299,14 +300,14 @@ fn remove_unlisted_shards(dir: &Path, manifest: &Manifest) -> Result<()> {
     let entries = match fs::read_dir(&home.dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(FetchStageError::io(&home.dir, e)),
+        Err(e) => return Err(PathError::io(&home.dir, e).into()),
     };
     for entry in entries {
-        let entry = entry.map_err(|e| FetchStageError::io(&home.dir, e))?;
+        let entry = entry.at_path(&home.dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if home.owns(&name) && !manifest.has_shard(&format!("{}{name}", home.listed)) {
             tracing::info!(file = %entry.path().display(), "removing a shard the manifest does not list (interrupted run)");
-            fs::remove_file(entry.path()).map_err(|e| FetchStageError::io(entry.path(), e))?;
+            fs::remove_file(entry.path()).at_path(entry.path())?;
         }
     }
     Ok(())

@@ -26,6 +26,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::error::{HarvestError, Result};
 use crate::html::{extract_html, HtmlOptions};
 use crate::{harvest, HarvestConfig, HarvestStats};
+use wit_contract::{AtPath, PathError};
 
 /// Everything a crawl needs.
 #[derive(Debug, Clone)]
@@ -76,17 +77,14 @@ pub fn crawl(config: &CrawlConfig) -> Result<CrawlStats> {
     let out = config.harvest.out.clone();
     let warc = crawl_warc_path(&out);
     let dir = warc.parent().map(Path::to_path_buf).unwrap_or_else(|| out.clone());
-    std::fs::create_dir_all(&dir).map_err(|e| HarvestError::io(&dir, e))?;
+    std::fs::create_dir_all(&dir).at_path(&dir)?;
     let mut stats = if warc.is_file() {
         tracing::info!("{}: crawl already finished; harvesting it", warc.display());
         CrawlStats { reused_earlier_crawl: true, ..CrawlStats::default() }
     } else {
         let started = std::time::Instant::now();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| HarvestError::io(&dir, e))?;
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().at_path(&dir)?;
         let mut stats = runtime.block_on(crawl_to_warc(config, &warc))?;
         stats.seconds = started.elapsed().as_secs_f64();
         let json = serde_json::to_vec_pretty(&stats).map_err(|e| HarvestError::Config(e.to_string()))?;
@@ -199,7 +197,7 @@ struct WarcWriter {
 
 impl WarcWriter {
     fn create(path: &Path) -> Result<Self> {
-        let file = File::create(path).map_err(|e| HarvestError::io(path, e))?;
+        let file = File::create(path).at_path(path)?;
         Ok(WarcWriter { path: path.to_path_buf(), out: BufWriter::new(file), records: 0 })
     }
 
@@ -225,18 +223,18 @@ impl WarcWriter {
             member.write_all(body)?;
             member.write_all(b"\r\n\r\n")
         };
-        write(&mut member).map_err(|e| HarvestError::io(&self.path, e))?;
-        let bytes = member.finish().map_err(|e| HarvestError::io(&self.path, e))?;
-        self.out.write_all(&bytes).map_err(|e| HarvestError::io(&self.path, e))
+        write(&mut member).at_path(&self.path)?;
+        let bytes = member.finish().at_path(&self.path)?;
+        Ok(self.out.write_all(&bytes).at_path(&self.path)?)
     }
 
     /// Flushes, syncs and renames the file to `dest`; returns its size.
     fn finish(self, dest: &Path) -> Result<u64> {
         let path = self.path.clone();
-        let file = self.out.into_inner().map_err(|e| HarvestError::io(&path, e.into_error()))?;
-        file.sync_all().map_err(|e| HarvestError::io(&path, e))?;
-        let bytes = file.metadata().map_err(|e| HarvestError::io(&path, e))?.len();
-        std::fs::rename(&path, dest).map_err(|e| HarvestError::io(dest, e))?;
+        let file = self.out.into_inner().map_err(|e| PathError::io(&path, e.into_error()))?;
+        file.sync_all().at_path(&path)?;
+        let bytes = file.metadata().at_path(&path)?.len();
+        std::fs::rename(&path, dest).at_path(dest)?;
         if let Some(dir) = dest.parent() {
             if let Ok(d) = File::open(dir) {
                 let _ = d.sync_all();

@@ -24,6 +24,7 @@ use wit_ranks::{Entry, RankOf, StepMarker};
 
 use crate::error::{HarvestError, Result};
 use crate::{HarvestStats, InputStats};
+use wit_contract::{AtPath, PathError};
 
 /// Step names (completion markers under `OUT/_steps/`).
 pub const STEP_SEND: &str = "harvest";
@@ -48,8 +49,7 @@ pub(crate) fn stats_of(manifest: &Manifest, dir: &Path) -> Result<HarvestStats> 
 
 pub(crate) fn ranks_error(e: wit_ranks::RanksError) -> HarvestError {
     match e {
-        wit_ranks::RanksError::Io { path, source } => HarvestError::Io { path, source },
-        wit_ranks::RanksError::Input { path, problem } => HarvestError::input(path, problem),
+        wit_ranks::RanksError::Path(e) => HarvestError::Path(e),
         wit_ranks::RanksError::Contract(e) => HarvestError::Contract(e),
     }
 }
@@ -80,7 +80,7 @@ fn key_entries<'a>(dir: &'a Path, manifest: &'a Manifest) -> impl Iterator<Item 
     manifest.shards.iter().flat_map(move |shard| {
         let path = dir.join(&shard.file);
         let entries: Box<dyn Iterator<Item = Result<Entry>>> = match input_index(&shard.file) {
-            None => Box::new(std::iter::once(Err(HarvestError::input(&path, "not a shard-NNNNN name")))),
+            None => Box::new(std::iter::once(Err(PathError::input(&path, "not a shard-NNNNN name").into()))),
             Some(input) => match shard_keys(&path) {
                 Ok(keys) => Box::new(
                     keys.into_iter()
@@ -103,10 +103,10 @@ fn shard_keys(path: &Path) -> Result<Vec<u64>> {
         let column = batch
             .column(0)
             .as_string_opt::<i32>()
-            .ok_or_else(|| HarvestError::input(path, "the key column is not a string column"))?;
+            .ok_or_else(|| PathError::input(path, "the key column is not a string column"))?;
         for (row, key) in column.iter().enumerate() {
             let hash = key.and_then(|k| u64::from_str_radix(k, 16).ok()).ok_or_else(|| {
-                HarvestError::input(path, format!("row {}: key {key:?} is not 16 hex digits", keys.len() + row))
+                PathError::input(path, format!("row {}: key {key:?} is not 16 hex digits", keys.len() + row))
             })?;
             keys.push(hash);
         }
@@ -217,10 +217,10 @@ pub(crate) fn apply(
 fn complete_rank(dir: &Path, rank_config: &serde_json::Value) -> Result<Manifest> {
     let manifest = Manifest::load(dir)?;
     if manifest.kind != RecordKind::Candidates || !manifest.complete {
-        return Err(HarvestError::input(dir, "not a complete candidates folder (has this rank finished?)"));
+        return Err(PathError::input(dir, "not a complete candidates folder (has this rank finished?)").into());
     }
     if manifest.config != *rank_config {
-        return Err(HarvestError::input(dir, "written with another configuration or input list"));
+        return Err(PathError::input(dir, "written with another configuration or input list").into());
     }
     Ok(manifest)
 }
@@ -243,10 +243,10 @@ fn write_filtered(from: &Path, to: &Path, keep: &[bool]) -> Result<Option<ShardI
         let n = batch.num_rows();
         let flags = keep
             .get(at..at + n)
-            .ok_or_else(|| HarvestError::input(from, format!("more rows than the {} keys read before", keep.len())))?;
+            .ok_or_else(|| PathError::input(from, format!("more rows than the {} keys read before", keep.len())))?;
         at += n;
         let kept = filter_record_batch(&batch, &BooleanArray::from(flags.to_vec()))
-            .map_err(|e| HarvestError::input(from, e.to_string()))?;
+            .map_err(|e| PathError::input(from, e.to_string()))?;
         writer.write_batch(&kept)?;
     }
     Ok(Some(writer.finish()?))
@@ -271,7 +271,7 @@ fn apply_drops(
     let mut old_files: Vec<PathBuf> = Vec::new();
     for shard in shards {
         let input = input_index(&shard.file)
-            .ok_or_else(|| HarvestError::input(dir.join(&shard.file), "not a shard-NNNNN name"))?;
+            .ok_or_else(|| PathError::input(dir.join(&shard.file), "not a shard-NNNNN name"))?;
         let mut rows: Vec<u32> = Vec::new();
         while let Some(next) = drops.peek() {
             let at = match next {
@@ -285,7 +285,7 @@ fn apply_drops(
             };
             let (major, row) = unpack(at);
             if major < input {
-                return Err(HarvestError::input(dir, format!("a drop for input {major}, which has no shard here")));
+                return Err(PathError::input(dir, format!("a drop for input {major}, which has no shard here")).into());
             }
             if major > input {
                 break;
@@ -300,9 +300,8 @@ fn apply_drops(
         let source = dir.join(&shard.file);
         let mut keep = vec![true; shard.rows as usize];
         for &row in &rows {
-            *keep
-                .get_mut(row as usize)
-                .ok_or_else(|| HarvestError::input(&source, format!("no row {row} to drop")))? = false;
+            *keep.get_mut(row as usize).ok_or_else(|| PathError::input(&source, format!("no row {row} to drop")))? =
+                false;
         }
         let name = wit_ranks::sweep::rewritten_shard_name(&shard.file);
         let info = write_filtered(&source, &dir.join(&name), &keep)?;
@@ -313,7 +312,7 @@ fn apply_drops(
     }
     if let Some(extra) = drops.next() {
         let at = extra?;
-        return Err(HarvestError::input(dir, format!("a drop for input {}, which has no shard here", unpack(at).0)));
+        return Err(PathError::input(dir, format!("a drop for input {}, which has no shard here", unpack(at).0)).into());
     }
     let mut stats = stats_of(&manifest, dir)?;
     for input in stats.per_input.iter_mut() {
@@ -334,7 +333,7 @@ fn apply_drops(
     manifest.complete = manifest.complete || complete;
     manifest.save(dir)?;
     for path in old_files {
-        fs::remove_file(&path).map_err(|e| HarvestError::io(&path, e))?;
+        fs::remove_file(&path).at_path(&path)?;
     }
     Ok(stats)
 }
@@ -363,11 +362,13 @@ pub(crate) fn merge(
         let manifest = complete_rank(&dir, &rank_config(rank))?;
         let stats = stats_of(&manifest, &dir)?;
         if !stats.deduplicated {
-            return Err(HarvestError::input(&dir, "not deduplicated yet (run --phase dedup and --phase apply first)"));
+            return Err(
+                PathError::input(&dir, "not deduplicated yet (run --phase dedup and --phase apply first)").into()
+            );
         }
         for shard in &manifest.shards {
             let input = input_index(&shard.file)
-                .ok_or_else(|| HarvestError::input(dir.join(&shard.file), "not a shard-NNNNN name"))?;
+                .ok_or_else(|| PathError::input(dir.join(&shard.file), "not a shard-NNNNN name"))?;
             listed.push((input, ShardInfo { file: me.listed(&shard.file), ..shard.clone() }));
         }
         per_input.extend(stats.per_input.into_iter().map(|mut input| {
@@ -381,7 +382,7 @@ pub(crate) fn merge(
     per_input.sort_by(|a, b| index(a).cmp(&index(b)).then(a.path.cmp(&b.path)));
     let mut stats = total(per_input);
     stats.deduplicated = true;
-    fs::create_dir_all(out).map_err(|e| HarvestError::io(out, e))?;
+    fs::create_dir_all(out).at_path(out)?;
     let mut manifest = Manifest::new(RecordKind::Candidates, base.clone(), None);
     listed.into_iter().for_each(|(_, s)| manifest.add_shard(s));
     manifest.stats = serde_json::to_value(&stats).unwrap_or_default();

@@ -29,6 +29,7 @@ use crate::url_list::{self, ListFormat, UrlListOptions};
 use crate::warc::{WarcItem, WarcLimits, WarcReader, WarcRecord};
 use crate::wat::extract_wat;
 use crate::{HarvestConfig, HarvestStats, InputStats, Phase};
+use wit_contract::{AtPath, PathError};
 use wit_ranks::{RankOf, StepMarker};
 
 /// Candidates buffered per input before they are written.
@@ -68,16 +69,16 @@ fn detect_kind(path: &Path) -> Result<InputKind> {
         return Ok(InputKind::Warc { wat: false });
     }
     let mut head = Vec::new();
-    let file = fs::File::open(path).map_err(|e| HarvestError::io(path, e))?;
+    let file = fs::File::open(path).at_path(path)?;
     let mut magic = Vec::new();
-    (&file).take(2).read_to_end(&mut magic).map_err(|e| HarvestError::io(path, e))?;
-    let file = fs::File::open(path).map_err(|e| HarvestError::io(path, e))?;
+    (&file).take(2).read_to_end(&mut magic).at_path(path)?;
+    let file = fs::File::open(path).at_path(path)?;
     let read = if magic == [0x1f, 0x8b] {
         flate2::read::MultiGzDecoder::new(file).take(512).read_to_end(&mut head)
     } else {
         file.take(512).read_to_end(&mut head)
     };
-    read.map_err(|e| HarvestError::io(path, e))?;
+    read.at_path(path)?;
     let text = String::from_utf8_lossy(&head);
     if head.starts_with(b"WARC/") {
         return Ok(InputKind::Warc { wat: text.contains("application/json") });
@@ -88,21 +89,22 @@ fn detect_kind(path: &Path) -> Result<InputKind> {
     if text.trim_start().starts_with('{') {
         return Ok(InputKind::List(ListFormat::Jsonl));
     }
-    Err(HarvestError::input(
+    Err(PathError::input(
         path,
         "cannot tell the format: not WARC/WAT (name or content), nor a csv/tsv/jsonl/parquet/txt list by name",
-    ))
+    )
+    .into())
 }
 
 /// The input files: files as given, folders as their (sorted, non-hidden) files.
 fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
-        let meta = fs::metadata(input).map_err(|e| HarvestError::io(input, e))?;
+        let meta = fs::metadata(input).at_path(input)?;
         if meta.is_dir() {
             let mut inside = Vec::new();
-            for entry in fs::read_dir(input).map_err(|e| HarvestError::io(input, e))? {
-                let entry = entry.map_err(|e| HarvestError::io(input, e))?;
+            for entry in fs::read_dir(input).at_path(input)? {
+                let entry = entry.at_path(input)?;
                 let hidden = entry.file_name().to_string_lossy().starts_with('.');
                 if !hidden && entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
                     inside.push(entry.path());
@@ -223,7 +225,7 @@ enum Done {
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| HarvestError::io(dir, e))?;
+    fs::create_dir_all(dir).at_path(dir)?;
     clean_stale_temp_files(dir)?;
     Ok(())
 }
@@ -354,8 +356,8 @@ fn harvest_into(
 /// Whether `error` is the input's own fault (cannot be read to its end), not the output's.
 fn is_input_fault(error: &HarvestError, input: &Path) -> bool {
     match error {
-        HarvestError::AtOffset { .. } | HarvestError::Input { .. } | HarvestError::UrlList(_) => true,
-        HarvestError::Io { path, .. } => path == input,
+        HarvestError::AtOffset { .. } | HarvestError::Path(PathError::Input { .. }) | HarvestError::UrlList(_) => true,
+        HarvestError::Path(PathError::Io { path, .. }) => path == input,
         HarvestError::Contract(_) | HarvestError::Config(_) | HarvestError::Interrupted(_) => false,
     }
 }
@@ -494,11 +496,11 @@ fn harvest_input(
 ) -> Result<(InputStats, Option<ShardInfo>)> {
     let started = Instant::now();
     let kind = detect_kind(path)?;
-    let metadata = fs::metadata(path).map_err(|e| HarvestError::io(path, e))?;
+    let metadata = fs::metadata(path).at_path(path)?;
     let bytes = metadata.len();
     // A pipe (`<(zcat …)`, a FIFO) has no length: only a regular file can be known empty.
     if bytes == 0 && metadata.is_file() {
-        return Err(HarvestError::input(path, "the file is empty (0 bytes): nothing to harvest"));
+        return Err(PathError::input(path, "the file is empty (0 bytes): nothing to harvest").into());
     }
     let stats = InputStats { path: recorded_path(path), format: kind.name().to_owned(), bytes, ..Default::default() };
     let mut collector = Collector { config, filter, stats, seen: HashSet::new(), buffer: Vec::new() };

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
@@ -18,6 +18,7 @@ use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use wit_contract::AtPath;
 
 /// The formats a URL list can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -93,12 +94,8 @@ pub struct UrlRow {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UrlListError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Path(#[from] wit_contract::PathError),
     /// The file as a whole cannot be read as a list (format, header, columns).
     #[error("{path}: {problem}")]
     Format { path: PathBuf, problem: String },
@@ -159,9 +156,8 @@ impl Columns {
 }
 
 fn open_maybe_gzip(path: &Path) -> Result<Box<dyn Read + Send>, UrlListError> {
-    let io_error = |source| UrlListError::Io { path: path.to_path_buf(), source };
-    let mut file = BufReader::with_capacity(1 << 16, File::open(path).map_err(io_error)?);
-    let gzip = file.fill_buf().map_err(io_error)?.starts_with(&[0x1f, 0x8b]);
+    let mut file = BufReader::with_capacity(1 << 16, File::open(path).at_path(path)?);
+    let gzip = file.fill_buf().at_path(path)?.starts_with(&[0x1f, 0x8b]);
     Ok(if gzip { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) })
 }
 
@@ -201,7 +197,7 @@ pub fn open(path: &Path, options: &UrlListOptions) -> Result<UrlList, UrlListErr
         ListFormat::Parquet => {
             let mut bytes = Vec::new();
             let mut input = input;
-            input.read_to_end(&mut bytes).map_err(|source| UrlListError::Io { path: path.to_path_buf(), source })?;
+            input.read_to_end(&mut bytes).at_path(path)?;
             let parquet_error = |e: parquet::errors::ParquetError| UrlListError::Format {
                 path: path.to_path_buf(),
                 problem: format!("Parquet: {e}"),

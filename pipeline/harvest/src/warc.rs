@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::HarvestError;
+use wit_contract::AtPath;
 
 /// One WARC record: its offset, version, named fields and content block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,9 +191,9 @@ pub struct WarcReader {
 impl WarcReader {
     /// Opens `path`, gzip or not (decided by its first two bytes).
     pub fn open(path: &Path, limits: WarcLimits) -> Result<Self, HarvestError> {
-        let file = std::fs::File::open(path).map_err(|e| HarvestError::io(path, e))?;
+        let file = std::fs::File::open(path).at_path(path)?;
         let mut file = io::BufReader::with_capacity(1 << 16, file);
-        let magic = file.fill_buf().map_err(|e| HarvestError::io(path, e))?;
+        let magic = file.fill_buf().at_path(path)?;
         if magic.starts_with(&[0x1f, 0x8b]) {
             let count = Arc::new(AtomicU64::new(0));
             let starts = MemberStarts::default();

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 /// What went wrong, and where.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    #[error(transparent)]
+    Path(#[from] wit_contract::PathError),
     /// The build's TOML file cannot be read or parsed.
     #[error("{path}: {problem}")]
     Config { path: PathBuf, problem: String },
@@ -12,12 +14,6 @@ pub enum BuildError {
     #[error("{place}: {problem}")]
     Table { place: String, problem: String },
     /// Reading or writing a file of the build (scripts, manifests).
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     /// A manifest of the build folder cannot be read.
     #[error(transparent)]
     Contract(#[from] wit_contract::ContractError),
@@ -35,10 +31,6 @@ pub enum BuildError {
 impl BuildError {
     pub(crate) fn table(place: impl Into<String>, problem: impl Into<String>) -> Self {
         BuildError::Table { place: place.into(), problem: problem.into() }
-    }
-
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        BuildError::Io { path: path.into(), source }
     }
 }
 

@@ -7,8 +7,9 @@ use wit_contract::Manifest;
 use wit_storage::{StoredFolder, MANIFEST};
 
 use crate::config::{join, stage_folder, BuildConfig, STAGES};
-use crate::error::{BuildError, Result};
+use crate::error::Result;
 use crate::plan::{plan, Done, Plan, Step};
+use wit_contract::PathError;
 
 /// The state of one rank of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -104,7 +105,7 @@ pub fn folder_progress(dir: &str) -> Result<(Plan, Vec<StepProgress>)> {
     let top = folder.list("")?;
     if top.is_empty() {
         let problem = std::io::Error::new(std::io::ErrorKind::NotFound, "not a build folder (nothing there)");
-        return Err(BuildError::io(dir, problem));
+        return Err(PathError::io(dir, problem).into());
     }
     let mut table = toml::Table::new();
     table.insert("output".into(), dir.trim_end_matches('/').to_string().into());

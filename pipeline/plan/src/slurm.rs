@@ -13,6 +13,7 @@ use crate::config::{join, SlurmOptions};
 use crate::error::{BuildError, Result};
 use crate::plan::{rank_suffix, Plan, Step};
 use crate::progress::{plan_progress, StepProgress};
+use wit_contract::AtPath;
 
 /// How to submit a plan.
 #[derive(Debug, Clone)]
@@ -124,7 +125,7 @@ pub fn render_script(plan: &Plan, index: usize, submit: &SlurmSubmit) -> String 
 /// job ids of the submitted steps it comes after. Returns one entry per step.
 pub fn submit(plan: &Plan, submit: &SlurmSubmit) -> Result<Vec<Submitted>> {
     let dir = script_dir(plan, submit);
-    std::fs::create_dir_all(dir.join("logs")).map_err(|e| BuildError::io(&dir, e))?;
+    std::fs::create_dir_all(dir.join("logs")).at_path(&dir)?;
     let jobs_file = dir.join(JOBS_FILE);
     if !submit.dry_run {
         refuse_while_queued(&jobs_file)?;
@@ -134,7 +135,7 @@ pub fn submit(plan: &Plan, submit: &SlurmSubmit) -> Result<Vec<Submitted>> {
     for (index, step) in plan.steps.iter().enumerate() {
         let script = dir.join(format!("{:02}-{}.sbatch", index + 1, step.name));
         let text = render_script(plan, index, submit);
-        std::fs::write(&script, &text).map_err(|e| BuildError::io(&script, e))?;
+        std::fs::write(&script, &text).at_path(&script)?;
         let upstream: Vec<&Submitted> = step.after.iter().map(|&i| &results[i]).collect();
         let upstream_runs = upstream.iter().any(|u| !u.ranks.is_empty());
         let ranks: Vec<usize> = match &progress {
@@ -166,7 +167,7 @@ pub fn submit(plan: &Plan, submit: &SlurmSubmit) -> Result<Vec<Submitted>> {
     if !submit.dry_run {
         let lines: String =
             results.iter().filter_map(|r| r.job_id.as_ref().map(|id| format!("{id} {}\n", r.step))).collect();
-        std::fs::write(&jobs_file, lines).map_err(|e| BuildError::io(&jobs_file, e))?;
+        std::fs::write(&jobs_file, lines).at_path(&jobs_file)?;
     }
     Ok(results)
 }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use wit_contract::write_file_atomically;
 
-use crate::error::{RanksError, Result};
+use crate::error::Result;
+use wit_contract::{AtPath, PathError};
 
 /// The contents of a completion marker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,9 +38,9 @@ impl StepMarker {
     /// Writes the marker atomically (creating `_steps/`).
     pub fn save(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| RanksError::io(dir, e))?;
+            std::fs::create_dir_all(dir).at_path(dir)?;
         }
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| RanksError::input(path, e.to_string()))?;
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| PathError::input(path, e.to_string()))?;
         write_file_atomically(path, &bytes)?;
         Ok(())
     }
@@ -47,11 +48,11 @@ impl StepMarker {
     /// The marker at `path`, if there is one; a marker that does not parse is an error naming it.
     pub fn load(path: &Path) -> Result<Option<StepMarker>> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| RanksError::input(path, format!("not a step marker: {e}"))),
+                .map_err(|e| PathError::input(path, format!("not a step marker: {e}")))?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(RanksError::io(path, e)),
+            Err(e) => Err(PathError::io(path, e).into()),
         }
     }
 
@@ -66,7 +67,7 @@ pub fn clear(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(RanksError::io(path, e)),
+        Err(e) => Err(PathError::io(path, e).into()),
     }
 }
 

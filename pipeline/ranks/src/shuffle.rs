@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{RanksError, Result};
+use crate::error::Result;
 use crate::names::{bucket_dir, drops_dir, RankOf};
 use crate::sort::{read_entries, Entry, ExternalSorter, Sorted};
+use wit_contract::{AtPath, PathError};
 
 /// A row's location: `major` (an input or rank/shard number) then `minor` (a row), packed into the
 /// `at` of an entry so that ordering `at` orders (major, minor).
@@ -64,10 +65,10 @@ impl BucketWriter {
         let mut writers = Vec::with_capacity(paths.len());
         for path in &paths {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| RanksError::io(dir, e))?;
+                std::fs::create_dir_all(dir).at_path(dir)?;
             }
             let temp = path.with_extension("bin.tmp");
-            let file = File::create(&temp).map_err(|e| RanksError::io(&temp, e))?;
+            let file = File::create(&temp).at_path(&temp)?;
             writers.push(BufWriter::with_capacity(64 << 10, file));
             temps.push(temp);
         }
@@ -75,14 +76,14 @@ impl BucketWriter {
     }
 
     fn write(&mut self, to: usize, entry: Entry) -> Result<()> {
-        self.writers[to].write_all(&entry.to_bytes()).map_err(|e| RanksError::io(&self.temps[to], e))
+        Ok(self.writers[to].write_all(&entry.to_bytes()).at_path(&self.temps[to])?)
     }
 
     fn finish(self) -> Result<()> {
         for ((writer, temp), path) in self.writers.into_iter().zip(&self.temps).zip(&self.paths) {
-            let file = writer.into_inner().map_err(|e| RanksError::io(temp, e.into_error()))?;
-            file.sync_all().map_err(|e| RanksError::io(temp, e))?;
-            std::fs::rename(temp, path).map_err(|e| RanksError::io(path, e))?;
+            let file = writer.into_inner().map_err(|e| PathError::io(temp, e.into_error()))?;
+            file.sync_all().at_path(temp)?;
+            std::fs::rename(temp, path).at_path(path)?;
         }
         Ok(())
     }
@@ -117,10 +118,11 @@ pub fn find_duplicates(
     for rank in 0..bucket.world_size {
         let path = RankOf::new(rank, bucket.world_size).bucket_file(out, bucket.rank);
         if !path.exists() {
-            return Err(RanksError::input(
+            return Err(PathError::input(
                 &path,
                 format!("missing: rank {rank} has not sent its entries (not finished?)"),
-            ));
+            )
+            .into());
         }
         sorter.push_file(&path)?;
     }
@@ -140,7 +142,7 @@ pub fn find_duplicates(
             Some(winner) if winner.hash == entry.hash => {
                 let to = owner(entry.at);
                 if to >= bucket.world_size {
-                    return Err(RanksError::input(&dir, format!("location {:#x} belongs to rank {to}", entry.at)));
+                    return Err(PathError::input(&dir, format!("location {:#x} belongs to rank {to}", entry.at)).into());
                 }
                 writer.write(to, Entry { hash: entry.at, at: winner.at })?;
                 stats.duplicates += 1;
@@ -160,7 +162,7 @@ pub fn read_drops(out: &Path, me: RankOf, spill_dir: &Path, budget: u64) -> Resu
     for bucket in 0..me.world_size {
         let path = RankOf::new(bucket, me.world_size).drops_file(out, me.rank);
         if !path.exists() {
-            return Err(RanksError::input(&path, format!("missing: bucket rank {bucket} has not finished")));
+            return Err(PathError::input(&path, format!("missing: bucket rank {bucket} has not finished")).into());
         }
         sorter.push_file(&path)?;
     }

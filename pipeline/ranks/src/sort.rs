@@ -10,7 +10,8 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::error::{RanksError, Result};
+use crate::error::Result;
+use wit_contract::{AtPath, PathError};
 
 /// The default `--memory-budget`: 1 GiB.
 pub const DEFAULT_MEMORY_BUDGET: u64 = 1 << 30;
@@ -115,7 +116,7 @@ impl<R: SortRecord> ExternalSorter<R> {
 
     fn spill(&mut self) -> Result<()> {
         self.buffer.sort_unstable();
-        std::fs::create_dir_all(&self.spill_dir).map_err(|e| RanksError::io(&self.spill_dir, e))?;
+        std::fs::create_dir_all(&self.spill_dir).at_path(&self.spill_dir)?;
         let path = self.spill_dir.join(format!("run-{:05}.bin", self.runs.len()));
         write_records(&path, self.buffer.iter().copied())?;
         self.spilled_bytes += (self.buffer.len() * R::WORDS * 8) as u64;
@@ -176,11 +177,13 @@ fn read_one<R: SortRecord>(reader: &mut impl Read, path: &Path) -> Result<Option
         match reader.read(&mut bytes[filled..]) {
             Ok(0) if filled == 0 => return Ok(None),
             Ok(0) => {
-                return Err(RanksError::input(path, format!("truncated record file (not a multiple of {size} bytes)")))
+                return Err(
+                    PathError::input(path, format!("truncated record file (not a multiple of {size} bytes)")).into()
+                )
             }
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(RanksError::io(path, e)),
+            Err(e) => return Err(PathError::io(path, e).into()),
         }
     }
     let mut words = [0u64; 8];
@@ -205,7 +208,7 @@ impl<R: SortRecord> Sorted<R> {
         let mut readers = Vec::with_capacity(runs.len());
         let mut heap = BinaryHeap::new();
         for (i, path) in runs.iter().enumerate() {
-            let file = File::open(path).map_err(|e| RanksError::io(path, e))?;
+            let file = File::open(path).at_path(path)?;
             let mut reader = RunReader { path: path.clone(), reader: BufReader::with_capacity(RUN_READ_BUFFER, file) };
             if let Some(record) = reader.next_record::<R>()? {
                 heap.push(Reverse((record, i)));
@@ -260,22 +263,22 @@ pub fn write_entries(path: &Path, entries: impl IntoIterator<Item = Entry>) -> R
 /// Writes `records` to `path` atomically (a temporary name, then renamed).
 pub fn write_records<R: SortRecord>(path: &Path, records: impl IntoIterator<Item = R>) -> Result<u64> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| RanksError::io(dir, e))?;
+        std::fs::create_dir_all(dir).at_path(dir)?;
     }
     let temp = path.with_extension("bin.tmp");
-    let file = File::create(&temp).map_err(|e| RanksError::io(&temp, e))?;
+    let file = File::create(&temp).at_path(&temp)?;
     let mut writer = BufWriter::with_capacity(1 << 20, file);
     let mut n = 0u64;
     let mut bytes = Vec::with_capacity(R::WORDS * 8);
     for record in records {
         bytes.clear();
         record.write_words(&mut bytes);
-        writer.write_all(&bytes).map_err(|e| RanksError::io(&temp, e))?;
+        writer.write_all(&bytes).at_path(&temp)?;
         n += 1;
     }
-    let file = writer.into_inner().map_err(|e| RanksError::io(&temp, e.into_error()))?;
-    file.sync_all().map_err(|e| RanksError::io(&temp, e))?;
-    std::fs::rename(&temp, path).map_err(|e| RanksError::io(path, e))?;
+    let file = writer.into_inner().map_err(|e| PathError::io(&temp, e.into_error()))?;
+    file.sync_all().at_path(&temp)?;
+    std::fs::rename(&temp, path).at_path(path)?;
     Ok(n)
 }
 
@@ -286,7 +289,7 @@ pub fn read_entries(path: &Path) -> Result<impl Iterator<Item = Result<Entry>>> 
 
 /// The records of a file written by [`write_records`], streamed.
 pub fn read_records<R: SortRecord>(path: &Path) -> Result<impl Iterator<Item = Result<R>>> {
-    let file = File::open(path).map_err(|e| RanksError::io(path, e))?;
+    let file = File::open(path).at_path(path)?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let path = path.to_path_buf();
     Ok(std::iter::from_fn(move || read_one::<R>(&mut reader, &path).transpose()))

@@ -5,12 +5,14 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
-use crate::error::{RanksError, Result};
+use crate::error::Result;
+use wit_contract::PathError;
 
 /// `value` (read from `source`) as the stats type `T`.
 pub fn read_stats<T: DeserializeOwned>(value: &serde_json::Value, source: &Path) -> Result<T> {
-    serde_json::from_value(value.clone())
-        .map_err(|e| RanksError::input(source, format!("stats do not parse ({e}); written by another wit version?")))
+    let stats = serde_json::from_value(value.clone())
+        .map_err(|e| PathError::input(source, format!("stats do not parse ({e}); written by another wit version?")))?;
+    Ok(stats)
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::error::{RanksError, Result};
+use crate::error::Result;
+use wit_contract::{AtPath, PathError};
 
 /// Removes the series' shard files (in `dir`'s data folder, see `wit_contract::layout`) that are
 /// not in `listed` (the manifest's entries), and temporary files. Returns how many files it removed.
@@ -15,14 +16,14 @@ pub fn remove_unlisted_shards(dir: &Path, listed: &HashSet<&str>) -> Result<usiz
     let entries = match std::fs::read_dir(data) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
-        Err(e) => return Err(RanksError::io(data, e)),
+        Err(e) => return Err(PathError::io(data, e).into()),
     };
     for entry in entries {
-        let entry = entry.map_err(|e| RanksError::io(data, e))?;
+        let entry = entry.at_path(data)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if home.owns(&name) && !listed.contains(format!("{}{name}", home.listed).as_str()) {
             tracing::info!(file = %entry.path().display(), "removing a shard no manifest lists (interrupted run)");
-            std::fs::remove_file(entry.path()).map_err(|e| RanksError::io(entry.path(), e))?;
+            std::fs::remove_file(entry.path()).at_path(entry.path())?;
             removed += 1;
         }
     }

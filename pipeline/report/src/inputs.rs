@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use wit_contract::{Manifest, RecordKind};
 
-use crate::error::{ReportError, Result};
+use crate::error::Result;
+use wit_contract::PathError;
 
 /// The subfolders of a `wit build` output folder, by stage.
 pub const BUILD_SUBFOLDERS: [(&str, RecordKind); 4] = [
@@ -84,8 +85,8 @@ fn check_kind(path: &Path, expected: RecordKind) -> Result<()> {
     }
     match kind_of(path)? {
         Some(kind) if kind == expected => Ok(()),
-        Some(kind) => Err(ReportError::input(path, format!("a {kind} folder, not a {expected} folder"))),
-        None => Err(ReportError::input(path, format!("no _manifest.json: not a {expected} folder"))),
+        Some(kind) => Err(PathError::input(path, format!("a {kind} folder, not a {expected} folder")).into()),
+        None => Err(PathError::input(path, format!("no _manifest.json: not a {expected} folder")).into()),
     }
 }
 
@@ -93,7 +94,7 @@ fn check_kind(path: &Path, expected: RecordKind) -> Result<()> {
 pub fn locate(input: &Path, overrides: &Overrides) -> Result<Located> {
     let mut found = Located::default();
     if !input.exists() {
-        return Err(ReportError::input(input, "no such folder"));
+        return Err(PathError::input(input, "no such folder").into());
     }
     match kind_of(input)? {
         None => {
@@ -171,11 +172,12 @@ pub fn locate(input: &Path, overrides: &Overrides) -> Result<Located> {
         }
     }
     if found.queries.is_none() && found.curated.is_none() && found.corpus.is_none() && found.query_counts.is_none() {
-        return Err(ReportError::input(
+        return Err(PathError::input(
             input,
             "nothing to report on: no queries, curated or corpus folder here (a build folder holds queries/, \
              candidates/, curated/ and corpus/; a stage folder holds _manifest.json)",
-        ));
+        )
+        .into());
     }
     found.notes = notes;
     Ok(found)

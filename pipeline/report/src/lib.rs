@@ -35,6 +35,7 @@ pub use inputs::{locate, Located, Overrides};
 pub use measures::Distribution;
 pub use summary::{render_text, Report};
 pub use table::{Column, QueryRow};
+use wit_contract::AtPath;
 
 /// File names inside the output folder.
 pub const JSON_FILE: &str = "report.json";
@@ -168,7 +169,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn report(options: &ReportOptions) -> Result<ReportOutcome> {
     let report = build_report(options)?;
     let out = options.out.clone().unwrap_or_else(|| default_out(&options.input));
-    fs::create_dir_all(&out).map_err(|e| ReportError::io(&out, e))?;
+    fs::create_dir_all(&out).at_path(&out)?;
     wit_contract::clean_stale_temp_files(&out)?;
 
     let json_path = out.join(JSON_FILE);

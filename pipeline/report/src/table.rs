@@ -10,7 +10,8 @@ use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 use wit_contract::{ShardWriter, WriterOptions};
 
-use crate::error::{ReportError, Result};
+use crate::error::Result;
+use wit_contract::PathError;
 
 /// One query's row. A count is None when its stage is absent from the build.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,7 +140,7 @@ fn to_batch(rows: &[QueryRow]) -> Result<RecordBatch, arrow::error::ArrowError> 
 pub fn write_parquet(path: &Path, rows: &[QueryRow]) -> Result<()> {
     let mut writer = ShardWriter::create(path, schema(), &WriterOptions::default())?;
     for chunk in rows.chunks(65_536) {
-        let batch = to_batch(chunk).map_err(|e| ReportError::input(path, e.to_string()))?;
+        let batch = to_batch(chunk).map_err(|e| PathError::input(path, e.to_string()))?;
         writer.write_batch(&batch)?;
     }
     writer.finish()?;

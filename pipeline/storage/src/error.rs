@@ -1,10 +1,10 @@
 //! The errors of wit-storage: each names the URL or local path it concerns.
 
-use std::path::PathBuf;
-
 /// Something went wrong reading or writing a location.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    #[error(transparent)]
+    Path(#[from] wit_contract::PathError),
     /// A string that is neither a local path nor a URL wit can use.
     #[error("{url}: {reason}")]
     BadUrl { url: String, reason: String },
@@ -19,22 +19,12 @@ pub enum StorageError {
     #[error("{url}: not found (no object, no _manifest.json, no objects under it)")]
     NotFound { url: String },
     /// A local file of the staging or cache folder.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     /// A manifest that cannot be read, or one that lists a file the store does not hold.
     #[error("{url}: {reason}")]
     Manifest { url: String, reason: String },
 }
 
 impl StorageError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        StorageError::Io { path: path.into(), source }
-    }
-
     pub(crate) fn store(url: impl Into<String>, source: object_store::Error) -> Self {
         StorageError::Store { url: url.into(), source }
     }

@@ -8,6 +8,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::{Result, StorageError};
 use crate::location::Location;
+use wit_contract::{AtPath, PathError};
 
 /// A folder to read from, local or remote.
 pub struct StoredFolder {
@@ -25,12 +26,9 @@ impl StoredFolder {
     fn at(location: Location) -> Result<StoredFolder> {
         let runtime = match &location {
             Location::Local(_) => None,
-            Location::Remote(_) => Some(
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| StorageError::io("tokio runtime", e))?,
-            ),
+            Location::Remote(_) => {
+                Some(tokio::runtime::Builder::new_current_thread().enable_all().build().at_path("tokio runtime")?)
+            }
         };
         Ok(StoredFolder { location, runtime })
     }
@@ -57,7 +55,7 @@ impl StoredFolder {
                     Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
                         Ok(None)
                     }
-                    Err(e) => Err(StorageError::io(&path, e)),
+                    Err(e) => Err(PathError::io(&path, e).into()),
                 }
             }
         }
@@ -89,11 +87,11 @@ impl StoredFolder {
                     Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
                         return Ok(Vec::new())
                     }
-                    Err(e) => return Err(StorageError::io(&dir, e)),
+                    Err(e) => return Err(PathError::io(&dir, e).into()),
                 };
                 let names: std::io::Result<Vec<String>> =
                     entries.map(|entry| entry.map(|e| e.file_name().to_string_lossy().to_string())).collect();
-                names.map_err(|e| StorageError::io(&dir, e))?
+                names.at_path(&dir)?
             }
         };
         names.retain(|name| !name.starts_with('.'));

@@ -43,6 +43,7 @@ pub use folder::StoredFolder;
 pub use location::{is_url, Location, Remote};
 
 pub use sync::MANIFEST;
+use wit_contract::AtPath;
 
 /// Which of the remote output's files a run needs locally before it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,11 +209,7 @@ fn remove_stale_staging(staging: &Path) {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| StorageError::io("tokio runtime", e))
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().at_path("tokio runtime")?)
 }
 
 fn sync_interval() -> Option<Duration> {

@@ -16,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 use crate::error::{Result, StorageError};
 use crate::location::Remote;
 use crate::Seed;
+use wit_contract::{AtPath, PathError};
 
 /// The file every stage folder's readers trust; published after the files it lists.
 pub const MANIFEST: &str = wit_contract::MANIFEST_FILE;
@@ -48,8 +49,8 @@ fn scratch_only(relative: &str) -> bool {
 }
 
 fn stamp(path: &Path) -> Result<(u64, SystemTime)> {
-    let meta = fs::metadata(path).map_err(|e| StorageError::io(path, e))?;
-    Ok((meta.len(), meta.modified().map_err(|e| StorageError::io(path, e))?))
+    let meta = fs::metadata(path).at_path(path)?;
+    Ok((meta.len(), meta.modified().at_path(path)?))
 }
 
 /// Every non-hidden file under `root`, as (`/`-separated relative path, path).
@@ -60,15 +61,15 @@ fn local_files(root: &Path) -> Result<Vec<(String, PathBuf)>> {
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(StorageError::io(&dir, e)),
+            Err(e) => return Err(PathError::io(&dir, e).into()),
         };
         for entry in entries {
-            let entry = entry.map_err(|e| StorageError::io(&dir, e))?;
+            let entry = entry.at_path(&dir)?;
             let path = entry.path();
             if entry.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
-            let kind = entry.file_type().map_err(|e| StorageError::io(&path, e))?;
+            let kind = entry.file_type().at_path(&path)?;
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_file() {
@@ -87,19 +88,19 @@ fn local_files(root: &Path) -> Result<Vec<(String, PathBuf)>> {
 async fn download(remote: &Remote, location: &ObjectPath, local: &Path) -> Result<()> {
     let url = format!("{}#{}", remote.url, location);
     let parent = local.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| StorageError::io(parent, e))?;
+    fs::create_dir_all(parent).at_path(parent)?;
     let name = local.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let temp = parent.join(format!(".{name}.download-{}.tmp", std::process::id()));
     let result = remote.store.get(location).await.map_err(|e| StorageError::store(&url, e))?;
-    let mut file = tokio::fs::File::create(&temp).await.map_err(|e| StorageError::io(&temp, e))?;
+    let mut file = tokio::fs::File::create(&temp).await.at_path(&temp)?;
     let mut stream = result.into_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| StorageError::store(&url, e))?;
-        file.write_all(&chunk).await.map_err(|e| StorageError::io(&temp, e))?;
+        file.write_all(&chunk).await.at_path(&temp)?;
     }
-    file.flush().await.map_err(|e| StorageError::io(&temp, e))?;
+    file.flush().await.at_path(&temp)?;
     drop(file);
-    fs::rename(&temp, local).map_err(|e| StorageError::io(local, e))
+    Ok(fs::rename(&temp, local).at_path(local)?)
 }
 
 /// Uploads `local` (or `bytes`, a snapshot of it) to `relative`: first as a hidden temporary
@@ -112,13 +113,13 @@ async fn upload(remote: &Remote, relative: &str, local: &Path, bytes: Option<&[u
     let temp = remote.child(&temp_relative);
     let mut writer = BufWriter::new(remote.store.clone(), temp.clone());
     match bytes {
-        Some(bytes) => writer.write_all(bytes).await.map_err(|e| StorageError::io(local, e))?,
+        Some(bytes) => writer.write_all(bytes).await.at_path(local)?,
         None => {
-            let mut file = tokio::fs::File::open(local).await.map_err(|e| StorageError::io(local, e))?;
-            tokio::io::copy(&mut file, &mut writer).await.map_err(|e| StorageError::io(local, e))?;
+            let mut file = tokio::fs::File::open(local).await.at_path(local)?;
+            tokio::io::copy(&mut file, &mut writer).await.at_path(local)?;
         }
     }
-    writer.shutdown().await.map_err(|e| StorageError::io(local, e))?;
+    writer.shutdown().await.at_path(local)?;
     remote.store.rename(&temp, &remote.child(relative)).await.map_err(|e| StorageError::store(&url, e))
 }
 
@@ -189,7 +190,7 @@ pub async fn publish(remote: &Remote, local: &Path, known: &mut Known) -> Result
         if relative.rsplit('/').next() == Some(MANIFEST) {
             let stamp = stamp(path)?;
             if known.get(relative) != Some(&stamp) {
-                let bytes = fs::read(path).map_err(|e| StorageError::io(path, e))?;
+                let bytes = fs::read(path).at_path(path)?;
                 manifests.push((relative.clone(), path.clone(), bytes, stamp));
             }
         } else {
@@ -252,11 +253,11 @@ pub(crate) async fn object_size(remote: &Remote, location: &ObjectPath) -> Resul
 pub fn placeholder(local: &Path) -> Result<PathBuf> {
     if !local.exists() {
         let parent = local.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).map_err(|e| StorageError::io(parent, e))?;
+        fs::create_dir_all(parent).at_path(parent)?;
         match fs::OpenOptions::new().write(true).create_new(true).open(local) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(StorageError::io(local, e)),
+            Err(e) => return Err(PathError::io(local, e).into()),
         }
     }
     Ok(local.to_path_buf())
@@ -275,7 +276,7 @@ pub async fn fetch_input(remote: &Remote, local: &Path) -> Result<PathBuf> {
                 return Ok(local.to_path_buf());
             }
             if local.is_dir() {
-                fs::remove_dir_all(local).map_err(|e| StorageError::io(local, e))?;
+                fs::remove_dir_all(local).at_path(local)?;
             }
             match download(remote, &remote.prefix, local).await {
                 Ok(()) => return Ok(local.to_path_buf()),
@@ -292,7 +293,7 @@ pub async fn fetch_input(remote: &Remote, local: &Path) -> Result<PathBuf> {
     // The cache mirrors the published folder exactly: files of an older version go.
     for (relative, path) in local_files(local)? {
         if !fetched.contains(&relative) {
-            fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            fs::remove_file(&path).at_path(&path)?;
         }
     }
     Ok(local.to_path_buf())
@@ -366,8 +367,8 @@ async fn download_folder(remote: &Remote, relative: &str, local: &Path, fetched:
     if let Some(bytes) = manifest {
         let path = local.join(&manifest_relative);
         let parent = path.parent().unwrap_or(local);
-        fs::create_dir_all(parent).map_err(|e| StorageError::io(parent, e))?;
-        fs::write(&path, &bytes).map_err(|e| StorageError::io(&path, e))?;
+        fs::create_dir_all(parent).at_path(parent)?;
+        fs::write(&path, &bytes).at_path(&path)?;
         fetched.insert(manifest_relative);
     }
     let done: Vec<String> = futures_util::stream::iter(files)

@@ -24,7 +24,7 @@ mod rewrite;
 use std::path::{Path, PathBuf};
 
 use wit_contract::layout::BLOCKLIST_FILE;
-use wit_contract::{BlockEntry, Blocklist, ContractError};
+use wit_contract::{BlockEntry, Blocklist, ContractError, PathError};
 
 pub use lists::read_list;
 
@@ -67,8 +67,8 @@ pub struct RemoveStats {
 pub enum TrustError {
     #[error(transparent)]
     Contract(#[from] ContractError),
-    #[error("{path}: {problem}")]
-    Input { path: PathBuf, problem: String },
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error("regenerating the report: {0}")]
     Report(#[from] wit_report::ReportError),
 }
@@ -84,7 +84,7 @@ pub fn blocklist_path(build: &Path) -> PathBuf {
 pub fn remove(request: &RemoveRequest) -> Result<RemoveStats> {
     let build = &request.build;
     if !build.is_dir() {
-        return Err(TrustError::Input { path: build.clone(), problem: "not a build folder".into() });
+        return Err(PathError::input(build, "not a build folder").into());
     }
     let mut asked: Vec<BlockEntry> = Vec::new();
     for (path, kind) in [

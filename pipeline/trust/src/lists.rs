@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use wit_contract::{BlockEntry, BlockKind};
+use wit_contract::{AtPath, BlockEntry, BlockKind, PathError};
 
-use crate::{Result, TrustError};
+use crate::Result;
 
 /// What a list file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,17 +21,15 @@ pub enum ListKind {
 
 /// The entries of list file `path`.
 pub fn read_list(path: &Path, kind: ListKind) -> Result<Vec<BlockEntry>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| TrustError::Input { path: path.to_path_buf(), problem: e.to_string() })?;
+    let text = std::fs::read_to_string(path).at_path(path)?;
     let mut entries = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let value = line.trim();
         if value.is_empty() || value.starts_with('#') {
             continue;
         }
-        let bad = |problem: String| TrustError::Input {
-            path: path.to_path_buf(),
-            problem: format!("line {}: {problem}", index + 1),
+        let bad = |problem: String| -> crate::TrustError {
+            PathError::input(path, format!("line {}: {problem}", index + 1)).into()
         };
         let hex = value.bytes().all(|b| b.is_ascii_hexdigit());
         let block = match kind {

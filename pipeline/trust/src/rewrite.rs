@@ -11,8 +11,8 @@ use arrow::record_batch::RecordBatch;
 use wit_contract::layout::{FAILURES_DIR, RANKS_DIR};
 use wit_contract::schema::col;
 use wit_contract::{
-    BlockEntry, BlockKind, Blocklist, Manifest, ReadOptions, RecordKind, ShardInfo, ShardReader, ShardWriter,
-    WriterOptions,
+    BlockEntry, BlockKind, Blocklist, Manifest, PathError, ReadOptions, RecordKind, ShardInfo, ShardReader,
+    ShardWriter, WriterOptions,
 };
 
 use crate::{FolderRemoval, Result, TrustError};
@@ -21,7 +21,7 @@ use crate::{FolderRemoval, Result, TrustError};
 const BATCH_ROWS: usize = 1024;
 
 fn bad(path: &Path, problem: impl Into<String>) -> TrustError {
-    TrustError::Input { path: path.to_path_buf(), problem: problem.into() }
+    PathError::input(path, problem).into()
 }
 
 /// The string column `name` of `batch` (as Utf8), when it has one.
