@@ -345,156 +345,135 @@ impl Record for CorpusImage {
     const KIND: RecordKind = RecordKind::Corpus;
 
     fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
-        let rows: Vec<&CorpusImage> = rows.iter().collect();
-        let mut columns = corpus_columns(&rows);
-        // No audit: the trust columns are null.
-        columns.extend(crate::trust::AuditBuilder::nulls(rows.len()));
-        columns.extend(crate::trust::HashBuilder::nulls(rows.len()));
+        let n = rows.len();
+        let mut pair = CandidateBuilder::with_capacity(n);
+        let mut query_ids = query_ids_builder(n);
+        let [mut width, mut height, mut original_width, mut original_height] =
+            std::array::from_fn(|_| UInt32Builder::with_capacity(n));
+        let image_bytes = rows.iter().map(|row| row.image.len()).sum();
+        let mut image = BinaryBuilder::with_capacity(n, image_bytes);
+        let mut image_format = StringBuilder::with_capacity(n, n * 4);
+        let mut image_xxh3 = UInt64Builder::with_capacity(n);
+        let mut fetched_at = timestamp_builder(n);
+        for row in rows {
+            pair.append(&row.candidate);
+            append_query_ids(&mut query_ids, &row.query_ids);
+            width.append_value(row.width);
+            height.append_value(row.height);
+            original_width.append_value(row.original_width);
+            original_height.append_value(row.original_height);
+            image.append_value(&row.image);
+            image_format.append_value(&row.image_format);
+            image_xxh3.append_value(row.image_xxh3);
+            fetched_at.append_value(row.fetched_at_us);
+        }
+        let mut columns = pair.finish();
+        columns.extend([
+            Arc::new(query_ids.finish()) as ArrayRef,
+            Arc::new(width.finish()),
+            Arc::new(height.finish()),
+            Arc::new(original_width.finish()),
+            Arc::new(original_height.finish()),
+            Arc::new(image.finish()),
+            Arc::new(image_format.finish()),
+            Arc::new(image_xxh3.finish()),
+            Arc::new(fetched_at.finish()),
+        ]);
+        // No audit: the trust columns are null (`crate::trust::AuditedImage` writes them).
+        columns.extend(crate::trust::AuditBuilder::nulls(n));
+        columns.extend(crate::trust::HashBuilder::nulls(n));
         batch(Self::KIND, columns)
     }
 
     fn from_batch(batch: &RecordBatch) -> Result<Vec<Self>> {
-        corpus_rows(batch)
-    }
-}
-
-/// The columns of `rows` before the trust block (see [`crate::trust`]).
-pub(crate) fn corpus_columns(rows: &[&CorpusImage]) -> Vec<ArrayRef> {
-    let n = rows.len();
-    let mut pair = CandidateBuilder::with_capacity(n);
-    let mut query_ids = query_ids_builder(n);
-    let [mut width, mut height, mut original_width, mut original_height] =
-        std::array::from_fn(|_| UInt32Builder::with_capacity(n));
-    let image_bytes = rows.iter().map(|row| row.image.len()).sum();
-    let mut image = BinaryBuilder::with_capacity(n, image_bytes);
-    let mut image_format = StringBuilder::with_capacity(n, n * 4);
-    let mut image_xxh3 = UInt64Builder::with_capacity(n);
-    let mut fetched_at = timestamp_builder(n);
-    for row in rows {
-        pair.append(&row.candidate);
-        append_query_ids(&mut query_ids, &row.query_ids);
-        width.append_value(row.width);
-        height.append_value(row.height);
-        original_width.append_value(row.original_width);
-        original_height.append_value(row.original_height);
-        image.append_value(&row.image);
-        image_format.append_value(&row.image_format);
-        image_xxh3.append_value(row.image_xxh3);
-        fetched_at.append_value(row.fetched_at_us);
-    }
-    let mut columns = pair.finish();
-    columns.extend([
-        Arc::new(query_ids.finish()) as ArrayRef,
-        Arc::new(width.finish()),
-        Arc::new(height.finish()),
-        Arc::new(original_width.finish()),
-        Arc::new(original_height.finish()),
-        Arc::new(image.finish()),
-        Arc::new(image_format.finish()),
-        Arc::new(image_xxh3.finish()),
-        Arc::new(fetched_at.finish()),
-    ]);
-    columns
-}
-
-fn corpus_rows(batch: &RecordBatch) -> Result<Vec<CorpusImage>> {
-    let pair = CandidateColumns::new(batch)?;
-    let query_ids = lists_of_u32(batch, col::QUERY_IDS)?;
-    let width = u32s(batch, col::WIDTH)?;
-    let height = u32s(batch, col::HEIGHT)?;
-    let original_width = u32s(batch, col::ORIGINAL_WIDTH)?;
-    let original_height = u32s(batch, col::ORIGINAL_HEIGHT)?;
-    let image = column(batch, col::IMAGE, &DataType::Binary)?;
-    let image = image.as_binary::<i32>();
-    let image_format = strings(batch, col::IMAGE_FORMAT)?;
-    let image_xxh3 = column(batch, col::IMAGE_XXH3, &DataType::UInt64)?;
-    let image_xxh3 = image_xxh3.as_primitive::<UInt64Type>();
-    let fetched_at = timestamps(batch, col::FETCHED_AT)?;
-    (0..batch.num_rows())
-        .map(|row| {
-            require(image, row, col::IMAGE)?;
-            require(image_xxh3, row, col::IMAGE_XXH3)?;
-            require(&fetched_at, row, col::FETCHED_AT)?;
-            Ok(CorpusImage {
-                candidate: pair.row(row)?,
-                query_ids: required_u32_list(&query_ids, row, col::QUERY_IDS)?,
-                width: required_u32(&width, row, col::WIDTH)?,
-                height: required_u32(&height, row, col::HEIGHT)?,
-                original_width: required_u32(&original_width, row, col::ORIGINAL_WIDTH)?,
-                original_height: required_u32(&original_height, row, col::ORIGINAL_HEIGHT)?,
-                image: image.value(row).to_vec(),
-                image_format: required_string(&image_format, row, col::IMAGE_FORMAT)?,
-                image_xxh3: image_xxh3.value(row),
-                fetched_at_us: fetched_at.value(row),
+        let pair = CandidateColumns::new(batch)?;
+        let query_ids = lists_of_u32(batch, col::QUERY_IDS)?;
+        let width = u32s(batch, col::WIDTH)?;
+        let height = u32s(batch, col::HEIGHT)?;
+        let original_width = u32s(batch, col::ORIGINAL_WIDTH)?;
+        let original_height = u32s(batch, col::ORIGINAL_HEIGHT)?;
+        let image = column(batch, col::IMAGE, &DataType::Binary)?;
+        let image = image.as_binary::<i32>();
+        let image_format = strings(batch, col::IMAGE_FORMAT)?;
+        let image_xxh3 = column(batch, col::IMAGE_XXH3, &DataType::UInt64)?;
+        let image_xxh3 = image_xxh3.as_primitive::<UInt64Type>();
+        let fetched_at = timestamps(batch, col::FETCHED_AT)?;
+        (0..batch.num_rows())
+            .map(|row| {
+                require(image, row, col::IMAGE)?;
+                require(image_xxh3, row, col::IMAGE_XXH3)?;
+                require(&fetched_at, row, col::FETCHED_AT)?;
+                Ok(CorpusImage {
+                    candidate: pair.row(row)?,
+                    query_ids: required_u32_list(&query_ids, row, col::QUERY_IDS)?,
+                    width: required_u32(&width, row, col::WIDTH)?,
+                    height: required_u32(&height, row, col::HEIGHT)?,
+                    original_width: required_u32(&original_width, row, col::ORIGINAL_WIDTH)?,
+                    original_height: required_u32(&original_height, row, col::ORIGINAL_HEIGHT)?,
+                    image: image.value(row).to_vec(),
+                    image_format: required_string(&image_format, row, col::IMAGE_FORMAT)?,
+                    image_xxh3: image_xxh3.value(row),
+                    fetched_at_us: fetched_at.value(row),
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 impl Record for Failure {
     const KIND: RecordKind = RecordKind::Failures;
 
     fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
-        let rows: Vec<&Failure> = rows.iter().collect();
-        let mut columns = failure_columns(&rows);
-        columns.extend(crate::trust::AuditBuilder::nulls(rows.len()));
+        let n = rows.len();
+        let mut pair = CandidateBuilder::with_capacity(n);
+        let mut query_ids = query_ids_builder(n);
+        let mut status = StringBuilder::with_capacity(n, n * 18);
+        let mut error_message = StringBuilder::with_capacity(n, n * 40);
+        let mut http_status = UInt16Builder::with_capacity(n);
+        let mut fetched_at = timestamp_builder(n);
+        for row in rows {
+            pair.append(&row.candidate);
+            append_query_ids(&mut query_ids, &row.query_ids);
+            status.append_value(&row.status);
+            error_message.append_value(&row.error_message);
+            http_status.append_option(row.http_status);
+            fetched_at.append_value(row.fetched_at_us);
+        }
+        let mut columns = pair.finish();
+        columns.extend([
+            Arc::new(query_ids.finish()) as ArrayRef,
+            Arc::new(status.finish()),
+            Arc::new(error_message.finish()),
+            Arc::new(http_status.finish()),
+            Arc::new(fetched_at.finish()),
+        ]);
+        // No audit: the trust columns are null (`crate::trust::AuditedFailure` writes them).
+        columns.extend(crate::trust::AuditBuilder::nulls(n));
         batch(Self::KIND, columns)
     }
 
     fn from_batch(batch: &RecordBatch) -> Result<Vec<Self>> {
-        failure_rows(batch)
-    }
-}
-
-/// The columns of `rows` before the trust block (see [`crate::trust`]).
-pub(crate) fn failure_columns(rows: &[&Failure]) -> Vec<ArrayRef> {
-    let n = rows.len();
-    let mut pair = CandidateBuilder::with_capacity(n);
-    let mut query_ids = query_ids_builder(n);
-    let mut status = StringBuilder::with_capacity(n, n * 18);
-    let mut error_message = StringBuilder::with_capacity(n, n * 40);
-    let mut http_status = UInt16Builder::with_capacity(n);
-    let mut fetched_at = timestamp_builder(n);
-    for row in rows {
-        pair.append(&row.candidate);
-        append_query_ids(&mut query_ids, &row.query_ids);
-        status.append_value(&row.status);
-        error_message.append_value(&row.error_message);
-        http_status.append_option(row.http_status);
-        fetched_at.append_value(row.fetched_at_us);
-    }
-    let mut columns = pair.finish();
-    columns.extend([
-        Arc::new(query_ids.finish()) as ArrayRef,
-        Arc::new(status.finish()),
-        Arc::new(error_message.finish()),
-        Arc::new(http_status.finish()),
-        Arc::new(fetched_at.finish()),
-    ]);
-    columns
-}
-
-fn failure_rows(batch: &RecordBatch) -> Result<Vec<Failure>> {
-    let pair = CandidateColumns::new(batch)?;
-    let query_ids = lists_of_u32(batch, col::QUERY_IDS)?;
-    let status = strings(batch, col::STATUS)?;
-    let error_message = strings(batch, col::ERROR_MESSAGE)?;
-    let http_status = column(batch, col::HTTP_STATUS, &DataType::UInt16)?;
-    let http_status = http_status.as_primitive::<UInt16Type>();
-    let fetched_at = timestamps(batch, col::FETCHED_AT)?;
-    (0..batch.num_rows())
-        .map(|row| {
-            require(&fetched_at, row, col::FETCHED_AT)?;
-            Ok(Failure {
-                candidate: pair.row(row)?,
-                query_ids: required_u32_list(&query_ids, row, col::QUERY_IDS)?,
-                status: required_string(&status, row, col::STATUS)?,
-                error_message: required_string(&error_message, row, col::ERROR_MESSAGE)?,
-                http_status: (!http_status.is_null(row)).then(|| http_status.value(row)),
-                fetched_at_us: fetched_at.value(row),
+        let pair = CandidateColumns::new(batch)?;
+        let query_ids = lists_of_u32(batch, col::QUERY_IDS)?;
+        let status = strings(batch, col::STATUS)?;
+        let error_message = strings(batch, col::ERROR_MESSAGE)?;
+        let http_status = column(batch, col::HTTP_STATUS, &DataType::UInt16)?;
+        let http_status = http_status.as_primitive::<UInt16Type>();
+        let fetched_at = timestamps(batch, col::FETCHED_AT)?;
+        (0..batch.num_rows())
+            .map(|row| {
+                require(&fetched_at, row, col::FETCHED_AT)?;
+                Ok(Failure {
+                    candidate: pair.row(row)?,
+                    query_ids: required_u32_list(&query_ids, row, col::QUERY_IDS)?,
+                    status: required_string(&status, row, col::STATUS)?,
+                    error_message: required_string(&error_message, row, col::ERROR_MESSAGE)?,
+                    http_status: (!http_status.is_null(row)).then(|| http_status.value(row)),
+                    fetched_at_us: fetched_at.value(row),
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::columns::{column, optional_string, strings};
 use crate::error::Result;
-use crate::records::{corpus_columns, failure_columns, timestamp_builder, timestamps, CorpusImage, Failure, Record};
+use crate::records::{timestamp_builder, timestamps, CorpusImage, Failure, Record};
 use crate::schema::{col, RecordKind, TIMEZONE};
 
 /// The trust columns a file may lack and still be read as its kind.
@@ -220,8 +220,11 @@ impl Record for AuditedImage {
     const KIND: RecordKind = RecordKind::Corpus;
 
     fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
-        let images: Vec<&CorpusImage> = rows.iter().map(|r| &r.image).collect();
-        let mut columns = corpus_columns(&images);
+        // The plain rows' batch (one more copy of each image: small next to its decoding) with
+        // the trust block filled in.
+        let images: Vec<CorpusImage> = rows.iter().map(|r| r.image.clone()).collect();
+        let mut columns = CorpusImage::to_batch(&images)?.columns().to_vec();
+        columns.truncate(columns.len() - image_audit_fields().len() - hash_fields().len());
         let mut audit = AuditBuilder::with_capacity(rows.len());
         let mut hashes = HashBuilder::with_capacity(rows.len());
         for row in rows {
@@ -255,8 +258,9 @@ impl Record for AuditedFailure {
     const KIND: RecordKind = RecordKind::Failures;
 
     fn to_batch(rows: &[Self]) -> Result<RecordBatch> {
-        let failures: Vec<&Failure> = rows.iter().map(|r| &r.failure).collect();
-        let mut columns = failure_columns(&failures);
+        let failures: Vec<Failure> = rows.iter().map(|r| r.failure.clone()).collect();
+        let mut columns = Failure::to_batch(&failures)?.columns().to_vec();
+        columns.truncate(columns.len() - image_audit_fields().len());
         let mut audit = AuditBuilder::with_capacity(rows.len());
         rows.iter().for_each(|row| audit.append(&row.audit));
         columns.extend(audit.finish());
