@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use wit_contract::{
-    pair_key, read_records, shard_file_name, Candidate, CuratedPair, Manifest, QueryCount, QueryEntry, QuerySource,
-    RecordKind, ShardWriter, WriterOptions,
+    pair_key, read_records, shard_file_name, write_stage_folder, Candidate, CuratedPair, Manifest, QueryCount,
+    QueryEntry, QuerySource, RecordKind, ShardWriter, WriterOptions,
 };
 use wit_tests::{run_python, wit};
 
@@ -26,13 +26,7 @@ fn write_inputs(dir: &Path) {
             pmi: None,
         })
         .collect();
-    let mut manifest = Manifest::new(RecordKind::Queries, serde_json::json!({}), None);
-    let mut writer =
-        ShardWriter::for_records::<QueryEntry>(queries.join(shard_file_name(0)), &WriterOptions::default()).unwrap();
-    writer.write_records(&rows).unwrap();
-    manifest.add_shard(writer.finish().unwrap());
-    manifest.complete = true;
-    manifest.save(&queries).unwrap();
+    write_stage_folder::<QueryEntry>(&queries, serde_json::json!({}), [&rows]).unwrap();
 
     let candidates = dir.join("candidates");
     std::fs::create_dir_all(&candidates).unwrap();

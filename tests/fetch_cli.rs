@@ -8,8 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use wit_contract::{
-    pair_key, read_records, shard_file_name, Candidate, CorpusImage, CuratedPair, Failure, Manifest, Provenance,
-    RecordKind, ShardWriter, WriterOptions,
+    pair_key, read_records, Candidate, CorpusImage, CuratedPair, Failure, Manifest, Provenance, RecordKind,
 };
 use wit_fetch::{fetch, FetchConfig, FetchInput, ImageOptions, NetOptions, ResizeMode};
 use wit_tests::loopback::{jpeg, png, png_claiming, webp, LoopbackServer, Reply};
@@ -18,9 +17,8 @@ use wit_tests::{run_python, wit, workspace_binary};
 /// Writes a complete curated folder of (url, caption) pairs, `per_shard` rows a shard.
 fn write_curated(dir: &Path, pairs: &[(String, String)], per_shard: usize) {
     std::fs::create_dir_all(dir).unwrap();
-    let mut manifest = Manifest::new(RecordKind::Curated, serde_json::json!({"stage": "test"}), None);
-    for (index, chunk) in pairs.chunks(per_shard.max(1)).enumerate() {
-        let rows: Vec<CuratedPair> = chunk
+    let shards = pairs.chunks(per_shard.max(1)).map(|chunk| {
+        chunk
             .iter()
             .enumerate()
             .map(|(i, (url, caption))| CuratedPair {
@@ -37,15 +35,9 @@ fn write_curated(dir: &Path, pairs: &[(String, String)], per_shard: usize) {
                 query_ids: vec![i as u32 % 3],
                 keep_prob: 1.0,
             })
-            .collect();
-        let mut writer =
-            ShardWriter::for_records::<CuratedPair>(dir.join(shard_file_name(index)), &WriterOptions::default())
-                .unwrap();
-        writer.write_records(&rows).unwrap();
-        manifest.add_shard(writer.finish().unwrap());
-    }
-    manifest.complete = true;
-    manifest.save(dir).unwrap();
+            .collect::<Vec<CuratedPair>>()
+    });
+    wit_contract::write_stage_folder(dir, serde_json::json!({"stage": "test"}), shards).unwrap();
 }
 
 /// The provenance the test gives each pair (what harvest would have recorded).

@@ -8,8 +8,8 @@ use std::io::Write;
 use std::path::Path;
 
 use wit_contract::{
-    pair_key, read_records, shard_file_name, Candidate, CuratedPair, Manifest, Provenance, QueryEntry, QuerySource,
-    Record, RecordKind, ShardWriter, WriterOptions,
+    pair_key, read_records, write_stage_folder, Candidate, CuratedPair, Manifest, Provenance, QueryEntry, QuerySource,
+    Record,
 };
 use wit_tests::{run_python, wit};
 
@@ -254,13 +254,7 @@ fn write_queries(dir: &Path) {
             pmi: None,
         })
         .collect();
-    let mut manifest = Manifest::new(RecordKind::Queries, serde_json::json!({}), None);
-    let mut writer =
-        ShardWriter::for_records::<QueryEntry>(dir.join(shard_file_name(0)), &WriterOptions::default()).unwrap();
-    writer.write_records(&rows).unwrap();
-    manifest.add_shard(writer.finish().unwrap());
-    manifest.complete = true;
-    manifest.save(dir).unwrap();
+    write_stage_folder::<QueryEntry>(dir, serde_json::json!({}), [&rows]).unwrap();
 }
 
 #[test]

@@ -163,6 +163,7 @@ fn fetch_interrupted(signal: &str, code: i32) {
     assert_eq!(manifest.shards.iter().map(|s| s.rows).collect::<Vec<_>>(), [8, 8, 4]);
     let verify = Command::new(workspace_binary("wit")).args(["verify", out.to_str().unwrap()]).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    wit_tests::shard_stats::assert_shard_stats_match(&out);
 
     // The rerun fetches only the five that were not committed.
     for i in QUICK..QUICK + SLOW {
@@ -178,6 +179,8 @@ fn fetch_interrupted(signal: &str, code: i32) {
     let (manifest, rows) = committed_rows(&out);
     assert!(manifest.complete);
     assert_eq!(rows.len(), QUICK + SLOW);
+    // Each shard's stats file, the interrupted run's and the rerun's, sums to the totals.
+    wit_tests::shard_stats::assert_shard_stats_match(&out);
 }
 
 #[test]

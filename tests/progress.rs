@@ -1,6 +1,7 @@
 //! Progress as users see it: on a terminal (a pseudo-terminal made by util-linux `script`) `wit
 //! fetch` draws a bar with the total, percent and ETA; redirected to a file it writes plain lines
-//! with the same numbers and not one ANSI escape byte.
+//! with the same numbers and not one ANSI escape byte; `queries build` (the dump read, in MB),
+//! `wit export` and `wit report` write their totals the same way.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,8 +11,16 @@ use wit_tests::workspace_binary;
 
 const IMAGES: usize = 24;
 
-/// A URL list of `IMAGES` pictures (the last four missing: failures) and the fetch arguments.
+/// A URL list of `IMAGES` pictures (the last four missing: failures) and the fetch arguments,
+/// slowed down so that a bar is drawn several times.
 fn fetch_args(server: &LoopbackServer, dir: &Path) -> Vec<String> {
+    let mut args = quick_fetch_args(server, dir);
+    args.extend(["--per-host-delay-ms".to_string(), "60".to_string()]);
+    args
+}
+
+/// [`fetch_args`] without the delay.
+fn quick_fetch_args(server: &LoopbackServer, dir: &Path) -> Vec<String> {
     let list = dir.join("urls.csv");
     let mut csv = String::from("url,caption\n");
     for i in 0..IMAGES {
@@ -33,9 +42,6 @@ fn fetch_args(server: &LoopbackServer, dir: &Path) -> Vec<String> {
         "1",
         "--per-host-concurrency",
         "1",
-        // Slow enough that the bar is drawn several times.
-        "--per-host-delay-ms",
-        "60",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -100,4 +106,59 @@ fn a_redirected_run_writes_plain_lines_without_escape_codes() {
         .find(|line| line.contains(&format!("fetch: {IMAGES}/{IMAGES} pairs (100.0%), ok 20, failed 4")))
         .unwrap_or_else(|| panic!("no final progress line in:\n{text}"));
     assert!(line.contains(" pairs/s, ") && line.contains(" MB/s") && line.contains("ETA 0s"), "{line}");
+}
+
+/// Runs `wit args` with stderr redirected to a file; returns what it wrote there.
+fn redirected(args: &[&str], log: &Path) -> String {
+    let status = Command::new(workspace_binary("wit"))
+        .args(args)
+        .stderr(std::fs::File::create(log).unwrap())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let bytes = std::fs::read(log).unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(status.success(), "wit {args:?}:\n{text}");
+    assert!(!bytes.contains(&0x1b), "ANSI escape bytes in a redirected log:\n{text:?}");
+    text
+}
+
+/// The line of `text` that starts (after the log prefix) with `start`.
+fn line_with<'a>(text: &'a str, start: &str) -> &'a str {
+    text.lines().find(|line| line.contains(start)).unwrap_or_else(|| panic!("no {start:?} line in:\n{text}"))
+}
+
+#[test]
+fn queries_build_export_and_report_show_their_totals() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let args = quick_fetch_args(&server, dir.path());
+    redirected(&args.iter().map(String::as_str).collect::<Vec<_>>(), &dir.path().join("fetch.log"));
+
+    // The dump read: bytes known from the file size, shown as MB with percent, rate and ETA.
+    let dump = wit_tests::workspace_root().join("fixtures/enwiki/enwiki-table-markup.xml.bz2");
+    let size = std::fs::metadata(&dump).unwrap().len() as f64 / 1e6;
+    let text = redirected(
+        &["queries", "build", dump.to_str().unwrap(), "-o", &d("queries"), "--min-count", "1"],
+        &dir.path().join("queries.log"),
+    );
+    let line = line_with(&text, "queries build: read the dump: ");
+    assert!(line.contains(&format!("{size:.1}/{size:.1} MB (100.0%)")), "{line}");
+    assert!(line.contains(" MB/s") && line.contains(" pages") && line.contains("ETA 0s"), "{line}");
+
+    // Export: the samples of the corpus, with the bytes written.
+    let text = redirected(
+        &["export", "webdataset", &d("corpus"), "-o", &d("tars"), "--samples-per-tar", "8"],
+        &dir.path().join("export.log"),
+    );
+    let line = line_with(&text, "export webdataset: ");
+    assert!(line.contains("20/20 samples (100.0%)") && line.contains(" MB/s") && line.contains("ETA 0s"), "{line}");
+    let text = redirected(&["export", "hf", &d("corpus"), "-o", &d("hf")], &dir.path().join("hf.log"));
+    assert!(line_with(&text, "export hf: ").contains("20/20 samples (100.0%)"), "{text}");
+
+    // Report: the rows of each stage it reads.
+    let text = redirected(&["report", &d("corpus"), "-o", &d("report")], &dir.path().join("report.log"));
+    assert!(line_with(&text, "report: read corpus: ").contains("20/20 rows (100.0%)"), "{text}");
+    assert!(line_with(&text, "report: read _failures: ").contains("4/4 rows (100.0%)"), "{text}");
 }

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use wit_contract::{pair_key, shard_file_name, Candidate, Manifest, RecordKind, ShardWriter, WriterOptions};
+use wit_contract::{pair_key, write_stage_folder, Candidate, Manifest, RecordKind};
 use wit_tests::{run_python, wit, workspace_binary, workspace_root};
 
 fn enwiki() -> PathBuf {
@@ -152,13 +152,7 @@ fn build_on_the_enwiki_excerpt_matches_an_independent_count_and_feeds_curate() {
             }
         })
         .collect();
-    let mut manifest = Manifest::new(RecordKind::Candidates, serde_json::json!({}), None);
-    let mut writer =
-        ShardWriter::for_records::<Candidate>(candidates.join(shard_file_name(0)), &WriterOptions::default()).unwrap();
-    writer.write_records(&rows).unwrap();
-    manifest.add_shard(writer.finish().unwrap());
-    manifest.complete = true;
-    manifest.save(&candidates).unwrap();
+    write_stage_folder::<Candidate>(&candidates, serde_json::json!({}), [&rows]).unwrap();
     let curated = dir.path().join("curated");
     let text = run(&["curate", "--queries", &s(&out), "--candidates", &s(&candidates), "-o", &s(&curated)]);
     assert!(text.contains("3 candidates, 3 matched"), "{text}");

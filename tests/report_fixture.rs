@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use wit_contract::{
-    pair_key, shard_file_name, Candidate, CorpusImage, CuratedPair, Failure, Manifest, QueryCount, QueryEntry,
-    QuerySource, RecordKind, ShardWriter, WriterOptions,
+    pair_key, Candidate, CorpusImage, CuratedPair, Failure, Manifest, QueryCount, QueryEntry, QuerySource, RecordKind,
+    ShardWriter, WriterOptions,
 };
 
 /// The cap the fixture's curate "ran" with.
@@ -105,12 +105,10 @@ fn save<T: wit_contract::Record>(
     stats: serde_json::Value,
 ) {
     std::fs::create_dir_all(dir).unwrap();
-    let mut manifest = Manifest::new(kind, config, Some(0));
-    let mut writer = ShardWriter::for_records::<T>(dir.join(shard_file_name(0)), &WriterOptions::default()).unwrap();
-    writer.write_records(rows).unwrap();
-    manifest.add_shard(writer.finish().unwrap());
+    let mut manifest = wit_contract::write_stage_folder::<T>(dir, config, [rows]).unwrap();
+    assert_eq!(manifest.kind, kind);
+    manifest.seed = Some(0);
     manifest.stats = stats;
-    manifest.complete = true;
     manifest.save(dir).unwrap();
 }
 

@@ -19,6 +19,7 @@ use crate::select::{self, Candidates, Quotas};
 use crate::sources;
 use crate::wikitext::to_plain_text;
 use crate::{BuildConfig, BuildStats, Phase, TextConfig, TextStats};
+use wit_contract::progress::{Progress, Spec};
 use wit_contract::{AtPath, PathError};
 
 /// The dictionary's file names inside the output folder.
@@ -101,7 +102,8 @@ fn create_dir_shared(dir: &Path, shared: bool) -> Result<()> {
     create_dir(dir)
 }
 
-/// Logs progress every few seconds until dropped.
+/// Shows the dump read (compressed bytes of the input, pages in the note) until dropped: a bar on
+/// a terminal, plain lines elsewhere (`wit_contract::progress`).
 struct ProgressLog {
     stop: Option<crossbeam_channel::Sender<()>>,
     handle: Option<std::thread::JoinHandle<()>>,
@@ -110,25 +112,20 @@ struct ProgressLog {
 impl ProgressLog {
     fn start(tally: std::sync::Arc<Tally>, total: u64) -> Self {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
-        let started = Instant::now();
+        let total = (total > 0).then_some(total);
+        let progress = Progress::start(Spec::bytes_of("queries build: read the dump", total));
         let handle = std::thread::spawn(move || {
-            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stopped.recv_timeout(Duration::from_secs(10))
+            let show = || {
+                progress.set_done(tally.compressed_bytes.load(Ordering::Relaxed));
+                progress.note(format!("{} pages", tally.pages.load(Ordering::Relaxed)));
+            };
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Duration::from_millis(250))
             {
-                let secs = started.elapsed().as_secs_f64().max(1e-9);
-                let done = tally.compressed_bytes.load(Ordering::Relaxed);
-                let pages = tally.pages.load(Ordering::Relaxed);
-                let percent =
-                    if total > 0 { format!("{:.1}%", 100.0 * done as f64 / total as f64) } else { "-".into() };
-                tracing::info!(
-                    input_mb = done >> 20,
-                    percent,
-                    mb_per_s = format!("{:.1}", done as f64 / 1e6 / secs),
-                    xml_mb_per_s = format!("{:.1}", tally.xml_bytes.load(Ordering::Relaxed) as f64 / 1e6 / secs),
-                    pages,
-                    pages_per_s = format!("{:.0}", pages as f64 / secs),
-                    "reading the dump"
-                );
+                show();
             }
+            show();
+            progress.finish();
         });
         ProgressLog { stop: Some(stop), handle: Some(handle) }
     }
@@ -156,7 +153,8 @@ fn count(config: &BuildConfig, spill: &SpillDir, stats: &mut BuildStats) -> Resu
     let tally = std::sync::Arc::new(Tally::default());
     let budget = (config.memory_budget / threads as u64).max(1) as usize;
     let parallel = Parallel { threads, rank: config.rank, world_size: config.world_size, batch_bytes: 4 << 20 };
-    let progress = ProgressLog::start(tally.clone(), plan.input_bytes);
+    // A rank reads about its share of the bytes (units go to ranks by index).
+    let progress = ProgressLog::start(tally.clone(), plan.input_bytes.div_ceil(config.world_size.max(1) as u64));
     let counters = for_each_article(
         &config.inputs,
         &units,
@@ -251,7 +249,7 @@ pub(crate) fn run(config: &BuildConfig) -> Result<BuildStats> {
         if let Some(existing) = Manifest::load_if_present(out)? {
             if existing.complete && existing.kind == RecordKind::Queries && existing.config == config_json {
                 tracing::info!(out = %out.display(), "queries output already complete with this config; nothing to do");
-                let mut stats: BuildStats = serde_json::from_value(existing.stats).unwrap_or_default();
+                let mut stats: BuildStats = existing.stats_as(out)?;
                 stats.skipped = true;
                 return Ok(stats);
             }

@@ -8,6 +8,7 @@ pub mod kill;
 pub mod loopback;
 pub mod pipeline;
 pub mod s3;
+pub mod shard_stats;
 pub mod slurm;
 
 use std::path::{Path, PathBuf};

@@ -64,7 +64,8 @@ fn one() -> usize {
     1
 }
 
-/// The loss the checkpoint's run trained with (its settings' `loss`; CLIP when absent).
+/// The loss the checkpoint's run trained with (its settings' `loss`; CLIP when absent — a value that
+/// does not parse never gets here: [`read_state`] refuses the checkpoint naming its file).
 pub fn loss_of(state: &TrainState) -> LossKind {
     state.settings.get("loss").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
 }
@@ -171,6 +172,11 @@ pub fn read_state(dir: &Path) -> Result<TrainState, CheckpointError> {
     if state.format != STATE_FORMAT {
         let message = format!("format {:?}, this trainer reads {STATE_FORMAT:?}", state.format);
         return Err(CheckpointError::Invalid { path, message });
+    }
+    if let Some(loss) = state.settings.get("loss") {
+        if let Err(e) = serde_json::from_value::<LossKind>(loss.clone()) {
+            return Err(CheckpointError::Invalid { path, message: format!("settings.loss: {e}") });
+        }
     }
     Ok(state)
 }

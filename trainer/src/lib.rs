@@ -24,7 +24,6 @@ pub mod config;
 pub mod data;
 pub mod dist;
 pub mod eval;
-pub mod html;
 pub mod launch;
 pub mod loss;
 pub mod model;

@@ -17,8 +17,6 @@ use std::sync::Mutex;
 use regex::Regex;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::html;
-
 /// Ids in the vocabulary: 256 bytes, 256 word-final bytes, 48,894 merges, 2 special tokens.
 pub const VOCAB_SIZE: usize = 49_408;
 pub const CONTEXT_LENGTH: usize = 77;
@@ -194,7 +192,7 @@ fn bytes_to_unicode() -> [char; 256] {
 /// Python's `html.unescape` twice, whitespace collapsed to single spaces, lower case.
 pub fn clean_lower(text: &str) -> String {
     let fixed = fix_text(text);
-    let unescaped = html::python_unescape(&html::python_unescape(&fixed));
+    let unescaped = wit_html::unescape(&wit_html::unescape(&fixed)).into_owned();
     // Python's str.split() also splits at the information separators U+001C..U+001F.
     let words = unescaped.split(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c));
     words.filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ").to_lowercase()
@@ -211,7 +209,7 @@ fn fix_text(text: &str) -> String {
         }
         let mut current = segment.to_owned();
         loop {
-            let unescaped = if unescape { html::ftfy_unescape(&current) } else { current.clone() };
+            let unescaped = if unescape { wit_html::ftfy_unescape(&current) } else { current.clone() };
             let fixed = fix_characters(&unescaped);
             if fixed == current {
                 break;

@@ -9,6 +9,8 @@
 //! DIR/_ranks/rank-RRRRR-of-NNNNN/     rank R's own manifest (its shards live in DIR/data)
 //! DIR/_failures/, DIR/_query_counts/  other tables: folders of the same layout, `_`-named
 //! DIR/_steps/, _buckets/, _drops/     rank bookkeeping (wit-ranks)
+//! DIR/_shard_stats/NAME.json          one finished shard's own stats (fetch: rows by status, bytes,
+//!                                     seconds), NAME the shard's file name less `.parquet`
 //! BUILD/_blocklist.jsonl              a build's takedowns (`wit remove`), honoured by its stages
 //! ```
 //! Why a `data/` folder and not shards beside `_manifest.json`: pyarrow and DuckDB's `*.parquet`
@@ -35,6 +37,8 @@ pub const RANKS_DIR: &str = "_ranks";
 pub const FAILURES_DIR: &str = "_failures";
 /// The per-query counts table of a curated folder (a folder of the same layout).
 pub const QUERY_COUNTS_DIR: &str = "_query_counts";
+/// Per-shard stats of a stage folder: `_shard_stats/<shard name less .parquet>.json`.
+pub const SHARD_STATS_DIR: &str = "_shard_stats";
 /// A build's takedown blocklist (in the build folder, beside the stage folders; see
 /// [`crate::blocklist`]).
 pub const BLOCKLIST_FILE: &str = "_blocklist.jsonl";
@@ -94,6 +98,25 @@ pub fn listed_name(path: &Path) -> String {
     }
 }
 
+/// Where the stats of the shard a manifest in `dir` lists as `listed` live: in the `_shard_stats/`
+/// folder beside the stage folder's `data/` (rank shards carry the rank in their names, so every
+/// rank writes into the one folder without collisions).
+pub fn shard_stats_path(dir: &Path, listed: &str) -> PathBuf {
+    let mut shard = dir.to_path_buf();
+    for part in Path::new(listed).components() {
+        match part {
+            std::path::Component::ParentDir => {
+                shard.pop();
+            }
+            other => shard.push(other),
+        }
+    }
+    let name = shard.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = name.strip_suffix(".parquet").unwrap_or(&name);
+    let stage = shard.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| dir.to_path_buf());
+    stage.join(SHARD_STATS_DIR).join(format!("{stem}.json"))
+}
+
 /// A rank manifest's entry as the stage folder's merged manifest lists it: `../../data/X` is
 /// `data/X` from the stage folder; anything else stays inside the rank folder `rank_dir`.
 pub fn listed_from_stage(rank_dir_relative: &str, file: &str) -> String {
@@ -132,6 +155,14 @@ mod tests {
             "data/rank-00001-of-00002-shard-00003.parquet"
         );
         assert_eq!(bare_shard_name(&listed_name(&path)), "shard-00003.parquet");
+        assert_eq!(
+            shard_stats_path(Path::new("/b/corpus/_ranks/rank-00001-of-00002"), &listed_name(&path)),
+            Path::new("/b/corpus/_shard_stats/rank-00001-of-00002-shard-00003.json")
+        );
+        assert_eq!(
+            shard_stats_path(Path::new("/b/corpus/_failures"), "data/shard-00000.parquet"),
+            Path::new("/b/corpus/_failures/_shard_stats/shard-00000.json")
+        );
     }
 
     #[test]

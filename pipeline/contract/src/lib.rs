@@ -9,6 +9,7 @@
 //! - [`writer`]: a Parquet shard writer that sizes row groups, compresses with zstd, writes under a
 //!   temporary name and renames only when the file is complete;
 //! - [`reader`]: streaming readers of record batches and of typed rows;
+//! - [`extra`]: columns appended after a kind's own (a URL list's kept columns, `exif`);
 //! - [`layout`]: where a stage folder keeps what (`_manifest.json`, `data/`, `_ranks/`, `_failures/`);
 //! - [`manifest`]: the `_manifest.json` that says which shards are done (rows, bytes, xxh3), with the
 //!   config, seed and tool version that made them, and the check that the folder still matches it;
@@ -21,6 +22,7 @@
 
 pub mod blocklist;
 pub mod error;
+pub mod extra;
 pub mod harvested;
 pub mod interrupt;
 pub mod layout;
@@ -37,6 +39,7 @@ mod columns;
 
 pub use blocklist::{BlockEntry, BlockKind, Blocklist};
 pub use error::{error_line, AtPath, ContractError, PathError};
+pub use extra::{ExtraColumn, ExtraType, ExtraValue};
 pub use harvested::{HarvestedCandidate, PairLanguage};
 pub use interrupt::{Cancel, Interrupted, Signal};
 pub use layout::{data_home, shard_path, DataHome, DATA_DIR, FAILURES_DIR, MANIFEST_FILE};
@@ -48,7 +51,9 @@ pub use records::{
 };
 pub use schema::RecordKind;
 pub use trust::{AuditedFailure, AuditedImage, ImageAudit, ImageHashes};
-pub use writer::{clean_stale_temp_files, shard_file_name, write_file_atomically, ShardWriter, WriterOptions};
+pub use writer::{
+    clean_stale_temp_files, shard_file_name, write_file_atomically, write_stage_folder, ShardWriter, WriterOptions,
+};
 
 /// The version of wit that wrote a file, recorded in every manifest.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

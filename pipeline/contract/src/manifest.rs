@@ -58,6 +58,9 @@ pub struct Manifest {
     /// Stage statistics (counts by reason, durations); free-form per stage.
     #[serde(default)]
     pub stats: serde_json::Value,
+    /// Columns every shard holds after the kind's own (see [`crate::extra`]); checked by verify.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_columns: Vec<crate::extra::ExtraColumn>,
 }
 
 /// Something in a folder that does not match its manifest.
@@ -136,6 +139,7 @@ impl Manifest {
             complete: false,
             shards: Vec::new(),
             stats: serde_json::Value::Null,
+            extra_columns: Vec::new(),
         }
     }
 
@@ -181,6 +185,14 @@ impl Manifest {
             });
         }
         Ok(manifest)
+    }
+
+    /// The stats of this manifest (read from `dir`) as the stage's stats type. Stats that do not parse
+    /// are an error naming the manifest: merging or reporting them as zeros would lose counts.
+    pub fn stats_as<T: serde::de::DeserializeOwned>(&self, dir: impl AsRef<Path>) -> Result<T, PathError> {
+        serde_json::from_value(self.stats.clone()).map_err(|e| {
+            PathError::input(Self::path_in(dir), format!("stats do not parse ({e}); written by another wit version?"))
+        })
     }
 
     /// The manifest of `dir` if there is one.
@@ -282,7 +294,10 @@ impl Manifest {
             Ok(reader) => reader,
             Err(e) => return Some(VerifyProblem::Unreadable { file, error: e.to_string() }),
         };
-        if let Err(e) = check_compatible(&reader.schema(), self.kind) {
+        let schema = reader.schema();
+        if let Err(e) =
+            check_compatible(&schema, self.kind).and_then(|_| crate::extra::check(&schema, &self.extra_columns))
+        {
             return Some(VerifyProblem::WrongSchema { file, error: e.to_string() });
         }
         if reader.num_rows() != shard.rows {
@@ -316,6 +331,20 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_that_do_not_parse_name_the_manifest() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Stats {
+            rows: u64,
+        }
+        let mut manifest = Manifest::new(RecordKind::Corpus, serde_json::json!({}), None);
+        manifest.stats = serde_json::json!({"rows": "many"});
+        let err = manifest.stats_as::<Stats>("x").unwrap_err();
+        assert!(err.to_string().starts_with("x/_manifest.json: stats do not parse"), "{err}");
+        manifest.stats = serde_json::json!({"rows": 2});
+        assert_eq!(manifest.stats_as::<Stats>("x").unwrap().rows, 2);
+    }
     use crate::records::{QueryEntry, QuerySource};
     use crate::writer::{shard_file_name, ShardWriter, WriterOptions};
 

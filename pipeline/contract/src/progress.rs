@@ -77,11 +77,18 @@ pub struct Spec {
     pub split: bool,
     /// Show MB and MB/s of [`Progress::add_bytes`].
     pub bytes: bool,
+    /// The units are bytes (a dump read): shown as MB, MB/s.
+    pub in_bytes: bool,
 }
 
 impl Spec {
     pub fn new(what: impl Into<String>, unit: &'static str, total: Option<u64>) -> Spec {
-        Spec { what: what.into(), unit, total, split: false, bytes: false }
+        Spec { what: what.into(), unit, total, split: false, bytes: false, in_bytes: false }
+    }
+
+    /// Progress through `total` bytes (units are bytes, shown as MB).
+    pub fn bytes_of(what: impl Into<String>, total: Option<u64>) -> Spec {
+        Spec { in_bytes: true, ..Spec::new(what, "MB", total) }
     }
 
     pub fn with_split(mut self) -> Spec {
@@ -131,6 +138,12 @@ impl Progress {
         let bar = (mode == Mode::Bar).then(|| {
             let unit = spec.unit;
             let (bar, template) = match spec.total {
+                Some(total) if spec.in_bytes => (
+                    ProgressBar::new(total),
+                    "{prefix} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({percent}%) {bytes_per_sec} ETA {eta} \
+                     {msg}"
+                        .to_string(),
+                ),
                 Some(total) => (
                     ProgressBar::new(total),
                     format!(
@@ -205,10 +218,11 @@ impl Progress {
         let done = inner.done.load(Ordering::Relaxed);
         let seconds = inner.started.elapsed().as_secs_f64().max(1e-9);
         let rate = (done - inner.before.load(Ordering::Relaxed).min(done)) as f64 / seconds;
-        let mut line = format!("{}: {done}", inner.spec.what);
+        let shown = |n: u64| if inner.spec.in_bytes { format!("{:.1}", n as f64 / 1e6) } else { n.to_string() };
+        let mut line = format!("{}: {}", inner.spec.what, shown(done));
         if let Some(total) = inner.spec.total {
             let percent = if total == 0 { 100.0 } else { 100.0 * done as f64 / total as f64 };
-            line.push_str(&format!("/{total} {} ({percent:.1}%)", inner.spec.unit));
+            line.push_str(&format!("/{} {} ({percent:.1}%)", shown(total), inner.spec.unit));
         } else {
             line.push_str(&format!(" {}", inner.spec.unit));
         }
@@ -230,7 +244,11 @@ impl Progress {
                 inner.failed.load(Ordering::Relaxed)
             ));
         }
-        out.push_str(&format!(", {rate:.1} {}/s", inner.spec.unit));
+        if inner.spec.in_bytes {
+            out.push_str(&format!(", {:.2} MB/s", rate / 1e6));
+        } else {
+            out.push_str(&format!(", {rate:.1} {}/s", inner.spec.unit));
+        }
         if inner.spec.bytes {
             let bytes = inner.bytes.load(Ordering::Relaxed) as f64;
             out.push_str(&format!(", {:.1} MB, {:.2} MB/s", bytes / 1e6, bytes / 1e6 / seconds));
@@ -361,6 +379,12 @@ mod tests {
         assert!(line.contains(" pairs/s, 3.0 MB, "), "{line}");
         assert!(line.contains(" MB/s, ETA "), "{line}");
         assert!(!line.contains('\u{1b}'));
+
+        let read = Progress::hidden(Spec::bytes_of("queries build: read the dump", Some(8_000_000)));
+        read.set_done(2_000_000);
+        let line = read.line();
+        assert!(line.starts_with("queries build: read the dump: 2.0/8.0 MB (25.0%), "), "{line}");
+        assert!(line.contains(" MB/s, ETA "), "{line}");
     }
 
     #[test]

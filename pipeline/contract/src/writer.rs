@@ -265,6 +265,25 @@ impl Write for HashingFile {
     }
 }
 
+/// Writes `shards` as data shards 0, 1, … of the stage folder `dir` (`data/shard-NNNNN.parquet`)
+/// and a complete `_manifest.json` of `T`'s kind recording `config`: the one way tests, benchmarks
+/// and generators make a finished input folder. Returns the saved manifest.
+pub fn write_stage_folder<T: Record>(
+    dir: &Path,
+    config: serde_json::Value,
+    shards: impl IntoIterator<Item = impl AsRef<[T]>>,
+) -> Result<crate::Manifest> {
+    let mut manifest = crate::Manifest::new(T::KIND, config, None);
+    for (index, rows) in shards.into_iter().enumerate() {
+        let mut writer = ShardWriter::for_records::<T>(crate::shard_path(dir, index), &WriterOptions::default())?;
+        writer.write_records(rows.as_ref())?;
+        manifest.add_shard(writer.finish()?);
+    }
+    manifest.complete = true;
+    manifest.save(dir)?;
+    Ok(manifest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -535,115 +535,205 @@ pub(crate) fn run(config: &CurateConfig) -> Result<CurateStats> {
     pool.install(|| run_in_pool(config))
 }
 
+/// What every phase of a run shares: its config, dictionary, effective cap and recorded config.
+struct Run<'a> {
+    config: &'a CurateConfig,
+    out: &'a Path,
+    dictionary: Dictionary,
+    effective_cap: u64,
+    config_json: serde_json::Value,
+    /// `rank-RRRRR-of-NNNNN`, naming this rank's files.
+    suffix: String,
+    /// OUT/_counts: the ranks' match counts and parts.
+    counts_dir: PathBuf,
+    started: Instant,
+}
+
+impl Run<'_> {
+    /// Candidate shards of this rank: every world-size-th, with its index in the pool.
+    fn my_shards<'s>(&self, shards: &'s [PathBuf]) -> Vec<(usize, &'s PathBuf)> {
+        shards.iter().enumerate().filter(|(i, _)| i % self.config.world_size == self.config.rank).collect()
+    }
+
+    fn matcher(&self) -> Result<Matcher> {
+        let t = Instant::now();
+        let matcher = Matcher::new(self.dictionary.queries.iter().map(String::as_str), self.config.mode)?;
+        tracing::info!(
+            queries = self.dictionary.len(),
+            memory_mb = matcher.memory_usage() >> 20,
+            seconds = t.elapsed().as_secs_f32(),
+            "built the automaton"
+        );
+        Ok(matcher)
+    }
+
+    /// Matches per query over the whole pool: summed from every rank's counts, or (one process)
+    /// counted here.
+    fn pool_counts(&self, matcher: &Matcher, shards: &[PathBuf]) -> Result<Vec<u64>> {
+        let counts = if self.config.world_size > 1 {
+            let mut total = vec![0u64; self.dictionary.len()];
+            for rank in 0..self.config.world_size {
+                let name = format!("matched-{}.parquet", rank_suffix(rank, self.config.world_size));
+                let (matched, _) = read_query_counts(&self.counts_dir.join(name), &self.dictionary)?;
+                total.iter_mut().zip(matched).for_each(|(t, m)| *t += m);
+            }
+            total
+        } else {
+            count(matcher, &shards.iter().collect::<Vec<_>>())?.0
+        };
+        tracing::info!(seconds = self.started.elapsed().as_secs_f32(), "counted matches over the pool");
+        Ok(counts)
+    }
+
+    fn stats(&self) -> CurateStats {
+        CurateStats { queries: self.dictionary.len() as u64, ..Default::default() }
+    }
+}
+
 fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
-    let started = Instant::now();
-    let out = config.out.as_path();
     let dictionary = load_dictionary(&config.queries)?;
     let effective_cap = balance::effective_cap(config.cap, config.oversample);
-    let config_json = recorded_config(config, &dictionary, effective_cap);
-    let suffix = rank_suffix(config.rank, config.world_size);
-    let counts_dir = out.join(COUNTS_DIR);
+    let run = Run {
+        config,
+        out: config.out.as_path(),
+        config_json: recorded_config(config, &dictionary, effective_cap),
+        dictionary,
+        effective_cap,
+        suffix: rank_suffix(config.rank, config.world_size),
+        counts_dir: config.out.join(COUNTS_DIR),
+        started: Instant::now(),
+    };
+    match config.phase {
+        Phase::Merge => merge(config, &run.dictionary, run.config_json, effective_cap),
+        Phase::Strict => strict_step(config, &run.dictionary, &run.config_json, effective_cap),
+        Phase::Count => count_step(&run),
+        Phase::Order => order_step(&run),
+        Phase::Select => select_step(&run),
+        Phase::All => all_in_one(&run),
+    }
+}
 
-    if config.phase == Phase::Merge {
-        return merge(config, &dictionary, config_json, effective_cap);
+/// Phase::Count: this rank's matches per query, for every rank's select to sum.
+fn count_step(run: &Run) -> Result<CurateStats> {
+    let config = run.config;
+    create_rank_dir(run.out, config)?;
+    create_rank_dir(&run.counts_dir, config)?;
+    let shards = candidate_shards(&config.candidates)?;
+    let paths: Vec<&PathBuf> = run.my_shards(&shards).into_iter().map(|(_, path)| path).collect();
+    let (counts, rows) = count(&run.matcher()?, &paths)?;
+    let path = run.counts_dir.join(format!("matched-{}.parquet", run.suffix));
+    write_query_counts(&path, &run.dictionary, &counts, &vec![0; counts.len()])?;
+    tracing::info!(rank = config.rank, rows, seconds = run.started.elapsed().as_secs_f32(), "counted matches");
+    Ok(CurateStats { candidates: rows, ..run.stats() })
+}
+
+/// Phase::Order (strict runs): this rank's claims, in the order the greedy takes them.
+fn order_step(run: &Run) -> Result<CurateStats> {
+    let config = run.config;
+    create_rank_dir(run.out, config)?;
+    let me = RankOf::new(config.rank, config.world_size);
+    let marker = me.marker(run.out, strict::STEP_ORDER);
+    if StepMarker::done_with(&marker, &run.config_json).map_err(strict::ranks_error)?.is_some() {
+        return Ok(CurateStats { skipped: true, ..run.stats() });
     }
-    if config.phase == Phase::Strict {
-        return strict_step(config, &dictionary, &config_json, effective_cap);
-    }
-    if config.phase == Phase::All {
-        if let Some(existing) = Manifest::load_if_present(out)? {
-            if existing.complete && existing.kind == RecordKind::Curated && existing.config == config_json {
-                tracing::info!(out = %out.display(), "curate output already complete with this config; nothing to do");
-                let mut stats: CurateStats = serde_json::from_value(existing.stats).unwrap_or_default();
-                stats.skipped = true;
-                return Ok(stats);
-            }
+    let shards = candidate_shards(&config.candidates)?;
+    let matcher = run.matcher()?;
+    let counts = run.pool_counts(&matcher, &shards)?;
+    let spill = run.out.join("_spill").join(format!("order-{}", run.suffix));
+    let order = ClaimOrder { counts: &counts, cap: run.effective_cap, seed: config.seed };
+    let path = strict::claims_path(run.out, me);
+    let claims = write_claims(&matcher, &run.my_shards(&shards), &order, &path, &spill, config.memory_budget)?;
+    tracing::info!(rank = config.rank, claims, "wrote the strict claims");
+    StepMarker::new(
+        strict::STEP_ORDER,
+        me.rank,
+        me.world_size,
+        run.config_json.clone(),
+        serde_json::json!({ "claims": claims }),
+    )
+    .save(&marker)
+    .map_err(strict::ranks_error)?;
+    Ok(run.stats())
+}
+
+/// Phase::Select: this rank's kept pairs, its per-query counts and its part for the merge.
+fn select_step(run: &Run) -> Result<CurateStats> {
+    let config = run.config;
+    create_rank_dir(run.out, config)?;
+    let shards = candidate_shards(&config.candidates)?;
+    let matcher = run.matcher()?;
+    let counts = run.pool_counts(&matcher, &shards)?;
+    let selected = select(run, &matcher, &run.my_shards(&shards), &counts)?;
+    create_rank_dir(&run.counts_dir, config)?;
+    let mut stats = selected.stats;
+    stats.queries = run.dictionary.len() as u64;
+    stats.shards = selected.shards.len() as u64;
+    let kept_path = run.counts_dir.join(format!("kept-{}.parquet", run.suffix));
+    write_query_counts(&kept_path, &run.dictionary, &counts, &selected.kept_counts)?;
+    let part = Part {
+        rank: config.rank,
+        world_size: config.world_size,
+        config: run.config_json.clone(),
+        shards: selected.shards,
+        stats: stats.clone(),
+    };
+    write_json_atomically(&run.counts_dir.join(format!("shards-{}.json", run.suffix)), &part)?;
+    Ok(stats)
+}
+
+/// Phase::All (one process): count, (the strict pass,) select and finish the folder.
+fn all_in_one(run: &Run) -> Result<CurateStats> {
+    let (config, out) = (run.config, run.out);
+    if let Some(existing) = Manifest::load_if_present(out)? {
+        if existing.complete && existing.kind == RecordKind::Curated && existing.config == run.config_json {
+            tracing::info!(out = %out.display(), "curate output already complete with this config; nothing to do");
+            let mut stats: CurateStats = existing.stats_as(out)?;
+            stats.skipped = true;
+            return Ok(stats);
         }
     }
     create_rank_dir(out, config)?;
-
     let shards = candidate_shards(&config.candidates)?;
-    let mine: Vec<(usize, &PathBuf)> =
-        shards.iter().enumerate().filter(|(i, _)| i % config.world_size == config.rank).collect();
-    let t = Instant::now();
-    let matcher = Matcher::new(dictionary.queries.iter().map(String::as_str), config.mode)?;
-    tracing::info!(
-        queries = dictionary.len(),
-        memory_mb = matcher.memory_usage() >> 20,
-        seconds = t.elapsed().as_secs_f32(),
-        "built the automaton"
-    );
-
-    if config.phase == Phase::Count {
-        create_rank_dir(&counts_dir, config)?;
-        let paths: Vec<&PathBuf> = mine.iter().map(|(_, p)| *p).collect();
-        let (counts, rows) = count(&matcher, &paths)?;
-        write_query_counts(
-            &counts_dir.join(format!("matched-{suffix}.parquet")),
-            &dictionary,
-            &counts,
-            &vec![0; counts.len()],
-        )?;
-        tracing::info!(rank = config.rank, rows, seconds = started.elapsed().as_secs_f32(), "counted matches");
-        return Ok(CurateStats { queries: dictionary.len() as u64, candidates: rows, shards: 0, ..Default::default() });
-    }
-
-    // Select (and, for Phase::All, count first).
-    let mut manifest = None;
-    if config.phase == Phase::All {
-        let mut m = Manifest::new(RecordKind::Curated, config_json.clone(), Some(config.seed));
-        m.save(out)?;
-        manifest = Some(m);
-    }
-    let counts = if config.world_size > 1 {
-        let mut total = vec![0u64; dictionary.len()];
-        for rank in 0..config.world_size {
-            let path = counts_dir.join(format!("matched-{}.parquet", rank_suffix(rank, config.world_size)));
-            let (matched, _) = read_query_counts(&path, &dictionary)?;
-            total.iter_mut().zip(matched).for_each(|(t, m)| *t += m);
-        }
-        total
-    } else {
-        let all: Vec<&PathBuf> = shards.iter().collect();
-        count(&matcher, &all)?.0
-    };
-    tracing::info!(seconds = started.elapsed().as_secs_f32(), "counted matches over the pool");
-
-    let me = RankOf::new(config.rank, config.world_size);
-    let budget = config.memory_budget;
-    if config.phase == Phase::Order {
-        let marker = me.marker(out, strict::STEP_ORDER);
-        if StepMarker::done_with(&marker, &config_json).map_err(strict::ranks_error)?.is_some() {
-            return Ok(CurateStats { queries: dictionary.len() as u64, skipped: true, ..Default::default() });
-        }
-        let spill = out.join("_spill").join(format!("order-{suffix}"));
-        let path = strict::claims_path(out, me);
-        let order = ClaimOrder { counts: &counts, cap: effective_cap, seed: config.seed };
-        let claims = write_claims(&matcher, &mine, &order, &path, &spill, budget)?;
-        tracing::info!(rank = config.rank, claims, "wrote the strict claims");
-        let value = serde_json::json!({ "claims": claims });
-        StepMarker::new(strict::STEP_ORDER, me.rank, me.world_size, config_json.clone(), value)
-            .save(&marker)
-            .map_err(strict::ranks_error)?;
-        return Ok(CurateStats { queries: dictionary.len() as u64, ..Default::default() });
-    }
-    if config.strict && config.phase == Phase::All {
+    let matcher = run.matcher()?;
+    let mut manifest = Manifest::new(RecordKind::Curated, run.config_json.clone(), Some(config.seed));
+    manifest.save(out)?;
+    let counts = run.pool_counts(&matcher, &shards)?;
+    let all = run.my_shards(&shards);
+    if config.strict {
         // The strict pass in this process: claims of every shard, the greedy, then select.
-        let one = RankOf::new(0, 1);
         let spill = out.join("_spill").join("order");
-        let all: Vec<(usize, &PathBuf)> = shards.iter().enumerate().collect();
-        let order = ClaimOrder { counts: &counts, cap: effective_cap, seed: config.seed };
-        write_claims(&matcher, &all, &order, &strict::claims_path(out, one), &spill, budget)?;
-        strict::run_greedy(out, 1, dictionary.len(), effective_cap)?;
+        let order = ClaimOrder { counts: &counts, cap: run.effective_cap, seed: config.seed };
+        let claims = strict::claims_path(out, RankOf::new(0, 1));
+        write_claims(&matcher, &all, &order, &claims, &spill, config.memory_budget)?;
+        strict::run_greedy(out, 1, run.dictionary.len(), run.effective_cap)?;
     }
+    let selected = select(run, &matcher, &all, &counts)?;
+    let _ = fs::remove_dir_all(out.join(strict::STRICT_DIR));
+    selected.shards.iter().cloned().for_each(|s| manifest.add_shard(s));
+    manifest.save(out)?;
+    let outcome =
+        Outcome { matched: &counts, kept: &selected.kept_counts, shards: selected.shards, stats: selected.stats };
+    finish(out, run.config_json.clone(), config.seed, run.effective_cap, &run.dictionary, outcome)
+}
+
+/// What [`select`] wrote: the shards, their totals and the kept count per query.
+struct Selected {
+    shards: Vec<ShardInfo>,
+    stats: CurateStats,
+    kept_counts: Vec<u64>,
+}
+
+/// The keep decisions over `mine` (soft, or the strict pass's verdicts), written as curated shards.
+fn select(run: &Run, matcher: &Matcher, mine: &[(usize, &PathBuf)], counts: &[u64]) -> Result<Selected> {
+    let (config, out) = (run.config, run.out);
+    let me = RankOf::new(config.rank, config.world_size);
     let mut kept_stream = if config.strict {
-        let spill = out.join("_spill").join(format!("kept-{suffix}"));
-        Some(strict::kept_positions(&strict::kept_path(out, me), &spill, budget)?.peekable())
+        let spill = out.join("_spill").join(format!("kept-{}", run.suffix));
+        Some(strict::kept_positions(&strict::kept_path(out, me), &spill, config.memory_budget)?.peekable())
     } else {
         None
     };
-
-    let kept_counts = atomic_counts(dictionary.len());
+    let kept_counts = atomic_counts(run.dictionary.len());
     let mut outcomes: Vec<ShardOutcome> = Vec::with_capacity(mine.len());
     let progress = Progress::start(Spec::new("curate: select", "shards", Some(mine.len() as u64)));
     let chunk = rayon::current_num_threads().max(1) * 2;
@@ -681,11 +771,11 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
             .zip(kept_rows.par_iter())
             .map(|((index, path), kept)| {
                 let decide = match config.strict {
-                    true => Decide::Strict { counts: &counts, cap: effective_cap, kept },
-                    false => Decide::Soft { counts: &counts, cap: effective_cap, seed: config.seed },
+                    true => Decide::Strict { counts, cap: run.effective_cap, kept },
+                    false => Decide::Soft { counts, cap: run.effective_cap, seed: config.seed },
                 };
                 let outcome =
-                    select_shard(*index, path, out, &matcher, &dictionary, &decide, &kept_counts, &config.blocklist);
+                    select_shard(*index, path, out, matcher, &run.dictionary, &decide, &kept_counts, &config.blocklist);
                 progress.add(1, 0);
                 outcome
             })
@@ -704,9 +794,6 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
         }
     }
     let _ = fs::remove_dir_all(out.join("_spill"));
-    if config.phase == Phase::All {
-        let _ = fs::remove_dir_all(out.join(strict::STRICT_DIR));
-    }
     let kept_counts = into_counts(kept_counts);
     let mut stats = CurateStats::default();
     let mut infos = Vec::with_capacity(outcomes.len());
@@ -721,30 +808,10 @@ fn run_in_pool(config: &CurateConfig) -> Result<CurateStats> {
         candidates = stats.candidates,
         matched = stats.matched,
         kept = stats.kept,
-        seconds = started.elapsed().as_secs_f32(),
+        seconds = run.started.elapsed().as_secs_f32(),
         "selected"
     );
-
-    if let Some(mut manifest) = manifest {
-        // Phase::All: record the shards, then finish.
-        infos.iter().cloned().for_each(|s| manifest.add_shard(s));
-        manifest.save(out)?;
-        let outcome = Outcome { matched: &counts, kept: &kept_counts, shards: infos, stats };
-        return finish(out, config_json, config.seed, effective_cap, &dictionary, outcome);
-    }
-    create_rank_dir(&counts_dir, config)?;
-    stats.queries = dictionary.len() as u64;
-    stats.shards = infos.len() as u64;
-    write_query_counts(&counts_dir.join(format!("kept-{suffix}.parquet")), &dictionary, &counts, &kept_counts)?;
-    let part = Part {
-        rank: config.rank,
-        world_size: config.world_size,
-        config: config_json,
-        shards: infos,
-        stats: stats.clone(),
-    };
-    write_json_atomically(&counts_dir.join(format!("shards-{suffix}.json")), &part)?;
-    Ok(stats)
+    Ok(Selected { shards: infos, stats, kept_counts })
 }
 
 /// Phase::Strict: the greedy over every rank's claims (one process, entries only).
@@ -778,8 +845,7 @@ fn merge(
     let out = config.out.as_path();
     if let Some(existing) = Manifest::load_if_present(out)? {
         if existing.complete && existing.kind == RecordKind::Curated && existing.config == config_json {
-            let mut stats: CurateStats =
-                wit_ranks::stats::read_stats(&existing.stats, &Manifest::path_in(out)).map_err(strict::ranks_error)?;
+            let mut stats: CurateStats = existing.stats_as(out)?;
             stats.skipped = true;
             return Ok(stats);
         }

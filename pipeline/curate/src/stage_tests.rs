@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::curate;
-use wit_contract::{pair_key, shard_file_name, QuerySource};
+use wit_contract::{pair_key, write_stage_folder, QuerySource};
 
 const QUERIES: [&str; 8] = ["A", "hot", "dog", "hot dog", "cat", "U.S.", "never seen", "the"];
 
@@ -27,13 +27,7 @@ fn write_queries(dir: &Path) {
         })
         .rev()
         .collect();
-    let mut manifest = Manifest::new(RecordKind::Queries, serde_json::json!({}), None);
-    let mut writer =
-        ShardWriter::for_records::<QueryEntry>(dir.join(shard_file_name(0)), &WriterOptions::default()).unwrap();
-    writer.write_records(&rows).unwrap();
-    manifest.add_shard(writer.finish().unwrap());
-    manifest.complete = true;
-    manifest.save(dir).unwrap();
+    write_stage_folder::<QueryEntry>(dir, serde_json::json!({}), [&rows]).unwrap();
 }
 
 fn candidate(url: &str, caption: &str) -> Candidate {
@@ -71,15 +65,11 @@ fn pool(shards: usize) -> Vec<Vec<Candidate>> {
 
 fn write_candidates(dir: &Path, shards: &[Vec<Candidate>], complete: bool) {
     fs::create_dir_all(dir).unwrap();
-    let mut manifest = Manifest::new(RecordKind::Candidates, serde_json::json!({}), None);
-    for (i, rows) in shards.iter().enumerate() {
-        let mut writer =
-            ShardWriter::for_records::<Candidate>(dir.join(shard_file_name(i)), &WriterOptions::default()).unwrap();
-        writer.write_records(rows).unwrap();
-        manifest.add_shard(writer.finish().unwrap());
+    let mut manifest = write_stage_folder::<Candidate>(dir, serde_json::json!({}), shards).unwrap();
+    if !complete {
+        manifest.complete = false;
+        manifest.save(dir).unwrap();
     }
-    manifest.complete = complete;
-    manifest.save(dir).unwrap();
 }
 
 struct Fixture {
@@ -260,7 +250,7 @@ fn strict_mode_never_exceeds_the_cap_and_oversampling_raises_it() {
 #[test]
 fn words_mode_and_a_single_dictionary_file_work() {
     let fixture = Fixture::new(1);
-    let file = fixture.dir.path().join("queries").join(shard_file_name(0));
+    let file = wit_contract::shard_path(&fixture.dir.path().join("queries"), 0);
     let config = CurateConfig {
         queries: file,
         mode: MatchMode::Words { case_fold: true },

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use image::ImageFormat;
 
 use crate::scene::Scene;
+use wit_html::escape;
 
 /// The real sample pictures (scikit-image's `data/` folder) and what they show.
 pub const REAL_IMAGES: [(&str, &str); 10] = [
@@ -281,22 +282,6 @@ impl Site {
 
 fn numbered(path: &str, prefix: &str, suffix: &str) -> Option<u64> {
     path.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()
-}
-
-/// HTML-escapes text for element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The page as HTML: every image inside a `<figure>`, with its alt, title and figcaption.

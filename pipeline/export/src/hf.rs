@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, StructArray};
 use arrow::datatypes::{DataType, Field, Fields, Schema};
+use wit_contract::progress::{Progress, Spec};
 use wit_contract::{Manifest, ReadOptions, RecordKind, ShardReader, ShardWriter, WriterOptions};
 
 use crate::{ExportStats, Result};
@@ -72,11 +73,14 @@ pub fn export_hf(config: &HfConfig) -> Result<ExportStats> {
     wit_contract::clean_stale_temp_files(&config.out)?;
     let count = manifest.shards.len();
     let mut stats = ExportStats { samples_total: manifest.total_rows(), ..ExportStats::default() };
+    let mine: u64 = manifest.shards.iter().skip(config.rank).step_by(world_size).map(|s| s.rows).sum();
+    let progress = Progress::start(Spec::new("export hf", "samples", Some(mine)).with_bytes());
     for (index, shard) in manifest.shards.iter().enumerate().skip(config.rank).step_by(world_size) {
         stats.files += 1;
         let path = data.join(hf_file_name(index, count));
         if path.is_file() {
             stats.files_kept += 1;
+            progress.resumed(shard.rows);
             continue;
         }
         let source = config.corpus.join(&shard.file);
@@ -90,6 +94,8 @@ pub fn export_hf(config: &HfConfig) -> Result<ExportStats> {
             if let Some(writer) = writer.as_mut() {
                 writer.write_batch(&batch)?;
             }
+            progress.add_bytes(batch.get_array_memory_size() as u64);
+            progress.add(batch.num_rows() as u64, 0);
         }
         if let Some(writer) = writer {
             let info = writer.finish()?;
@@ -98,5 +104,6 @@ pub fn export_hf(config: &HfConfig) -> Result<ExportStats> {
             stats.bytes_written += info.bytes;
         }
     }
+    progress.finish();
     Ok(stats)
 }

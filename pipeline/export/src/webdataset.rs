@@ -4,8 +4,12 @@ use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
+use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
-use wit_contract::{CorpusImage, Manifest, RecordKind, RecordReader};
+use wit_contract::extra::values_of;
+use wit_contract::progress::{Progress, Spec};
+use wit_contract::records::Record;
+use wit_contract::{CorpusImage, ExtraColumn, ExtraValue, Manifest, ReadOptions, RecordKind, ShardReader};
 
 use crate::{ExportError, Result};
 use wit_contract::{AtPath, PathError};
@@ -86,6 +90,64 @@ fn sample_json(row: &CorpusImage) -> serde_json::Value {
     })
 }
 
+/// Corpus rows of one shard with the values of its extra columns (a URL list's kept columns,
+/// `exif`), which go into each sample's JSON as img2dataset puts its additional columns there.
+struct ExtraRows {
+    batches: ShardReader,
+    columns: Vec<ExtraColumn>,
+    pending: std::vec::IntoIter<(CorpusImage, serde_json::Map<String, serde_json::Value>)>,
+}
+
+impl ExtraRows {
+    fn open(path: &Path, columns: &[ExtraColumn]) -> Result<Self> {
+        let batches = ShardReader::open(path, &ReadOptions { batch_size: BATCH, columns: None })?;
+        Ok(ExtraRows { batches, columns: columns.to_vec(), pending: Vec::new().into_iter() })
+    }
+
+    fn batch_rows(
+        &self,
+        batch: &RecordBatch,
+    ) -> Result<Vec<(CorpusImage, serde_json::Map<String, serde_json::Value>)>> {
+        let rows = CorpusImage::from_batch(batch)?;
+        let mut extras = vec![serde_json::Map::new(); rows.len()];
+        for column in &self.columns {
+            let Some(array) = batch.column_by_name(&column.name) else { continue };
+            for (extra, value) in extras.iter_mut().zip(values_of(array, column.data_type)?) {
+                let value = match value {
+                    ExtraValue::Null => serde_json::Value::Null,
+                    ExtraValue::Bool(v) => v.into(),
+                    ExtraValue::Int(v) => v.into(),
+                    ExtraValue::UInt(v) => v.into(),
+                    ExtraValue::Float(v) => v.into(),
+                    ExtraValue::Text(v) => v.into(),
+                };
+                extra.insert(column.name.clone(), value);
+            }
+        }
+        Ok(rows.into_iter().zip(extras).collect())
+    }
+}
+
+impl Iterator for ExtraRows {
+    type Item = Result<(CorpusImage, serde_json::Map<String, serde_json::Value>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(row) = self.pending.next() {
+                return Some(Ok(row));
+            }
+            let batch = match self.batches.next()? {
+                Ok(batch) => batch,
+                Err(e) => return Some(Err(e.into())),
+            };
+            match self.batch_rows(&batch) {
+                Ok(rows) => self.pending = rows.into_iter(),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
 /// Writes rank `config.rank`'s tars of the export.
 pub fn export_webdataset(config: &WebDatasetConfig) -> Result<ExportStats> {
     let world_size = config.world_size.max(1);
@@ -123,22 +185,26 @@ pub fn export_webdataset(config: &WebDatasetConfig) -> Result<ExportStats> {
     let tars = total.div_ceil(per_tar) as usize;
     write_sizes(out, total, per_tar, tars)?;
     let mut stats = ExportStats { samples_total: total, ..ExportStats::default() };
+    let count_of = |index: usize| per_tar.min(total - index as u64 * per_tar);
+    let mine: u64 = (config.rank..tars).step_by(world_size).map(count_of).sum();
+    let progress = Progress::start(Spec::new("export webdataset", "samples", Some(mine)).with_bytes());
     for index in (config.rank..tars).step_by(world_size) {
         stats.files += 1;
         let path = out.join(tar_name(index));
+        let (first, count) = (index as u64 * per_tar, count_of(index));
         if path.is_file() {
             stats.files_kept += 1;
+            progress.resumed(count);
             continue;
         }
-        let first = index as u64 * per_tar;
-        let count = per_tar.min(total - first);
-        let (samples, bytes) =
-            write_tar(&config.corpus, &manifest, &path, index, first, count, config.samples_per_tar)?;
+        let tar = Tar { index, first, count, samples_per_tar: config.samples_per_tar };
+        let (samples, bytes) = write_tar(&config.corpus, &manifest, &path, &tar, &progress)?;
         stats.files_written += 1;
         stats.samples_written += samples;
         stats.bytes_written += bytes;
-        tracing::info!(tar = %path.display(), samples, "wrote");
+        tracing::debug!(tar = %path.display(), samples, "wrote");
     }
+    progress.finish();
     Ok(stats)
 }
 
@@ -207,16 +273,17 @@ fn remove_own_temporaries(out: &Path, rank: usize, world_size: usize) -> Result<
     Ok(())
 }
 
-/// Writes corpus rows `first … first+count−1` into the tar `path`; returns (samples, bytes).
-fn write_tar(
-    corpus: &Path,
-    manifest: &Manifest,
-    path: &Path,
+/// Which rows one tar holds: corpus rows `first … first+count−1`, as tar number `index`.
+struct Tar {
     index: usize,
     first: u64,
     count: u64,
     samples_per_tar: usize,
-) -> Result<(u64, u64)> {
+}
+
+/// Writes the rows of `tar` into the file `path`; returns (samples, bytes).
+fn write_tar(corpus: &Path, manifest: &Manifest, path: &Path, tar: &Tar, progress: &Progress) -> Result<(u64, u64)> {
+    let Tar { index, first, count, samples_per_tar } = *tar;
     let temp = path.with_file_name(temp_name(index));
     let file = File::create(&temp).at_path(&temp)?;
     let mut builder = tar::Builder::new(BufWriter::new(file));
@@ -232,7 +299,8 @@ fn write_tar(
                 continue;
             }
             let shard_path = corpus.join(&shard.file);
-            for (at, row) in RecordReader::<CorpusImage>::open(&shard_path, BATCH)?.enumerate() {
+            let rows = ExtraRows::open(&shard_path, &manifest.extra_columns)?;
+            for (at, row) in rows.enumerate() {
                 let global = start + at as u64;
                 if global < first {
                     continue;
@@ -240,9 +308,13 @@ fn write_tar(
                 if global >= first + count {
                     break;
                 }
-                let row = row?;
+                let (row, extra) = row?;
                 let key = sample_key(index, (global - first) as usize, samples_per_tar);
-                let json = serde_json::to_vec(&sample_json(&row)).unwrap_or_default();
+                let mut sample = sample_json(&row);
+                if let Some(map) = sample.as_object_mut() {
+                    map.extend(extra);
+                }
+                let json = serde_json::to_vec(&sample).unwrap_or_default();
                 let image_name = format!("{key}.{}", extension(&row.image_format));
                 for (name, data) in [
                     (image_name.as_str(), row.image.as_slice()),
@@ -256,8 +328,10 @@ fn write_tar(
                     header.set_entry_type(tar::EntryType::Regular);
                     builder.append_data(&mut header, name, data).at_path(&temp)?;
                     bytes += data.len() as u64;
+                    progress.add_bytes(data.len() as u64);
                 }
                 written += 1;
+                progress.add(1, 0);
             }
             start = end;
         }

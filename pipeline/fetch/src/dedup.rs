@@ -20,18 +20,22 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use arrow::array::AsArray;
+use arrow::array::{AsArray, BooleanArray};
+use arrow::compute::filter_record_batch;
 use arrow::datatypes::UInt64Type;
+use arrow::record_batch::RecordBatch;
+use wit_contract::records::Record;
 use wit_contract::schema::col;
 use wit_contract::{
-    AuditedFailure, AuditedImage, Failure, Manifest, ReadOptions, RecordKind, RecordReader, ShardInfo, ShardReader,
-    ShardWriter, WriterOptions,
+    extra, CorpusImage, ExtraColumn, Failure, Manifest, ReadOptions, RecordKind, ShardInfo, ShardReader, ShardWriter,
+    WriterOptions,
 };
 use wit_ranks::shuffle::{self, pack, unpack};
 use wit_ranks::{Entry, RankOf, StepMarker};
 
 use crate::error::{FetchStageError, Result};
 use crate::output::{Counts, FAILURES_DIR};
+use crate::shard_stats::{self, ShardStats};
 use crate::FetchStats;
 use wit_contract::AtPath;
 
@@ -67,7 +71,7 @@ fn bad(path: &Path, problem: impl Into<String>) -> FetchStageError {
 
 /// The stats of a manifest as [`FetchStats`]; stats that do not parse are an error naming it.
 pub(crate) fn stats_of(manifest: &Manifest, dir: &Path) -> Result<FetchStats> {
-    wit_ranks::stats::read_stats(&manifest.stats, &Manifest::path_in(dir)).map_err(ranks_error)
+    Ok(manifest.stats_as(dir)?)
 }
 
 /// Whether the corpus manifest's stats say its duplicates across the whole corpus are gone.
@@ -217,8 +221,12 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
     let duplicates_listed = wit_contract::layout::listed_name(&duplicates_path);
     // Failure rows are small: 8 MiB row groups keep the open group's memory low.
     let small_groups = WriterOptions { row_group_bytes: 8 << 20, ..WriterOptions::default() };
-    let mut duplicates = ShardWriter::for_records::<AuditedFailure>(&duplicates_path, &small_groups)?;
+    let failure_schema = wit_contract::extra::schema_with(RecordKind::Failures, &failures.extra_columns);
+    let mut duplicates = ShardWriter::create(&duplicates_path, failure_schema, &small_groups)?;
     let mut moved = 0u64;
+    let started = (wit_contract::now_rfc3339(), std::time::Instant::now());
+    // Stats of the rewritten shards, written once the listing is known to be whole.
+    let mut rewritten: Vec<(String, ShardStats)> = Vec::new();
     for shard in corpus.shards.clone() {
         let end = first_row + shard.rows;
         let mut rows: HashSet<u64> = HashSet::new();
@@ -240,39 +248,41 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
         }
         let source = dir.join(&shard.file);
         let name = wit_ranks::sweep::rewritten_shard_name(&shard.file);
-        let mut writer = ShardWriter::for_records::<AuditedImage>(dir.join(&name), &WriterOptions::default())?;
-        let (mut kept, mut gone) = (Vec::with_capacity(BATCH), Vec::new());
-        for (at, row) in RecordReader::<AuditedImage>::open(&source, BATCH)?.enumerate() {
-            let row = row?;
-            if rows.contains(&(at as u64)) {
-                let message = format!(
-                    "duplicate_image: the same image bytes (xxh3 {:016x}) as another pair's (found across the corpus)",
-                    row.image.image_xxh3
-                );
-                let failure = Failure {
-                    candidate: row.image.candidate,
-                    query_ids: row.image.query_ids,
-                    status: "duplicate".into(),
-                    error_message: message,
-                    http_status: None,
-                    fetched_at_us: row.image.fetched_at_us,
-                };
-                gone.push(AuditedFailure { failure, audit: row.audit });
-            } else {
-                kept.push(row);
+        let reader = ShardReader::open(&source, &ReadOptions { batch_size: BATCH, columns: None })?;
+        let mut writer = ShardWriter::create(dir.join(&name), reader.schema(), &WriterOptions::default())?;
+        let (mut at, mut gone_rows, mut image_bytes) = (0u64, 0u64, 0u64);
+        for batch in reader {
+            let batch = batch?;
+            let gone: BooleanArray = (0..batch.num_rows()).map(|r| Some(rows.contains(&(at + r as u64)))).collect();
+            at += batch.num_rows() as u64;
+            let kept =
+                arrow::compute::not(&gone).and_then(|keep| filter_record_batch(&batch, &keep)).map_err(arrow_error)?;
+            if let Some(images) = kept.column_by_name(col::IMAGE).and_then(|c| c.as_binary_opt::<i32>()) {
+                image_bytes += images.values().len() as u64;
             }
-            if kept.len() >= BATCH {
-                writer.write_records(&kept)?;
-                kept.clear();
+            writer.write_batch(&kept)?;
+            let gone = filter_record_batch(&batch, &gone).map_err(arrow_error)?;
+            if gone.num_rows() == 0 {
+                continue;
             }
+            gone_rows += gone.num_rows() as u64;
+            let failures_batch = duplicate_failures(&gone, &failures.extra_columns)?;
+            duplicates.write_batch(&failures_batch)?;
         }
-        writer.write_records(&kept)?;
-        moved += gone.len() as u64;
-        duplicates.write_records(&gone)?;
+        moved += gone_rows;
         if writer.rows() > 0 {
-            listing.push(writer.finish()?);
+            let info = writer.finish()?;
+            let mut stats = ShardStats::load(dir, &shard.file).unwrap_or_default();
+            let success = stats.by_status.entry(crate::output::SUCCESS.to_string()).or_default();
+            *success = info.rows;
+            let counts = Counts { corpus_rows: info.rows, by_status: stats.by_status.clone(), ..Counts::default() };
+            let seconds = stats.seconds;
+            let started_at = if stats.started_at.is_empty() { wit_contract::now_rfc3339() } else { stats.started_at };
+            rewritten.push((shard.file.clone(), ShardStats::new(&info, &counts, image_bytes, started_at, seconds)));
+            listing.push(info);
         } else {
             drop(writer);
+            rewritten.push((shard.file.clone(), ShardStats::default()));
         }
         old_files.push(source);
         first_row = end;
@@ -280,8 +290,7 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
     if let Some(extra) = drops.next() {
         return Err(bad(dir, format!("a drop for row {}, beyond the corpus's {first_row} rows", extra?)));
     }
-    let mut counts: Counts = serde_json::from_value(corpus.stats.clone())
-        .map_err(|e| bad(&Manifest::path_in(dir), format!("stats: {e}")))?;
+    let mut counts: Counts = corpus.stats_as(dir)?;
     counts.corpus_rows -= moved.min(counts.corpus_rows);
     counts.failure_rows += moved;
     let success = counts.by_status.entry(crate::output::SUCCESS.to_string()).or_default();
@@ -304,9 +313,23 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
     // Failures first (the corpus manifest is the one that says the pass is done).
     failures.shards.retain(|s| s.file != duplicates_listed);
     if moved > 0 {
-        failures.add_shard(duplicates.finish()?);
+        let info = duplicates.finish()?;
+        let counts = Counts {
+            failure_rows: moved,
+            by_status: [("duplicate".to_string(), moved)].into(),
+            by_error_kind: [("duplicate_image".to_string(), moved)].into(),
+            ..Counts::default()
+        };
+        ShardStats::new(&info, &counts, 0, started.0, started.1.elapsed().as_secs_f64()).save(failures_dir)?;
+        failures.add_shard(info);
     } else {
         drop(duplicates);
+    }
+    for (old, stats) in &rewritten {
+        if !stats.file.is_empty() {
+            stats.save(dir)?;
+        }
+        shard_stats::remove(dir, old)?;
     }
     failures.stats = stats.clone();
     failures.save(failures_dir)?;
@@ -319,6 +342,44 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
     }
     tracing::info!(dir = %dir.display(), moved, "moved duplicate images to the failures");
     stats_of(&corpus, dir)
+}
+
+/// The `duplicate` failure rows of corpus rows `gone`, with the extra columns the failures have
+/// (taken from the corpus rows' own, which start with them).
+fn duplicate_failures(gone: &RecordBatch, columns: &[ExtraColumn]) -> Result<RecordBatch> {
+    let rows: Vec<Failure> = CorpusImage::from_batch(gone)?
+        .into_iter()
+        .map(|row| Failure {
+            error_message: format!(
+                "duplicate_image: the same image bytes (xxh3 {:016x}) as another pair's (found across the corpus)",
+                row.image_xxh3
+            ),
+            candidate: row.candidate,
+            query_ids: row.query_ids,
+            status: "duplicate".into(),
+            http_status: None,
+            fetched_at_us: row.fetched_at_us,
+        })
+        .collect();
+    let batch = Failure::to_batch(&rows)?;
+    if columns.is_empty() {
+        return Ok(batch);
+    }
+    let mut arrays = batch.columns().to_vec();
+    for column in columns {
+        let found = gone.column_by_name(&column.name).ok_or_else(|| {
+            FetchStageError::Contract(wit_contract::ContractError::Column {
+                column: column.name.clone(),
+                problem: "missing from a corpus shard whose manifest lists it".into(),
+            })
+        })?;
+        arrays.push(found.clone());
+    }
+    RecordBatch::try_new(extra::schema_with(RecordKind::Failures, columns), arrays).map_err(arrow_error)
+}
+
+fn arrow_error(e: arrow::error::ArrowError) -> FetchStageError {
+    FetchStageError::Contract(wit_contract::ContractError::Arrow(e))
 }
 
 /// The merge, on metadata only: `OUT/_manifest.json` and `OUT/_failures/_manifest.json` list every
@@ -339,6 +400,10 @@ pub(crate) fn merge(
     let failures_out = out.join(FAILURES_DIR);
     let mut corpus = Manifest::new(RecordKind::Corpus, merged.clone(), None);
     let mut failures = Manifest::new(RecordKind::Failures, merged.clone(), None);
+    // Every rank read the same list: the same extra columns (checked below).
+    let first = RankOf::new(0, world_size);
+    corpus.extra_columns = Manifest::load(first.dir(out))?.extra_columns;
+    failures.extra_columns = Manifest::load(rank_failures_dir(out, 0, world_size))?.extra_columns;
     let mut counts = Counts::default();
     let mut totals = FetchStats::default();
     for rank in 0..world_size {
@@ -355,8 +420,10 @@ pub(crate) fn merge(
             return Err(bad(&dir, "not deduplicated yet (run --phase dedup and --phase apply first)"));
         }
         let rank_failures = Manifest::load(&fdir)?;
-        let rank_counts: Counts = serde_json::from_value(rank_corpus.stats.clone())
-            .map_err(|e| bad(&Manifest::path_in(&dir), format!("stats: {e}")))?;
+        if rank_corpus.extra_columns != corpus.extra_columns || rank_failures.extra_columns != failures.extra_columns {
+            return Err(bad(&dir, "has other extra columns than rank 0 (was the input list changed between ranks?)"));
+        }
+        let rank_counts: Counts = rank_corpus.stats_as(&dir)?;
         counts.add(&rank_counts);
         let stats = stats_of(&rank_corpus, &dir)?;
         totals.input_pairs += stats.input_pairs;

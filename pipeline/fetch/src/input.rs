@@ -7,7 +7,10 @@
 use std::path::{Path, PathBuf};
 use wit_contract::PathError;
 
-use wit_contract::{pair_key, recorded_path, Candidate, CuratedPair, Manifest, Provenance, RecordKind, RecordReader};
+use wit_contract::{
+    pair_key, recorded_path, Candidate, CuratedPair, ExtraColumn, ExtraValue, Manifest, Provenance, RecordKind,
+    RecordReader,
+};
 use wit_harvest::url_list::{self, UrlListOptions};
 
 use crate::error::Result;
@@ -17,6 +20,8 @@ use crate::error::Result;
 pub struct InputPair {
     pub candidate: Candidate,
     pub query_ids: Vec<u32>,
+    /// URL lists: the values of the kept columns (`keep_columns`), in that order.
+    pub extra: Vec<ExtraValue>,
 }
 
 /// The folder fetch reads.
@@ -34,6 +39,10 @@ impl FetchInput {
     /// A folder is read by its manifest ([`FetchInput::from_folder`]); a file is a URL list.
     pub fn from_path(path: &Path, list: &UrlListOptions) -> Result<Self> {
         if path.is_dir() {
+            if !list.keep_columns.is_empty() {
+                let problem = "a folder; --save-additional-columns keeps columns of a URL list file";
+                return Err(PathError::input(path, problem).into());
+            }
             return Self::from_folder(path);
         }
         if !path.is_file() {
@@ -85,6 +94,18 @@ impl FetchInput {
         }
     }
 
+    /// The URL list's kept columns with their types (empty for folders); a kept column the list
+    /// lacks is an error naming the file.
+    pub fn extra_columns(&self) -> Result<Vec<ExtraColumn>> {
+        match self {
+            FetchInput::UrlList { path, options } if !options.keep_columns.is_empty() => {
+                let list = url_list::open(path, options).map_err(|e| PathError::input(path, e.to_string()))?;
+                Ok(list.kept_columns().to_vec())
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match self {
             FetchInput::Curated(_) => "curated",
@@ -106,14 +127,14 @@ impl FetchInput {
                 FetchInput::Curated(_) => {
                     for row in RecordReader::<CuratedPair>::open(&shard, 4096)? {
                         let row = row?;
-                        if !each(InputPair { candidate: row.candidate, query_ids: row.query_ids }) {
+                        if !each(InputPair { candidate: row.candidate, query_ids: row.query_ids, extra: Vec::new() }) {
                             return Ok(0);
                         }
                     }
                 }
                 FetchInput::Candidates(_) => {
                     for row in RecordReader::<Candidate>::open(&shard, 4096)? {
-                        if !each(InputPair { candidate: row?, query_ids: Vec::new() }) {
+                        if !each(InputPair { candidate: row?, query_ids: Vec::new(), extra: Vec::new() }) {
                             return Ok(0);
                         }
                     }
@@ -149,7 +170,7 @@ fn for_each_list_row(path: &Path, options: &UrlListOptions, mut each: impl FnMut
             lang_conf: None,
             provenance: Provenance { file: Some(recorded_path(path)), row: Some(row.row), ..Default::default() },
         };
-        if !each(InputPair { candidate, query_ids: Vec::new() }) {
+        if !each(InputPair { candidate, query_ids: Vec::new(), extra: row.kept }) {
             break;
         }
     }

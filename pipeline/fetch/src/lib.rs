@@ -14,7 +14,13 @@
 //! OUT/_failures/_manifest.json         kind `failures`
 //! OUT/_failures/data/shard-NNNNN.parquet  AuditedFailure rows: status, `error_kind: message`,
 //!                                      http_status, the opt-out audit
+//! OUT/_shard_stats/shard-NNNNN.json    one shard's stats (rows by status, bytes, seconds; also in
+//!                                      OUT/_failures/_shard_stats/), summing to the manifest's totals
 //! ```
+//! A URL list's columns named in `--save-additional-columns` follow the corpus and failure rows'
+//! own columns (Parquet lists keep each column's type; csv, tsv and jsonl give text), and
+//! `--keep-exif` adds `exif` (the original's EXIF tags as a JSON object, null without) to corpus
+//! rows; both manifests list these `extra_columns`.
 //! Statuses: `success` (corpus rows); `failed_to_download` (timeout, connection, http_status,
 //! too_large, too_many_redirects, invalid_url, unsupported_scheme, circuit_open),
 //! `refused_private`, `robots_disallowed`, `opted_out`, `failed_to_decode` (not_an_image,
@@ -40,6 +46,7 @@ pub mod error;
 pub use wit_imaging as imaging;
 pub mod input;
 pub mod output;
+pub mod shard_stats;
 mod stage;
 
 use std::collections::BTreeMap;
@@ -72,6 +79,8 @@ pub struct FetchConfig {
     pub memory_budget: u64,
     /// Set on SIGINT/SIGTERM: commit the finished pairs and return [`FetchStageError::Interrupted`].
     pub cancel: wit_contract::Cancel,
+    /// Keep the original image's EXIF as a JSON column `exif` of corpus rows.
+    pub keep_exif: bool,
     /// Which hashes of the original bytes to write (`sha256`, `md5` columns).
     pub compute_hash: ComputeHash,
     /// The build's takedowns (`wit remove`): input pairs it blocks are skipped (counted as
@@ -170,6 +179,7 @@ impl FetchConfig {
             cancel: wit_contract::Cancel::never(),
             compute_hash: ComputeHash::default(),
             blocklist: Default::default(),
+            keep_exif: false,
         }
     }
 }

@@ -5,10 +5,15 @@
 //! the manifest that lists it. On open, shard files the manifest does not list (a run killed
 //! between the two steps) and temporary files are deleted; the keys of listed shards are skipped.
 //! So a `kill -9` loses at most the rows of the shards in flight, which the next run fetches again.
+//!
+//! Rows may carry extra columns after the kind's own (a URL list's kept columns, `exif`): each
+//! series' manifest lists them and every shard of it has them. Each finished shard's own stats go
+//! to `_shard_stats/` (module `shard_stats`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::UInt64Type;
@@ -16,11 +21,12 @@ use serde::{Deserialize, Serialize};
 use wit_contract::records::Record;
 use wit_contract::schema::col;
 use wit_contract::{
-    clean_stale_temp_files, AuditedFailure, AuditedImage, Manifest, ReadOptions, RecordKind, ShardReader, ShardWriter,
-    WriterOptions,
+    clean_stale_temp_files, extra, AuditedFailure, AuditedImage, ExtraColumn, ExtraValue, Manifest, ReadOptions,
+    RecordKind, ShardReader, ShardWriter, WriterOptions,
 };
 
 use crate::error::{FetchStageError, Result};
+use crate::shard_stats::{self, ShardStats};
 use wit_contract::{AtPath, PathError};
 
 /// The failures folder inside the output folder (`_`-named: readers of the corpus skip it).
@@ -97,15 +103,26 @@ struct Series<T: Record> {
     manifest: Manifest,
     writer: Option<ShardWriter>,
     pending: Vec<T>,
+    /// The extra values of the pending rows (one `Vec` a row, in `manifest.extra_columns` order).
+    pending_extra: Vec<Vec<ExtraValue>>,
     shard_rows: u64,
     /// Counts of the rows in the open shard, added to the committed counts on commit.
     open_counts: Counts,
+    /// Encoded image bytes of the open shard's rows.
+    open_image_bytes: u64,
+    /// When the open shard got its first row (RFC 3339 and a clock).
+    opened: Option<(String, Instant)>,
 }
 
 impl<T: Record> Series<T> {
-    /// Adds a row; true when the open shard is full.
-    fn push(&mut self, row: T) -> Result<bool> {
+    /// Adds a row with its extra values; true when the open shard is full.
+    fn push(&mut self, row: T, mut extra: Vec<ExtraValue>) -> Result<bool> {
+        if self.opened.is_none() {
+            self.opened = Some((wit_contract::now_rfc3339(), Instant::now()));
+        }
+        extra.resize(self.manifest.extra_columns.len(), ExtraValue::Null);
         self.pending.push(row);
+        self.pending_extra.push(extra);
         if self.pending.len() >= WRITE_BATCH {
             self.write_pending()?;
         }
@@ -117,25 +134,35 @@ impl<T: Record> Series<T> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        let columns = &self.manifest.extra_columns;
         if self.writer.is_none() {
             let path = wit_contract::shard_path(&self.dir, self.manifest.shards.len());
-            self.writer = Some(ShardWriter::for_records::<T>(path, &WriterOptions::default())?);
+            let schema = extra::schema_with(T::KIND, columns);
+            self.writer = Some(ShardWriter::create(path, schema, &WriterOptions::default())?);
         }
+        let batch = extra::append(T::to_batch(&self.pending)?, T::KIND, columns, &self.pending_extra)?;
         if let Some(writer) = self.writer.as_mut() {
-            writer.write_records(&self.pending)?;
+            writer.write_batch(&batch)?;
         }
         self.pending.clear();
+        self.pending_extra.clear();
         Ok(())
     }
 
-    /// Finishes the open shard (if it has rows) into the manifest (not yet saved); returns its counts.
+    /// Finishes the open shard (if it has rows) into the manifest (not yet saved) and writes its
+    /// stats file; returns its counts.
     fn finish_shard(&mut self) -> Result<Counts> {
         self.write_pending()?;
+        let counts = std::mem::take(&mut self.open_counts);
+        let image_bytes = std::mem::take(&mut self.open_image_bytes);
+        let opened = self.opened.take();
         if let Some(writer) = self.writer.take() {
             let info = writer.finish()?;
+            let (started_at, clock) = opened.unwrap_or_else(|| (wit_contract::now_rfc3339(), Instant::now()));
+            ShardStats::new(&info, &counts, image_bytes, started_at, clock.elapsed().as_secs_f64()).save(&self.dir)?;
             self.manifest.add_shard(info);
         }
-        Ok(std::mem::take(&mut self.open_counts))
+        Ok(counts)
     }
 
     fn save(&mut self, stats: serde_json::Value) -> Result<()> {
@@ -148,7 +175,7 @@ impl<T: Record> Series<T> {
 /// Whether the output folder needs work.
 pub enum Opened {
     /// A complete run with this configuration is already there: its stats.
-    Complete(serde_json::Value),
+    Complete(Box<Manifest>),
     Ready(Box<Sink>, ResumeState),
 }
 
@@ -164,6 +191,17 @@ pub struct Sink {
 impl Sink {
     /// Opens (or resumes) `out` (its failures in `failures_dir`) for a run recorded as `config`.
     pub fn open(out: &Path, failures_dir: &Path, config: &serde_json::Value, shard_rows: u64) -> Result<Opened> {
+        Self::open_with(out, failures_dir, config, shard_rows, &ExtraColumns::default())
+    }
+
+    /// [`Sink::open`] for rows with extra columns after the kinds' own.
+    pub fn open_with(
+        out: &Path,
+        failures_dir: &Path,
+        config: &serde_json::Value,
+        shard_rows: u64,
+        extra: &ExtraColumns,
+    ) -> Result<Opened> {
         if let Some(existing) = Manifest::load_if_present(out)? {
             if existing.kind != RecordKind::Corpus {
                 return Err(FetchStageError::Output {
@@ -180,23 +218,29 @@ impl Sink {
                 });
             }
             if existing.complete {
-                return Ok(Opened::Complete(existing.stats));
+                return Ok(Opened::Complete(Box::new(existing)));
             }
         }
         let mut state = ResumeState::default();
-        let corpus = open_series::<AuditedImage>(out, RecordKind::Corpus, config, shard_rows, &mut state)?;
-        let failures =
-            open_series::<AuditedFailure>(failures_dir, RecordKind::Failures, config, shard_rows, &mut state)?;
+        let corpus = open_series::<AuditedImage>(out, config, shard_rows, &extra.corpus, &mut state)?;
+        let failures = open_series::<AuditedFailure>(failures_dir, config, shard_rows, &extra.failures, &mut state)?;
         let sink = Sink { corpus, failures, committed: state.counts.clone(), run_stats: serde_json::json!({}) };
         Ok(Opened::Ready(Box::new(sink), state))
     }
 
     /// Adds one finished pair; commits a shard when one is full.
     pub fn push(&mut self, outcome: Outcome) -> Result<()> {
+        self.push_with(outcome, Vec::new())
+    }
+
+    /// Adds one finished pair with its extra values (the corpus series' columns; a failure keeps
+    /// the first ones, those the failures series has).
+    pub fn push_with(&mut self, outcome: Outcome, extra: Vec<ExtraValue>) -> Result<()> {
         match outcome {
             Outcome::Image(row) => {
                 self.corpus.open_counts.count_success();
-                if self.corpus.push(row)? {
+                self.corpus.open_image_bytes += row.image.image.len() as u64;
+                if self.corpus.push(row, extra)? {
                     let counts = self.corpus.finish_shard()?;
                     self.committed.add(&counts);
                     let stats = self.stats_json();
@@ -205,7 +249,7 @@ impl Sink {
             }
             Outcome::Failed(row) => {
                 self.failures.open_counts.count_failure(&row.failure.status, failure_kind(&row.failure.error_message));
-                if self.failures.push(row)? {
+                if self.failures.push(row, extra)? {
                     let counts = self.failures.finish_shard()?;
                     self.committed.add(&counts);
                     let stats = self.stats_json();
@@ -258,13 +302,21 @@ impl Sink {
     }
 }
 
+/// The extra columns of both series: the corpus's are the failures' followed by its own (`exif`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExtraColumns {
+    pub corpus: Vec<ExtraColumn>,
+    pub failures: Vec<ExtraColumn>,
+}
+
 fn open_series<T: Record>(
     dir: &Path,
-    kind: RecordKind,
     config: &serde_json::Value,
     shard_rows: u64,
+    extra_columns: &[ExtraColumn],
     state: &mut ResumeState,
 ) -> Result<Series<T>> {
+    let kind = T::KIND;
     fs::create_dir_all(dir).at_path(dir)?;
     clean_stale_temp_files(dir)?;
     let mut manifest = match Manifest::load_if_present(dir)? {
@@ -275,10 +327,17 @@ fn open_series<T: Record>(
                 problem: format!("_manifest.json is not a {kind} manifest of this run"),
             })
         }
-        None => Manifest::new(kind, config.clone(), None),
+        None => Manifest { extra_columns: extra_columns.to_vec(), ..Manifest::new(kind, config.clone(), None) },
     };
+    if manifest.extra_columns != extra_columns {
+        return Err(FetchStageError::Output {
+            path: dir.to_path_buf(),
+            problem: "_manifest.json lists other extra columns (or other types) than this run's input has".into(),
+        });
+    }
     manifest.complete = false;
     remove_unlisted_shards(dir, &manifest)?;
+    shard_stats::remove_unlisted(dir, &manifest)?;
     for path in manifest.shard_paths(dir) {
         read_committed(&path, kind, state)?;
     }
@@ -288,8 +347,11 @@ fn open_series<T: Record>(
         manifest,
         writer: None,
         pending: Vec::new(),
+        pending_extra: Vec::new(),
         shard_rows,
         open_counts: Counts::default(),
+        open_image_bytes: 0,
+        opened: None,
     })
 }
 

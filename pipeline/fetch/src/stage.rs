@@ -9,20 +9,23 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use wit_contract::progress::{Progress, Spec};
-use wit_contract::{recorded_path, AuditedFailure, AuditedImage, CorpusImage, Failure, ImageAudit, Manifest};
+use wit_contract::{
+    extra, recorded_path, CorpusImage, ExtraColumn, ExtraType, ExtraValue, Failure, Manifest, RecordKind,
+};
+use wit_contract::{AuditedFailure, AuditedImage, ImageAudit};
 use wit_net::{Audit, ErrorKind, FetchError, Fetcher, RequestOptions};
 
 use crate::error::{FetchStageError, Result};
 use crate::imaging::{self, ImageOptions};
 use crate::input::InputPair;
-use crate::output::{key_hash, Counts, Opened, Outcome, Sink};
+use crate::output::{key_hash, Counts, ExtraColumns, Opened, Outcome, Sink};
 use crate::{FetchConfig, FetchStats};
 
 /// The configuration recorded in the manifests: what decides the output (not concurrency). Tools
 /// that write corpus shards themselves (the scale benchmark) open a [`crate::output::Sink`] with it.
 pub fn recorded_config(config: &FetchConfig) -> serde_json::Value {
     let net = &config.net;
-    serde_json::json!({
+    let mut value = serde_json::json!({
         "stage": "fetch",
         "input": recorded_path(config.input.path()),
         "input_kind": config.input.kind_name(),
@@ -43,7 +46,44 @@ pub fn recorded_config(config: &FetchConfig) -> serde_json::Value {
         "compute_hash": config.compute_hash,
         "rank": config.rank,
         "world_size": config.world_size,
-    })
+    });
+    // Recorded only when asked, so folders written before these options still resume.
+    if let crate::input::FetchInput::UrlList { options, .. } = &config.input {
+        if !options.keep_columns.is_empty() {
+            value["save_additional_columns"] = options.keep_columns.clone().into();
+        }
+    }
+    if config.keep_exif {
+        value["keep_exif"] = true.into();
+    }
+    value
+}
+
+/// The extra columns of a run: the URL list's kept columns on both series, then `exif` on the
+/// corpus. A name that is one of wit's own columns is an error.
+pub(crate) fn extra_columns(config: &FetchConfig) -> Result<ExtraColumns> {
+    let failures = config.input.extra_columns()?;
+    let mut corpus = failures.clone();
+    if config.keep_exif {
+        if corpus.iter().any(|c| c.name == extra::EXIF) {
+            return Err(FetchStageError::Config(
+                "--save-additional-columns keeps a column named `exif`, which --keep-exif adds".into(),
+            ));
+        }
+        corpus.push(ExtraColumn::new(extra::EXIF, ExtraType::Text));
+    }
+    let mut clashes = extra::clashes(RecordKind::Corpus, &corpus);
+    clashes.extend(extra::clashes(RecordKind::Failures, &failures));
+    clashes.sort();
+    clashes.dedup();
+    if !clashes.is_empty() {
+        return Err(FetchStageError::Config(format!(
+            "--save-additional-columns: {} is the name of one of wit's own columns; rename it in {}",
+            clashes.join(", "),
+            config.input.path().display()
+        )));
+    }
+    Ok(ExtraColumns { corpus, failures })
 }
 
 fn validate(config: &FetchConfig) -> Result<()> {
@@ -88,47 +128,31 @@ fn now_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
-fn failure(pair: InputPair, status: &str, kind: &str, message: String, http_status: Option<u16>) -> Failure {
-    Failure {
+fn failure(pair: InputPair, status: &str, kind: &str, message: String, http_status: Option<u16>) -> Outcome {
+    Outcome::Failed(AuditedFailure::from(Failure {
         candidate: pair.candidate,
         query_ids: pair.query_ids,
         status: status.to_string(),
         error_message: format!("{kind}: {message}"),
         http_status,
         fetched_at_us: now_us(),
-    }
-}
-
-/// The opt-out audit columns of what the client checked for one image URL.
-fn image_audit(audit: Audit) -> ImageAudit {
-    let robots = audit.robots;
-    ImageAudit {
-        robots_txt: Some(
-            match &robots {
-                Some(check) if check.allowed => "allowed",
-                Some(_) => "disallowed",
-                None => "not_checked",
-            }
-            .to_string(),
-        ),
-        robots_txt_rule: robots.as_ref().and_then(|check| check.rule.clone()),
-        robots_txt_fetched_at_us: robots.as_ref().map(|check| check.fetched_at_us),
-        robots_txt_xxh3: robots.as_ref().and_then(|check| check.body_xxh3),
-        x_robots_tag: audit.x_robots_tag,
-    }
+    }))
 }
 
 /// Shared by the download tasks.
 struct Shared {
     fetcher: Fetcher,
     image: ImageOptions,
-    compute_hash: crate::ComputeHash,
-    blocklist: Arc<wit_contract::Blocklist>,
     cpu: Semaphore,
     image_hashes: Mutex<KeptImages>,
     fetched: AtomicU64,
     bytes: AtomicU64,
     progress: Progress,
+    keep_exif: bool,
+    compute_hash: crate::ComputeHash,
+    blocklist: Arc<wit_contract::Blocklist>,
+    /// Images whose EXIF could not be read (stored with a null `exif`).
+    exif_unreadable: AtomicU64,
 }
 
 /// The hashes of the images kept so far, up to a size set by the memory budget: a copy of one of
@@ -165,28 +189,42 @@ impl KeptImages {
     }
 }
 
-/// Fetches, checks and encodes one pair.
-async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
-    shared.fetched.fetch_add(1, Ordering::Relaxed);
+/// Fetches, checks and encodes one pair; its extra values (the list's, then `exif` for an image
+/// when asked) come with it.
+async fn handle_pair(shared: Arc<Shared>, mut pair: InputPair) -> (Outcome, Vec<ExtraValue>) {
+    let mut extra = std::mem::take(&mut pair.extra);
     let mut checked = Audit::default();
-    let fetched = shared.fetcher.get_audited(&pair.candidate.url, &RequestOptions::default(), &mut checked).await;
+    let (mut outcome, exif) = fetch_pair(shared.clone(), pair, &mut checked).await;
     let audit = image_audit(checked);
-    let failed = |failure: Failure, audit: ImageAudit| Outcome::Failed(AuditedFailure { failure, audit });
-    let response = match fetched {
+    match &mut outcome {
+        Outcome::Image(row) => row.audit = audit,
+        Outcome::Failed(row) => row.audit = audit,
+    }
+    if shared.keep_exif && matches!(outcome, Outcome::Image(_)) {
+        extra.push(exif.map_or(ExtraValue::Null, ExtraValue::Text));
+    }
+    (outcome, extra)
+}
+
+/// [`handle_pair`] less the extra values; with the image's EXIF as JSON when asked and it has one
+/// (an unreadable one is counted and left out).
+async fn fetch_pair(shared: Arc<Shared>, pair: InputPair, checked: &mut Audit) -> (Outcome, Option<String>) {
+    shared.fetched.fetch_add(1, Ordering::Relaxed);
+    let response = match shared.fetcher.get_audited(&pair.candidate.url, &RequestOptions::default(), checked).await {
         Ok(response) => response,
-        Err(error) => return failed(net_failure(pair, &error), audit),
+        Err(error) => return (net_failure(pair, &error), None),
     };
     shared.bytes.fetch_add(response.body.len() as u64, Ordering::Relaxed);
     shared.progress.add_bytes(response.body.len() as u64);
     let image_xxh3 = xxhash_rust::xxh3::xxh3_64(&response.body);
     // `image_hashes` holds the bytes of corpus rows only: a pair is a duplicate of a row that was
     // kept, never of one whose decoding is still running or failed.
-    let duplicate = |pair: InputPair, audit: ImageAudit| {
+    let duplicate = |pair: InputPair| {
         let message = format!("the same image bytes (xxh3 {image_xxh3:016x}) as another pair's");
-        failed(failure(pair, "duplicate", "duplicate_image", message, Some(response.status)), audit)
+        failure(pair, "duplicate", "duplicate_image", message, Some(response.status))
     };
     if shared.image_hashes.lock().map(|hashes| hashes.contains(&image_xxh3)).unwrap_or(false) {
-        return duplicate(pair, audit);
+        return (duplicate(pair), None);
     }
     let processed = {
         let _permit = shared.cpu.acquire().await.expect("the CPU semaphore is never closed");
@@ -198,32 +236,45 @@ async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
                 true => crate::ComputeHash::Both.hashes(&body),
                 false => worker.compute_hash.hashes(&body),
             };
-            if let Some(kind) = worker.blocklist.blocks_hashes(checked.sha256.as_deref(), checked.md5.as_deref()) {
-                return Err(kind);
-            }
+            let blocked = worker.blocklist.blocks_hashes(checked.sha256.as_deref(), checked.md5.as_deref());
             let hashes = wit_contract::ImageHashes {
                 sha256: checked.sha256.filter(|_| worker.compute_hash.sha256()),
                 md5: checked.md5.filter(|_| worker.compute_hash.md5()),
             };
-            Ok(imaging::process(&body, &worker.image).map(|image| (image, hashes)))
+            if blocked.is_some() {
+                return (Err(blocked), None, hashes);
+            }
+            let exif = worker.keep_exif.then(|| imaging::exif_json(&body));
+            (Ok(imaging::process(&body, &worker.image)), exif, hashes)
         })
         .await
     };
-    let processed = match processed {
-        Ok(Err(kind)) => {
+    let (processed, hashes) = match processed {
+        Ok((Err(Some(kind)), ..)) => {
             let message = format!("the image's {} is on the build's blocklist", kind.name());
-            return failed(failure(pair, "blocklisted", "blocklisted_image", message, Some(response.status)), audit);
+            return (failure(pair, "blocklisted", "blocklisted_image", message, Some(response.status)), None);
         }
-        Ok(Ok(processed)) => Ok(processed),
-        Err(join) => Err(join),
+        Ok((Err(None), ..)) => unreachable!("a blocked image has a kind"),
+        Ok((Ok(image), exif, hashes)) => (Ok((image, exif)), hashes),
+        Err(join) => (Err(join), Default::default()),
     };
+    let exif = match processed.as_ref().map(|(_, exif)| exif) {
+        Ok(Some(Ok(json))) => json.clone(),
+        Ok(Some(Err(problem))) => {
+            tracing::debug!(url = %pair.candidate.url, "unreadable EXIF, stored as null: {problem}");
+            shared.exif_unreadable.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+        _ => None,
+    };
+    let processed = processed.map(|(image, _)| image);
     match processed {
-        Ok(Ok((image, hashes))) => {
+        Ok(Ok(image)) => {
             // Two copies processed at once: the first to get here is kept.
             if !shared.image_hashes.lock().map(|mut hashes| hashes.insert(image_xxh3)).unwrap_or(true) {
-                return duplicate(pair, audit);
+                return (duplicate(pair), None);
             }
-            let image = CorpusImage {
+            let row = Outcome::Image(AuditedImage::from(CorpusImage {
                 candidate: pair.candidate,
                 query_ids: pair.query_ids,
                 width: image.width,
@@ -234,19 +285,43 @@ async fn handle_pair(shared: Arc<Shared>, pair: InputPair) -> Outcome {
                 image_format: shared.image.output_format.name().to_string(),
                 image_xxh3,
                 fetched_at_us: now_us(),
+            }));
+            let row = match row {
+                Outcome::Image(mut image) => {
+                    image.hashes = hashes;
+                    Outcome::Image(image)
+                }
+                failed => failed,
             };
-            Outcome::Image(AuditedImage { image, audit, hashes })
+            (row, exif)
         }
-        Ok(Err(error)) => {
-            failed(failure(pair, error.status(), error.kind(), error.to_string(), Some(response.status)), audit)
-        }
+        Ok(Err(error)) => (failure(pair, error.status(), error.kind(), error.to_string(), Some(response.status)), None),
         Err(join) => {
-            failed(failure(pair, "failed_to_decode", "decoder_panic", join.to_string(), Some(response.status)), audit)
+            (failure(pair, "failed_to_decode", "decoder_panic", join.to_string(), Some(response.status)), None)
         }
     }
 }
 
-fn net_failure(pair: InputPair, error: &FetchError) -> Failure {
+/// The opt-out audit columns of what the client checked for one image URL.
+fn image_audit(audit: Audit) -> ImageAudit {
+    let robots = audit.robots;
+    ImageAudit {
+        robots_txt: Some(
+            match &robots {
+                Some(check) if check.allowed => "allowed",
+                Some(_) => "disallowed",
+                None => "not_checked",
+            }
+            .to_string(),
+        ),
+        robots_txt_rule: robots.as_ref().and_then(|check| check.rule.clone()),
+        robots_txt_fetched_at_us: robots.as_ref().map(|check| check.fetched_at_us),
+        robots_txt_xxh3: robots.as_ref().and_then(|check| check.body_xxh3),
+        x_robots_tag: audit.x_robots_tag,
+    }
+}
+
+fn net_failure(pair: InputPair, error: &FetchError) -> Outcome {
     let kind = error.kind();
     failure(pair, net_status(kind), kind.as_str(), error.to_string(), error.http_status())
 }
@@ -257,8 +332,8 @@ struct InputCounts {
     read: u64,
     resumed: u64,
     duplicate_keys: u64,
-    bad_rows: u64,
     blocklisted: u64,
+    bad_rows: u64,
 }
 
 /// Caps glibc's malloc arenas at one per image thread (at least 2). By default glibc opens up to
@@ -279,11 +354,17 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     let _watching = config.cancel.watch();
     let started = Instant::now();
     let recorded = recorded_config(config);
-    let (mut sink, resume) = match Sink::open(&config.out, failures_dir, &recorded, config.shard_rows)? {
-        Opened::Complete(stats) => {
+    let extra_columns = extra_columns(config)?;
+    let (mut sink, resume) = match Sink::open_with(
+        &config.out,
+        failures_dir,
+        &recorded,
+        config.shard_rows,
+        &extra_columns,
+    )? {
+        Opened::Complete(manifest) => {
             tracing::info!(out = %config.out.display(), "fetch output already complete with this config; nothing to do");
-            let mut stats: FetchStats = wit_ranks::stats::read_stats(&stats, &Manifest::path_in(&config.out))
-                .map_err(crate::dedup::ranks_error)?;
+            let mut stats: FetchStats = manifest.stats_as(&config.out)?;
             stats.skipped = true;
             return Ok(stats);
         }
@@ -308,13 +389,15 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     let shared = Arc::new(Shared {
         fetcher: Fetcher::new(config.net.clone())?,
         image: config.image.clone(),
-        compute_hash: config.compute_hash,
-        blocklist: config.blocklist.clone(),
         cpu: Semaphore::new(threads),
         image_hashes: Mutex::new(KeptImages::new(resume.image_hashes, config.memory_budget)),
         fetched: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         progress: progress.clone(),
+        keep_exif: config.keep_exif,
+        compute_hash: config.compute_hash,
+        blocklist: config.blocklist.clone(),
+        exif_unreadable: AtomicU64::new(0),
     });
 
     let (pair_tx, mut pair_rx) = mpsc::channel::<InputPair>(config.concurrency * 2);
@@ -363,12 +446,12 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
         (result, counts)
     });
 
-    let (row_tx, mut row_rx) = mpsc::channel::<Outcome>(1024);
+    let (row_tx, mut row_rx) = mpsc::channel::<(Outcome, Vec<ExtraValue>)>(1024);
     let writer_progress = progress.clone();
     let writer_thread = std::thread::spawn(move || -> Result<Box<Sink>> {
-        while let Some(outcome) = row_rx.blocking_recv() {
+        while let Some((outcome, extra)) = row_rx.blocking_recv() {
             let ok = matches!(outcome, Outcome::Image(_));
-            sink.push(outcome)?;
+            sink.push_with(outcome, extra)?;
             writer_progress.add(u64::from(ok), u64::from(!ok));
         }
         Ok(sink)
@@ -430,6 +513,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
             "fetched": fetched,
             "bytes_downloaded": bytes_downloaded,
             "seconds": seconds,
+            "exif_unreadable": shared.exif_unreadable.load(Ordering::Relaxed),
         }
     });
     // An input error still commits what was done, so the rerun resumes from there.

@@ -44,7 +44,7 @@ pub(crate) fn input_index(file: &str) -> Option<u32> {
 
 /// The stats of a manifest; stats that do not parse are an error naming the folder.
 pub(crate) fn stats_of(manifest: &Manifest, dir: &Path) -> Result<HarvestStats> {
-    wit_ranks::stats::read_stats(&manifest.stats, &Manifest::path_in(dir)).map_err(ranks_error)
+    Ok(manifest.stats_as(dir)?)
 }
 
 pub(crate) fn ranks_error(e: wit_ranks::RanksError) -> HarvestError {

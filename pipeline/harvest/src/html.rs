@@ -308,7 +308,7 @@ impl State {
             return;
         }
         if let Some(href) = el.get_attribute("href") {
-            let href = crate::text::decode_entities(href.trim()).into_owned();
+            let href = wit_html::unescape_attribute(href.trim()).into_owned();
             if let Ok(url) = self.page.join(&href) {
                 self.base = Some(url);
             }
@@ -402,7 +402,7 @@ impl State {
 /// `reference` (an attribute value, entities allowed) resolved against `base`, if it is an
 /// http(s) URL.
 pub fn resolve_http(base: &Url, reference: &str) -> Option<Url> {
-    let reference = crate::text::decode_entities(reference.trim());
+    let reference = wit_html::unescape_attribute(reference.trim());
     if reference.is_empty() || reference.len() > 8192 {
         return None;
     }

@@ -1,11 +1,10 @@
 //! Text cleaning: what turns a raw alt / title / caption into a candidate text, or says why not.
 //!
-//! [`clean_text`] decodes HTML entities, collapses whitespace (control characters included), then
+//! [`clean_text`] decodes HTML character references as an attribute value holds them
+//! ([`wit_html::unescape_attribute`]), collapses whitespace (control characters included), then
 //! drops texts that are empty, outside the length bounds (in characters), or look like a file name
 //! (`IMG_2034.jpg`, `DSC0001`, `photo-1.png`, a bare hash). Every drop has a [`DropReason`] whose
 //! [`DropReason::name`] is the key stages count it under.
-
-use std::borrow::Cow;
 
 /// Length bounds of a kept text, in Unicode scalar values, after cleaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -43,7 +42,7 @@ impl DropReason {
 
 /// The cleaned text, or why it is dropped. See the module docs for the rules.
 pub fn clean_text(raw: &str, rules: &TextRules) -> Result<String, DropReason> {
-    let decoded = decode_entities(raw);
+    let decoded = wit_html::unescape_attribute(raw);
     let text = collapse_whitespace(&decoded);
     if text.is_empty() {
         return Err(DropReason::Empty);
@@ -115,210 +114,9 @@ pub fn looks_like_file_name(text: &str) -> bool {
     text.len() >= 16 && digits >= 4 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
-/// Decodes HTML character references: numeric (`&#233;`, `&#xE9;`) and the common named ones
-/// (`&amp;`, `&nbsp;`, `&eacute;` …). Unknown names are kept as written.
-pub fn decode_entities(text: &str) -> Cow<'_, str> {
-    if !text.contains('&') {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        match decode_one(rest) {
-            Some((value, len)) => {
-                match value {
-                    Decoded::Char(c) => out.push(c),
-                    Decoded::Str(s) => out.push_str(s),
-                }
-                rest = &rest[len..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    Cow::Owned(out)
-}
-
-enum Decoded {
-    Char(char),
-    Str(&'static str),
-}
-
-/// One reference at the start of `s` (which starts with `&`): its value and its length.
-fn decode_one(s: &str) -> Option<(Decoded, usize)> {
-    let body = &s[1..];
-    if let Some(num) = body.strip_prefix('#') {
-        let (digits, radix, skip) = match num.strip_prefix(['x', 'X']) {
-            Some(hex) => (hex, 16, 3),
-            None => (num, 10, 2),
-        };
-        let len = digits.bytes().take_while(|b| (*b as char).is_digit(radix)).count();
-        if len == 0 || len > 8 {
-            return None;
-        }
-        let value = u32::from_str_radix(&digits[..len], radix).ok()?;
-        let c = match value {
-            0 => '\u{fffd}',
-            // Windows-1252 code points that pages write as numeric references.
-            0x80..=0x9f => cp1252(value).unwrap_or('\u{fffd}'),
-            _ => char::from_u32(value).unwrap_or('\u{fffd}'),
-        };
-        let semicolon = digits[len..].starts_with(';') as usize;
-        return Some((Decoded::Char(c), skip + len + semicolon));
-    }
-    let len = body.bytes().take_while(u8::is_ascii_alphanumeric).count();
-    if len == 0 || len > 10 {
-        return None;
-    }
-    let name = &body[..len];
-    let value = named_entity(name)?;
-    let semicolon = body[len..].starts_with(';');
-    // Without a semicolon only the legacy few are references (as browsers do).
-    if !semicolon && !matches!(name, "amp" | "lt" | "gt" | "quot" | "nbsp" | "copy" | "reg") {
-        return None;
-    }
-    Some((Decoded::Str(value), 1 + len + semicolon as usize))
-}
-
-fn cp1252(value: u32) -> Option<char> {
-    const TABLE: [u16; 32] = [
-        0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017D,
-        0, 0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0,
-        0x017E, 0x0178,
-    ];
-    let mapped = *TABLE.get((value - 0x80) as usize)?;
-    (mapped != 0).then(|| char::from_u32(mapped as u32)).flatten()
-}
-
-fn named_entity(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "amp" => "&",
-        "lt" => "<",
-        "gt" => ">",
-        "quot" => "\"",
-        "apos" => "'",
-        "nbsp" => "\u{a0}",
-        "copy" => "©",
-        "reg" => "®",
-        "trade" => "™",
-        "hellip" => "…",
-        "mdash" => "—",
-        "ndash" => "–",
-        "lsquo" => "‘",
-        "rsquo" => "’",
-        "sbquo" => "‚",
-        "ldquo" => "“",
-        "rdquo" => "”",
-        "bdquo" => "„",
-        "laquo" => "«",
-        "raquo" => "»",
-        "bull" => "•",
-        "middot" => "·",
-        "deg" => "°",
-        "times" => "×",
-        "divide" => "÷",
-        "plusmn" => "±",
-        "frac12" => "½",
-        "frac14" => "¼",
-        "frac34" => "¾",
-        "euro" => "€",
-        "pound" => "£",
-        "yen" => "¥",
-        "cent" => "¢",
-        "sect" => "§",
-        "para" => "¶",
-        "iexcl" => "¡",
-        "iquest" => "¿",
-        "shy" => "\u{ad}",
-        "ensp" => "\u{2002}",
-        "emsp" => "\u{2003}",
-        "thinsp" => "\u{2009}",
-        "zwj" => "\u{200d}",
-        "zwnj" => "\u{200c}",
-        "Agrave" => "À",
-        "Aacute" => "Á",
-        "Acirc" => "Â",
-        "Atilde" => "Ã",
-        "Auml" => "Ä",
-        "Aring" => "Å",
-        "AElig" => "Æ",
-        "Ccedil" => "Ç",
-        "Egrave" => "È",
-        "Eacute" => "É",
-        "Ecirc" => "Ê",
-        "Euml" => "Ë",
-        "Igrave" => "Ì",
-        "Iacute" => "Í",
-        "Icirc" => "Î",
-        "Iuml" => "Ï",
-        "Ntilde" => "Ñ",
-        "Ograve" => "Ò",
-        "Oacute" => "Ó",
-        "Ocirc" => "Ô",
-        "Otilde" => "Õ",
-        "Ouml" => "Ö",
-        "Oslash" => "Ø",
-        "Ugrave" => "Ù",
-        "Uacute" => "Ú",
-        "Ucirc" => "Û",
-        "Uuml" => "Ü",
-        "Yacute" => "Ý",
-        "szlig" => "ß",
-        "agrave" => "à",
-        "aacute" => "á",
-        "acirc" => "â",
-        "atilde" => "ã",
-        "auml" => "ä",
-        "aring" => "å",
-        "aelig" => "æ",
-        "ccedil" => "ç",
-        "egrave" => "è",
-        "eacute" => "é",
-        "ecirc" => "ê",
-        "euml" => "ë",
-        "igrave" => "ì",
-        "iacute" => "í",
-        "icirc" => "î",
-        "iuml" => "ï",
-        "ntilde" => "ñ",
-        "ograve" => "ò",
-        "oacute" => "ó",
-        "ocirc" => "ô",
-        "otilde" => "õ",
-        "ouml" => "ö",
-        "oslash" => "ø",
-        "ugrave" => "ù",
-        "uacute" => "ú",
-        "ucirc" => "û",
-        "uuml" => "ü",
-        "yacute" => "ý",
-        "yuml" => "ÿ",
-        "OElig" => "Œ",
-        "oelig" => "œ",
-        "Scaron" => "Š",
-        "scaron" => "š",
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn entities_decode_numeric_named_and_leave_unknown_ones() {
-        assert_eq!(decode_entities("Tom &amp; Jerry"), "Tom & Jerry");
-        assert_eq!(decode_entities("caf&eacute; &#233;&#xE9;&#XE9"), "café ééé");
-        assert_eq!(decode_entities("&#150; &#0; &foo; & x &amp"), "– \u{fffd} &foo; & x &");
-        assert_eq!(decode_entities("a&amp b"), "a& b");
-        assert_eq!(decode_entities("&eacutex"), "&eacutex");
-        assert_eq!(decode_entities("&#99999999999;"), "&#99999999999;");
-    }
 
     #[test]
     fn whitespace_and_controls_collapse_to_single_spaces() {

@@ -3,7 +3,10 @@
 //!
 //! [`open`] gives an iterator of [`UrlRow`]s: the URL (`--url-col`, default `url`), the caption
 //! (`--caption-col`, none by default as in img2dataset), every other column as a string by name,
-//! and the 1-based data row number for messages. A bad row (no URL, a line that is not a JSON
+//! and the 1-based data row number for messages. Columns named in `keep_columns`
+//! (`--save-additional-columns`) also come typed, in [`UrlRow::kept`]: a Parquet column with its
+//! own type ([`wit_contract::ExtraType::of_arrow`]), a csv/tsv/jsonl one as text (an empty csv field
+//! or a JSON null is null); a csv, tsv or Parquet list without one of them is an error naming the file. A bad row (no URL, a line that is not a JSON
 //! object, a CSV row of the wrong width) is an `Err` the caller may count and pass
 //! ([`UrlListError::is_row_error`]); any other error ends the iteration.
 
@@ -19,6 +22,7 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use wit_contract::AtPath;
+use wit_contract::{ExtraColumn, ExtraType, ExtraValue};
 
 /// The formats a URL list can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -73,16 +77,18 @@ pub struct UrlListOptions {
     pub caption_col: Option<String>,
     /// The format; None: from the file name (see [`format_from_name`]), gzip from the content.
     pub format: Option<ListFormat>,
+    /// Columns to carry into the output rows as typed values ([`UrlRow::kept`]), in this order.
+    pub keep_columns: Vec<String>,
 }
 
 impl Default for UrlListOptions {
     fn default() -> Self {
-        UrlListOptions { url_col: "url".into(), caption_col: None, format: None }
+        UrlListOptions { url_col: "url".into(), caption_col: None, format: None, keep_columns: Vec::new() }
     }
 }
 
 /// One row of a list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UrlRow {
     /// 1-based data row (header not counted; for jsonl and txt, the line number).
     pub row: u64,
@@ -90,6 +96,8 @@ pub struct UrlRow {
     pub caption: Option<String>,
     /// Every other non-null column, as text.
     pub extra: BTreeMap<String, String>,
+    /// The values of `keep_columns`, in that order.
+    pub kept: Vec<ExtraValue>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,11 +125,12 @@ pub struct UrlList {
     format: ListFormat,
     body: Body,
     done: bool,
+    kept_columns: Vec<ExtraColumn>,
 }
 
 enum Body {
     Delimited { reader: Box<csv::Reader<Box<dyn Read + Send>>>, columns: Columns, record: csv::StringRecord, row: u64 },
-    Jsonl { lines: Box<dyn BufRead + Send>, url_col: String, caption_col: Option<String>, line: u64 },
+    Jsonl { lines: Box<dyn BufRead + Send>, url_col: String, caption_col: Option<String>, keep: Vec<String>, line: u64 },
     Txt { lines: Box<dyn BufRead + Send>, line: u64 },
     Parquet { batches: Box<ParquetRecordBatchReader>, columns: Columns, pending: Vec<UrlRow>, row: u64 },
 }
@@ -131,6 +140,8 @@ struct Columns {
     names: Vec<String>,
     url: usize,
     caption: Option<usize>,
+    /// Positions of the kept columns.
+    keep: Vec<usize>,
 }
 
 impl Columns {
@@ -151,7 +162,20 @@ impl Columns {
                 problem: format!("no caption column {column:?} (columns: {})", names.join(", ")),
             })?),
         };
-        Ok(Columns { names, url, caption })
+        let keep = options
+            .keep_columns
+            .iter()
+            .map(|column| {
+                position(column).ok_or_else(|| UrlListError::Format {
+                    path: path.to_path_buf(),
+                    problem: format!(
+                        "no column {column:?} to keep (--save-additional-columns; columns: {})",
+                        names.join(", ")
+                    ),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Columns { names, url, caption, keep })
     }
 }
 
@@ -174,6 +198,9 @@ pub fn open(path: &Path, options: &UrlListOptions) -> Result<UrlList, UrlListErr
         }
     };
     let input = open_maybe_gzip(path)?;
+    // Text formats keep their columns as text; Parquet below keeps each column's type.
+    let mut kept_columns: Vec<ExtraColumn> =
+        options.keep_columns.iter().map(|name| ExtraColumn::new(name, ExtraType::Text)).collect();
     let body = match format {
         ListFormat::Csv | ListFormat::Tsv => {
             let mut reader = csv::ReaderBuilder::new()
@@ -191,6 +218,7 @@ pub fn open(path: &Path, options: &UrlListOptions) -> Result<UrlList, UrlListErr
             lines: Box::new(BufReader::with_capacity(1 << 16, input)),
             url_col: options.url_col.clone(),
             caption_col: options.caption_col.clone(),
+            keep: options.keep_columns.clone(),
             line: 0,
         },
         ListFormat::Txt => Body::Txt { lines: Box::new(BufReader::with_capacity(1 << 16, input)), line: 0 },
@@ -205,11 +233,17 @@ pub fn open(path: &Path, options: &UrlListOptions) -> Result<UrlList, UrlListErr
             let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).map_err(parquet_error)?;
             let names = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
             let columns = Columns::find(path, names, options)?;
+            let fields = builder.schema().fields();
+            kept_columns = columns
+                .keep
+                .iter()
+                .map(|&i| ExtraColumn::new(fields[i].name(), ExtraType::of_arrow(fields[i].data_type())))
+                .collect();
             let batches = builder.with_batch_size(4096).build().map_err(parquet_error)?;
             Body::Parquet { batches: Box::new(batches), columns, pending: Vec::new(), row: 0 }
         }
     };
-    Ok(UrlList { path: path.to_path_buf(), format, body, done: false })
+    Ok(UrlList { path: path.to_path_buf(), format, body, done: false, kept_columns })
 }
 
 impl UrlList {
@@ -219,6 +253,11 @@ impl UrlList {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The kept columns (`keep_columns`) with the types their values come in.
+    pub fn kept_columns(&self) -> &[ExtraColumn] {
+        &self.kept_columns
     }
 
     fn next_row(&mut self) -> Option<Result<UrlRow, UrlListError>> {
@@ -255,9 +294,17 @@ impl UrlList {
                     .filter(|(i, _)| *i != columns.url && Some(*i) != columns.caption)
                     .filter_map(|(i, name)| record.get(i).map(|v| (name.clone(), v.to_owned())))
                     .collect();
-                finish_row(&path, row, url, caption, extra)
+                let kept = columns
+                    .keep
+                    .iter()
+                    .map(|&i| match record.get(i) {
+                        Some(v) if !v.is_empty() => ExtraValue::Text(v.to_owned()),
+                        _ => ExtraValue::Null,
+                    })
+                    .collect();
+                finish_row(&path, row, url, caption, extra, kept)
             }
-            Body::Jsonl { lines, url_col, caption_col, line } => loop {
+            Body::Jsonl { lines, url_col, caption_col, keep, line } => loop {
                 let mut text = String::new();
                 match lines.read_line(&mut text) {
                     Ok(0) => return None,
@@ -280,6 +327,14 @@ impl UrlList {
                 let mut url = String::new();
                 let mut caption = None;
                 let mut extra = BTreeMap::new();
+                let kept = keep
+                    .iter()
+                    .map(|name| match object.get(name) {
+                        None | Some(serde_json::Value::Null) => ExtraValue::Null,
+                        Some(serde_json::Value::String(s)) => ExtraValue::Text(s.clone()),
+                        Some(other) => ExtraValue::Text(other.to_string()),
+                    })
+                    .collect();
                 for (key, value) in object {
                     let value = match value {
                         serde_json::Value::Null => continue,
@@ -294,7 +349,7 @@ impl UrlList {
                         extra.insert(key, value);
                     }
                 }
-                return finish_row(&path, row, url, caption, extra);
+                return finish_row(&path, row, url, caption, extra, kept);
             },
             Body::Txt { lines, line } => loop {
                 let mut text = String::new();
@@ -311,7 +366,9 @@ impl UrlList {
                 if url.is_empty() || url.starts_with('#') {
                     continue;
                 }
-                return Some(Ok(UrlRow { row: *line, url: url.to_owned(), caption: None, extra: BTreeMap::new() }));
+                let row =
+                    UrlRow { row: *line, url: url.to_owned(), caption: None, extra: BTreeMap::new(), kept: Vec::new() };
+                return Some(Ok(row));
             },
             Body::Parquet { batches, columns, pending, row } => loop {
                 if let Some(next) = pending.pop() {
@@ -327,7 +384,7 @@ impl UrlList {
                         return Some(Err(UrlListError::Format { path, problem: format!("rows after {row}: {e}") }));
                     }
                 };
-                match parquet_rows(&path, &batch, columns, *row) {
+                match parquet_rows(&path, &batch, columns, &self.kept_columns, *row) {
                     Ok(rows) => {
                         *row += batch.num_rows() as u64;
                         // Popped from the end.
@@ -349,11 +406,12 @@ fn finish_row(
     url: String,
     caption: Option<String>,
     extra: BTreeMap<String, String>,
+    kept: Vec<ExtraValue>,
 ) -> Option<Result<UrlRow, UrlListError>> {
     if url.is_empty() {
         return Some(Err(UrlListError::Row { path: path.to_path_buf(), row, problem: "no URL".into() }));
     }
-    Some(Ok(UrlRow { row, url, caption, extra }))
+    Some(Ok(UrlRow { row, url, caption, extra, kept }))
 }
 
 fn as_strings(path: &Path, array: &ArrayRef, name: &str) -> Result<StringArray, UrlListError> {
@@ -365,7 +423,20 @@ fn as_strings(path: &Path, array: &ArrayRef, name: &str) -> Result<StringArray, 
 }
 
 /// The rows of one Parquet batch (rows without a URL get an empty `url`, reported by the caller).
-fn parquet_rows(path: &Path, batch: &RecordBatch, columns: &Columns, first: u64) -> Result<Vec<UrlRow>, UrlListError> {
+fn parquet_rows(
+    path: &Path,
+    batch: &RecordBatch,
+    columns: &Columns,
+    kept_columns: &[ExtraColumn],
+    first: u64,
+) -> Result<Vec<UrlRow>, UrlListError> {
+    let mut kept: Vec<std::vec::IntoIter<ExtraValue>> = Vec::with_capacity(columns.keep.len());
+    for (&i, column) in columns.keep.iter().zip(kept_columns) {
+        let values = wit_contract::extra::values_of(batch.column(i), column.data_type).map_err(|e| {
+            UrlListError::Format { path: path.to_path_buf(), problem: format!("column {:?}: {e}", column.name) }
+        })?;
+        kept.push(values.into_iter());
+    }
     let urls = as_strings(path, batch.column(columns.url), &columns.names[columns.url])?;
     let captions = match columns.caption {
         Some(c) => Some(as_strings(path, batch.column(c), &columns.names[c])?),
@@ -391,7 +462,8 @@ fn parquet_rows(path: &Path, batch: &RecordBatch, columns: &Columns, first: u64)
             .filter(|(_, _, array)| !array.is_null(r))
             .map(|(name, formatter, _)| ((*name).clone(), formatter.value(r).to_string()))
             .collect();
-        rows.push(UrlRow { row: first + r as u64 + 1, url, caption, extra });
+        let kept = kept.iter_mut().map(|values| values.next().unwrap_or(ExtraValue::Null)).collect();
+        rows.push(UrlRow { row: first + r as u64 + 1, url, caption, extra, kept });
     }
     Ok(rows)
 }
@@ -438,6 +510,17 @@ mod tests {
         );
         assert_eq!(first.extra, BTreeMap::from([("width".to_string(), "10".to_string())]));
         assert!(got[1].as_ref().unwrap_err().contains("list.csv, row 2: no URL"));
+        let keep = UrlListOptions { keep_columns: vec!["width".into()], ..with_caption("caption") };
+        let kept: Vec<Vec<ExtraValue>> = rows(&csv, &keep).into_iter().filter_map(|r| r.ok()).map(|r| r.kept).collect();
+        assert_eq!(kept, [vec![ExtraValue::Text("10".into())], vec![ExtraValue::Null]]);
+        let err = open(&csv, &UrlListOptions { keep_columns: vec!["LICENSE".into()], ..Default::default() });
+        let err = err.err().unwrap().to_string();
+        assert!(
+            err.contains("list.csv")
+                && err.contains("no column \"LICENSE\" to keep")
+                && err.contains("url, caption, width"),
+            "{err}"
+        );
         assert!(got[2].as_ref().unwrap_err().contains("row 3: 4 fields, the header has 3"));
         let short = got[3].as_ref().unwrap();
         assert_eq!((short.caption.as_deref(), short.extra.len()), (Some("short"), 0));
@@ -446,7 +529,7 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(b"link\ttext\nhttp://b/1.png\tA dog\n").unwrap();
         std::fs::write(&tsv, gz.finish().unwrap()).unwrap();
-        let options = UrlListOptions { url_col: "link".into(), caption_col: Some("text".into()), format: None };
+        let options = UrlListOptions { url_col: "link".into(), caption_col: Some("text".into()), ..Default::default() };
         let got = rows(&tsv, &options);
         assert_eq!(got[0].as_ref().unwrap().caption.as_deref(), Some("A dog"));
 
@@ -473,6 +556,9 @@ mod tests {
         assert_eq!((first.row, first.caption.as_deref()), (1, Some("one")));
         assert_eq!(first.extra, BTreeMap::from([("n".to_string(), "3".to_string())]));
         assert!(got[1].as_ref().unwrap_err().contains("row 3: not a JSON object"));
+        let keep = UrlListOptions { keep_columns: vec!["n".into(), "tag".into()], ..with_caption("caption") };
+        let first = open(&jsonl, &keep).unwrap().next().unwrap().unwrap();
+        assert_eq!(first.kept, [ExtraValue::Text("3".into()), ExtraValue::Null]);
         assert!(got[2].as_ref().unwrap_err().contains("row 4: no URL"));
         assert!(got[3].as_ref().unwrap_err().contains("row 5: JSON"));
         assert_eq!(got.len(), 4);
@@ -507,13 +593,28 @@ mod tests {
         let mut writer = parquet::arrow::ArrowWriter::try_new(File::create(&path).unwrap(), schema, None).unwrap();
         writer.write(&batch).unwrap();
         writer.close().unwrap();
-        let options = UrlListOptions { url_col: "URL".into(), caption_col: Some("TEXT".into()), format: None };
+        let options = UrlListOptions {
+            url_col: "URL".into(),
+            caption_col: Some("TEXT".into()),
+            keep_columns: vec!["height".into(), "TEXT".into()],
+            ..Default::default()
+        };
+        let list = open(&path, &options).unwrap();
+        assert_eq!(
+            list.kept_columns(),
+            [ExtraColumn::new("height", ExtraType::Int64), ExtraColumn::new("TEXT", ExtraType::Text)]
+        );
         let got = rows(&path, &options);
         let first = got[0].as_ref().unwrap();
         assert_eq!((first.row, first.caption.as_deref()), (1, Some("one")));
         assert_eq!(first.extra, BTreeMap::from([("height".to_string(), "7".to_string())]));
+        assert_eq!(first.kept, [ExtraValue::Int(7), ExtraValue::Text("one".into())]);
         assert!(got[1].as_ref().unwrap_err().contains("row 2: no URL"));
         let third = got[2].as_ref().unwrap();
         assert_eq!((third.row, third.caption.as_deref(), third.extra.len()), (3, None, 0));
+        assert_eq!(third.kept, [ExtraValue::Null, ExtraValue::Null]);
+        let missing = UrlListOptions { keep_columns: vec!["LICENSE".into()], ..options };
+        let err = open(&path, &missing).err().unwrap().to_string();
+        assert!(err.contains("list.parquet") && err.contains("no column \"LICENSE\" to keep"), "{err}");
     }
 }

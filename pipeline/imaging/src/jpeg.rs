@@ -142,6 +142,12 @@ pub(crate) fn encode(image: &Rgb, quality: u8) -> Result<Vec<u8>, ImageError> {
 /// The EXIF orientation of a JPEG (APP1 `Exif\0\0` segment before the first scan); `None` when
 /// there is none or it is unreadable (an unreadable tag is ignored, as every viewer does).
 pub(crate) fn exif_orientation(bytes: &[u8]) -> Option<Orientation> {
+    Orientation::from_exif_chunk(exif_segment(bytes)?)
+}
+
+/// The TIFF block of a JPEG's EXIF (the APP1 `Exif\0\0` segment before the first scan, less
+/// that prefix); `None` when there is none or the segment is cut off.
+pub(crate) fn exif_segment(bytes: &[u8]) -> Option<&[u8]> {
     let mut at = 2; // after SOI
     while at + 4 <= bytes.len() && bytes[at] == 0xff {
         let marker = bytes[at + 1];
@@ -155,7 +161,7 @@ pub(crate) fn exif_orientation(bytes: &[u8]) -> Option<Orientation> {
         let length = u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize;
         let payload = bytes.get(at + 4..at + 2 + length)?;
         if marker == 0xe1 && payload.starts_with(b"Exif\0\0") {
-            return Orientation::from_exif_chunk(&payload[6..]);
+            return Some(&payload[6..]);
         }
         at += 2 + length;
     }

@@ -5,9 +5,13 @@
 //! in img2dataset's modes, encode JPEG (libjpeg-turbo), PNG or WebP.
 //!
 //! [`process`] is fetch's door (bytes → checked, resized, re-encoded image); [`decode_rgb`] the
-//! loader's (bytes → an upright RGB8 raster).
+//! loader's (bytes → an upright RGB8 raster); [`exif_json`] reads the original's EXIF tags
+//! (fetch's `--keep-exif`).
 
+mod exif;
 mod jpeg;
+
+pub use exif::exif_json;
 
 use std::io::Cursor;
 

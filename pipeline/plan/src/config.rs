@@ -1,8 +1,10 @@
 //! The build's TOML file: `output`, `world_size`, one table per stage (that stage's command-line
 //! flags), `[demo_web]` (started by the binary) and `[slurm]` (sbatch options).
 
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::Path;
 
+use serde::Deserialize;
 use toml::{Table, Value};
 
 use crate::error::{BuildError, Result};
@@ -25,7 +27,7 @@ pub fn stage_folder(stage: &str) -> &str {
 /// A parsed build configuration.
 #[derive(Debug, Clone)]
 pub struct BuildConfig {
-    /// The output root: a folder path, or (later) an object-store URL; joined with `/`.
+    /// The output root: a folder path or an object-store URL; joined with `/`.
     pub output: String,
     /// Ranks per parallel stage (1: every stage in one process, as `wit build` always did).
     pub world_size: usize,
@@ -37,20 +39,80 @@ pub struct BuildConfig {
     pub slurm: SlurmOptions,
 }
 
+/// The file as written: every key known, each with its type; a stage's table holds that stage's
+/// flags, checked when the plan turns them into arguments.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuildFile {
+    output: NonEmpty,
+    #[serde(default = "one")]
+    world_size: NonZeroUsize,
+    demo_web: Option<Table>,
+    #[serde(default)]
+    slurm: SlurmOptions,
+    queries: Option<Table>,
+    crawl: Option<Table>,
+    harvest: Option<Table>,
+    curate: Option<Table>,
+    fetch: Option<Table>,
+    report: Option<Table>,
+}
+
+fn one() -> NonZeroUsize {
+    NonZeroUsize::MIN
+}
+
+/// A string that must not be empty.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+struct NonEmpty(String);
+
+impl TryFrom<String> for NonEmpty {
+    type Error = &'static str;
+    fn try_from(s: String) -> std::result::Result<Self, Self::Error> {
+        if s.is_empty() {
+            Err("must not be empty")
+        } else {
+            Ok(NonEmpty(s))
+        }
+    }
+}
+
 /// sbatch options from the `[slurm]` table; each one becomes an `#SBATCH` line of every script.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SlurmOptions {
+    #[serde(default, deserialize_with = "text")]
     pub partition: Option<String>,
     /// `--time` (e.g. `4:00:00`).
+    #[serde(default, deserialize_with = "text")]
     pub time: Option<String>,
-    pub cpus_per_task: Option<u64>,
+    pub cpus_per_task: Option<NonZeroU64>,
     /// `--mem` (e.g. `8G`).
+    #[serde(default, deserialize_with = "text")]
     pub mem: Option<String>,
+    #[serde(default, deserialize_with = "text")]
     pub account: Option<String>,
     /// More sbatch options, verbatim (e.g. `--qos=low`).
+    #[serde(default)]
     pub extra_args: Vec<String>,
     /// Where the scripts and logs go (default OUTPUT/slurm; must be a shared folder).
+    #[serde(default, deserialize_with = "text")]
     pub dir: Option<String>,
+}
+
+/// A string option that may be written as a number (`time = 60`, `mem = 8000`).
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "expected a string")]
+    enum Text {
+        String(String),
+        Number(i64),
+    }
+    Ok(Some(match Text::deserialize(d)? {
+        Text::String(s) => s,
+        Text::Number(n) => n.to_string(),
+    }))
 }
 
 impl BuildConfig {
@@ -65,41 +127,26 @@ impl BuildConfig {
             .map_err(|e| BuildError::Config { path: path.to_path_buf(), problem: e.to_string() })
     }
 
-    /// Checks a parsed TOML table.
-    pub fn from_table(mut table: Table) -> Result<BuildConfig> {
-        let output = match table.remove("output") {
-            Some(Value::String(s)) if !s.is_empty() => s,
-            Some(other) => return Err(BuildError::table("output", format!("must be a folder path, not {other}"))),
-            None => return Err(BuildError::table("output", "`output = \"FOLDER\"` is missing")),
-        };
-        let world_size = match table.remove("world_size") {
-            None => 1,
-            Some(Value::Integer(n)) if n >= 1 => n as usize,
-            Some(other) => return Err(BuildError::table("world_size", format!("must be a number ≥ 1, not {other}"))),
-        };
-        let demo_web = match table.remove("demo_web") {
-            None => None,
-            Some(Value::Table(t)) => Some(t),
-            Some(_) => return Err(BuildError::table("[demo_web]", "must be a table")),
-        };
-        let slurm = match table.remove("slurm") {
-            None => SlurmOptions::default(),
-            Some(Value::Table(t)) => slurm_options(&t)?,
-            Some(_) => return Err(BuildError::table("[slurm]", "must be a table")),
-        };
-        for (key, value) in &table {
-            if !STAGES.iter().any(|(stage, _)| stage == key) {
-                return Err(BuildError::table(
-                    key.as_str(),
-                    "unknown table or key (stages: queries, harvest, crawl, curate, fetch, report; also output, \
-                     world_size, [demo_web], [slurm])",
-                ));
-            }
-            if !value.is_table() {
-                return Err(BuildError::table(format!("[{key}]"), "must be a table"));
+    /// Checks a parsed TOML table; an error names the table and key (`[slurm] cpus_per_task: …`).
+    pub fn from_table(table: Table) -> Result<BuildConfig> {
+        let file: BuildFile = serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
+            let place = place_of(e.path());
+            BuildError::table(place, e.into_inner().message().trim())
+        })?;
+        let mut stages = Table::new();
+        let tables = [file.queries, file.crawl, file.harvest, file.curate, file.fetch, file.report];
+        for ((name, _), table) in STAGES.iter().zip(tables) {
+            if let Some(table) = table {
+                stages.insert(name.to_string(), Value::Table(table));
             }
         }
-        Ok(BuildConfig { output, world_size, stages: table, demo_web, slurm })
+        Ok(BuildConfig {
+            output: file.output.0,
+            world_size: file.world_size.get(),
+            stages,
+            demo_web: file.demo_web,
+            slurm: file.slurm,
+        })
     }
 
     /// A stage's table, if configured.
@@ -108,51 +155,28 @@ impl BuildConfig {
     }
 }
 
-fn slurm_options(table: &Table) -> Result<SlurmOptions> {
-    let mut options = SlurmOptions::default();
-    for (key, value) in table {
-        let text = || {
-            value
-                .as_str()
-                .map(str::to_string)
-                .or_else(|| value.as_integer().map(|n| n.to_string()))
-                .ok_or_else(|| BuildError::table(format!("[slurm] {key}"), "must be a string"))
-        };
-        match key.as_str() {
-            "partition" => options.partition = Some(text()?),
-            "time" => options.time = Some(text()?),
-            "mem" => options.mem = Some(text()?),
-            "account" => options.account = Some(text()?),
-            "dir" => options.dir = Some(text()?),
-            "cpus_per_task" => {
-                options.cpus_per_task = Some(
-                    value
-                        .as_integer()
-                        .filter(|n| *n >= 1)
-                        .ok_or_else(|| BuildError::table("[slurm] cpus_per_task", "must be a number ≥ 1"))?
-                        as u64,
-                )
-            }
-            "extra_args" => {
-                let items = value
-                    .as_array()
-                    .ok_or_else(|| BuildError::table("[slurm] extra_args", "must be a list of strings"))?;
-                for item in items {
-                    let arg = item
-                        .as_str()
-                        .ok_or_else(|| BuildError::table("[slurm] extra_args", "must be a list of strings"))?;
-                    options.extra_args.push(arg.to_string());
-                }
-            }
+/// `slurm.cpus_per_task` as the file's reader sees it: `[slurm] cpus_per_task`; a top-level key as is.
+fn place_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut table = None;
+    let mut key = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            Segment::Map { key: name } if table.is_none() && key.is_empty() => table = Some(name.clone()),
             other => {
-                return Err(BuildError::table(
-                    format!("[slurm] {other}"),
-                    "unknown key (partition, time, cpus_per_task, mem, account, extra_args, dir)",
-                ))
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(&other.to_string());
             }
         }
     }
-    Ok(options)
+    match (table, key.is_empty()) {
+        (None, _) => "the file".to_string(),
+        (Some(top), true) => top,
+        (Some(table), false) => format!("[{table}] {key}"),
+    }
 }
 
 /// `root/child` for a folder path or a URL.

@@ -249,4 +249,14 @@ fn unknown_keys_and_bad_values_are_errors_naming_them() {
     assert!(err.to_string().contains("[curate] cap"), "{err}");
     let err = BuildConfig::from_table("output = \"o\"\n[slurm]\nqueue = \"x\"\n".parse().unwrap()).unwrap_err();
     assert!(err.to_string().contains("[slurm] queue"), "{err}");
+    let err = BuildConfig::from_table("output = \"o\"\n[slurm]\nextra_args = [\"--qos=x\", 1]\n".parse().unwrap());
+    assert!(err.unwrap_err().to_string().contains("[slurm] extra_args[1]"));
+    let err = BuildConfig::from_table("output = \"\"\n".parse().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("output: must not be empty"), "{err}");
+    let err = BuildConfig::from_table("world_size = 2\n".parse().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("missing field `output`"), "{err}");
+    // Numbers are accepted where sbatch takes text.
+    let config =
+        BuildConfig::from_table("output = \"o\"\n[slurm]\ntime = 60\nmem = \"8G\"\n".parse().unwrap()).unwrap();
+    assert_eq!((config.slurm.time.as_deref(), config.slurm.mem.as_deref()), (Some("60"), Some("8G")));
 }

@@ -34,7 +34,6 @@ pub mod marker;
 pub mod names;
 pub mod shuffle;
 pub mod sort;
-pub mod stats;
 pub mod steps;
 pub mod sweep;
 

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use crate::html::escape;
 use crate::table::Column;
+use wit_html::escape;
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 340.0;

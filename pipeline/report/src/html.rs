@@ -11,23 +11,7 @@ use crate::charts::{self, Series};
 use crate::compare::{Both, Comparison};
 use crate::summary::{population, present_columns, thousands, QueryPage, Report};
 use crate::table::{Column, QueryRow};
-
-/// `text` safe inside HTML text and quoted attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\0' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use wit_html::escape;
 
 /// `url` if it is an http(s) URL (a `javascript:` link from the web must not become clickable).
 fn safe_href(url: &str) -> Option<String> {
@@ -432,14 +416,6 @@ pub fn render_query_page(report: &Report, page: &QueryPage) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escape_neutralises_markup_and_quotes() {
-        assert_eq!(
-            escape(r#"<script>alert("x")</script> & 'y'"#),
-            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
-        );
-    }
 
     #[test]
     fn only_http_urls_become_links() {

@@ -9,6 +9,7 @@ use arrow::array::{Array, AsArray, ListArray, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, UInt16Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 use serde::Serialize;
+use wit_contract::progress::{Progress, Spec};
 use wit_contract::schema::col;
 use wit_contract::{read_records, Manifest, QueryCount, QueryEntry, ReadOptions, ShardReader};
 
@@ -110,7 +111,8 @@ fn string_column<'a>(batch: &'a RecordBatch, name: &str, path: &Path, first_row:
     column.as_string_opt::<i32>().ok_or_else(|| shard_error(format!("`{name}` has type {}", column.data_type())))
 }
 
-/// Calls `each` with every batch of the listed shards of `dir`, read with `columns` only.
+/// Calls `each` with every batch of the listed shards of `dir`, read with `columns` only; the
+/// rows read show as progress (`report: read FOLDER`).
 fn scan(
     dir: &Path,
     manifest: &Manifest,
@@ -118,14 +120,18 @@ fn scan(
     mut each: impl FnMut(&Path, &RecordBatch, u64) -> Result<()>,
 ) -> Result<()> {
     let options = ReadOptions { batch_size: 8192, columns: Some(columns.iter().map(|c| c.to_string()).collect()) };
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string());
+    let progress = Progress::start(Spec::new(format!("report: read {name}"), "rows", Some(manifest.total_rows())));
     for path in manifest.shard_paths(dir) {
         let mut first_row = 0u64;
         for batch in ShardReader::open(&path, &options)? {
             let batch = batch?;
             each(&path, &batch, first_row)?;
             first_row += batch.num_rows() as u64;
+            progress.add(batch.num_rows() as u64, 0);
         }
     }
+    progress.finish();
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::RankArgs;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use wit_curate::{curate, CurateConfig, MatchMode, Phase};
@@ -64,12 +65,8 @@ pub struct CurateArgs {
     /// Seed of the keep decisions (recorded in the manifest).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// This process's rank, 0..world-size (a Slurm array task or Kubernetes job index).
-    #[arg(long, default_value_t = 0)]
-    rank: usize,
-    /// Processes sharing the work; each takes a deterministic slice of the input.
-    #[arg(long, default_value_t = 1)]
-    world_size: usize,
+    #[command(flatten)]
+    ranks: RankArgs,
     /// Which step of a multi-rank run to do.
     #[arg(long, value_enum, default_value = "all")]
     phase: PhaseArg,
@@ -91,7 +88,7 @@ pub fn run(args: &CurateArgs) -> Result<ExitCode> {
     }
     // Select reads every rank's match counts; merge reads everything.
     let seed = match args.phase {
-        PhaseArg::Count | PhaseArg::Order => Seed::Rank { rank: args.rank, world_size: args.world_size },
+        PhaseArg::Count | PhaseArg::Order => args.ranks.this_rank(),
         _ => Seed::Everything,
     };
     let plan = StoragePlan::new().input(&args.queries).input(&args.candidates).output(&args.out, seed);
@@ -108,8 +105,8 @@ pub fn run(args: &CurateArgs) -> Result<ExitCode> {
             strict: args.strict,
             oversample: args.oversample,
             seed: args.seed,
-            rank: args.rank,
-            world_size: args.world_size,
+            rank: args.ranks.rank,
+            world_size: args.ranks.world_size,
             phase: match args.phase {
                 PhaseArg::All => Phase::All,
                 PhaseArg::Count => Phase::Count,

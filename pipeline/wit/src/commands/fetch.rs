@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::RankArgs;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use wit_fetch::{
@@ -57,6 +58,7 @@ pub enum FormatArg {
 #[command(after_help = "Examples:
   wit fetch out/curated -o out/corpus
   wit fetch laion.parquet --url-col URL --caption-col TEXT --image-size 224 --resize-mode center_crop -o out/corpus
+  wit fetch laion.parquet --url-col URL --caption-col TEXT --save-additional-columns LICENSE,similarity --keep-exif -o out/corpus
   wit fetch out/curated -o out/corpus --rank $SLURM_ARRAY_TASK_ID --world-size 8 --phase fetch
 
 Ctrl-C or SIGTERM commits the finished images; the same command resumes and fetches only the rest.")]
@@ -73,6 +75,13 @@ pub struct FetchArgs {
     /// URL lists: the column holding the caption (none: pairs without text).
     #[arg(long)]
     caption_col: Option<String>,
+    /// URL lists: columns to keep in the corpus and failure rows, after wit's own (e.g.
+    /// LICENSE,similarity). Parquet lists keep each column's type; csv, tsv and jsonl give text.
+    #[arg(long, value_name = "COL[,COL…]", value_delimiter = ',')]
+    save_additional_columns: Vec<String>,
+    /// Keep the original image's EXIF tags as a JSON column `exif` of corpus rows (null without).
+    #[arg(long)]
+    keep_exif: bool,
     /// Side length the resize mode fits images to.
     #[arg(long, default_value_t = 256)]
     image_size: u32,
@@ -153,12 +162,8 @@ pub struct FetchArgs {
     /// Rows per shard (a kill loses at most the open shard).
     #[arg(long, default_value_t = 10_000)]
     shard_rows: u64,
-    /// This process's rank, 0..world-size (a Slurm array task or Kubernetes job index).
-    #[arg(long, default_value_t = 0)]
-    rank: usize,
-    /// Processes sharing the work; each takes a deterministic slice of the input.
-    #[arg(long, default_value_t = 1)]
-    world_size: usize,
+    #[command(flatten)]
+    ranks: RankArgs,
     /// Which step of a multi-rank run to do.
     #[arg(long, value_enum, default_value = "all")]
     phase: PhaseArg,
@@ -171,12 +176,17 @@ pub fn run(args: &FetchArgs) -> Result<ExitCode> {
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         anyhow::bail!("--timeout {} (must be a positive number of seconds)", args.timeout);
     }
-    let list = UrlListOptions { url_col: args.url_col.clone(), caption_col: args.caption_col.clone(), format: None };
+    let list = UrlListOptions {
+        url_col: args.url_col.clone(),
+        caption_col: args.caption_col.clone(),
+        format: None,
+        keep_columns: args.save_additional_columns.clone(),
+    };
     let (phase, seed) = match args.phase {
         PhaseArg::All => (Phase::All, Seed::Everything),
-        PhaseArg::Fetch => (Phase::Fetch, Seed::Rank { rank: args.rank, world_size: args.world_size }),
-        PhaseArg::Dedup => (Phase::Dedup, Seed::Rank { rank: args.rank, world_size: args.world_size }),
-        PhaseArg::Apply => (Phase::Apply, Seed::Rank { rank: args.rank, world_size: args.world_size }),
+        PhaseArg::Fetch => (Phase::Fetch, args.ranks.this_rank()),
+        PhaseArg::Dedup => (Phase::Dedup, args.ranks.this_rank()),
+        PhaseArg::Apply => (Phase::Apply, args.ranks.this_rank()),
         PhaseArg::Merge => (Phase::Merge, Seed::Metadata),
     };
     let plan = StoragePlan::new().input(&args.input).output(&args.out, seed);
@@ -241,8 +251,8 @@ fn config_of(args: &FetchArgs, input: FetchInput, out: PathBuf) -> FetchConfig {
         concurrency: args.concurrency,
         threads: args.threads,
         shard_rows: args.shard_rows,
-        rank: args.rank,
-        world_size: args.world_size,
+        rank: args.ranks.rank,
+        world_size: args.ranks.world_size,
         memory_budget: args.memory_budget,
         cancel: wit_contract::Cancel::on_signals(),
         compute_hash: match args.compute_hash {
@@ -251,6 +261,7 @@ fn config_of(args: &FetchArgs, input: FetchInput, out: PathBuf) -> FetchConfig {
             HashArg::Both => ComputeHash::Both,
             HashArg::None => ComputeHash::None,
         },
+        keep_exif: args.keep_exif,
         ..FetchConfig::new(input, out)
     }
 }

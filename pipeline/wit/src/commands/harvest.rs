@@ -16,6 +16,7 @@ use wit_net::NetOptions;
 use wit_storage::{with_storage, InputReads, Seed, StoragePlan};
 
 use super::queries::parse_bytes;
+use super::RankArgs;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PhaseArg {
@@ -39,6 +40,26 @@ pub enum LangDecisionArg {
     Page,
     /// whatlang on the caption alone.
     Caption,
+}
+
+/// Which texts are kept: language, language decision, length (harvest and its crawl alike).
+#[derive(Args, Debug, Clone)]
+pub struct TextArgs {
+    /// Languages to keep (ISO 639-1/3 codes or names, comma-separated); `any` keeps all.
+    #[arg(long, value_delimiter = ',', default_value = "en")]
+    lang: Vec<String>,
+    /// Minimum confidence (0–1) of a kept pair's language, where its decision has one (whatlang on
+    /// the caption or the page text; a declared page language has none).
+    #[arg(long, default_value_t = 0.0)]
+    min_lang_conf: f32,
+    #[command(flatten)]
+    lang_rule: LangRuleArgs,
+    /// Shortest kept text, in characters (after cleaning).
+    #[arg(long, default_value_t = TextRules::default().min_chars)]
+    min_chars: usize,
+    /// Longest kept text, in characters.
+    #[arg(long, default_value_t = TextRules::default().max_chars)]
+    max_chars: usize,
 }
 
 /// How a pair's language is decided (see wit_harvest::language_decision).
@@ -89,21 +110,8 @@ pub struct HarvestArgs {
     /// Output folder (local path or s3://, gs://, az:// URL): candidate shards in data/ and _manifest.json.
     #[arg(short, long, required = true)]
     out: Option<PathBuf>,
-    /// Languages to keep (ISO 639-1/3 codes or names, comma-separated); `any` keeps all.
-    #[arg(long, value_delimiter = ',', default_value = "en")]
-    lang: Vec<String>,
-    /// Minimum confidence (0–1) of a kept pair's language, where its decision has one (whatlang on
-    /// the caption or the page text; a declared page language has none).
-    #[arg(long, default_value_t = 0.0)]
-    min_lang_conf: f32,
     #[command(flatten)]
-    lang_rule: LangRuleArgs,
-    /// Shortest kept text, in characters (after cleaning).
-    #[arg(long, default_value_t = TextRules::default().min_chars)]
-    min_chars: usize,
-    /// Longest kept text, in characters.
-    #[arg(long, default_value_t = TextRules::default().max_chars)]
-    max_chars: usize,
+    text: TextArgs,
     /// URL lists: the column holding the image URL.
     #[arg(long, default_value = "url")]
     url_col: String,
@@ -113,12 +121,8 @@ pub struct HarvestArgs {
     /// WARC records larger than this many MiB are skipped (counted).
     #[arg(long, default_value_t = 64)]
     max_record_mb: u64,
-    /// This process's rank, 0..world-size (a Slurm array task or Kubernetes job index).
-    #[arg(long, default_value_t = 0)]
-    rank: usize,
-    /// Processes sharing the work; each takes a deterministic slice of the input.
-    #[arg(long, default_value_t = 1)]
-    world_size: usize,
+    #[command(flatten)]
+    ranks: RankArgs,
     /// Which step of a multi-rank run to do.
     #[arg(long, value_enum, default_value = "all")]
     phase: PhaseArg,
@@ -192,20 +196,8 @@ pub struct CrawlArgs {
     /// cached in-process for their TTL either way.
     #[arg(long = "dns-server", value_name = "IP:PORT")]
     dns_servers: Vec<std::net::SocketAddr>,
-    /// Languages to keep (ISO 639-1/3 codes or names, comma-separated); `any` keeps all.
-    #[arg(long, value_delimiter = ',', default_value = "en")]
-    lang: Vec<String>,
-    /// Minimum confidence (0–1) of a kept pair's language, where its decision has one.
-    #[arg(long, default_value_t = 0.0)]
-    min_lang_conf: f32,
     #[command(flatten)]
-    lang_rule: LangRuleArgs,
-    /// Shortest kept text, in characters (after cleaning).
-    #[arg(long, default_value_t = TextRules::default().min_chars)]
-    min_chars: usize,
-    /// Longest kept text, in characters.
-    #[arg(long, default_value_t = TextRules::default().max_chars)]
-    max_chars: usize,
+    text: TextArgs,
 }
 
 pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
@@ -215,13 +207,8 @@ pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
     let out = args.out.clone().context("-o/--out is required")?;
     // A rank reads every N-th input; the merge reads none (it compares the input list).
     let (seed, reads) = match args.phase {
-        PhaseArg::Harvest => (
-            Seed::Rank { rank: args.rank, world_size: args.world_size },
-            InputReads::Slice { rank: args.rank, world_size: args.world_size },
-        ),
-        PhaseArg::Dedup | PhaseArg::Apply => {
-            (Seed::Rank { rank: args.rank, world_size: args.world_size }, InputReads::NoneRead)
-        }
+        PhaseArg::Harvest => (args.ranks.this_rank(), args.ranks.input_slice()),
+        PhaseArg::Dedup | PhaseArg::Apply => (args.ranks.this_rank(), InputReads::NoneRead),
         PhaseArg::Merge => (Seed::Metadata, InputReads::NoneRead),
         PhaseArg::All => (Seed::Everything, InputReads::All),
     };
@@ -231,18 +218,18 @@ pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
         let config = HarvestConfig {
             inputs: local.inputs_from(0),
             out: local.output(),
-            text: TextRules { min_chars: args.min_chars, max_chars: args.max_chars },
-            languages: args.lang.clone(),
-            min_lang_confidence: args.min_lang_conf,
-            language_rule: args.lang_rule.rule(),
+            text: TextRules { min_chars: args.text.min_chars, max_chars: args.text.max_chars },
+            languages: args.text.lang.clone(),
+            min_lang_confidence: args.text.min_lang_conf,
+            language_rule: args.text.lang_rule.rule(),
             list: UrlListOptions {
                 url_col: args.url_col.clone(),
                 caption_col: Some(args.caption_col.clone()),
-                format: None,
+                ..UrlListOptions::default()
             },
             max_record_bytes: args.max_record_mb << 20,
-            rank: args.rank,
-            world_size: args.world_size,
+            rank: args.ranks.rank,
+            world_size: args.ranks.world_size,
             phase: match args.phase {
                 PhaseArg::All => Phase::All,
                 PhaseArg::Harvest => Phase::Harvest,
@@ -313,10 +300,10 @@ fn crawl_config(args: &CrawlArgs, out: std::path::PathBuf) -> CrawlConfig {
         },
         harvest: HarvestConfig {
             out,
-            text: TextRules { min_chars: args.min_chars, max_chars: args.max_chars },
-            languages: args.lang.clone(),
-            min_lang_confidence: args.min_lang_conf,
-            language_rule: args.lang_rule.rule(),
+            text: TextRules { min_chars: args.text.min_chars, max_chars: args.text.max_chars },
+            languages: args.text.lang.clone(),
+            min_lang_confidence: args.text.min_lang_conf,
+            language_rule: args.text.lang_rule.rule(),
             ..HarvestConfig::default()
         },
     }

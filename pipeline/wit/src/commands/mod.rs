@@ -14,7 +14,32 @@ pub mod schema;
 pub mod status;
 pub mod verify;
 
+use clap::Args;
 use tracing_subscriber::EnvFilter;
+use wit_storage::{InputReads, Seed};
+
+/// `--rank R --world-size N`: the flags of every stage that runs in ranks.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct RankArgs {
+    /// This process's rank, 0..world-size (a Slurm array task or Kubernetes job index).
+    #[arg(long, default_value_t = 0)]
+    pub rank: usize,
+    /// Processes sharing the work; each takes a deterministic slice of the input.
+    #[arg(long, default_value_t = 1)]
+    pub world_size: usize,
+}
+
+impl RankArgs {
+    /// What this rank downloads of a remote output: everything but other ranks' own files.
+    pub fn this_rank(&self) -> Seed {
+        Seed::Rank { rank: self.rank, world_size: self.world_size }
+    }
+
+    /// The inputs this rank reads: every world-size-th one.
+    pub fn input_slice(&self) -> InputReads {
+        InputReads::Slice { rank: self.rank, world_size: self.world_size }
+    }
+}
 
 /// Plain log lines on stderr (colours only on a terminal, lifted around progress bars); `RUST_LOG`
 /// overrides the level chosen by -q/-v. Progress: bars on a terminal, plain lines otherwise.

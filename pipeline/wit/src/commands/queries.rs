@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::RankArgs;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use wit_queries::{build, write_text, BuildConfig, DumpInput, Phase, Quotas, TextConfig};
@@ -97,12 +98,8 @@ struct BuildArgs {
     /// Read multistream dumps as one stream (no parallel decoding).
     #[arg(long)]
     no_parallel_streams: bool,
-    /// This process's rank, 0..world-size (a Slurm array task or Kubernetes job index).
-    #[arg(long, default_value_t = 0)]
-    rank: usize,
-    /// Processes sharing the work; each takes a deterministic slice of the input.
-    #[arg(long, default_value_t = 1)]
-    world_size: usize,
+    #[command(flatten)]
+    ranks: RankArgs,
     /// Which step of a multi-rank run to do.
     #[arg(long, value_enum, default_value = "all")]
     phase: PhaseArg,
@@ -157,7 +154,7 @@ fn run_build(args: &BuildArgs) -> Result<ExitCode> {
     quotas.bigram = args.quota_bigrams.unwrap_or(quotas.bigram);
     quotas.title = args.quota_titles.unwrap_or(quotas.title);
     let seed = match phase {
-        Phase::Count => Seed::Rank { rank: args.rank, world_size: args.world_size },
+        Phase::Count => args.ranks.this_rank(),
         _ => Seed::Everything,
     };
     let mut plan = StoragePlan::new()
@@ -188,8 +185,8 @@ fn build_locally(args: &BuildArgs, phase: Phase, quotas: Quotas, local: &LocalPa
         memory_budget: args.memory_budget,
         spill_dir: args.spill_dir.clone(),
         threads: args.threads,
-        rank: args.rank,
-        world_size: args.world_size,
+        rank: args.ranks.rank,
+        world_size: args.ranks.world_size,
         phase,
         parallel_streams: !args.no_parallel_streams,
         unit_bytes: args.unit_bytes,
@@ -203,7 +200,7 @@ fn build_locally(args: &BuildArgs, phase: Phase, quotas: Quotas, local: &LocalPa
         println!(
             "{}: rank {} counted {} articles ({} pages, {} redirects skipped), {} tokens, {} distinct keys",
             args.out.display(),
-            args.rank,
+            args.ranks.rank,
             stats.articles,
             stats.pages,
             stats.redirects,
