@@ -3,19 +3,19 @@
 
 use serde_json::Value;
 use wit_contract::{
-    pair_key, shard_file_name, Candidate, CorpusImage, Manifest, Provenance, Record, RecordKind, ShardWriter,
-    WriterOptions,
+    pair_key, shard_file_name, AuditedImage, Candidate, CorpusImage, ImageAudit, ImageHashes, Manifest, Provenance,
+    Record, RecordKind, ShardWriter, WriterOptions,
 };
 use wit_tests::run_python;
 
-fn corpus_rows(shard: usize) -> Vec<CorpusImage> {
+fn corpus_rows(shard: usize) -> Vec<AuditedImage> {
     let captions = ["a red cube on a blue floor", "ein Hund im Schnee 🐕", "\"quoted\", tab\tand newline\n", ""];
     (0..8)
         .map(|i| {
             let n = shard * 8 + i;
             let url = format!("http://127.0.0.1:8080/images/{n}.jpg");
             let caption = captions[i % captions.len()].to_owned();
-            CorpusImage {
+            let image = CorpusImage {
                 candidate: Candidate {
                     key: pair_key(&url, &caption),
                     url,
@@ -29,6 +29,7 @@ fn corpus_rows(shard: usize) -> Vec<CorpusImage> {
                         offset: (i % 3 != 2).then_some((1u64 << 40) + n as u64 * 12_345),
                         record_id: (i % 3 == 0).then(|| format!("<urn:uuid:{n:08x}-1111-2222-3333-444455556666>")),
                         row: (i % 3 == 2).then_some(n as u64 + 1),
+                        page_opt_out: (i % 3 != 2).then(|| ["", "noindex,nofollow"][i % 2].to_owned()),
                     },
                 },
                 query_ids: (0..(i as u32 % 4)).map(|q| q * 1000 + n as u32).collect(),
@@ -41,7 +42,19 @@ fn corpus_rows(shard: usize) -> Vec<CorpusImage> {
                 image_xxh3: if i == 0 { u64::MAX } else { xxhash(n) },
                 fetched_at_us: 1_795_000_000_123_456 + n as i64,
                 image_phash: (i % 2 == 1).then_some(u64::MAX - n as u64),
-            }
+            };
+            let audit = ImageAudit {
+                robots_txt: Some(["allowed", "not_checked", "allowed"][i % 3].to_owned()),
+                robots_txt_rule: (i % 3 == 2).then(|| "Allow: /images/".to_owned()),
+                robots_txt_fetched_at_us: (i % 3 != 1).then_some(1_794_000_000_000_001 + n as i64),
+                robots_txt_xxh3: (i % 3 == 0).then_some(u64::MAX - n as u64),
+                x_robots_tag: (i % 4 == 1).then(|| "noarchive, googlebot: noindex".to_owned()),
+            };
+            let hashes = ImageHashes {
+                sha256: (i != 3).then(|| format!("{:064x}", n * 7919)),
+                md5: (i != 5).then(|| format!("{:032x}", n * 104_729)),
+            };
+            AuditedImage { image, audit, hashes }
         })
         .collect()
 }
@@ -55,7 +68,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The row as both Python clients are asked to print it.
-fn expected_json(row: &CorpusImage) -> Value {
+fn expected_json(audited: &AuditedImage) -> Value {
+    let row = &audited.image;
+    let (audit, hashes) = (&audited.audit, &audited.hashes);
     let c = &row.candidate;
     serde_json::json!({
         "key": c.key, "url": c.url, "caption": c.caption, "page_url": c.page_url, "source": c.source,
@@ -66,11 +81,15 @@ fn expected_json(row: &CorpusImage) -> Value {
         "original_width": row.original_width, "original_height": row.original_height,
         "image": hex(&row.image), "image_format": row.image_format, "image_xxh3": row.image_xxh3,
         "fetched_at_us": row.fetched_at_us, "image_phash": row.image_phash,
+        "page_opt_out": c.provenance.page_opt_out, "robots_txt": audit.robots_txt,
+        "robots_txt_rule": audit.robots_txt_rule, "robots_txt_fetched_at_us": audit.robots_txt_fetched_at_us,
+        "robots_txt_xxh3": audit.robots_txt_xxh3, "x_robots_tag": audit.x_robots_tag,
+        "sha256": hashes.sha256, "md5": hashes.md5,
     })
 }
 
 /// Writes two corpus shards and their manifest; returns the folder and the rows in order.
-fn write_corpus() -> (tempfile::TempDir, Vec<CorpusImage>) {
+fn write_corpus() -> (tempfile::TempDir, Vec<AuditedImage>) {
     let dir = tempfile::tempdir().unwrap();
     let mut manifest = Manifest::new(RecordKind::Corpus, serde_json::json!({"test": true}), Some(1));
     let mut all = Vec::new();
@@ -79,7 +98,7 @@ fn write_corpus() -> (tempfile::TempDir, Vec<CorpusImage>) {
         // Small row groups so the readers cross row-group boundaries.
         let options = WriterOptions { row_group_rows: 3, ..WriterOptions::default() };
         let mut writer =
-            ShardWriter::for_records::<CorpusImage>(dir.path().join(shard_file_name(shard)), &options).unwrap();
+            ShardWriter::for_records::<AuditedImage>(dir.path().join(shard_file_name(shard)), &options).unwrap();
         writer.write_records(&rows[..5]).unwrap();
         writer.write_records(&rows[5..]).unwrap();
         manifest.add_shard(writer.finish().unwrap());
@@ -98,10 +117,13 @@ for r in table.to_pylist():
     r["image"] = r["image"].hex()
     # as_py() gives a timezone-aware datetime; print the exact integer the file holds instead.
     del r["fetched_at"]
+    del r["robots_txt_fetched_at"]
     rows.append(r)
 micros = table.column("fetched_at").cast(pa.int64()).to_pylist()
-for r, us in zip(rows, micros):
+robots_micros = table.column("robots_txt_fetched_at").cast(pa.int64()).to_pylist()
+for r, us, robots_us in zip(rows, micros, robots_micros):
     r["fetched_at_us"] = us
+    r["robots_txt_fetched_at_us"] = robots_us
 types = {f.name: str(f.type) for f in table.schema}
 nullable = {f.name: f.nullable for f in table.schema}
 meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items() if k.startswith(b"wit.")}
@@ -116,7 +138,8 @@ cur = con.execute(f"""
   SELECT key, url, caption, page_url, source, lang, lang_conf, source_file, source_offset, source_record_id,
          source_row, query_ids, width, height,
          original_width, original_height, lower(hex(image)) AS image, image_format, image_xxh3,
-         epoch_us(fetched_at) AS fetched_at_us, image_phash
+         epoch_us(fetched_at) AS fetched_at_us, image_phash, page_opt_out, robots_txt, robots_txt_rule,
+         epoch_us(robots_txt_fetched_at) AS robots_txt_fetched_at_us, robots_txt_xxh3, x_robots_tag, sha256, md5
   FROM read_parquet('{glob}', filename = true, file_row_number = true) ORDER BY filename, file_row_number
 """)
 names = [d[0] for d in cur.description]
@@ -143,6 +166,9 @@ fn pyarrow_reads_every_column_as_written() {
     assert_eq!(types["source_offset"], "uint64");
     assert_eq!(types["source_row"], "uint64");
     assert_eq!(types["fetched_at"], "timestamp[us, tz=UTC]");
+    assert_eq!(types["robots_txt_fetched_at"], "timestamp[us, tz=UTC]");
+    assert_eq!(types["robots_txt_xxh3"], "uint64");
+    assert_eq!(types["sha256"], "string");
     assert_eq!(out["nullable"]["page_url"], true);
     assert_eq!(out["nullable"]["url"], false);
     assert_eq!(out["meta"]["wit.kind"], "corpus");

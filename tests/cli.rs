@@ -34,6 +34,7 @@ fn help_lists_only_working_subcommands() {
             "decontaminate",
             "report",
             "build",
+            "remove",
             "status",
             "export",
             "demo-web",

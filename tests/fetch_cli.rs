@@ -47,6 +47,7 @@ fn provenance_of(url: &str) -> Provenance {
         offset: Some(url.len() as u64 * 1000 + (1 << 32)),
         record_id: Some(format!("<urn:uuid:{}>", pair_key(url, "id"))),
         row: None,
+        page_opt_out: Some(String::new()),
     }
 }
 

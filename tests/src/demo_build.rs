@@ -75,6 +75,17 @@ shard_rows = {shard_rows}
 /// cap 100, no fetch delay, `shard_rows` rows per shard, no report options) at `world_size`;
 /// returns the temporary folder and the build's OUTPUT in it. Panics with wit's stderr on failure.
 pub fn run_demo_build(pages: u64, world_size: usize, shard_rows: usize) -> (tempfile::TempDir, PathBuf) {
+    let (_web, dir, out, _toml) = run_demo_build_serving(pages, world_size, shard_rows);
+    (dir, out)
+}
+
+/// [`run_demo_build`], with the demo web still serving and the build's TOML file, for tests that
+/// build again.
+pub fn run_demo_build_serving(
+    pages: u64,
+    world_size: usize,
+    shard_rows: usize,
+) -> (DemoWeb, tempfile::TempDir, PathBuf, PathBuf) {
     let site = SiteConfig {
         pages,
         images_per_page: 6,
@@ -103,5 +114,5 @@ pub fn run_demo_build(pages: u64, world_size: usize, shard_rows: usize) -> (temp
     std::fs::write(&toml, config).unwrap();
     let run = wit(&["build", "--config", toml.to_str().unwrap()]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    (dir, out)
+    (web, dir, out, toml)
 }

@@ -104,6 +104,7 @@ pub(crate) struct CandidateColumns {
     source_offset: Option<UInt64Array>,
     source_record_id: Option<StringArray>,
     source_row: Option<UInt64Array>,
+    page_opt_out: Option<StringArray>,
 }
 
 /// The column `name` when the batch has it (files written before it read as nulls).
@@ -141,6 +142,7 @@ impl CandidateColumns {
             source_offset: optional_column(batch, col::SOURCE_OFFSET, u64s)?,
             source_record_id: optional_column(batch, col::SOURCE_RECORD_ID, strings)?,
             source_row: optional_column(batch, col::SOURCE_ROW, u64s)?,
+            page_opt_out: optional_column(batch, col::PAGE_OPT_OUT, strings)?,
         })
     }
 
@@ -158,6 +160,7 @@ impl CandidateColumns {
                 offset: optional_u64(&self.source_offset, row),
                 record_id: optional_string_of(&self.source_record_id, row),
                 row: optional_u64(&self.source_row, row),
+                page_opt_out: optional_string_of(&self.page_opt_out, row),
             },
         })
     }
@@ -176,6 +179,7 @@ pub(crate) struct CandidateBuilder {
     source_offset: UInt64Builder,
     source_record_id: StringBuilder,
     source_row: UInt64Builder,
+    page_opt_out: StringBuilder,
 }
 
 impl CandidateBuilder {
@@ -192,6 +196,7 @@ impl CandidateBuilder {
             source_offset: UInt64Builder::with_capacity(rows),
             source_record_id: StringBuilder::with_capacity(rows, rows * 48),
             source_row: UInt64Builder::with_capacity(rows),
+            page_opt_out: StringBuilder::with_capacity(rows, 0),
         }
     }
 
@@ -208,6 +213,7 @@ impl CandidateBuilder {
         self.source_offset.append_option(provenance.offset);
         self.source_record_id.append_option(provenance.record_id.as_deref());
         self.source_row.append_option(provenance.row);
+        self.page_opt_out.append_option(provenance.page_opt_out.as_deref());
     }
 
     pub(crate) fn finish(mut self) -> Vec<ArrayRef> {
@@ -223,6 +229,7 @@ impl CandidateBuilder {
             Arc::new(self.source_offset.finish()),
             Arc::new(self.source_record_id.finish()),
             Arc::new(self.source_row.finish()),
+            Arc::new(self.page_opt_out.finish()),
         ]
     }
 }

@@ -11,6 +11,7 @@
 //! DIR/_steps/, _buckets/, _drops/     rank bookkeeping (wit-ranks)
 //! DIR/_shard_stats/NAME.json          one finished shard's own stats (fetch: rows by status, bytes,
 //!                                     seconds), NAME the shard's file name less `.parquet`
+//! BUILD/_blocklist.jsonl              a build's takedowns (`wit remove`), honoured by its stages
 //! ```
 //! Why a `data/` folder and not shards beside `_manifest.json`: pyarrow and DuckDB's `*.parquet`
 //! glob skip `_` names, but polars 2.1's `scan_parquet(DIR)` reads every file under `DIR` (it
@@ -38,6 +39,9 @@ pub const FAILURES_DIR: &str = "_failures";
 pub const QUERY_COUNTS_DIR: &str = "_query_counts";
 /// Per-shard stats of a stage folder: `_shard_stats/<shard name less .parquet>.json`.
 pub const SHARD_STATS_DIR: &str = "_shard_stats";
+/// A build's takedown blocklist (in the build folder, beside the stage folders; see
+/// [`crate::blocklist`]).
+pub const BLOCKLIST_FILE: &str = "_blocklist.jsonl";
 /// The tables a stage folder may hold besides its data (each a folder of the same layout).
 pub const TABLE_DIRS: [&str; 2] = [FAILURES_DIR, QUERY_COUNTS_DIR];
 

@@ -15,10 +15,12 @@
 //!   config, seed and tool version that made them, and the check that the folder still matches it;
 //! - [`interrupt`]: the token stages check to stop cleanly on SIGINT/SIGTERM;
 //! - [`progress`]: progress bars on a terminal, plain periodic lines elsewhere;
-//! - [`origin`]: the names manifests record for inputs (the URL, not a machine's local copy).
+//! - [`origin`]: the names manifests record for inputs (the URL, not a machine's local copy);
+//! - [`trust`]: the opt-out audit columns and the hashes of original bytes (corpus, failures).
 //!
 //! Readers trust only the manifest: a file that is not listed there is not part of the output.
 
+pub mod blocklist;
 pub mod error;
 pub mod extra;
 pub mod harvested;
@@ -30,10 +32,12 @@ pub mod progress;
 pub mod reader;
 pub mod records;
 pub mod schema;
+pub mod trust;
 pub mod writer;
 
 mod columns;
 
+pub use blocklist::{BlockEntry, BlockKind, Blocklist};
 pub use error::{error_line, AtPath, ContractError, PathError};
 pub use extra::{ExtraColumn, ExtraType, ExtraValue};
 pub use harvested::{HarvestedCandidate, PairLanguage};
@@ -46,6 +50,7 @@ pub use records::{
     Candidate, CorpusImage, CuratedPair, Failure, Provenance, QueryCount, QueryEntry, QuerySource, Record,
 };
 pub use schema::RecordKind;
+pub use trust::{AuditedFailure, AuditedImage, ImageAudit, ImageHashes};
 pub use writer::{
     clean_stale_temp_files, shard_file_name, write_file_atomically, write_stage_folder, ShardWriter, WriterOptions,
 };

@@ -120,6 +120,10 @@ pub struct Provenance {
     pub record_id: Option<String>,
     /// URL lists: the 1-based data row (header not counted; for jsonl and txt, the line number).
     pub row: Option<u64>,
+    /// Harvest's page-level opt-out check (column `page_opt_out`, see [`crate::trust`]): the
+    /// opt-out directives the page carried that were not configured to drop it, comma-separated;
+    /// empty when the page carried none; null when there was no page to check (URL lists).
+    pub page_opt_out: Option<String>,
 }
 
 /// A candidate that matched dictionary queries, with the probability curate kept it with.
@@ -177,12 +181,12 @@ fn batch(kind: RecordKind, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(kind.schema(), columns)?)
 }
 
-fn timestamps(batch: &RecordBatch, name: &str) -> Result<arrow::array::TimestampMicrosecondArray> {
+pub(crate) fn timestamps(batch: &RecordBatch, name: &str) -> Result<arrow::array::TimestampMicrosecondArray> {
     let to = DataType::Timestamp(TimeUnit::Microsecond, Some(TIMEZONE.into()));
     Ok(column(batch, name, &to)?.as_primitive::<TimestampMicrosecondType>().clone())
 }
 
-fn timestamp_builder(rows: usize) -> TimestampMicrosecondBuilder {
+pub(crate) fn timestamp_builder(rows: usize) -> TimestampMicrosecondBuilder {
     TimestampMicrosecondBuilder::with_capacity(rows).with_timezone(TIMEZONE)
 }
 
@@ -380,6 +384,9 @@ impl Record for CorpusImage {
             Arc::new(fetched_at.finish()),
             Arc::new(image_phash.finish()),
         ]);
+        // No audit: the trust columns are null (`crate::trust::AuditedImage` writes them).
+        columns.extend(crate::trust::AuditBuilder::nulls(n));
+        columns.extend(crate::trust::HashBuilder::nulls(n));
         batch(Self::KIND, columns)
     }
 
@@ -447,6 +454,8 @@ impl Record for Failure {
             Arc::new(http_status.finish()),
             Arc::new(fetched_at.finish()),
         ]);
+        // No audit: the trust columns are null (`crate::trust::AuditedFailure` writes them).
+        columns.extend(crate::trust::AuditBuilder::nulls(n));
         batch(Self::KIND, columns)
     }
 
@@ -496,6 +505,7 @@ pub(crate) mod tests {
                 offset: (i % 3 != 1).then_some(1 << 33 | i as u64),
                 record_id: (i % 4 != 2).then(|| format!("<urn:uuid:{i:08}-0000-0000-0000-000000000000>")),
                 row: (i % 5 == 0).then_some(i as u64 + 1),
+                page_opt_out: (i % 2 == 0).then(|| ["", "noindex"][i % 4 / 2].to_owned()),
             },
         }
     }

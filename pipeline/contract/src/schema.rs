@@ -59,6 +59,16 @@ pub mod col {
     pub const LANG_SOURCE: &str = "lang_source";
     pub const CAPTION_LANG: &str = "caption_lang";
     pub const CAPTION_LANG_CONF: &str = "caption_lang_conf";
+
+    // Trust: the opt-out audit trail and the hashes of the original bytes (see `crate::trust`).
+    pub const PAGE_OPT_OUT: &str = "page_opt_out";
+    pub const ROBOTS_TXT: &str = "robots_txt";
+    pub const ROBOTS_TXT_RULE: &str = "robots_txt_rule";
+    pub const ROBOTS_TXT_FETCHED_AT: &str = "robots_txt_fetched_at";
+    pub const ROBOTS_TXT_XXH3: &str = "robots_txt_xxh3";
+    pub const X_ROBOTS_TAG: &str = "x_robots_tag";
+    pub const SHA256: &str = "sha256";
+    pub const MD5: &str = "md5";
 }
 
 /// Schema metadata key naming the record kind.
@@ -145,6 +155,8 @@ impl RecordKind {
                 // --- near-duplicate search (issue 23) ---
                 fields.push(Field::new(col::IMAGE_PHASH, DataType::UInt64, true));
                 // --- end near-duplicate search ---
+                fields.extend(crate::trust::image_audit_fields());
+                fields.extend(crate::trust::hash_fields());
                 fields
             }
             RecordKind::Failures => {
@@ -156,6 +168,7 @@ impl RecordKind {
                     Field::new(col::HTTP_STATUS, DataType::UInt16, true),
                     fetched_at_field(),
                 ]);
+                fields.extend(crate::trust::image_audit_fields());
                 fields
             }
             RecordKind::QueryCounts => vec![
@@ -190,6 +203,8 @@ fn pair_fields() -> Vec<Field> {
         Field::new(col::SOURCE_OFFSET, DataType::UInt64, true),
         Field::new(col::SOURCE_RECORD_ID, DataType::Utf8, true),
         Field::new(col::SOURCE_ROW, DataType::UInt64, true),
+        // Trust (issue 23): harvest's page-level opt-out check travels with the pair.
+        crate::trust::page_opt_out_field(),
     ]
 }
 
@@ -233,7 +248,7 @@ fn query_ids_field() -> Field {
 /// The timezone of `fetched_at`: timestamps are instants, stored as microseconds since the epoch.
 pub(crate) const TIMEZONE: &str = "UTC";
 
-fn fetched_at_field() -> Field {
+pub(crate) fn fetched_at_field() -> Field {
     Field::new(col::FETCHED_AT, DataType::Timestamp(TimeUnit::Microsecond, Some(TIMEZONE.into())), false)
 }
 
@@ -241,7 +256,9 @@ fn fetched_at_field() -> Field {
 /// read as; extra columns (a URL list's own columns, say) are allowed.
 pub fn check_compatible(schema: &Schema, kind: RecordKind) -> Result<(), crate::ContractError> {
     for expected in kind.schema().fields() {
-        if OPTIONAL_ON_READ.contains(&expected.name().as_str()) && schema.field_with_name(expected.name()).is_err() {
+        let optional = OPTIONAL_ON_READ.contains(&expected.name().as_str())
+            || crate::trust::OPTIONAL_ON_READ.contains(&expected.name().as_str());
+        if optional && schema.field_with_name(expected.name()).is_err() {
             continue;
         }
         let found = schema

@@ -133,6 +133,8 @@ pub struct CurateConfig {
     pub threads: usize,
     /// Memory for the strict pass's sorts (bytes); beyond it they spill sorted runs to disk.
     pub memory_budget: u64,
+    /// The build's takedowns (`wit remove`): kept pairs it blocks are left out, counted.
+    pub blocklist: std::sync::Arc<wit_contract::Blocklist>,
 }
 
 impl Default for CurateConfig {
@@ -151,6 +153,7 @@ impl Default for CurateConfig {
             phase: Phase::All,
             threads: 0,
             memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
+            blocklist: Default::default(),
         }
     }
 }
@@ -165,6 +168,9 @@ pub struct CurateStats {
     pub matched: u64,
     /// Pairs written.
     pub kept: u64,
+    /// Pairs the rules kept that the build's blocklist left out.
+    #[serde(default)]
+    pub blocklisted: u64,
     /// Queries with at least one match in the pool.
     pub queries_matched: u64,
     /// Queries whose kept count reached the effective cap.

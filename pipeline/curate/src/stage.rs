@@ -279,9 +279,12 @@ struct ShardOutcome {
     info: ShardInfo,
     rows: u64,
     matched: u64,
+    /// Rows the rules kept that the build's blocklist leaves out.
+    blocklisted: u64,
 }
 
 /// Reads one candidate shard in full, decides each matched row and writes the kept ones.
+#[allow(clippy::too_many_arguments)]
 fn select_shard(
     index: usize,
     path: &Path,
@@ -290,17 +293,20 @@ fn select_shard(
     dictionary: &Dictionary,
     decide: &Decide<'_>,
     kept_counts: &[AtomicU64],
+    blocklist: &wit_contract::Blocklist,
 ) -> Result<ShardOutcome> {
     let mut writer =
         ShardWriter::for_records::<CuratedPair>(wit_contract::shard_path(out, index), &WriterOptions::default())?;
     let mut rows = 0u64;
     let mut matched = 0u64;
     let mut strict_kept = 0usize;
+    let mut blocklisted = 0u64;
     let reader = ShardReader::open_kind(path, RecordKind::Candidates, &ReadOptions::default())?;
     for batch in reader {
         let batch = batch?;
         let captions = string_column(&batch, col::CAPTION, path, rows)?;
         let keys = string_column(&batch, col::KEY, path, rows)?;
+        let urls = string_column(&batch, col::URL, path, rows)?;
         let matches = match_captions(matcher, captions, None);
         // Decide on the key and caption columns; build typed rows only for the kept ones.
         let mut mask = Vec::with_capacity(batch.num_rows());
@@ -313,7 +319,7 @@ fn select_shard(
             }
             matched += 1;
             let key = keys.value(r);
-            let (keep, keep_prob) = match decide {
+            let (mut keep, keep_prob) = match decide {
                 Decide::Soft { counts, cap, seed } => {
                     let p = balance::keep_prob(counts, ids, *cap);
                     (balance::keep(*seed, key, p), p)
@@ -324,6 +330,11 @@ fn select_shard(
                     (keep, 1.0)
                 }
             };
+            // A takedown leaves the pair out after the rules decided (they stay as they were).
+            if keep && blocklist.blocks_pair(key, urls.value(r)).is_some() {
+                blocklisted += 1;
+                keep = false;
+            }
             mask.push(keep);
             if keep {
                 ids.iter().for_each(|&q| {
@@ -369,7 +380,7 @@ fn select_shard(
     }
     let info = writer.finish()?;
     tracing::debug!(shard = %path.display(), rows, matched, kept = info.rows, "curated shard");
-    Ok(ShardOutcome { info, rows, matched })
+    Ok(ShardOutcome { info, rows, matched, blocklisted })
 }
 
 /// What one rank's select phase produced.
@@ -763,7 +774,8 @@ fn select(run: &Run, matcher: &Matcher, mine: &[(usize, &PathBuf)], counts: &[u6
                     true => Decide::Strict { counts, cap: run.effective_cap, kept },
                     false => Decide::Soft { counts, cap: run.effective_cap, seed: config.seed },
                 };
-                let outcome = select_shard(*index, path, out, matcher, &run.dictionary, &decide, &kept_counts);
+                let outcome =
+                    select_shard(*index, path, out, matcher, &run.dictionary, &decide, &kept_counts, &config.blocklist);
                 progress.add(1, 0);
                 outcome
             })
@@ -788,6 +800,7 @@ fn select(run: &Run, matcher: &Matcher, mine: &[(usize, &PathBuf)], counts: &[u6
     for outcome in outcomes {
         stats.candidates += outcome.rows;
         stats.matched += outcome.matched;
+        stats.blocklisted += outcome.blocklisted;
         stats.kept += outcome.info.rows;
         infos.push(outcome.info);
     }
@@ -864,6 +877,7 @@ fn merge(
         stats.candidates += part.stats.candidates;
         stats.matched += part.stats.matched;
         stats.kept += part.stats.kept;
+        stats.blocklisted += part.stats.blocklisted;
         shards.extend(part.shards);
     }
     let matched = matched.unwrap_or_default();

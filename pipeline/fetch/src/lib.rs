@@ -9,9 +9,11 @@
 //! ```text
 //! OUT/_manifest.json                   kind `corpus`: shards, config (input, options), stats (counts
 //!                                      per status and per error kind, bytes, seconds), complete
-//! OUT/shard-NNNNN.parquet              CorpusImage rows (image bytes, sizes, xxh3 of the original)
+//! OUT/shard-NNNNN.parquet              AuditedImage rows (image bytes, sizes, xxh3, sha256 and md5 of
+//!                                      the original, the opt-out audit: robots.txt, X-Robots-Tag)
 //! OUT/_failures/_manifest.json         kind `failures`
-//! OUT/_failures/data/shard-NNNNN.parquet  Failure rows: status, `error_kind: message`, http_status
+//! OUT/_failures/data/shard-NNNNN.parquet  AuditedFailure rows: status, `error_kind: message`,
+//!                                      http_status, the opt-out audit
 //! OUT/_shard_stats/shard-NNNNN.json    one shard's stats (rows by status, bytes, seconds; also in
 //!                                      OUT/_failures/_shard_stats/), summing to the manifest's totals
 //! ```
@@ -23,7 +25,8 @@
 //! too_large, too_many_redirects, invalid_url, unsupported_scheme, circuit_open),
 //! `refused_private`, `robots_disallowed`, `opted_out`, `failed_to_decode` (not_an_image,
 //! too_many_pixels, decode, decoder_panic), `filtered` (too_small, aspect_ratio),
-//! `failed_to_resize` (resize, encode) and `duplicate` (the same image bytes as a corpus row).
+//! `failed_to_resize` (resize, encode), `duplicate` (the same image bytes as a corpus row) and
+//! `blocklisted` (the image's sha256 or md5 is on the build's takedown blocklist).
 //!
 //! # Resume
 //! Rerunning the same command continues: committed shards' keys are skipped, unlisted shards and
@@ -78,6 +81,47 @@ pub struct FetchConfig {
     pub cancel: wit_contract::Cancel,
     /// Keep the original image's EXIF as a JSON column `exif` of corpus rows.
     pub keep_exif: bool,
+    /// Which hashes of the original bytes to write (`sha256`, `md5` columns).
+    pub compute_hash: ComputeHash,
+    /// The build's takedowns (`wit remove`): input pairs it blocks are skipped (counted as
+    /// `blocklisted`); an image whose sha256 or md5 it lists becomes a `blocklisted` failure.
+    pub blocklist: std::sync::Arc<wit_contract::Blocklist>,
+}
+
+/// Which hashes of the original downloaded bytes fetch writes to the corpus (`sha256`, `md5`,
+/// lower-case hex, like img2dataset's `--compute_hash`).
+///
+/// The default is sha256, as img2dataset's: on this machine (`bench_hash`, release, the
+/// scikit-image samples) sha256 runs at about 1 GB/s (hardware SHA) and md5 at 0.45 GB/s, so both
+/// cost 2.3 times sha256 alone; md5 is there for takedown lists that come as md5 (`both`). Whatever
+/// is chosen, fetch computes every hash kind the build's blocklist lists to check it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComputeHash {
+    #[default]
+    Sha256,
+    Md5,
+    Both,
+    None,
+}
+
+impl ComputeHash {
+    pub fn sha256(self) -> bool {
+        matches!(self, ComputeHash::Sha256 | ComputeHash::Both)
+    }
+
+    pub fn md5(self) -> bool {
+        matches!(self, ComputeHash::Md5 | ComputeHash::Both)
+    }
+
+    /// The hashes of `bytes` this choice asks for.
+    pub fn hashes(self, bytes: &[u8]) -> wit_contract::ImageHashes {
+        use wit_contract::trust::hex;
+        wit_contract::ImageHashes {
+            sha256: self.sha256().then(|| hex(&<sha2::Sha256 as sha2::Digest>::digest(bytes))),
+            md5: self.md5().then(|| hex(&<md5::Md5 as md5::Digest>::digest(bytes))),
+        }
+    }
 }
 
 /// Which part of a (possibly multi-rank) run to do; see the crate docs.
@@ -133,6 +177,8 @@ impl FetchConfig {
             phase: Phase::All,
             memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
             cancel: wit_contract::Cancel::never(),
+            compute_hash: ComputeHash::default(),
+            blocklist: Default::default(),
             keep_exif: false,
         }
     }
@@ -151,6 +197,8 @@ pub struct FetchStats {
     pub duplicate_input_keys: u64,
     /// URL-list rows that could not be used (no URL, wrong column count), logged with their row.
     pub bad_input_rows: u64,
+    /// Input pairs the build's blocklist leaves out (by key, URL or domain; not fetched, not listed).
+    pub blocklisted: u64,
     /// Pairs downloaded (or attempted) by this run.
     pub fetched: u64,
     pub bytes_downloaded: u64,

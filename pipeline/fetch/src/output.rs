@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use wit_contract::records::Record;
 use wit_contract::schema::col;
 use wit_contract::{
-    clean_stale_temp_files, extra, CorpusImage, ExtraColumn, ExtraValue, Failure, Manifest, ReadOptions, RecordKind,
-    ShardReader, ShardWriter, WriterOptions,
+    clean_stale_temp_files, extra, AuditedFailure, AuditedImage, ExtraColumn, ExtraValue, Manifest, ReadOptions,
+    RecordKind, ShardReader, ShardWriter, WriterOptions,
 };
 
 use crate::error::{FetchStageError, Result};
@@ -75,8 +75,8 @@ pub fn failure_kind(error_message: &str) -> &str {
 /// A finished pair, ready for a shard.
 #[derive(Debug)]
 pub enum Outcome {
-    Image(CorpusImage),
-    Failed(Failure),
+    Image(AuditedImage),
+    Failed(AuditedFailure),
 }
 
 /// What the committed output already holds.
@@ -181,8 +181,8 @@ pub enum Opened {
 
 /// The writer of both series.
 pub struct Sink {
-    corpus: Series<CorpusImage>,
-    failures: Series<Failure>,
+    corpus: Series<AuditedImage>,
+    failures: Series<AuditedFailure>,
     committed: Counts,
     /// Extra figures of the run merged into the manifests' stats.
     pub run_stats: serde_json::Value,
@@ -222,8 +222,8 @@ impl Sink {
             }
         }
         let mut state = ResumeState::default();
-        let corpus = open_series::<CorpusImage>(out, config, shard_rows, &extra.corpus, &mut state)?;
-        let failures = open_series::<Failure>(failures_dir, config, shard_rows, &extra.failures, &mut state)?;
+        let corpus = open_series::<AuditedImage>(out, config, shard_rows, &extra.corpus, &mut state)?;
+        let failures = open_series::<AuditedFailure>(failures_dir, config, shard_rows, &extra.failures, &mut state)?;
         let sink = Sink { corpus, failures, committed: state.counts.clone(), run_stats: serde_json::json!({}) };
         Ok(Opened::Ready(Box::new(sink), state))
     }
@@ -239,7 +239,7 @@ impl Sink {
         match outcome {
             Outcome::Image(row) => {
                 self.corpus.open_counts.count_success();
-                self.corpus.open_image_bytes += row.image.len() as u64;
+                self.corpus.open_image_bytes += row.image.image.len() as u64;
                 if self.corpus.push(row, extra)? {
                     let counts = self.corpus.finish_shard()?;
                     self.committed.add(&counts);
@@ -248,7 +248,7 @@ impl Sink {
                 }
             }
             Outcome::Failed(row) => {
-                self.failures.open_counts.count_failure(&row.status, failure_kind(&row.error_message));
+                self.failures.open_counts.count_failure(&row.failure.status, failure_kind(&row.failure.error_message));
                 if self.failures.push(row, extra)? {
                     let counts = self.failures.finish_shard()?;
                     self.committed.add(&counts);

@@ -12,7 +12,8 @@ use wit_contract::progress::{Progress, Spec};
 use wit_contract::{
     extra, recorded_path, CorpusImage, ExtraColumn, ExtraType, ExtraValue, Failure, Manifest, RecordKind,
 };
-use wit_net::{ErrorKind, FetchError, Fetcher};
+use wit_contract::{AuditedFailure, AuditedImage, ImageAudit};
+use wit_net::{Audit, ErrorKind, FetchError, Fetcher, RequestOptions};
 
 use crate::error::{FetchStageError, Result};
 use crate::imaging::{self, ImageOptions};
@@ -42,6 +43,7 @@ pub fn recorded_config(config: &FetchConfig) -> serde_json::Value {
             "retries": net.retries,
         },
         "shard_rows": config.shard_rows,
+        "compute_hash": config.compute_hash,
         "rank": config.rank,
         "world_size": config.world_size,
     });
@@ -127,14 +129,14 @@ fn now_us() -> i64 {
 }
 
 fn failure(pair: InputPair, status: &str, kind: &str, message: String, http_status: Option<u16>) -> Outcome {
-    Outcome::Failed(Failure {
+    Outcome::Failed(AuditedFailure::from(Failure {
         candidate: pair.candidate,
         query_ids: pair.query_ids,
         status: status.to_string(),
         error_message: format!("{kind}: {message}"),
         http_status,
         fetched_at_us: now_us(),
-    })
+    }))
 }
 
 /// Shared by the download tasks.
@@ -147,6 +149,8 @@ struct Shared {
     bytes: AtomicU64,
     progress: Progress,
     keep_exif: bool,
+    compute_hash: crate::ComputeHash,
+    blocklist: Arc<wit_contract::Blocklist>,
     /// Images whose EXIF could not be read (stored with a null `exif`).
     exif_unreadable: AtomicU64,
 }
@@ -189,7 +193,13 @@ impl KeptImages {
 /// when asked) come with it.
 async fn handle_pair(shared: Arc<Shared>, mut pair: InputPair) -> (Outcome, Vec<ExtraValue>) {
     let mut extra = std::mem::take(&mut pair.extra);
-    let (outcome, exif) = fetch_pair(shared.clone(), pair).await;
+    let mut checked = Audit::default();
+    let (mut outcome, exif) = fetch_pair(shared.clone(), pair, &mut checked).await;
+    let audit = image_audit(checked);
+    match &mut outcome {
+        Outcome::Image(row) => row.audit = audit,
+        Outcome::Failed(row) => row.audit = audit,
+    }
     if shared.keep_exif && matches!(outcome, Outcome::Image(_)) {
         extra.push(exif.map_or(ExtraValue::Null, ExtraValue::Text));
     }
@@ -198,9 +208,9 @@ async fn handle_pair(shared: Arc<Shared>, mut pair: InputPair) -> (Outcome, Vec<
 
 /// [`handle_pair`] less the extra values; with the image's EXIF as JSON when asked and it has one
 /// (an unreadable one is counted and left out).
-async fn fetch_pair(shared: Arc<Shared>, pair: InputPair) -> (Outcome, Option<String>) {
+async fn fetch_pair(shared: Arc<Shared>, pair: InputPair, checked: &mut Audit) -> (Outcome, Option<String>) {
     shared.fetched.fetch_add(1, Ordering::Relaxed);
-    let response = match shared.fetcher.get(&pair.candidate.url).await {
+    let response = match shared.fetcher.get_audited(&pair.candidate.url, &RequestOptions::default(), checked).await {
         Ok(response) => response,
         Err(error) => return (net_failure(pair, &error), None),
     };
@@ -221,10 +231,32 @@ async fn fetch_pair(shared: Arc<Shared>, pair: InputPair) -> (Outcome, Option<St
         let worker = shared.clone();
         let body = response.body.clone();
         tokio::task::spawn_blocking(move || {
+            // Every hash the blocklist lists is checked, whether or not the corpus keeps it.
+            let checked = match worker.blocklist.has_hashes() {
+                true => crate::ComputeHash::Both.hashes(&body),
+                false => worker.compute_hash.hashes(&body),
+            };
+            let blocked = worker.blocklist.blocks_hashes(checked.sha256.as_deref(), checked.md5.as_deref());
+            let hashes = wit_contract::ImageHashes {
+                sha256: checked.sha256.filter(|_| worker.compute_hash.sha256()),
+                md5: checked.md5.filter(|_| worker.compute_hash.md5()),
+            };
+            if blocked.is_some() {
+                return (Err(blocked), None, hashes);
+            }
             let exif = worker.keep_exif.then(|| imaging::exif_json(&body));
-            (imaging::process(&body, &worker.image), exif)
+            (Ok(imaging::process(&body, &worker.image)), exif, hashes)
         })
         .await
+    };
+    let (processed, hashes) = match processed {
+        Ok((Err(Some(kind)), ..)) => {
+            let message = format!("the image's {} is on the build's blocklist", kind.name());
+            return (failure(pair, "blocklisted", "blocklisted_image", message, Some(response.status)), None);
+        }
+        Ok((Err(None), ..)) => unreachable!("a blocked image has a kind"),
+        Ok((Ok(image), exif, hashes)) => (Ok((image, exif)), hashes),
+        Err(join) => (Err(join), Default::default()),
     };
     let exif = match processed.as_ref().map(|(_, exif)| exif) {
         Ok(Some(Ok(json))) => json.clone(),
@@ -242,7 +274,7 @@ async fn fetch_pair(shared: Arc<Shared>, pair: InputPair) -> (Outcome, Option<St
             if !shared.image_hashes.lock().map(|mut hashes| hashes.insert(image_xxh3)).unwrap_or(true) {
                 return (duplicate(pair), None);
             }
-            let row = Outcome::Image(CorpusImage {
+            let row = Outcome::Image(AuditedImage::from(CorpusImage {
                 candidate: pair.candidate,
                 query_ids: pair.query_ids,
                 width: image.width,
@@ -254,13 +286,39 @@ async fn fetch_pair(shared: Arc<Shared>, pair: InputPair) -> (Outcome, Option<St
                 image_xxh3,
                 fetched_at_us: now_us(),
                 image_phash: Some(image.phash),
-            });
+            }));
+            let row = match row {
+                Outcome::Image(mut image) => {
+                    image.hashes = hashes;
+                    Outcome::Image(image)
+                }
+                failed => failed,
+            };
             (row, exif)
         }
         Ok(Err(error)) => (failure(pair, error.status(), error.kind(), error.to_string(), Some(response.status)), None),
         Err(join) => {
             (failure(pair, "failed_to_decode", "decoder_panic", join.to_string(), Some(response.status)), None)
         }
+    }
+}
+
+/// The opt-out audit columns of what the client checked for one image URL.
+fn image_audit(audit: Audit) -> ImageAudit {
+    let robots = audit.robots;
+    ImageAudit {
+        robots_txt: Some(
+            match &robots {
+                Some(check) if check.allowed => "allowed",
+                Some(_) => "disallowed",
+                None => "not_checked",
+            }
+            .to_string(),
+        ),
+        robots_txt_rule: robots.as_ref().and_then(|check| check.rule.clone()),
+        robots_txt_fetched_at_us: robots.as_ref().map(|check| check.fetched_at_us),
+        robots_txt_xxh3: robots.as_ref().and_then(|check| check.body_xxh3),
+        x_robots_tag: audit.x_robots_tag,
     }
 }
 
@@ -275,6 +333,7 @@ struct InputCounts {
     read: u64,
     resumed: u64,
     duplicate_keys: u64,
+    blocklisted: u64,
     bad_rows: u64,
 }
 
@@ -337,6 +396,8 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
         bytes: AtomicU64::new(0),
         progress: progress.clone(),
         keep_exif: config.keep_exif,
+        compute_hash: config.compute_hash,
+        blocklist: config.blocklist.clone(),
         exif_unreadable: AtomicU64::new(0),
     });
 
@@ -349,6 +410,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     let lists_keys = matches!(input, crate::input::FetchInput::UrlList { .. });
     let input_cancel = config.cancel.clone();
     let input_progress = progress.clone();
+    let blocklist = config.blocklist.clone();
     let input_thread = std::thread::spawn(move || {
         let mut counts = InputCounts::default();
         let mut seen: HashSet<u64> = HashSet::new();
@@ -367,6 +429,11 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
                 if lists_keys {
                     seen.insert(hash);
                 }
+                return true;
+            }
+            if blocklist.blocks_pair(&pair.candidate.key, &pair.candidate.url).is_some() {
+                counts.blocklisted += 1;
+                input_progress.resumed(1);
                 return true;
             }
             if lists_keys && !seen.insert(hash) {
@@ -443,6 +510,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
             "resumed": input_counts.resumed,
             "duplicate_input_keys": input_counts.duplicate_keys,
             "bad_input_rows": input_counts.bad_rows,
+            "blocklisted": input_counts.blocklisted,
             "fetched": fetched,
             "bytes_downloaded": bytes_downloaded,
             "seconds": seconds,
@@ -470,6 +538,7 @@ pub(crate) fn run(config: &FetchConfig, failures_dir: &Path) -> Result<FetchStat
     stats.resumed = input_counts.resumed;
     stats.duplicate_input_keys = input_counts.duplicate_keys;
     stats.bad_input_rows = input_counts.bad_rows;
+    stats.blocklisted = input_counts.blocklisted;
     stats.fetched = fetched;
     stats.bytes_downloaded = bytes_downloaded;
     stats.seconds = seconds;

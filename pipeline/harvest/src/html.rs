@@ -60,6 +60,8 @@ pub struct PageExtract {
     pub html_lang: Option<String>,
     /// `<meta http-equiv="content-language" content>`, as written.
     pub meta_language: Option<String>,
+    /// The page's opt-out metas (`robots`, `ai`, `tdm-reservation`; see [`crate::opt_out`]).
+    pub opt_out: crate::opt_out::PageSignals,
     /// The start of the page's visible text (not script, style, template or noscript), up to
     /// [`HtmlOptions::page_text`] bytes, text nodes joined by spaces; empty when not asked for.
     pub text: String,
@@ -196,6 +198,17 @@ fn extract(html: &[u8], page_url: &Url, options: &HtmlOptions) -> Result<PageExt
             if is_language && state.out.meta_language.is_none() {
                 state.out.meta_language =
                     el.get_attribute("content").map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+            }
+            Ok(())
+        }));
+    }
+    {
+        let s = Rc::clone(&state);
+        settings = settings.append_element_content_handler(element!("meta[name][content]", move |el| {
+            let name = el.get_attribute("name").unwrap_or_default();
+            if crate::opt_out::is_opt_out_meta(&name) {
+                let content = el.get_attribute("content").unwrap_or_default();
+                s.borrow_mut().out.opt_out.add_meta(&name, &content);
             }
             Ok(())
         }));
@@ -594,6 +607,10 @@ mod tests {
         let page = extract_html(html, &url, &HtmlOptions { page_text: 1000, ..Default::default() }).unwrap();
         assert_eq!(page.html_lang.as_deref(), Some("de-AT"));
         assert_eq!(page.meta_language.as_deref(), Some("de"));
+        let opted_out = self::page(
+            r#"<head><meta name="robots" content="noindex"><META NAME="AI" CONTENT="noimageai"><meta name="viewport" content="noai"></head><img src="a.jpg" alt="x">"#,
+        );
+        assert_eq!(opted_out.opt_out.directives, ["noindex", "noimageai"]);
         assert_eq!(page.text.trim_end(), "Titel Ein Hund im Garten Zweiter Absatz");
         // The budget cuts on a character boundary; no text unless asked for.
         let short =

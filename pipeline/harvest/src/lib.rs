@@ -36,6 +36,7 @@ pub mod html;
 pub mod http;
 pub mod lang;
 pub mod language_decision;
+pub mod opt_out;
 pub mod text;
 pub mod warc;
 pub mod wat;
@@ -122,6 +123,10 @@ pub struct HarvestConfig {
     /// Set on SIGINT/SIGTERM: inputs being read are abandoned (their shards not published), the
     /// finished ones stay committed, and the run returns [`HarvestError::Interrupted`].
     pub cancel: wit_contract::Cancel,
+    /// Page-level opt-out directives that drop a page's pairs (see [`opt_out`]); empty: none do.
+    pub page_opt_out_directives: Vec<String>,
+    /// The build's takedowns (`wit remove`): pairs it blocks are left out, counted as `blocklisted`.
+    pub blocklist: std::sync::Arc<wit_contract::Blocklist>,
 }
 
 impl Default for HarvestConfig {
@@ -142,6 +147,8 @@ impl Default for HarvestConfig {
             skip_bad_inputs: false,
             memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
             cancel: wit_contract::Cancel::never(),
+            page_opt_out_directives: opt_out::DEFAULT_PAGE_OPT_OUT_DIRECTIVES.iter().map(|d| d.to_string()).collect(),
+            blocklist: Default::default(),
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::html::{extract_html, HtmlOptions, ImageText};
 use crate::http::{media_type, parse_response};
 use crate::lang::LanguageFilter;
 use crate::language_decision::{self, PageEvidence, PageLanguage};
+use crate::opt_out::PageSignals;
 use crate::text::clean_text;
 use crate::warc::{WarcItem, WarcLimits, WarcReader, WarcRecord};
 use crate::wat::extract_wat;
@@ -134,6 +135,7 @@ fn base_config(config: &HarvestConfig, inputs: &[PathBuf], filter: &LanguageFilt
         "url_col": config.list.url_col,
         "caption_col": config.list.caption_col,
         "max_record_bytes": config.max_record_bytes,
+        "page_opt_out_directives": config.page_opt_out_directives,
         "world_size": config.world_size,
     })
 }
@@ -409,6 +411,9 @@ impl Collector<'_> {
             }
         };
         let key = pair_key(url, &text);
+        if self.config.blocklist.blocks_pair(&key, url).is_some() {
+            return self.skip("blocklisted", 1);
+        }
         let hash = u64::from_str_radix(&key, 16).unwrap_or_default();
         if !self.seen.insert(hash) {
             return self.skip("duplicate", 1);
@@ -427,16 +432,22 @@ impl Collector<'_> {
         self.buffer.push(HarvestedCandidate { candidate, language: decision.columns(page) });
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn offer_all(
         &mut self,
         pairs: &[ImageText],
         page_url: Option<&str>,
         evidence: &PageEvidence,
+        opt_out: &PageSignals,
         source: &str,
         record: &WarcRecord,
     ) {
         if pairs.is_empty() {
             return;
+        }
+        if let Some(directive) = opt_out.dropped_by(&self.config.page_opt_out_directives) {
+            self.stats.pairs_found += pairs.len() as u64;
+            return self.skip(&format!("page_opt_out:{directive}"), pairs.len() as u64);
         }
         let page = evidence.language(&self.config.language_rule);
         let provenance = Provenance {
@@ -444,6 +455,7 @@ impl Collector<'_> {
             offset: Some(record.stored_offset),
             record_id: record.record_id().map(str::to_owned),
             row: None,
+            page_opt_out: Some(opt_out.column()),
         };
         for pair in pairs {
             self.offer(&pair.url, &pair.text, page_url, page.as_ref(), source, &provenance);
@@ -565,7 +577,7 @@ fn read_record(record: &WarcRecord, config: &HarvestConfig, collector: &mut Coll
                     meta_language: page.meta_language,
                     ..Default::default()
                 };
-                collector.offer_all(&page.pairs, page.page_url.as_deref(), &evidence, "wat", record);
+                collector.offer_all(&page.pairs, page.page_url.as_deref(), &evidence, &page.opt_out, "wat", record);
             }
             Ok(_) => collector.skip("wat_without_html", 1),
             Err(e) => {
@@ -581,6 +593,7 @@ fn read_record(record: &WarcRecord, config: &HarvestConfig, collector: &mut Coll
                 identified: record.header("WARC-Identified-Content-Language").map(str::to_owned),
                 ..Default::default()
             };
+            let mut headers_opt_out = PageSignals::default();
             let (body, charset) = if warc_type == "response" && block_mime == "application/http" {
                 let response = match parse_response(&record.block, config.max_record_bytes as usize) {
                     Ok(response) => response,
@@ -593,6 +606,9 @@ fn read_record(record: &WarcRecord, config: &HarvestConfig, collector: &mut Coll
                     return collector.skip("http_status_not_2xx", 1);
                 }
                 evidence.content_language = response.header("content-language").map(str::to_owned);
+                for (name, value) in &response.headers {
+                    headers_opt_out.add_header(name, value);
+                }
                 let (mime, charset) = media_type(response.header("content-type").unwrap_or(""));
                 let sniffed = mime.is_empty() && looks_like_html(&response.body);
                 if !is_html(&mime) && !sniffed {
@@ -614,7 +630,9 @@ fn read_record(record: &WarcRecord, config: &HarvestConfig, collector: &mut Coll
                     evidence.html_lang = page.html_lang;
                     evidence.meta_language = page.meta_language;
                     evidence.text = page.text;
-                    collector.offer_all(&page.pairs, Some(page_url.as_str()), &evidence, "warc", record);
+                    let mut opt_out = headers_opt_out;
+                    opt_out.merge(&page.opt_out);
+                    collector.offer_all(&page.pairs, Some(page_url.as_str()), &evidence, &opt_out, "warc", record);
                 }
                 Err(e) => {
                     tracing::debug!(offset = record.offset, "{e}");

@@ -36,6 +36,9 @@ pub struct WatPage {
     pub content_language: Option<String>,
     /// `<meta http-equiv="content-language" content>`.
     pub meta_language: Option<String>,
+    /// Opt-out signals: `Head → Metas` (robots, ai, tdm-reservation) and the `tdm-reservation`
+    /// header (see [`crate::opt_out`]).
+    pub opt_out: crate::opt_out::PageSignals,
 }
 
 /// A JSON value that is a string or a list of strings.
@@ -121,6 +124,15 @@ fn first_string(value: &serde_json::Value) -> Option<&str> {
     }
 }
 
+/// Every string of a header value (a string, or a list of them for repeated headers).
+fn all_strings(value: &serde_json::Value) -> Vec<&str> {
+    match value {
+        serde_json::Value::String(s) => vec![s],
+        serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str()).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// `<meta http-equiv=content-language content>` among the WAT's `Metas` objects.
 fn meta_language(metas: &serde_json::Value) -> Option<String> {
     metas.as_array()?.iter().find_map(|meta| {
@@ -161,10 +173,25 @@ pub fn extract_wat(json: &[u8], record_uri: Option<&str>) -> Result<WatPage, ser
         let (_, value) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-language"))?;
         first_string(value).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     });
+    for (name, value) in http.headers.iter().flatten() {
+        for value in all_strings(value) {
+            out.opt_out.add_header(name, value);
+        }
+    }
     let Some(html) = http.html else {
         return Ok(out);
     };
     out.meta_language = html.head.as_ref().and_then(|h| h.metas.as_ref()).and_then(meta_language);
+    if let Some(metas) = html.head.as_ref().and_then(|h| h.metas.as_ref()).and_then(|m| m.as_array()) {
+        for meta in metas.iter().filter_map(|m| m.as_object()) {
+            let field = |wanted: &str| {
+                meta.iter().find(|(k, _)| k.eq_ignore_ascii_case(wanted)).and_then(|(_, v)| first_string(v))
+            };
+            if let (Some(name), Some(content)) = (field("name"), field("content")) {
+                out.opt_out.add_meta(name, content);
+            }
+        }
+    }
     out.has_html = true;
     let page = out.page_url.as_deref().and_then(|u| Url::parse(u).ok());
     let base = match (html.head.as_ref().and_then(|h| first(&h.base)), &page) {
@@ -257,6 +284,21 @@ mod tests {
         let page =
             extract_wat(&wat_json(serde_json::json!("https://example.org/dir/page"), Some("/static/")), None).unwrap();
         assert_eq!(page.pairs[0].url, "https://example.org/static/img/a.jpg");
+        assert!(page.opt_out.directives.is_empty(), "a viewport meta is no opt-out");
+    }
+
+    #[test]
+    fn opt_out_metas_and_the_tdm_header() {
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&wat_json(serde_json::json!("https://example.org/p"), None)).unwrap();
+        let http = &mut json["Envelope"]["Payload-Metadata"]["HTTP-Response-Metadata"];
+        http["HTML-Metadata"]["Head"]["Metas"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": "Robots", "content": ["noai, noimageai"]}));
+        http["Headers"]["TDM-Reservation"] = serde_json::json!(["0", "1"]);
+        let page = extract_wat(&serde_json::to_vec(&json).unwrap(), None).unwrap();
+        assert_eq!(page.opt_out.directives, ["tdm-reservation", "noai", "noimageai"]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::error::{FetchError, PrivateAddressError};
 use crate::hosts::Hosts;
 use crate::opt_out::opt_out_directive;
 use crate::options::NetOptions;
-use crate::robots::{RobotsCache, RobotsRules};
+use crate::robots::{RobotsCache, RobotsFile, RobotsRules};
 use crate::safety::{check_parsed, check_url, AddressPolicy, SafeResolver};
 
 /// Per-request choices on top of the [`NetOptions`].
@@ -48,6 +48,29 @@ pub struct Response {
     pub attempts: u32,
     /// Redirect hops followed by the successful attempt.
     pub redirects: usize,
+}
+
+/// What a request checked on the way and what it said, for the audit trail of the rows it becomes:
+/// the robots.txt decision for the last URL asked (the one that answered, after redirects) and the
+/// `X-Robots-Tag` values of the 2xx response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audit {
+    /// None: robots.txt was not consulted (turned off, or the URL was refused before).
+    pub robots: Option<RobotsCheck>,
+    /// The response's `X-Robots-Tag` values joined by `, ` (as HTTP combines repeated fields).
+    pub x_robots_tag: Option<String>,
+}
+
+/// One robots.txt decision with the file it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RobotsCheck {
+    pub allowed: bool,
+    /// The rule that decided (see [`crate::robots::RobotsDecision`]).
+    pub rule: Option<String>,
+    /// When that robots.txt was fetched (microseconds since the Unix epoch, UTC).
+    pub fetched_at_us: i64,
+    /// xxh3-64 of its body, when it had one.
+    pub body_xxh3: Option<u64>,
 }
 
 /// The client error the builder reports (TLS setup and the like).
@@ -121,10 +144,20 @@ impl Fetcher {
 
     /// GET `url`: every check of the crate docs, retries included.
     pub async fn get_with(&self, url: &str, request: &RequestOptions) -> Result<Response, FetchError> {
+        self.get_audited(url, request, &mut Audit::default()).await
+    }
+
+    /// [`Fetcher::get_with`], recording in `audit` what was checked and what it said.
+    pub async fn get_audited(
+        &self,
+        url: &str,
+        request: &RequestOptions,
+        audit: &mut Audit,
+    ) -> Result<Response, FetchError> {
         let parsed = check_url(url, &self.policy)?;
         let mut attempt = 0u32;
         loop {
-            match self.attempt(&parsed, request).await {
+            match self.attempt(&parsed, request, audit).await {
                 Ok(mut response) => {
                     response.attempts = attempt + 1;
                     return Ok(response);
@@ -161,14 +194,20 @@ impl Fetcher {
     }
 
     /// One attempt: robots, host slot, request, redirects by hand, body; under the total deadline.
-    async fn attempt(&self, start: &Url, request: &RequestOptions) -> Result<Response, FetchError> {
+    async fn attempt(&self, start: &Url, request: &RequestOptions, audit: &mut Audit) -> Result<Response, FetchError> {
         let mut current = start.clone();
         let mut deadline: Option<Instant> = None;
         for redirects in 0..=self.options.max_redirects {
             if request.check_robots && self.options.respect_robots {
-                let rules = self.robots_for(&current).await;
-                let path = path_and_query(&current);
-                if !rules.is_allowed(&self.options.robots_token, &path) {
+                let file = self.robots_for(&current).await;
+                let decision = file.rules.decide(&self.options.robots_token, &path_and_query(&current));
+                audit.robots = Some(RobotsCheck {
+                    allowed: decision.allowed,
+                    rule: decision.rule,
+                    fetched_at_us: file.fetched_at_us,
+                    body_xxh3: file.body_xxh3,
+                });
+                if !decision.allowed {
                     return Err(FetchError::RobotsDisallowed { url: current.to_string() });
                 }
             }
@@ -178,9 +217,10 @@ impl Fetcher {
             }
             let _permit = self.hosts.acquire(&host).await;
             let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.options.request_timeout);
-            let hop = tokio::time::timeout_at(deadline, self.hop(&current, request)).await.unwrap_or_else(|_| {
-                Err(FetchError::Timeout { url: current.to_string(), after: self.options.request_timeout })
-            });
+            let hop =
+                tokio::time::timeout_at(deadline, self.hop(&current, request, audit)).await.unwrap_or_else(|_| {
+                    Err(FetchError::Timeout { url: current.to_string(), after: self.options.request_timeout })
+                });
             if let Err(FetchError::HttpStatus { retry_after: Some(after), .. }) = &hop {
                 self.hosts.delay(&host, Instant::now() + (*after).min(self.options.max_retry_after));
             }
@@ -200,7 +240,7 @@ impl Fetcher {
     }
 
     /// One request/response on one URL (no redirect following).
-    async fn hop(&self, url: &Url, request: &RequestOptions) -> Result<Hop, FetchError> {
+    async fn hop(&self, url: &Url, request: &RequestOptions, audit: &mut Audit) -> Result<Hop, FetchError> {
         let mut response = self.client.get(url.clone()).send().await.map_err(|e| map_reqwest(url, &e))?;
         let status = response.status().as_u16();
         if matches!(status, 301 | 302 | 303 | 307 | 308) {
@@ -219,6 +259,9 @@ impl Fetcher {
                 response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
             return Err(FetchError::HttpStatus { url: url.to_string(), status, retry_after });
         }
+        let tags: Vec<&str> =
+            response.headers().get_all("x-robots-tag").iter().filter_map(|v| v.to_str().ok()).collect();
+        audit.x_robots_tag = (!tags.is_empty()).then(|| tags.join(", "));
         if request.check_opt_out {
             if let Some(directive) =
                 opt_out_directive(response.headers(), &self.options.robots_token, &self.options.opt_out_directives)
@@ -246,7 +289,7 @@ impl Fetcher {
     }
 
     /// The robots.txt rules of `url`'s origin, fetched through this client when not cached.
-    pub async fn robots_for(&self, url: &Url) -> std::sync::Arc<RobotsRules> {
+    pub async fn robots_for(&self, url: &Url) -> std::sync::Arc<RobotsFile> {
         let origin = url.origin().ascii_serialization();
         self.robots
             .get_or_fetch(&origin, || async {
@@ -261,7 +304,8 @@ impl Fetcher {
                 let fetched = Box::pin(self.get_with(&robots_url, &request)).await;
                 let rules = robots_rules_for(&fetched, self.options.robots_max_bytes);
                 tracing::debug!(origin, outcome = ?fetched.as_ref().map(|r| r.status).map_err(|e| e.kind()), "robots.txt");
-                rules
+                let body_xxh3 = fetched.as_ref().ok().map(|response| xxhash_rust::xxh3::xxh3_64(&response.body));
+                RobotsFile::now(rules, body_xxh3)
             })
             .await
     }

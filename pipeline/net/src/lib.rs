@@ -30,10 +30,10 @@ pub mod options;
 pub mod robots;
 pub mod safety;
 
-pub use client::{Fetcher, RequestOptions, Response};
+pub use client::{Audit, Fetcher, RequestOptions, Response, RobotsCheck};
 pub use dns::CachingDns;
 pub use error::{ErrorKind, FetchError};
 pub use opt_out::opt_out_directive;
 pub use options::NetOptions;
-pub use robots::{RobotsCache, RobotsRules};
+pub use robots::{RobotsCache, RobotsDecision, RobotsFile, RobotsRules};
 pub use safety::{is_forbidden_ip, AddressPolicy, SafeResolver};

@@ -43,6 +43,39 @@ pub enum RobotsRules {
     Parsed(ParsedRobots),
 }
 
+/// What robots.txt said about one URL: allowed or not, and the rule that decided (`Allow: /a`,
+/// `Disallow: /b`, as parsed; [`UNAVAILABLE_RULE`] when robots.txt could not be read; None when no
+/// rule matched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RobotsDecision {
+    pub allowed: bool,
+    pub rule: Option<String>,
+}
+
+/// The rule recorded when robots.txt answered 5xx or could not be reached (RFC 9309: disallow all).
+pub const UNAVAILABLE_RULE: &str = "robots.txt unavailable (5xx or unreachable): disallow all";
+
+/// One origin's robots.txt as fetched: its rules, when, and the xxh3 of its body (None when there
+/// was no body to parse: 4xx, 5xx, unreachable).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RobotsFile {
+    pub rules: RobotsRules,
+    /// Microseconds since the Unix epoch, UTC.
+    pub fetched_at_us: i64,
+    pub body_xxh3: Option<u64>,
+}
+
+impl RobotsFile {
+    /// `rules` fetched now (tests and callers without a body).
+    pub fn now(rules: RobotsRules, body_xxh3: Option<u64>) -> Self {
+        let fetched_at_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        RobotsFile { rules, fetched_at_us, body_xxh3 }
+    }
+}
+
 /// The groups of a parsed robots.txt.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ParsedRobots {
@@ -114,28 +147,40 @@ impl RobotsRules {
 
     /// May `token` fetch `path_and_query` (the URL's path plus `?query`, as sent on the wire)?
     pub fn is_allowed(&self, token: &str, path_and_query: &str) -> bool {
+        self.decide(token, path_and_query).allowed
+    }
+
+    /// [`RobotsRules::is_allowed`] with the rule that decided, for the audit trail.
+    pub fn decide(&self, token: &str, path_and_query: &str) -> RobotsDecision {
         let robots = match self {
-            RobotsRules::AllowAll => return true,
-            RobotsRules::DisallowAll => return path_and_query == "/robots.txt",
+            RobotsRules::AllowAll => return RobotsDecision { allowed: true, rule: None },
+            RobotsRules::DisallowAll => {
+                let allowed = path_and_query == "/robots.txt";
+                let rule = (!allowed).then(|| UNAVAILABLE_RULE.to_string());
+                return RobotsDecision { allowed, rule };
+            }
             RobotsRules::Parsed(robots) => robots,
         };
         if path_and_query == "/robots.txt" {
-            return true;
+            return RobotsDecision { allowed: true, rule: None };
         }
         let rules = robots.rules_for(token);
-        let mut best: Option<(usize, bool)> = None;
+        let mut best: Option<&Rule> = None;
         for rule in rules {
             if pattern_matches(rule.pattern.as_bytes(), path_and_query.as_bytes()) {
                 let length = rule.pattern.len();
                 best = match best {
-                    Some((best_len, best_allow)) if best_len > length || (best_len == length && best_allow) => {
-                        Some((best_len, best_allow))
+                    Some(kept) if kept.pattern.len() > length || (kept.pattern.len() == length && kept.allow) => {
+                        Some(kept)
                     }
-                    _ => Some((length, rule.allow)),
+                    _ => Some(rule),
                 };
             }
         }
-        best.is_none_or(|(_, allow)| allow)
+        RobotsDecision {
+            allowed: best.is_none_or(|rule| rule.allow),
+            rule: best.map(|rule| format!("{}: {}", if rule.allow { "Allow" } else { "Disallow" }, rule.pattern)),
+        }
     }
 
     /// The `Crawl-delay` of the group that applies to `token`, if it has one (seconds).
@@ -215,7 +260,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 struct Entry {
-    rules: Arc<RobotsRules>,
+    file: Arc<RobotsFile>,
     fetched: Instant,
 }
 
@@ -232,10 +277,10 @@ impl RobotsCache {
     }
 
     /// The rules of `origin`, calling `fetch` when they are missing or older than the TTL.
-    pub async fn get_or_fetch<F, Fut>(&self, origin: &str, fetch: F) -> Arc<RobotsRules>
+    pub async fn get_or_fetch<F, Fut>(&self, origin: &str, fetch: F) -> Arc<RobotsFile>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = RobotsRules>,
+        Fut: Future<Output = RobotsFile>,
     {
         let cell = {
             let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -247,8 +292,8 @@ impl RobotsCache {
             entries.entry(origin.to_string()).or_default().clone()
         };
         let entry =
-            cell.get_or_init(|| async { Entry { rules: Arc::new(fetch().await), fetched: Instant::now() } }).await;
-        entry.rules.clone()
+            cell.get_or_init(|| async { Entry { file: Arc::new(fetch().await), fetched: Instant::now() } }).await;
+        entry.file.clone()
     }
 
     /// Origins cached.
@@ -292,6 +337,19 @@ mod tests {
         let r = rules("User-agent: *\nAllow: /a\nDisallow: /a/b\n");
         assert!(!r.is_allowed("wit", "/a/b/c"));
         assert!(r.is_allowed("wit", "/robots.txt"));
+    }
+
+    #[test]
+    fn decisions_name_their_rule() {
+        let r = rules("User-agent: *\nDisallow: /img\nAllow: /img/public\n");
+        let decision = r.decide("wit", "/img/secret.jpg");
+        assert_eq!((decision.allowed, decision.rule.as_deref()), (false, Some("Disallow: /img")));
+        let decision = r.decide("wit", "/img/public/a.jpg");
+        assert_eq!((decision.allowed, decision.rule.as_deref()), (true, Some("Allow: /img/public")));
+        assert_eq!(r.decide("wit", "/other"), RobotsDecision { allowed: true, rule: None });
+        let unavailable = RobotsRules::DisallowAll.decide("wit", "/a");
+        assert_eq!((unavailable.allowed, unavailable.rule.as_deref()), (false, Some(UNAVAILABLE_RULE)));
+        assert_eq!(RobotsRules::AllowAll.decide("wit", "/a"), RobotsDecision { allowed: true, rule: None });
     }
 
     #[test]
@@ -339,10 +397,10 @@ mod tests {
             let r = cache
                 .get_or_fetch("http://a.test:80", || async {
                     calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    RobotsRules::DisallowAll
+                    RobotsFile::now(RobotsRules::DisallowAll, None)
                 })
                 .await;
-            assert_eq!(*r, RobotsRules::DisallowAll);
+            assert_eq!(r.rules, RobotsRules::DisallowAll);
         }
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
         let expired = RobotsCache::new(Duration::ZERO);
@@ -350,7 +408,7 @@ mod tests {
             expired
                 .get_or_fetch("http://a.test:80", || async {
                     calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    RobotsRules::AllowAll
+                    RobotsFile::now(RobotsRules::AllowAll, None)
                 })
                 .await;
             std::thread::sleep(Duration::from_millis(2));

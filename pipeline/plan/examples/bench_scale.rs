@@ -569,14 +569,17 @@ fn gen_corpus(dir: &Path, vocabulary: &Vocabulary, total: u64, ranks: usize, see
         let fetched_at_us = 1_764_000_000_000_000 + pair as i64;
         let outcome = if rng.below(1000) < FAILURES {
             failures += 1;
-            wit_fetch::output::Outcome::Failed(Failure {
-                candidate,
-                query_ids,
-                status: "failed_to_download".into(),
-                error_message: "timeout: synthetic (bench_scale)".into(),
-                http_status: None,
-                fetched_at_us,
-            })
+            wit_fetch::output::Outcome::Failed(
+                Failure {
+                    candidate,
+                    query_ids,
+                    status: "failed_to_download".into(),
+                    error_message: "timeout: synthetic (bench_scale)".into(),
+                    http_status: None,
+                    fetched_at_us,
+                }
+                .into(),
+            )
         } else {
             let image = if images > 0 && rng.below(1000) < DUPLICATE_IMAGES {
                 rng.below(images)
@@ -587,19 +590,22 @@ fn gen_corpus(dir: &Path, vocabulary: &Vocabulary, total: u64, ranks: usize, see
             let bytes = image_bytes(seed, image);
             let image_xxh3 = u64::from_str_radix(&wit_contract::xxh3_hex(&bytes), 16)?;
             corpus_rows += 1;
-            wit_fetch::output::Outcome::Image(CorpusImage {
-                candidate,
-                query_ids,
-                width: 64,
-                height: 64,
-                original_width: 128,
-                original_height: 128,
-                image: bytes,
-                image_format: "jpeg".into(),
-                image_xxh3,
-                fetched_at_us,
-                image_phash: None,
-            })
+            wit_fetch::output::Outcome::Image(
+                CorpusImage {
+                    candidate,
+                    query_ids,
+                    width: 64,
+                    height: 64,
+                    original_width: 128,
+                    original_height: 128,
+                    image: bytes,
+                    image_format: "jpeg".into(),
+                    image_xxh3,
+                    fetched_at_us,
+                    image_phash: None,
+                }
+                .into(),
+            )
         };
         sinks[rank].push(outcome)?;
     }

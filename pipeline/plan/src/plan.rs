@@ -142,6 +142,8 @@ pub fn plan(config: &BuildConfig, substitutions: &[(String, String)]) -> Result<
     let mut subs = vec![("{output}".to_string(), output.clone())];
     subs.extend(substitutions.iter().cloned());
     let dir = |stage: &str| join(&output, stage_folder(stage));
+    let blocklist = join(&output, wit_contract::layout::BLOCKLIST_FILE);
+    let blocklist_exists = std::path::Path::new(&blocklist).is_file();
     let mut steps: Vec<Step> = Vec::new();
     // Index of the last step of each stage planned so far.
     let mut last: Vec<(&str, usize)> = Vec::new();
@@ -184,6 +186,11 @@ pub fn plan(config: &BuildConfig, substitutions: &[(String, String)]) -> Result<
             }
             args.extend(["-o".to_string(), out.clone()]);
             args.extend(flags.iter().cloned());
+            // A build's takedowns (`wit remove`) stay out of every later run of the stages that
+            // could bring them back.
+            if blocklist_exists && matches!(stage, "harvest" | "curate" | "fetch") {
+                args.extend(["--blocklist".to_string(), blocklist.clone()]);
+            }
             let ranks = match decl.width {
                 Width::One => 1,
                 Width::Ranks | Width::Buckets => n,

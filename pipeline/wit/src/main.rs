@@ -61,6 +61,9 @@ enum Command {
     /// Run queries → harvest → curate → fetch → report from one TOML file (here, or as Slurm array
     /// jobs with --slurm); complete stages are skipped.
     Build(commands::build::BuildArgs),
+    /// Remove pairs from every folder of a build (by key, URL, domain or image hash) and keep them
+    /// out of later runs (a blocklist in the build).
+    Remove(commands::remove::RemoveArgs),
     /// Per-step, per-rank progress of a build folder (complete / partial / missing).
     Status(commands::status::StatusArgs),
     /// Write a corpus in another tool's format: `wit export webdataset CORPUS -o DIR` (open_clip's
@@ -103,6 +106,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Report(args) => commands::report::run(&args),
         Command::DemoWeb(args) => commands::demo_web::run(&args),
         Command::Build(args) => commands::build::run(&args),
+        Command::Remove(args) => commands::remove::run(&args),
         Command::Status(args) => commands::status::run(&args),
         Command::Export(args) => commands::export::run(&args),
     }

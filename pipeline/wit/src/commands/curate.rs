@@ -76,6 +76,10 @@ pub struct CurateArgs {
     /// Memory the strict pass's sorts may use before spilling sorted runs (e.g. 1G, 512M).
     #[arg(long, default_value = "1G", value_parser = super::queries::parse_bytes)]
     memory_budget: u64,
+    /// A takedown blocklist (`wit remove` keeps one in BUILD/_blocklist.jsonl; `wit build` passes
+    /// it): the pairs it lists are left out, counted as `blocklisted`.
+    #[arg(long, value_name = "FILE")]
+    blocklist: Option<PathBuf>,
 }
 
 pub fn run(args: &CurateArgs) -> Result<ExitCode> {
@@ -113,6 +117,7 @@ pub fn run(args: &CurateArgs) -> Result<ExitCode> {
             },
             threads: args.threads,
             memory_budget: args.memory_budget,
+            blocklist: super::load_blocklist(args.blocklist.as_deref())?,
         };
         curate(&config).with_context(|| {
             format!(

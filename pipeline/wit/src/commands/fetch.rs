@@ -7,7 +7,9 @@ use std::time::Duration;
 use super::RankArgs;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use wit_fetch::{fetch, FetchConfig, FetchInput, ImageOptions, NetOptions, OutputFormat, Phase, ResizeMode};
+use wit_fetch::{
+    fetch, ComputeHash, FetchConfig, FetchInput, ImageOptions, NetOptions, OutputFormat, Phase, ResizeMode,
+};
 use wit_lists::UrlListOptions;
 use wit_storage::{with_storage, Seed, StoragePlan};
 
@@ -23,6 +25,14 @@ pub enum PhaseArg {
     Apply,
     /// List every rank's shards in OUT's manifests (once, after all ranks; same INPUT and flags).
     Merge,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum HashArg {
+    Sha256,
+    Md5,
+    Both,
+    None,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -126,6 +136,15 @@ pub struct FetchArgs {
     /// Do not read robots.txt.
     #[arg(long)]
     ignore_robots: bool,
+    /// Hashes of the original downloaded bytes written as corpus columns (`sha256`, `md5`, hex;
+    /// they cannot be computed later from re-encoded images). md5 costs 2.3× sha256 here; `both`
+    /// for takedown lists that come as md5.
+    #[arg(long, value_enum, default_value = "sha256")]
+    compute_hash: HashArg,
+    /// A takedown blocklist (`wit remove` keeps one in BUILD/_blocklist.jsonl; `wit build` passes
+    /// it): the pairs it lists are left out, counted as `blocklisted`.
+    #[arg(long, value_name = "FILE")]
+    blocklist: Option<PathBuf>,
     /// Allow private, loopback and link-local addresses (off: refused at connect time).
     #[arg(long)]
     allow_private_networks: bool,
@@ -175,7 +194,8 @@ pub fn run(args: &FetchArgs) -> Result<ExitCode> {
         let input = local.input(0);
         let input =
             FetchInput::from_path(&input, &list).with_context(|| format!("reading {}", args.input.display()))?;
-        let config = FetchConfig { phase, ..config_of(args, input, local.output()) };
+        let blocklist = super::load_blocklist(args.blocklist.as_deref())?;
+        let config = FetchConfig { phase, blocklist, ..config_of(args, input, local.output()) };
         fetch(&config).with_context(|| format!("fetching {} into {}", args.input.display(), args.out.display()))
     })?;
     print_stats(args, &stats);
@@ -235,6 +255,12 @@ fn config_of(args: &FetchArgs, input: FetchInput, out: PathBuf) -> FetchConfig {
         world_size: args.ranks.world_size,
         memory_budget: args.memory_budget,
         cancel: wit_contract::Cancel::on_signals(),
+        compute_hash: match args.compute_hash {
+            HashArg::Sha256 => ComputeHash::Sha256,
+            HashArg::Md5 => ComputeHash::Md5,
+            HashArg::Both => ComputeHash::Both,
+            HashArg::None => ComputeHash::None,
+        },
         keep_exif: args.keep_exif,
         ..FetchConfig::new(input, out)
     }

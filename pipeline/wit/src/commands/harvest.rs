@@ -130,6 +130,15 @@ pub struct HarvestArgs {
     /// kept. For large crawls where one bad download must not stop a rank.
     #[arg(long)]
     skip_bad_inputs: bool,
+    /// Page-level opt-outs that drop all of a page's pairs (comma-separated; empty: none): `noai`,
+    /// `noimageai`, `noindex`… in `<meta name="robots"|"ai">`, and `tdm-reservation` (TDMRep's
+    /// header or meta). Dropped pairs are counted as `page_opt_out:DIRECTIVE`.
+    #[arg(long, default_value = "noai,noimageai,tdm-reservation")]
+    page_opt_out_directives: String,
+    /// A takedown blocklist (`wit remove` keeps one in BUILD/_blocklist.jsonl; `wit build` passes
+    /// it): the pairs it lists are left out, counted as `blocklisted`.
+    #[arg(long, value_name = "FILE")]
+    blocklist: Option<PathBuf>,
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -231,6 +240,8 @@ pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
             threads: args.threads,
             skip_bad_inputs: args.skip_bad_inputs,
             cancel: wit_contract::Cancel::on_signals(),
+            page_opt_out_directives: wit_harvest::opt_out::parse_directives(&args.page_opt_out_directives),
+            blocklist: super::load_blocklist(args.blocklist.as_deref())?,
         };
         harvest(&config).with_context(|| format!("harvesting into {}", out.display()))
     })?;

@@ -10,6 +10,7 @@ pub mod export;
 pub mod fetch;
 pub mod harvest;
 pub mod queries;
+pub mod remove;
 pub mod report;
 pub mod schema;
 pub mod status;
@@ -58,4 +59,12 @@ pub fn init_logging(quiet: bool, verbose: u8) {
         .with_ansi(wit_contract::progress::colour_logs())
         .with_writer(wit_contract::progress::LogWriter::default)
         .init();
+}
+
+/// The blocklist a `--blocklist FILE` flag names (empty without one; a missing file blocks nothing).
+pub fn load_blocklist(path: Option<&std::path::Path>) -> anyhow::Result<std::sync::Arc<wit_contract::Blocklist>> {
+    Ok(std::sync::Arc::new(match path {
+        Some(path) => wit_contract::Blocklist::load(path)?,
+        None => wit_contract::Blocklist::default(),
+    }))
 }
