@@ -11,7 +11,7 @@ use wit_contract::{
     pair_key, read_records, write_stage_folder, Candidate, CuratedPair, Manifest, Provenance, QueryEntry, QuerySource,
     Record,
 };
-use wit_tests::{run_python, wit};
+use wit_tests::{run_python, warc_record, wit};
 
 /// Every pair the inputs hold, in input order: (input, page, url, text, kept by the English filter
 /// and the cleaning rules).
@@ -102,17 +102,6 @@ fn crc32(data: &[u8]) -> u32 {
         }
     }
     !crc
-}
-
-fn warc_record(warc_type: &str, uri: &str, content_type: &str, block: &[u8]) -> Vec<u8> {
-    let mut record = format!(
-        "WARC/1.0\r\nWARC-Type: {warc_type}\r\nWARC-Target-URI: {uri}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        block.len()
-    )
-    .into_bytes();
-    record.extend_from_slice(block);
-    record.extend_from_slice(b"\r\n\r\n");
-    record
 }
 
 fn write_warc(path: &Path) {

@@ -9,23 +9,12 @@ use std::path::Path;
 use serde_json::Value;
 use wit_contract::{pair_key, shard_file_name, Candidate, CuratedPair, Manifest, Provenance, RecordKind, ShardWriter};
 use wit_tests::loopback::{jpeg, png, LoopbackServer, Reply};
-use wit_tests::{run_python, wit};
+use wit_tests::{run_python, warc_record, wit};
 
 fn run(args: &[&str]) -> String {
     let output = wit(args);
     assert!(output.status.success(), "wit {args:?}:\n{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn warc_record(warc_type: &str, uri: &str, content_type: &str, block: &[u8]) -> Vec<u8> {
-    let mut record = format!(
-        "WARC/1.0\r\nWARC-Type: {warc_type}\r\nWARC-Target-URI: {uri}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        block.len()
-    )
-    .into_bytes();
-    record.extend_from_slice(block);
-    record.extend_from_slice(b"\r\n\r\n");
-    record
 }
 
 /// A WARC response record of an HTML page with `head` markup, extra HTTP headers and one image per

@@ -69,3 +69,15 @@ pub fn parse_listing(printed: &str) -> Vec<(String, u64)> {
     objects.sort();
     objects
 }
+
+/// One uncompressed WARC/1.0 record of `warc_type` for `uri` holding `block`.
+pub fn warc_record(warc_type: &str, uri: &str, content_type: &str, block: &[u8]) -> Vec<u8> {
+    let mut record = format!(
+        "WARC/1.0\r\nWARC-Type: {warc_type}\r\nWARC-Target-URI: {uri}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        block.len()
+    )
+    .into_bytes();
+    record.extend_from_slice(block);
+    record.extend_from_slice(b"\r\n\r\n");
+    record
+}
