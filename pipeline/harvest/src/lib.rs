@@ -42,6 +42,8 @@ pub mod warc;
 pub mod wat;
 
 mod dedup;
+mod inputs;
+mod reading;
 mod stage;
 
 use std::collections::BTreeMap;

@@ -1,13 +1,14 @@
 //! Stage tests on real WARC files (Warcat's examples, malformed ones included; warcbench's assets),
 //! WAT files written here in both header forms, and URL lists.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use wit_contract::{read_records, Candidate, Manifest};
+use wit_contract::{pair_key, read_records, Candidate, Manifest};
 
 use super::*;
 use crate::harvest;
+use crate::warc::{WarcItem, WarcLimits, WarcReader, WarcRecord};
 
 fn fixture(rel: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/warc").join(rel);
