@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use wit_queries::bz2::Bz2Reader;
 use wit_queries::dump::{self, DumpInput, Parallel, Tally};
-use wit_queries::{build, BuildConfig};
+use wit_queries::{build, QueriesConfig};
 
 fn peak_rss_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -72,11 +72,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "build" => {
             let temp = tempfile::tempdir()?;
             let out = args.get(4).map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
-            let config = BuildConfig {
+            let config = QueriesConfig {
                 inputs: vec![DumpInput { path: path.clone(), index: None }],
                 out,
                 threads,
-                ..BuildConfig::default()
+                ..QueriesConfig::default()
             };
             build(&config)?.xml_bytes
         }

@@ -1,6 +1,6 @@
 //! wit-queries: the query dictionary from a Wikipedia dump — the first stage of the CLIP/WIT recipe.
 //!
-//! One door: [`build`] with a [`BuildConfig`] (and [`write_text`] for inspecting what is counted).
+//! One door: [`build`] with a [`QueriesConfig`] (and [`write_text`] for inspecting what is counted).
 //! The pipeline, module by module:
 //!
 //! - [`dump`] plans the work ([`bz2`] finds the streams of a multistream dump from its index or by
@@ -56,7 +56,7 @@ pub enum Phase {
 
 /// Everything a `wit queries build` run needs.
 #[derive(Debug, Clone)]
-pub struct BuildConfig {
+pub struct QueriesConfig {
     pub inputs: Vec<DumpInput>,
     pub out: PathBuf,
     /// Unigrams and bigrams need at least this many occurrences.
@@ -89,9 +89,9 @@ pub struct BuildConfig {
     pub unit_bytes: u64,
 }
 
-impl Default for BuildConfig {
+impl Default for QueriesConfig {
     fn default() -> Self {
-        BuildConfig {
+        QueriesConfig {
             inputs: Vec::new(),
             out: PathBuf::new(),
             min_count: 100,
@@ -116,7 +116,7 @@ impl Default for BuildConfig {
 
 /// What a run did (also the manifest's `stats`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct BuildStats {
+pub struct QueriesStats {
     /// Pages read (all namespaces).
     pub pages: u64,
     /// Namespace-0 non-redirect pages counted (by this rank).
@@ -153,8 +153,8 @@ pub struct BuildStats {
     pub skipped: bool,
 }
 
-impl BuildStats {
-    fn add_counting(&mut self, other: &BuildStats) {
+impl QueriesStats {
+    fn add_counting(&mut self, other: &QueriesStats) {
         self.pages += other.pages;
         self.articles += other.articles;
         self.redirects += other.redirects;
@@ -196,7 +196,7 @@ pub fn steps(world_size: usize) -> Vec<wit_ranks::StepDecl> {
 }
 
 /// Builds the query dictionary (or one phase of a multi-rank build) as `config` says.
-pub fn build(config: &BuildConfig) -> Result<BuildStats> {
+pub fn build(config: &QueriesConfig) -> Result<QueriesStats> {
     stage::run(config)
 }
 

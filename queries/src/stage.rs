@@ -18,7 +18,7 @@ use crate::error::{QueriesError, Result};
 use crate::select::{self, Candidates, Quotas};
 use crate::sources;
 use crate::wikitext::to_plain_text;
-use crate::{BuildConfig, BuildStats, Phase, TextConfig, TextStats};
+use crate::{Phase, QueriesConfig, QueriesStats, TextConfig, TextStats};
 use wit_contract::progress::{Progress, Spec};
 use wit_contract::{AtPath, PathError};
 
@@ -34,7 +34,7 @@ fn rank_suffix(rank: usize, world_size: usize) -> String {
 }
 
 /// What decides the output (not threads, memory budget or rank).
-fn recorded_config(config: &BuildConfig, quotas: &Quotas) -> serde_json::Value {
+fn recorded_config(config: &QueriesConfig, quotas: &Quotas) -> serde_json::Value {
     serde_json::json!({
         "stage": "queries",
         "inputs": config.inputs.iter().map(|i| recorded_path(&i.path)).collect::<Vec<_>>(),
@@ -66,10 +66,10 @@ struct CountPart {
     rank: usize,
     world_size: usize,
     config: serde_json::Value,
-    stats: BuildStats,
+    stats: QueriesStats,
 }
 
-fn validate(config: &BuildConfig) -> Result<()> {
+fn validate(config: &QueriesConfig) -> Result<()> {
     if config.world_size == 0 || config.rank >= config.world_size {
         return Err(QueriesError::Config(format!("rank {} of world size {}", config.rank, config.world_size)));
     }
@@ -141,7 +141,7 @@ impl Drop for ProgressLog {
 }
 
 /// Counts this rank's share of the inputs: the runs to merge, totals and tallies.
-fn count(config: &BuildConfig, spill: &SpillDir, stats: &mut BuildStats) -> Result<(Vec<Run>, Totals)> {
+fn count(config: &QueriesConfig, spill: &SpillDir, stats: &mut QueriesStats) -> Result<(Vec<Run>, Totals)> {
     let threads = if config.threads == 0 {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     } else {
@@ -206,7 +206,7 @@ fn count(config: &BuildConfig, spill: &SpillDir, stats: &mut BuildStats) -> Resu
 type KeyCounts = Vec<(String, u64)>;
 
 /// Walks the merged counts: distinct totals, and what reaches min-count.
-fn collect_candidates(merged: Merged, min_count: u64, stats: &mut BuildStats) -> Result<(KeyCounts, KeyCounts)> {
+fn collect_candidates(merged: Merged, min_count: u64, stats: &mut QueriesStats) -> Result<(KeyCounts, KeyCounts)> {
     let (mut unigrams, mut bigrams) = (Vec::new(), Vec::new());
     for entry in merged {
         let (key, count) = entry?;
@@ -239,7 +239,7 @@ fn format_tsv(entries: &[QueryEntry]) -> Vec<u8> {
     out
 }
 
-pub(crate) fn run(config: &BuildConfig) -> Result<BuildStats> {
+pub(crate) fn run(config: &QueriesConfig) -> Result<QueriesStats> {
     validate(config)?;
     let started = Instant::now();
     let out = config.out.as_path();
@@ -249,7 +249,7 @@ pub(crate) fn run(config: &BuildConfig) -> Result<BuildStats> {
         if let Some(existing) = Manifest::load_if_present(out)? {
             if existing.complete && existing.kind == RecordKind::Queries && existing.config == config_json {
                 tracing::info!(out = %out.display(), "queries output already complete with this config; nothing to do");
-                let mut stats: BuildStats = existing.stats_as(out)?;
+                let mut stats: QueriesStats = existing.stats_as(out)?;
                 stats.skipped = true;
                 return Ok(stats);
             }
@@ -261,7 +261,7 @@ pub(crate) fn run(config: &BuildConfig) -> Result<BuildStats> {
     create_dir_shared(out, shared)?;
     let counts_dir = out.join(COUNTS_DIR);
     let suffix = rank_suffix(config.rank, config.world_size);
-    let mut stats = BuildStats::default();
+    let mut stats = QueriesStats::default();
 
     let spill_dir = config.spill_dir.clone().unwrap_or_else(|| out.join(format!("spill-{suffix}")));
     let mut merged_config = None;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use super::RankArgs;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use wit_queries::{build, write_text, BuildConfig, DumpInput, Phase, Quotas, TextConfig};
+use wit_queries::{build, write_text, DumpInput, Phase, QueriesConfig, Quotas, TextConfig};
 use wit_storage::{with_storage, LocalPaths, Seed, StoragePlan};
 
 #[derive(Args, Debug)]
@@ -171,7 +171,7 @@ fn run_build(args: &BuildArgs) -> Result<ExitCode> {
 /// Runs the build on local paths (remote inputs downloaded, a remote output staged).
 fn build_locally(args: &BuildArgs, phase: Phase, quotas: Quotas, local: &LocalPaths) -> Result<ExitCode> {
     let index = local.optional_input(0);
-    let config = BuildConfig {
+    let config = QueriesConfig {
         inputs: local.inputs_from(3).into_iter().map(|path| DumpInput { path, index: index.clone() }).collect(),
         out: local.output(),
         min_count: args.min_count,
