@@ -241,8 +241,8 @@ async fn fetch_pair(shared: Arc<Shared>, pair: InputPair, checked: &mut Audit) -
                 sha256: checked.sha256.filter(|_| worker.compute_hash.sha256()),
                 md5: checked.md5.filter(|_| worker.compute_hash.md5()),
             };
-            if blocked.is_some() {
-                return (Err(blocked), None, hashes);
+            if let Some(kind) = blocked {
+                return (Err(kind), None, hashes);
             }
             let exif = worker.keep_exif.then(|| imaging::exif_json(&body));
             (Ok(imaging::process(&body, &worker.image)), exif, hashes)
@@ -250,11 +250,10 @@ async fn fetch_pair(shared: Arc<Shared>, pair: InputPair, checked: &mut Audit) -
         .await
     };
     let (processed, hashes) = match processed {
-        Ok((Err(Some(kind)), ..)) => {
+        Ok((Err(kind), ..)) => {
             let message = format!("the image's {} is on the build's blocklist", kind.name());
             return (failure(pair, "blocklisted", "blocklisted_image", message, Some(response.status)), None);
         }
-        Ok((Err(None), ..)) => unreachable!("a blocked image has a kind"),
         Ok((Ok(image), exif, hashes)) => (Ok((image, exif)), hashes),
         Err(join) => (Err(join), Default::default()),
     };
