@@ -52,7 +52,8 @@ pub use records::{
 pub use schema::RecordKind;
 pub use trust::{AuditedFailure, AuditedImage, ImageAudit, ImageHashes};
 pub use writer::{
-    clean_stale_temp_files, shard_file_name, write_file_atomically, write_stage_folder, ShardWriter, WriterOptions,
+    clean_stale_temp_files, copy_kept_rows, shard_file_name, write_file_atomically, write_stage_folder, ShardWriter,
+    WriterOptions,
 };
 
 /// The version of wit that wrote a file, recorded in every manifest.

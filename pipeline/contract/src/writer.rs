@@ -265,6 +265,28 @@ impl Write for HashingFile {
     }
 }
 
+/// Copies the batches of `reader` into `writer`, keeping the rows `keep` marks true for each batch
+/// (called with the batch and its first row number in the shard); every column stays as it is.
+/// Returns the rows dropped. The one row filter of wit's shard rewrites (takedowns, dedup).
+pub fn copy_kept_rows<E: From<ContractError>>(
+    reader: crate::ShardReader,
+    writer: &mut ShardWriter,
+    mut keep: impl FnMut(&RecordBatch, u64) -> std::result::Result<arrow::array::BooleanArray, E>,
+) -> std::result::Result<u64, E> {
+    let (mut first_row, mut dropped) = (0u64, 0u64);
+    for batch in reader {
+        let batch = batch?;
+        let mask = keep(&batch, first_row)?;
+        let kept = arrow::compute::filter_record_batch(&batch, &mask).map_err(ContractError::from)?;
+        dropped += (batch.num_rows() - kept.num_rows()) as u64;
+        if kept.num_rows() > 0 {
+            writer.write_batch(&kept)?;
+        }
+        first_row += batch.num_rows() as u64;
+    }
+    Ok(dropped)
+}
+
 /// Writes `shards` as data shards 0, 1, … of the stage folder `dir` (`data/shard-NNNNN.parquet`)
 /// and a complete `_manifest.json` of `T`'s kind recording `config`: the one way tests, benchmarks
 /// and generators make a finished input folder. Returns the saved manifest.

@@ -12,12 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::BooleanArray;
-use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use wit_contract::layout::{bare_shard_name, shard_path};
-use wit_contract::{Manifest, ReadOptions, RecordKind, ShardReader, ShardWriter, WriterOptions};
+use wit_contract::{copy_kept_rows, Manifest, ReadOptions, RecordKind, ShardReader, ShardWriter, WriterOptions};
 use wit_ranks::RankOf;
 
 use crate::error::{DedupError, Result};
@@ -110,17 +109,7 @@ pub fn filter_shard(
     let reader = ShardReader::open_kind(input, RecordKind::Corpus, &ReadOptions { batch_size: BATCH, columns: None })?;
     let schema: SchemaRef = Arc::clone(&reader.schema());
     let mut writer = ShardWriter::create(shard_path(rank_home, index), schema, &WriterOptions::default())?;
-    let (mut first_row, mut dropped) = (0u32, 0u64);
-    for batch in reader {
-        let batch = batch?;
-        let mask = keep(&batch, first_row)?;
-        let kept = filter_record_batch(&batch, &mask).map_err(|e| DedupError::input(input, e.to_string()))?;
-        dropped += (batch.num_rows() - kept.num_rows()) as u64;
-        if kept.num_rows() > 0 {
-            writer.write_batch(&kept)?;
-        }
-        first_row += batch.num_rows() as u32;
-    }
+    let dropped = copy_kept_rows(reader, &mut writer, |batch, first_row| keep(batch, first_row as u32))?;
     let kept = writer.rows();
     manifest.add_shard(writer.finish()?);
     Ok((kept, dropped))

@@ -5,14 +5,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, BooleanArray, StringArray};
-use arrow::compute::filter_record_batch;
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use wit_contract::layout::{FAILURES_DIR, RANKS_DIR};
 use wit_contract::schema::col;
 use wit_contract::{
-    BlockEntry, BlockKind, Blocklist, Manifest, PathError, ReadOptions, RecordKind, ShardInfo, ShardReader,
-    ShardWriter, WriterOptions,
+    copy_kept_rows, BlockEntry, BlockKind, Blocklist, Manifest, PathError, ReadOptions, RecordKind, ShardInfo,
+    ShardReader, ShardWriter, WriterOptions,
 };
 
 use crate::{FolderRemoval, Result, TrustError};
@@ -191,11 +190,10 @@ fn remove_from_folder(dir: &Path, blocklist: &Blocklist) -> Result<Option<(Recor
         let new_file = wit_ranks::sweep::rewritten_shard_name(&shard.file);
         let reader = ShardReader::open(&path, &ReadOptions { batch_size: BATCH_ROWS, columns: None })?;
         let mut writer = ShardWriter::create(dir.join(&new_file), reader.schema(), &WriterOptions::default())?;
-        for batch in reader {
-            let batch = batch?;
-            let blocked = blocked_rows(&batch, blocklist, &path)?;
-            if let Some(statuses) = strings(&batch, col::STATUS, &path)? {
-                let messages = strings(&batch, col::ERROR_MESSAGE, &path)?;
+        let gone = copy_kept_rows(reader, &mut writer, |batch, _| {
+            let blocked = blocked_rows(batch, blocklist, &path)?;
+            if let Some(statuses) = strings(batch, col::STATUS, &path)? {
+                let messages = strings(batch, col::ERROR_MESSAGE, &path)?;
                 for row in (0..batch.num_rows()).filter(|&r| blocked[r]) {
                     *removed.by_status.entry(statuses.value(row).to_owned()).or_default() += 1;
                     if let Some(messages) = &messages {
@@ -204,14 +202,9 @@ fn remove_from_folder(dir: &Path, blocklist: &Blocklist) -> Result<Option<(Recor
                     }
                 }
             }
-            let gone = blocked.iter().filter(|b| **b).count() as u64;
-            removed.rows += gone;
-            let keep = BooleanArray::from(blocked.iter().map(|b| !b).collect::<Vec<bool>>());
-            let kept = filter_record_batch(&batch, &keep).map_err(|e| bad(&path, e.to_string()))?;
-            if kept.num_rows() > 0 {
-                writer.write_batch(&kept)?;
-            }
-        }
+            Ok::<_, TrustError>(BooleanArray::from(blocked.iter().map(|b| !b).collect::<Vec<bool>>()))
+        })?;
+        removed.rows += gone;
         removal.shards_rewritten += 1;
         let new = if writer.rows() > 0 { Some(writer.finish()?) } else { None };
         listing.extend(new.clone());
