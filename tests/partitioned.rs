@@ -39,6 +39,22 @@ fn is_new_step(args: &[String]) -> bool {
     matches!(phase, Some("dedup" | "apply" | "order" | "strict")) || (phase == Some("merge") && args[0] != "queries")
 }
 
+/// The output folder of a stage merge (`-o OUT ... --phase merge`), if `args` is one.
+fn merge_output(args: &[String]) -> Option<std::path::PathBuf> {
+    let flag = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
+    (flag("--phase").as_deref() == Some("merge")).then(|| flag("-o").map(Into::into)).flatten()
+}
+
+/// What a merge killed inside its manifest's atomic save leaves: the manifest's temporary file
+/// (in the folder, and in the failures folder beside a corpus). The merge's run must remove it.
+fn plant_stale_manifest_temp(out: &Path) {
+    std::fs::create_dir_all(out).unwrap();
+    std::fs::write(out.join("._manifest.json.999999-0.tmp"), b"{").unwrap();
+    if out.join("_failures").is_dir() {
+        std::fs::write(out.join("_failures/._manifest.json.999999-0.tmp"), b"{").unwrap();
+    }
+}
+
 #[test]
 fn partitioned_merges_that_spill_and_are_killed_build_what_one_process_builds() {
     let dir = tempfile::tempdir().unwrap();
@@ -57,6 +73,9 @@ fn partitioned_merges_that_spill_and_are_killed_build_what_one_process_builds() 
     for (wave, single) in steps_of(strict_and_tiny(four.config(4))) {
         let commands: Vec<Vec<String>> = wave.into_iter().chain(single).collect();
         for args in commands {
+            if let Some(out) = merge_output(&args) {
+                plant_stale_manifest_temp(&out);
+            }
             if is_new_step(&args) {
                 let wall = Duration::from_millis(400);
                 for _ in 0..2 {
