@@ -757,7 +757,7 @@ def stage_dedup(bin_dir, report):
     """dedup: perceptual hashes per second per core (on decoded rasters: fetch's added cost; from
     encoded bytes: decontaminate's per eval image), and `wit dedup` over synthetic corpora of
     uniform random 64-bit hashes with 1% planted near duplicates (bench_dedup corpus), at the
-    default threshold 8 and at 4, 1× and 10× rows where feasible."""
+    default threshold 8 (both search schemes) and at 4, 1× and 10× rows."""
     log("dedup: phash rate on fixtures/images; wit dedup on synthetic hashes")
     rs = runs([bin_dir / "examples" / "bench_dedup", "hash", ROOT / "fixtures/images", 1 if QUICK else 3])
     rates = {}
@@ -777,25 +777,29 @@ def stage_dedup(bin_dir, report):
             shutil.rmtree(corpus, ignore_errors=True)
             subprocess.run([bin_dir / "examples" / "bench_dedup", "corpus", str(rows), corpus], check=True,
                            stdout=subprocess.DEVNULL)
-        for threshold in (4, 8):
-            if threshold == 8 and rows > 100_000 and os.environ.get("BENCH_DEDUP_FULL") != "1":
-                # Multi-index hashing at 8 bits of 64 compares every pair inside a 7-bit band value:
-                # quadratic in rows (N² / 256 per band); measured at 100k, extrapolated in the note.
+        # (threshold, --search): auto picks the cheaper exact scheme; at 8 both schemes are shown.
+        for threshold, search in ((4, "auto"), (8, "auto"), (8, "exact-bands"), (8, "balls")):
+            if search == "exact-bands" and rows > 100_000 and os.environ.get("BENCH_DEDUP_FULL") != "1":
+                # Exact bands at 8 bits of 64 compare every pair inside a 7-bit band value: quadratic
+                # in rows (9 bands × (2N)² / 256 pairs); auto takes the balls there.
                 continue
             out = WORK / f"dedup-out-{rows}-{threshold}"
-            rs = runs([bin_dir / "wit", "dedup", corpus, "-o", out, "--threshold", threshold, "-q"], n=1,
-                      before=lambda out=out: shutil.rmtree(out, ignore_errors=True))
-            times[(rows, threshold)] = rs
+            rs = runs([bin_dir / "wit", "dedup", corpus, "-o", out, "--threshold", threshold, "--search", search, "-q"],
+                      n=1, before=lambda out=out: shutil.rmtree(out, ignore_errors=True))
+            times[(rows, threshold, search)] = rs
             dropped = re.search(r"(\d+) near duplicates dropped", rs[0].stdout)
+            scheme = re.search(r"; ((?:exact bands|balls of radius 1) \(\d+ bands\)), (\d+) comparisons", rs[0].stdout)
+            how = f"{scheme.group(1)}, {int(scheme.group(2)):,} pairs compared" if scheme else "?"
             report.rows.append(Row("dedup", f"wit dedup, {rows:,} synthetic hashes (1% planted), threshold {threshold}, "
-                                   f"{dropped.group(1) if dropped else '?'} dropped; 1 process",
+                                   f"--search {search}: {how}; {dropped.group(1) if dropped else '?'} dropped; 1 process",
                                    fig((r.wall for r in rs), "s", 1), rss(rs), lower_is_better=True))
             shutil.rmtree(out, ignore_errors=True)
     small, large = sizes
-    if (small, 4) in times and (large, 4) in times:
-        report.scaling.append(("dedup", "rows, threshold 4", f"{small:,}", str(fig((r.wall for r in times[(small, 4)]), "s", 1)),
-                               f"{large:,}", str(fig((r.wall for r in times[(large, 4)]), "s", 1))))
-
+    for threshold, search in ((4, "auto"), (8, "balls")):
+        if (small, threshold, search) in times and (large, threshold, search) in times:
+            wall = lambda rows: str(fig((r.wall for r in times[(rows, threshold, search)]), "s", 1))
+            report.scaling.append(("dedup", f"rows, threshold {threshold}, --search {search}", f"{small:,}", wall(small),
+                                   f"{large:,}", wall(large)))
 
 PYARROW_READ = r"""
 import os, sys, time, pyarrow.parquet as pq

@@ -194,6 +194,7 @@ fn dedup_keeps_one_pair_per_cluster_of_real_copies_in_one_process_and_in_two_ran
         printed.contains("12 kept, 5 near duplicates dropped (5 pairs within 8 bits, 1 through a mirror"),
         "{printed}"
     );
+    assert!(printed.contains("exact bands (9 bands)"), "17 rows: the cheaper scheme is exact bands: {printed}");
     let mirrored: Vec<&serde_json::Value> =
         found["side"].as_array().unwrap().iter().filter(|r| r["mirrored"] == true).collect();
     assert_eq!(mirrored.len(), 1, "the mirrored coffee is found through the mirror: {found}");
@@ -208,7 +209,16 @@ fn dedup_keeps_one_pair_per_cluster_of_real_copies_in_one_process_and_in_two_ran
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(drops_of(&read_back(&plain, "_near_duplicates", &corpus)).len(), 4);
 
-    // Two ranks through the phases, with a budget small enough to spill: the same drops.
+    // The other scheme (the one large corpora get) finds the same pairs.
+    let balls = dir.path().join("dedup-balls");
+    let run = wit(&["dedup", corpus.to_str().unwrap(), "-o", balls.to_str().unwrap(), "--search", "balls"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let printed_balls = String::from_utf8_lossy(&run.stdout);
+    assert!(printed_balls.contains("5 pairs within 8 bits, 1 through a mirror"), "{printed_balls}");
+    assert!(printed_balls.contains("balls of radius 1 (3 bands)"), "{printed_balls}");
+    assert_eq!(read_back(&balls, "_near_duplicates", &corpus), found);
+
+    // Two ranks through the phases with the balls, a budget small enough to spill: the same drops.
     let ranked = dir.path().join("dedup-ranked");
     for phase in ["send", "pairs", "apply"] {
         for rank in ["0", "1"] {
@@ -225,6 +235,8 @@ fn dedup_keeps_one_pair_per_cluster_of_real_copies_in_one_process_and_in_two_ran
                 phase,
                 "--memory-budget",
                 "1K",
+                "--search",
+                "balls",
             ];
             let run = wit(&args);
             assert!(run.status.success(), "{phase} {rank}: {}", String::from_utf8_lossy(&run.stderr));
@@ -239,6 +251,8 @@ fn dedup_keeps_one_pair_per_cluster_of_real_copies_in_one_process_and_in_two_ran
         "2",
         "--phase",
         "merge",
+        "--search",
+        "balls",
     ]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let found_ranked = read_back(&ranked, "_near_duplicates", &corpus);

@@ -26,7 +26,14 @@ impl Bands {
         if threshold > MAX_THRESHOLD {
             return Err(format!("threshold {threshold} is over {MAX_THRESHOLD} (63 informative bits)"));
         }
-        let count = threshold as usize + 1;
+        Bands::with_count(threshold as usize + 1)
+    }
+
+    /// `count` bands (1 to 63) of the 63 informative bits, dealt round-robin.
+    pub fn with_count(count: usize) -> Result<Bands, String> {
+        if !(1..=63).contains(&count) {
+            return Err(format!("{count} bands of 63 bits"));
+        }
         let mut bits = vec![Vec::new(); count];
         for bit in 1..64u32 {
             bits[(bit as usize - 1) % count].push(bit);
@@ -42,20 +49,14 @@ impl Bands {
         self.bits.is_empty()
     }
 
+    /// How many bits band `band` has.
+    pub fn width(&self, band: usize) -> usize {
+        self.bits[band].len()
+    }
+
     /// The value of band `band` of `hash` (its bits packed low to high).
     pub fn value(&self, band: usize, hash: u64) -> u64 {
         self.bits[band].iter().enumerate().fold(0, |acc, (i, &bit)| acc | ((hash >> bit) & 1) << i)
-    }
-
-    /// A key naming the band and its value: the band number in the top byte.
-    pub fn key(&self, band: usize, hash: u64) -> u64 {
-        (band as u64) << 56 | self.value(band, hash)
-    }
-
-    /// The first band on which `a` and `b` agree (each pair is reported at this band only).
-    pub fn first_shared(&self, a: u64, b: u64) -> Option<usize> {
-        let diff = a ^ b;
-        self.bits.iter().position(|bits| bits.iter().all(|&bit| (diff >> bit) & 1 == 0))
     }
 }
 
@@ -140,7 +141,8 @@ mod tests {
                 for _ in 0..threshold {
                     b ^= 1 << (1 + next() % 63);
                 }
-                assert!(bands.first_shared(a, b).is_some(), "{a:x} {b:x} at {threshold}");
+                let shared = (0..bands.len()).any(|band| bands.value(band, a) == bands.value(band, b));
+                assert!(shared, "{a:x} {b:x} at {threshold}");
             }
         }
         assert!(Bands::for_threshold(63).is_err());

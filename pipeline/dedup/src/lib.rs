@@ -13,12 +13,13 @@
 //! walk a cluster in order). Each dropped row is listed with the closest higher-ranked row that
 //! made it go.
 //!
-//! **How, without holding every hash** (multi-index hashing, module `bands`):
+//! **How, without holding every hash** (multi-index hashing: modules `bands`, `search`):
 //! ```text
-//! send  (rank R: its shards)     one record per band (threshold + 1 bands) per view (hash, mirror)
-//!                                → OUT/_buckets/to-bucket-B-of-N/from-rank-R.bin, bucket by band key
-//! pairs (bucket rank B)          external sort by (band key, rank order) within --memory-budget;
-//!                                every pair inside one band value is compared in full; the loser of
+//! send  (rank R: its shards)     one record per group each view (hash, mirror) joins (`search`:
+//!                                exact band values, or every value within 1 bit of them)
+//!                                → OUT/_buckets/to-bucket-B-of-N/from-rank-R.bin, bucket by group
+//! pairs (bucket rank B)          external sort by (group, rank order) within --memory-budget;
+//!                                every pair inside one group is compared in full; the loser of
 //!                                each pair within the threshold → OUT/_drops/to-rank-R-of-N/…
 //! apply (rank R)                 drops sorted by location; shards rewritten without them →
 //!                                OUT/data/, the dropped rows with their keeper → OUT/_near_duplicates/
@@ -30,6 +31,7 @@
 pub mod bands;
 pub mod error;
 pub mod rewrite;
+pub mod search;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,6 +50,7 @@ use wit_ranks::{ExternalSorter, RankOf, SortRecord};
 pub use bands::{BandIndex, Bands, Match};
 pub use error::{DedupError, Result};
 use rewrite::{filter_shard, home, input_shards, SideTable};
+pub use search::{Search, SearchChoice};
 
 /// The side table of dropped rows.
 pub const NEAR_DUPLICATES_DIR: &str = "_near_duplicates";
@@ -73,6 +76,8 @@ pub struct DedupConfig {
     pub out: PathBuf,
     pub threshold: u32,
     pub mirror: bool,
+    /// How pairs are met (both schemes exact; `Auto` takes the cheaper for the corpus).
+    pub search: SearchChoice,
     pub memory_budget: u64,
     pub rank: usize,
     pub world_size: usize,
@@ -86,6 +91,7 @@ impl DedupConfig {
             out: out.into(),
             threshold: DEFAULT_THRESHOLD,
             mirror: true,
+            search: SearchChoice::Auto,
             memory_budget: wit_ranks::DEFAULT_MEMORY_BUDGET,
             rank: 0,
             world_size: 1,
@@ -93,12 +99,15 @@ impl DedupConfig {
         }
     }
 
-    fn recorded(&self) -> serde_json::Value {
+    /// The configuration a run records: the scheme as resolved, so that ranks given different
+    /// `--search` values do not merge.
+    fn recorded(&self, search: &Search) -> serde_json::Value {
         serde_json::json!({
             "stage": "dedup",
             "input": wit_contract::recorded_path(&self.corpus),
             "threshold": self.threshold,
             "mirror": self.mirror,
+            "search": search.describe(),
             "keep_rule": "most original pixels, then smallest key, then earliest shard and row",
         })
     }
@@ -107,6 +116,9 @@ impl DedupConfig {
 /// What a run did (the steps it ran).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DedupStats {
+    /// The scheme that met the pairs ([`Search::describe`]).
+    #[serde(default)]
+    pub search: String,
     /// Rows with a hash, and rows without one (kept, never compared).
     pub hashed: u64,
     pub unhashed: u64,
@@ -120,10 +132,10 @@ pub struct DedupStats {
     pub dropped: u64,
 }
 
-/// One band record: sorted by band key, then best row first.
+/// One row's view in one group ([`Search::group_keys`]): sorted by group, then best row first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct BandRecord {
-    band_key: u64,
+    group: u64,
     /// `!(original pixels)`: more pixels sort first.
     order: u64,
     key: u64,
@@ -135,12 +147,12 @@ struct BandRecord {
 impl SortRecord for BandRecord {
     const WORDS: usize = 5;
     fn write_words(&self, out: &mut Vec<u8>) {
-        for w in [self.band_key, self.order, self.key, self.at, self.hash] {
+        for w in [self.group, self.order, self.key, self.at, self.hash] {
             out.extend_from_slice(&w.to_le_bytes());
         }
     }
     fn from_words(w: &[u64]) -> Self {
-        BandRecord { band_key: w[0], order: w[1], key: w[2], at: w[3], hash: w[4] }
+        BandRecord { group: w[0], order: w[1], key: w[2], at: w[3], hash: w[4] }
     }
 }
 
@@ -183,21 +195,24 @@ pub fn dedup(config: &DedupConfig) -> Result<DedupStats> {
         ));
     }
     rewrite::distinct_output(&config.corpus, &config.out)?;
-    let bands = Bands::for_threshold(config.threshold).map_err(|e| DedupError::input(&config.corpus, e))?;
     let me = RankOf::new(config.rank, config.world_size);
-    let mut stats = DedupStats::default();
+    let (corpus, _) = input_shards(&config.corpus, me)?;
+    let rows = corpus.shards.iter().map(|s| s.rows).sum();
+    let search = Search::choose(config.search, config.threshold, rows, config.mirror)
+        .map_err(|e| DedupError::input(&config.corpus, e))?;
+    let mut stats = DedupStats { search: search.describe(), ..DedupStats::default() };
     let run = |phase: Phase| config.phase == Phase::All || config.phase == phase;
     if run(Phase::Send) {
-        send(config, &bands, me, &mut stats)?;
+        send(config, &search, me, &mut stats)?;
     }
     if run(Phase::Pairs) {
-        pairs(config, &bands, me, &mut stats)?;
+        pairs(config, &search, me, &mut stats)?;
     }
     if run(Phase::Apply) {
-        apply(config, me, &mut stats)?;
+        apply(config, &search, me, &mut stats)?;
     }
     if config.phase == Phase::Merge {
-        rewrite::merge(&config.out, config.world_size, config.recorded(), serde_json::Value::Null)?;
+        rewrite::merge(&config.out, config.world_size, config.recorded(&search), serde_json::Value::Null)?;
     }
     if config.phase == Phase::All {
         for dir in [wit_ranks::names::BUCKETS_DIR, wit_ranks::names::DROPS_DIR] {
@@ -215,7 +230,7 @@ fn hash_columns() -> Vec<String> {
     [col::KEY, col::ORIGINAL_WIDTH, col::ORIGINAL_HEIGHT, col::IMAGE_PHASH].map(str::to_owned).to_vec()
 }
 
-fn send(config: &DedupConfig, bands: &Bands, me: RankOf, stats: &mut DedupStats) -> Result<()> {
+fn send(config: &DedupConfig, search: &Search, me: RankOf, stats: &mut DedupStats) -> Result<()> {
     let (_, shards) = input_shards(&config.corpus, me)?;
     let mut buckets: Vec<Vec<BandRecord>> = vec![Vec::new(); me.world_size];
     let mut files: Vec<std::io::BufWriter<std::fs::File>> = Vec::new();
@@ -268,11 +283,10 @@ fn send(config: &DedupConfig, bands: &Bands, me: RankOf, stats: &mut DedupStats)
                 let key = key_number(keys.value(i));
                 let views: &[(u64, u64)] = &[(hash, at), (mirrored(hash), at | MIRROR_VIEW)];
                 for &(view, at) in &views[..if config.mirror { 2 } else { 1 }] {
-                    for band in 0..bands.len() {
-                        let band_key = bands.key(band, view);
-                        let bucket = bucket_of(xxhash_rust::xxh3::xxh3_64(&band_key.to_le_bytes()), me.world_size);
-                        buckets[bucket].push(BandRecord { band_key, order, key, at, hash: view });
-                    }
+                    search.group_keys(view, |group| {
+                        let bucket = bucket_of(xxhash_rust::xxh3::xxh3_64(&group.to_le_bytes()), me.world_size);
+                        buckets[bucket].push(BandRecord { group, order, key, at, hash: view });
+                    });
                 }
             }
             flush(&mut buckets)?;
@@ -286,7 +300,7 @@ fn send(config: &DedupConfig, bands: &Bands, me: RankOf, stats: &mut DedupStats)
     Ok(())
 }
 
-fn pairs(config: &DedupConfig, bands: &Bands, me: RankOf, stats: &mut DedupStats) -> Result<()> {
+fn pairs(config: &DedupConfig, search: &Search, me: RankOf, stats: &mut DedupStats) -> Result<()> {
     let spill = config.out.join(wit_ranks::names::BUCKETS_DIR).join(format!("spill-{}", me.suffix()));
     let mut sorter = ExternalSorter::<BandRecord>::new(&spill, config.memory_budget);
     for rank in 0..me.world_size {
@@ -301,7 +315,7 @@ fn pairs(config: &DedupConfig, bands: &Bands, me: RankOf, stats: &mut DedupStats
     let mut group: Vec<BandRecord> = Vec::new();
     let mut compare = |group: &mut Vec<BandRecord>, outgoing: &mut Vec<Vec<DropRecord>>| {
         let Some(first) = group.first() else { return };
-        let band = (first.band_key >> 56) as usize;
+        let group_key = first.group;
         for i in 0..group.len() {
             let a = group[i];
             for b in &group[i + 1..] {
@@ -312,10 +326,10 @@ fn pairs(config: &DedupConfig, bands: &Bands, me: RankOf, stats: &mut DedupStats
                 }
                 let (a_mirror, b_mirror) = (a.at & MIRROR_VIEW != 0, b.at & MIRROR_VIEW != 0);
                 // Mirror vs mirror repeats plain vs plain; of the two mixed views, the one whose
-                // mirror is of the later row reports; each pair at the first band it shares.
+                // mirror is of the later row reports; each pair in one group (`Search::reports_at`).
                 if (a_mirror && b_mirror)
                     || (a_mirror != b_mirror && ((a.at & !MIRROR_VIEW) > (b.at & !MIRROR_VIEW)) != a_mirror)
-                    || bands.first_shared(a.hash, b.hash) != Some(band)
+                    || !search.reports_at(a.hash, b.hash, group_key)
                 {
                     continue;
                 }
@@ -335,7 +349,7 @@ fn pairs(config: &DedupConfig, bands: &Bands, me: RankOf, stats: &mut DedupStats
     };
     for record in sorter.finish()? {
         let record = record?;
-        if group.first().is_some_and(|g| g.band_key != record.band_key) {
+        if group.first().is_some_and(|g| g.group != record.group) {
             compare(&mut group, &mut outgoing);
         }
         group.push(record);
@@ -360,7 +374,7 @@ pub fn near_duplicates_schema() -> SchemaRef {
     ]))
 }
 
-fn apply(config: &DedupConfig, me: RankOf, stats: &mut DedupStats) -> Result<()> {
+fn apply(config: &DedupConfig, search: &Search, me: RankOf, stats: &mut DedupStats) -> Result<()> {
     let spill = config.out.join(wit_ranks::names::DROPS_DIR).join(format!("spill-{}", me.suffix()));
     let mut sorter = ExternalSorter::<DropRecord>::new(&spill, config.memory_budget);
     for bucket in 0..me.world_size {
@@ -376,7 +390,7 @@ fn apply(config: &DedupConfig, me: RankOf, stats: &mut DedupStats) -> Result<()>
     let (_, shards) = input_shards(&config.corpus, me)?;
     let rank_home = home(&config.out, me);
     std::fs::create_dir_all(&rank_home).map_err(|e| DedupError::io(&rank_home, e))?;
-    let mut manifest = Manifest::new(RecordKind::Corpus, config.recorded(), None);
+    let mut manifest = Manifest::new(RecordKind::Corpus, config.recorded(search), None);
     let mut side = SideTable::create(&config.out, NEAR_DUPLICATES_DIR, me, near_duplicates_schema())?;
     for (index, path) in shards {
         let (kept, dropped) = filter_shard(&path, index, &rank_home, &mut manifest, |batch, first_row| {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use wit_dedup::{dedup, DedupConfig, Phase};
+use wit_dedup::{dedup, DedupConfig, Phase, SearchChoice};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum DedupPhaseArg {
@@ -13,12 +13,22 @@ pub enum DedupPhaseArg {
     All,
     /// Rank R: send the band records of its shards to the bucket ranks.
     Send,
-    /// Bucket rank R: compare the rows sharing a band value; send each loser to its rank.
+    /// Bucket rank R: compare the rows of each group (see --search); send each loser to its rank.
     Pairs,
     /// Rank R: write its shards without the losers, and the losers to OUT/_near_duplicates/.
     Apply,
     /// List every rank's shards in OUT/_manifest.json (once, after every rank).
     Merge,
+}
+
+/// `--search`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SearchArg {
+    Auto,
+    /// threshold + 1 bands; rows sharing a band value compared (cheap at low thresholds).
+    ExactBands,
+    /// threshold / 3 + 1 wider bands; rows within 1 bit of a common value compared (large corpora).
+    Balls,
 }
 
 #[derive(Args, Debug)]
@@ -41,6 +51,9 @@ pub struct DedupArgs {
     /// Do not match an image with the mirror image of another.
     #[arg(long)]
     no_mirror: bool,
+    /// How pairs are met: both schemes find the same pairs; auto takes the cheaper for the corpus size.
+    #[arg(long, value_enum, default_value = "auto")]
+    search: SearchArg,
     /// Memory the sorts may use before spilling sorted runs to disk (e.g. 1G, 512M).
     #[arg(long, default_value = "1G", value_parser = super::queries::parse_bytes)]
     memory_budget: u64,
@@ -55,6 +68,11 @@ pub fn run(args: &DedupArgs) -> Result<ExitCode> {
     let config = DedupConfig {
         threshold: args.threshold,
         mirror: !args.no_mirror,
+        search: match args.search {
+            SearchArg::Auto => SearchChoice::Auto,
+            SearchArg::ExactBands => SearchChoice::ExactBands,
+            SearchArg::Balls => SearchChoice::Balls,
+        },
         memory_budget: args.memory_budget,
         rank: args.ranks.rank,
         world_size: args.ranks.world_size,
@@ -70,14 +88,16 @@ pub fn run(args: &DedupArgs) -> Result<ExitCode> {
     let stats =
         dedup(&config).with_context(|| format!("dedup of {} into {}", args.corpus.display(), args.out.display()))?;
     println!(
-        "{}: {} kept, {} near duplicates dropped ({} pairs within {} bits, {} through a mirror; {} rows without a hash kept)",
+        "{}: {} kept, {} near duplicates dropped ({} pairs within {} bits, {} through a mirror; {} rows without a hash kept; {}, {} comparisons)",
         args.out.display(),
         stats.kept,
         stats.dropped,
         stats.near_pairs,
         args.threshold,
         stats.mirrored_pairs,
-        stats.unhashed
+        stats.unhashed,
+        stats.search,
+        stats.compared
     );
     Ok(ExitCode::SUCCESS)
 }
