@@ -4,7 +4,7 @@
 //!   `skipped["blocklisted"]`, the directives it checked in its config);
 //! - image-level decisions of fetch (corpus manifest `by_status`: `robots_disallowed`, `opted_out`
 //!   — an `X-Robots-Tag` directive —, `blocklisted` — an image hash on the blocklist —, and
-//!   `blocklisted` input pairs never fetched);
+//!   `last_run.blocklisted`: input pairs never fetched);
 //! - curate's `blocklisted`;
 //! - takedowns: the build's `_blocklist.jsonl` (entries by kind, when), `stats.takedowns` of each
 //!   folder, and whether the per-query table was recounted ([`QueryCountsTakedowns`]);
@@ -70,7 +70,8 @@ pub struct FetchDecisions {
     /// Failure rows by trust status (`robots_disallowed`, `opted_out`, `blocklisted`); None when
     /// the manifest has no `by_status`.
     pub by_status: Option<BTreeMap<String, u64>>,
-    /// Input pairs the blocklist kept from being fetched (not listed as failures).
+    /// Input pairs the blocklist kept from being fetched by the last run (`stats.last_run`; they
+    /// are not listed as failures).
     pub blocklisted_input: Option<u64>,
 }
 
@@ -185,7 +186,7 @@ struct HarvestConfigView {
 #[derive(Deserialize)]
 struct FetchStatsView {
     by_status: Option<BTreeMap<String, u64>>,
-    blocklisted: Option<u64>,
+    last_run: Option<BlocklistedView>,
 }
 
 #[derive(Deserialize)]
@@ -269,7 +270,7 @@ pub fn read(located: &Located, top: usize, thumbnail_size: u32) -> Result<Trust>
                         .map(|&s| (s.to_owned(), by_status.get(s).copied().unwrap_or(0)))
                         .collect()
                 }),
-                blocklisted_input: stats.and_then(|s| s.blocklisted),
+                blocklisted_input: stats.and_then(|s| s.last_run).and_then(|r| r.blocklisted),
             });
         }
     }
@@ -385,6 +386,19 @@ fn optional_bool(batch: &RecordBatch, name: &str, row: usize) -> Option<bool> {
     column.is_valid(row).then(|| column.value(row))
 }
 
+/// A derived folder's own statistics: None (with a note) when a multi-rank merge left them to
+/// its ranks (`null`, or only what `wit remove` added) or another version wrote them; the counts
+/// shown come from the folder and its side table either way.
+fn own_stats<T: for<'de> Deserialize<'de>>(manifest: &Manifest, dir: &Path, notes: &mut Vec<String>) -> Option<T> {
+    match manifest.stats_as::<Option<T>>(dir) {
+        Ok(stats) => stats,
+        Err(e) => {
+            notes.push(format!("{e}; its run statistics are not shown"));
+            None
+        }
+    }
+}
+
 /// The input corpus a derived folder names, when it is there.
 fn input_of(dir: &Path, input: &Option<String>) -> Option<PathBuf> {
     input.as_deref().and_then(|value| resolve_pointer(dir, value)).filter(|p| p.is_dir())
@@ -393,9 +407,9 @@ fn input_of(dir: &Path, input: &Option<String>) -> Option<PathBuf> {
 fn near_duplicates(dir: &Path, top: usize, thumbnail_size: u32) -> Result<NearDuplicates> {
     let manifest = Manifest::load(dir)?;
     let config = config_as::<DerivedConfigView>(&manifest);
-    let stats: Option<DedupStats> = manifest.stats_as(dir)?;
-    let files = side_files(dir, NEAR_DUPLICATES_DIR);
     let mut notes = Vec::new();
+    let stats = own_stats::<DedupStats>(&manifest, dir, &mut notes);
+    let files = side_files(dir, NEAR_DUPLICATES_DIR);
     if files.is_empty() {
         notes.push(format!("{}: no side table (`{NEAR_DUPLICATES_DIR}/data/*.parquet`)", dir.display()));
     }
@@ -501,9 +515,9 @@ fn near_duplicates(dir: &Path, top: usize, thumbnail_size: u32) -> Result<NearDu
 fn decontamination(dir: &Path, thumbnail_size: u32) -> Result<Decontamination> {
     let manifest = Manifest::load(dir)?;
     let config = config_as::<DerivedConfigView>(&manifest);
-    let stats: Option<DecontaminateStats> = manifest.stats_as(dir)?;
-    let files = side_files(dir, DECONTAMINATED_DIR);
     let mut notes = Vec::new();
+    let stats = own_stats::<DecontaminateStats>(&manifest, dir, &mut notes);
+    let files = side_files(dir, DECONTAMINATED_DIR);
     if files.is_empty() {
         notes.push(format!("{}: no side table (`{DECONTAMINATED_DIR}/data/*.parquet`)", dir.display()));
     }
@@ -631,7 +645,7 @@ pub fn render_text(out: &mut String, trust: &Trust) {
             };
             let _ = writeln!(
                 out,
-                "  image decisions (fetch): {statuses}; blocklisted input pairs {}",
+                "  image decisions (fetch): {statuses}; blocklisted input pairs (last run) {}",
                 count(fetch.blocklisted_input)
             );
         }
@@ -764,7 +778,7 @@ pub fn render_html(out: &mut String, trust: &Trust) {
                 Some(map) => map.iter().for_each(|(s, n)| row(out, "fetch", s, Some(*n), "")),
                 None => row(out, "fetch", "failures by status", None, "not recorded"),
             }
-            row(out, "fetch", "blocklisted input pairs (not fetched)", f.blocklisted_input, "not recorded");
+            row(out, "fetch", "blocklisted input pairs (not fetched, last run)", f.blocklisted_input, "not recorded");
         }
     }
     row(out, "curate", "blocklisted", trust.curate_blocklisted, "not run");
