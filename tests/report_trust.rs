@@ -36,6 +36,7 @@ out['page_opt_outs'] = {d: skipped.get('page_opt_out:' + d, 0) for d in directiv
 out['harvest_blocklisted'] = skipped.get('blocklisted', 0)
 corpus = manifest('corpus')
 out['fetch_by_status'] = {s: corpus['stats']['by_status'].get(s, 0) for s in ['robots_disallowed', 'opted_out', 'blocklisted']}
+out['fetch_net'] = {k: corpus['config']['net'][k] for k in ['respect_robots', 'opt_out_directives']}
 out['fetch_blocklisted_input'] = corpus['stats']['last_run']['blocklisted']
 out['curate_blocklisted'] = manifest('curated')['stats']['blocklisted']
 lines = [json.loads(l) for l in open(os.path.join(build, '_blocklist.jsonl'))] if os.path.exists(os.path.join(build, '_blocklist.jsonl')) else None
@@ -85,6 +86,9 @@ fn check_stage_decisions(trust: &Value, want: &Value, text: &str) {
     assert_eq!(trust["harvest"]["checks"]["blocklisted"], want["harvest_blocklisted"]);
     assert_eq!(trust["fetch"]["by_status"], want["fetch_by_status"], "{trust}");
     assert_eq!(trust["fetch"]["blocklisted_input"], want["fetch_blocklisted_input"]);
+    assert_eq!(trust["fetch"]["respect_robots"], want["fetch_net"]["respect_robots"]);
+    assert_eq!(trust["fetch"]["opt_out_directives"], want["fetch_net"]["opt_out_directives"]);
+    assert!(want["fetch_net"]["opt_out_directives"].as_array().is_some_and(|d| !d.is_empty()), "{want}");
     assert_eq!(trust["curate_blocklisted"], want["curate_blocklisted"]);
     let statuses: Vec<String> = ["blocklisted", "opted_out", "robots_disallowed"]
         .iter()

@@ -191,6 +191,11 @@ struct FetchStatsView {
 
 #[derive(Deserialize)]
 struct FetchConfigView {
+    net: Option<FetchNetView>,
+}
+
+#[derive(Deserialize)]
+struct FetchNetView {
     respect_robots: Option<bool>,
     opt_out_directives: Option<Vec<String>>,
 }
@@ -259,7 +264,7 @@ pub fn read(located: &Located, top: usize, thumbnail_size: u32) -> Result<Trust>
     if let Some((dir, manifest)) = load(&fetched)? {
         if derived_stage(&dir)?.is_none() {
             let stats: Option<FetchStatsView> = manifest.stats_as(&dir)?;
-            let config = config_as::<FetchConfigView>(&manifest);
+            let config = config_as::<FetchConfigView>(&manifest).and_then(|c| c.net);
             trust.fetch = Some(FetchDecisions {
                 folder: dir.display().to_string(),
                 respect_robots: config.as_ref().and_then(|c| c.respect_robots),
