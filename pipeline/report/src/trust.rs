@@ -925,3 +925,83 @@ pub fn render_html(out: &mut String, trust: &Trust) {
         out.push_str("</div>");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wit_contract::{BlockEntry, BlockKind, RecordKind};
+
+    fn stage(dir: &Path, kind: RecordKind, config: serde_json::Value, stats: serde_json::Value) {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut manifest = Manifest::new(kind, config, None);
+        manifest.stats = stats;
+        manifest.complete = true;
+        manifest.save(dir).unwrap();
+    }
+
+    #[test]
+    fn page_opt_outs_list_every_checked_directive_and_an_older_harvest_is_not_recorded() {
+        let root = tempfile::tempdir().unwrap();
+        let candidates = root.path().join("candidates");
+        let config = serde_json::json!({"stage": "harvest", "page_opt_out_directives": ["noai", "noimageai", "tdm-reservation"]});
+        let stats = serde_json::json!({"skipped": {"page_opt_out:noai": 3, "page_opt_out:tdm-reservation": 1, "blocklisted": 2, "too_short": 9}});
+        stage(&candidates, RecordKind::Candidates, config, stats);
+        let located = Located { candidates: Some(candidates.clone()), ..Default::default() };
+        let trust = read(&located, 10, 32).unwrap();
+        let checks = trust.harvest.as_ref().unwrap().checks.as_ref().unwrap();
+        let dropped: Vec<(&str, u64)> = checks.dropped.iter().map(|(d, n)| (d.as_str(), *n)).collect();
+        assert_eq!(dropped, [("noai", 3), ("noimageai", 0), ("tdm-reservation", 1)]);
+        assert_eq!(checks.blocklisted, 2);
+        assert!(trust.fetch.is_none() && trust.curate_blocklisted.is_none() && trust.takedowns.is_none());
+        let mut text = String::new();
+        render_text(&mut text, &trust);
+        assert!(text.contains("noai 3, noimageai 0, tdm-reservation 1; blocklisted 2"), "{text}");
+        assert!(text.contains("image decisions (fetch): not run") && text.contains("blocklisted (curate): not run"));
+
+        stage(&candidates, RecordKind::Candidates, serde_json::json!({"stage": "harvest"}), serde_json::json!({}));
+        let trust = read(&located, 10, 32).unwrap();
+        assert!(trust.harvest.as_ref().unwrap().checks.is_none());
+        let mut html = String::new();
+        render_html(&mut html, &trust);
+        assert!(html.contains("page opt-outs</td><td class=\"n muted\" data-v=\"\">not recorded"), "{html}");
+    }
+
+    #[test]
+    fn takedowns_count_distinct_entries_by_kind_and_the_rows_each_folder_lost() {
+        let root = tempfile::tempdir().unwrap();
+        let build = root.path();
+        let list = build.join(wit_contract::layout::BLOCKLIST_FILE);
+        let hash = "ab".repeat(32);
+        Blocklist::append(
+            &list,
+            &[
+                BlockEntry::new(BlockKind::Key, "00000000000000aa", None),
+                BlockEntry::new(BlockKind::Sha256, &hash, None),
+                BlockEntry::new(BlockKind::Key, "00000000000000bb", Some(format!("sha256:{hash}"))),
+                BlockEntry::new(BlockKind::Domain, "photos.example", None),
+            ],
+        )
+        .unwrap();
+        Blocklist::append(&list, &[BlockEntry::new(BlockKind::Key, "00000000000000aa", None)]).unwrap();
+        stage(
+            &build.join("curated"),
+            RecordKind::Curated,
+            serde_json::json!({}),
+            serde_json::json!({"kept": 4, "takedowns": 2}),
+        );
+        stage(&build.join("candidates"), RecordKind::Candidates, serde_json::json!({}), serde_json::json!({}));
+        let located = Located {
+            curated: Some(build.join("curated")),
+            candidates: Some(build.join("candidates")),
+            blocklist: Some(list),
+            ..Default::default()
+        };
+        let takedowns = read(&located, 10, 32).unwrap().takedowns.unwrap();
+        let entries: Vec<(&str, u64)> = takedowns.entries.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        assert_eq!(entries, [("domain", 1), ("key", 2), ("sha256", 1)], "a repeated line counts once");
+        assert_eq!(takedowns.keys_from_hashes, 1);
+        let removed: Vec<(&str, u64)> = takedowns.rows_removed.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        assert_eq!(removed, [("candidates", 0), ("curated", 2)]);
+        assert!(takedowns.query_counts.is_none(), "no per-query table was recounted");
+    }
+}
