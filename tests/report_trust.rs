@@ -237,6 +237,20 @@ fn the_trust_section_says_what_the_manifests_and_side_tables_say_and_not_run_whe
         "{text}"
     );
 
+    // A derived corpus as the input: the chain back to the fetched corpus (its failures, the
+    // curated folder) is followed, and both derived folders are in the section.
+    run(&["report", clean.to_str().unwrap(), "-o", dir.path().join("r2").to_str().unwrap()]);
+    let chained = read_json(&dir.path().join("r2/report.json"));
+    assert_eq!(chained["stages"]["corpus"]["rows"], w["kept"]);
+    assert!(
+        chained["stages"]["curated"].is_object() && chained["stages"]["failures"].is_object(),
+        "{}",
+        chained["stages"]
+    );
+    assert_eq!(chained["trust"]["near_duplicates"][0]["dropped"], d["dropped"]);
+    assert_eq!(chained["trust"]["decontaminations"][0]["removed"], w["removed"]);
+    assert_eq!(chained["trust"]["takedowns"]["entries"], want["takedowns"]["entries"]);
+
     // The HTML: the same section, with thumbnails of the largest group.
     let html = std::fs::read_to_string(dir.path().join("r1/report.html")).unwrap();
     let section = html.split("<h2 id=\"trust\">").nth(1).unwrap().split("<h2>").next().unwrap();
