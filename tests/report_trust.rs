@@ -146,6 +146,7 @@ fn the_trust_section_says_what_the_manifests_and_side_tables_say_and_not_run_whe
     let html = std::fs::read_to_string(dir.path().join("r0/report.html")).unwrap();
     let section = html.split("<h2 id=\"trust\">").nth(1).unwrap().split("<h2>").next().unwrap();
     assert_eq!(section.matches("not run").count(), 3, "{section}");
+    assert!(!text.contains("took rows out after the stages ran"), "{text}");
 
     // Near duplicates, decontamination, a takedown.
     let corpus = build.join("corpus");
@@ -192,6 +193,7 @@ fn the_trust_section_says_what_the_manifests_and_side_tables_say_and_not_run_whe
     let kept_in_report: u64 = report["queries"].as_array().unwrap().iter().map(|q| q["kept"].as_u64().unwrap()).sum();
     assert_eq!(kept_in_report, want["kept_total"].as_u64().unwrap());
     assert!(text.contains("kept recounted after takedowns"), "{text}");
+    assert!(text.contains("note: takedowns (wit remove) took rows out after the stages ran"), "{text}");
 
     // Near duplicates: counts, groups and the largest ones.
     let n = &trust["near_duplicates"][0];

@@ -121,6 +121,9 @@ pub fn build_report(options: &ReportOptions) -> Result<Report> {
     let loaded = load::load(&located)?;
     let mut report = summary::build(loaded, &options.input.display().to_string(), options.top, options.cap);
     report.trust = trust::read(&located, options.top, options.thumbnail_size)?;
+    if let Some(note) = report.trust.takedowns.as_ref().and_then(trust::Takedowns::funnel_note) {
+        report.notes.push(note);
+    }
 
     if !options.queries_of_interest.is_empty() {
         let find = |query: &str| {

@@ -95,6 +95,18 @@ pub struct Takedowns {
     pub query_counts: Option<QueryCountsTakedowns>,
 }
 
+impl Takedowns {
+    /// What the funnel's numbers mean after takedowns, when rows were removed.
+    pub fn funnel_note(&self) -> Option<String> {
+        let removed: u64 = self.rows_removed.values().sum();
+        (removed > 0).then(|| {
+            "takedowns (wit remove) took rows out after the stages ran: candidates, kept and corpus counts are \
+             after them, curate's matched counts (funnel and per-query table) from before them"
+                .to_owned()
+        })
+    }
+}
+
 /// One row of a near-duplicate group or a decontamination example.
 #[derive(Debug, Clone, Serialize)]
 pub struct Member {
