@@ -51,3 +51,58 @@ fn the_page_budget_and_the_per_host_delay_hold() {
         assert!(gap >= Duration::from_millis(140), "two requests {gap:?} apart");
     }
 }
+
+/// The image URLs of a crawl's candidate pairs, one per pair.
+fn candidate_urls(out: &std::path::Path) -> Vec<String> {
+    let manifest = Manifest::load(out).unwrap();
+    let mut urls = Vec::new();
+    for path in manifest.shard_paths(out) {
+        urls.extend(wit_contract::read_records::<wit_contract::Candidate>(&path).unwrap().into_iter().map(|c| c.url));
+    }
+    urls
+}
+
+#[test]
+fn a_blocklist_keeps_its_pages_from_being_requested_and_its_pairs_from_the_harvest() {
+    let site = || SiteConfig { pages: 6, ..SiteConfig::default() };
+    let args = ["--max-depth", "1", "--per-host-delay-ms", "0"];
+    let web = DemoWeb::start(site(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let (first, run) = crawl(&web, "/page/0.html", &args);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let urls = candidate_urls(&first.path().join("crawl"));
+    let image = urls.iter().find(|u| u.contains("/img/")).unwrap().clone();
+    let pairs_of_image = urls.iter().filter(|u| **u == image).count() as u64;
+
+    // The same site again, with a takedown of page 1 and of one image URL.
+    let web = DemoWeb::start(site(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let image = image.replacen(&first_base(&image), &web.base_url(), 1);
+    let lists = tempfile::tempdir().unwrap();
+    let blocklist = lists.path().join(wit_contract::layout::BLOCKLIST_FILE);
+    let page = format!("{}/page/1.html", web.base_url());
+    let entries = [
+        wit_contract::BlockEntry::new(wit_contract::BlockKind::Url, &page, None),
+        wit_contract::BlockEntry::new(wit_contract::BlockKind::Url, &image, None),
+    ];
+    wit_contract::Blocklist::append(&blocklist, &entries).unwrap();
+    let mut with_list = args.to_vec();
+    with_list.extend(["--blocklist", blocklist.to_str().unwrap()]);
+    let (dir, run) = crawl(&web, "/page/0.html", &with_list);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let mut fetched = pages(&web);
+    fetched.sort();
+    assert_eq!(fetched, ["/", "/page/0.html"], "page 1 is on the blocklist");
+    let stats: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("crawl/_crawl/crawl.json")).unwrap()).unwrap();
+    assert_eq!(stats["pages_blocklisted"], 1, "{stats}");
+    assert!(String::from_utf8_lossy(&run.stdout).contains("1 pages blocklisted"));
+    let out = dir.path().join("crawl");
+    assert!(!candidate_urls(&out).contains(&image), "{image} was harvested");
+    let manifest = Manifest::load(&out).unwrap();
+    assert_eq!(manifest.stats["skipped"]["blocklisted"], pairs_of_image, "{}", manifest.stats);
+}
+
+/// `http://127.0.0.1:PORT` of a URL.
+fn first_base(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    format!("http://{}", rest.split('/').next().unwrap())
+}

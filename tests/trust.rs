@@ -399,6 +399,22 @@ fn wit_remove_takes_pairs_out_of_every_folder_and_a_rebuild_does_not_bring_them_
     let blocklist = std::fs::read_to_string(build.join("_blocklist.jsonl")).unwrap();
     assert!(blocklist.contains(sha256) && blocklist.contains(url) && blocklist.contains(key), "{blocklist}");
 
+    // The per-query table's kept counts follow the curated shards; matched is marked as from before.
+    let counts = run_python(
+        "import sys, json, collections, pyarrow.parquet as pq\n\
+         b = sys.argv[1] + '/curated/'\n\
+         m = json.load(open(b + '_manifest.json'))\n\
+         ids = collections.Counter(i for s in m['shards'] for r in pq.read_table(b + s['file'], columns=['query_ids']).to_pylist() for i in r['query_ids'])\n\
+         t = pq.read_table(b + m['config']['query_counts']).to_pylist()\n\
+         mark = json.load(open(b + '_query_counts/_manifest.json'))['stats']['takedowns']\n\
+         print(json.dumps([sum(r['kept'] != ids.get(r['id'], 0) for r in t), mark['matched_before_takedowns'], mark['curated_rows_removed']]))",
+        &[build.to_str().unwrap()],
+    );
+    let counts: Value = serde_json::from_str(&counts).unwrap();
+    assert_eq!(counts, serde_json::json!([0, true, compared["curated"]["removed"]]), "kept mismatches, mark");
+    let verify = wit(&["verify", build.join("curated/_query_counts").to_str().unwrap()]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+
     // Removing the same again changes nothing.
     let again = run_readme_remove_example(&build, &lists);
     assert!(again.contains("0 new blocklist entries"), "{again}");

@@ -78,18 +78,28 @@ impl Blocklist {
     /// The blocklist at `path`; a missing file is an empty list. A bad line is an error naming the
     /// file and the line.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Blocklist::default()),
-            Err(e) => return Err(PathError::io(path, e).into()),
-        };
         let mut list = Blocklist::default();
-        for (index, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let entry: BlockEntry = serde_json::from_str(line)
-                .map_err(|e| PathError::input(path, format!("blocklist line {}: {e}", index + 1)))?;
+        for entry in Blocklist::entries(path)? {
             list.insert(&entry);
         }
         Ok(list)
+    }
+
+    /// The lines of the blocklist at `path` as written, repeats included (a missing file: none);
+    /// a bad line is an error naming the file and the line.
+    pub fn entries(path: &Path) -> Result<Vec<BlockEntry>> {
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(PathError::io(path, e).into()),
+        };
+        let mut entries = Vec::new();
+        for (index, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let entry: BlockEntry = serde_json::from_str(line)
+                .map_err(|e| PathError::input(path, format!("blocklist line {}: {e}", index + 1)))?;
+            entries.push(entry);
+        }
+        Ok(entries)
     }
 
     /// Adds `entry`; false when it was there already.
@@ -140,6 +150,12 @@ impl Blocklist {
         if self.keys.contains(key) {
             return Some(BlockKind::Key);
         }
+        self.blocks_url(url)
+    }
+
+    /// What blocks `url` itself, if anything: the URL, or its host or a parent domain of it (a
+    /// crawler checks its pages with this before requesting them).
+    pub fn blocks_url(&self, url: &str) -> Option<BlockKind> {
         if self.urls.contains(url) {
             return Some(BlockKind::Url);
         }
@@ -185,6 +201,22 @@ impl Blocklist {
     }
 }
 
+/// What `wit remove` records as `stats.takedowns` in the `_query_counts/` manifest of a curated
+/// folder that takedowns took rows from: `kept` per query was recounted from the curated shards
+/// that are left (exact), while `matched` is still what curate counted — a removed candidate's
+/// queries are not known without matching it again, so `matched` is from before the takedowns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryCountsTakedowns {
+    /// Curated rows takedowns had removed when `kept` was recounted (all removals so far).
+    pub curated_rows_removed: u64,
+    /// What the recounts took off `kept`, summed over queries (a pair with k queries counts k times).
+    pub kept_lowered_by: u64,
+    /// `matched` counts the candidates as curate matched them, the taken-down ones included.
+    pub matched_before_takedowns: bool,
+    /// When `kept` was last recounted (RFC 3339).
+    pub recounted_at: String,
+}
+
 /// The lower-case host of `url` (no user info, no port); the whole string when it has no `://`.
 pub fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -225,6 +257,9 @@ mod tests {
         assert_eq!(list.blocks_hashes(Some("ffff"), Some("cd34")), Some(BlockKind::Md5));
         assert_eq!(list.blocks_hashes(None, None), None);
         assert_eq!(host_of("http://[::1]:80/x"), "::1");
+        assert_eq!(list.blocks_url("http://www.photos.example/page.html"), Some(BlockKind::Domain));
+        assert_eq!(list.blocks_url("http://a.example/x.jpg"), Some(BlockKind::Url));
+        assert_eq!(list.blocks_url("http://a.example/page.html"), None);
     }
 
     #[test]
@@ -234,8 +269,12 @@ mod tests {
         assert!(Blocklist::load(&path).unwrap().is_empty(), "no file: nothing blocked");
         Blocklist::append(&path, &[BlockEntry::new(BlockKind::Key, "k1", None)]).unwrap();
         Blocklist::append(&path, &[BlockEntry::new(BlockKind::Md5, "M", Some("why".into()))]).unwrap();
+        Blocklist::append(&path, &[BlockEntry::new(BlockKind::Key, "k1", None)]).unwrap();
         let list = Blocklist::load(&path).unwrap();
-        assert_eq!(list.len(), 2);
+        assert_eq!(list.len(), 2, "a repeated line is one entry");
+        let lines = Blocklist::entries(&path).unwrap();
+        assert_eq!(lines.iter().map(|e| e.kind).collect::<Vec<_>>(), [BlockKind::Key, BlockKind::Md5, BlockKind::Key]);
+        assert_eq!(lines[1].reason.as_deref(), Some("why"));
         assert!(list.contains(&BlockEntry::new(BlockKind::Md5, "m", None)));
         fs::write(&path, "{\"kind\": \"key\", \"value\": \"a\", \"added_at\": \"x\"}\n{\"kind\": \"face\"}\n").unwrap();
         let err = Blocklist::load(&path).unwrap_err().to_string();

@@ -37,7 +37,7 @@ pub mod writer;
 
 mod columns;
 
-pub use blocklist::{BlockEntry, BlockKind, Blocklist};
+pub use blocklist::{BlockEntry, BlockKind, Blocklist, QueryCountsTakedowns};
 pub use error::{error_line, AtPath, ContractError, PathError};
 pub use extra::{ExtraColumn, ExtraType, ExtraValue};
 pub use harvested::{HarvestedCandidate, PairLanguage};

@@ -8,6 +8,10 @@
 //! the extraction, cleaning, language filter and dedup of an archived one, and the crawl can be
 //! harvested again later. `OUT/_crawl/crawl.json` holds the crawl's own statistics.
 //!
+//! Takedowns: a page whose URL or domain the build's blocklist (`harvest.blocklist`, `wit remove`)
+//! lists is never requested (counted as `pages_blocklisted`), and the harvest of the crawl leaves
+//! out the blocked pairs as any harvest does.
+//!
 //! Resume: a finished crawl (its WARC present) is not crawled again; the harvest step skips itself
 //! when complete.
 
@@ -61,6 +65,10 @@ pub struct CrawlStats {
     pub links_out_of_scope: u64,
     /// Links not followed because of the depth limit or the page budget.
     pub links_over_limits: u64,
+    /// Seeds and links not requested because the build's blocklist (`harvest.blocklist`) lists
+    /// their URL or domain.
+    #[serde(default)]
+    pub pages_blocklisted: u64,
     pub warc_bytes: u64,
     pub seconds: f64,
     #[serde(skip)]
@@ -130,7 +138,12 @@ async fn crawl_to_warc(config: &CrawlConfig, warc: &Path) -> Result<CrawlStats> 
     let mut stats = CrawlStats::default();
     let mut seen: HashSet<String> = HashSet::new();
     let mut frontier: VecDeque<(Url, u32)> = VecDeque::new();
+    let blocklist = &config.harvest.blocklist;
     for url in seeds {
+        if blocklist.blocks_url(url.as_str()).is_some() {
+            stats.pages_blocklisted += 1;
+            continue;
+        }
         if seen.insert(url.as_str().to_string()) {
             frontier.push_back((url, 0));
         }
@@ -178,9 +191,14 @@ async fn crawl_to_warc(config: &CrawlConfig, warc: &Path) -> Result<CrawlStats> 
                 stats.links_over_limits += 1;
                 continue;
             }
-            if seen.insert(link.as_str().to_string()) {
-                frontier.push_back((link, depth + 1));
+            if !seen.insert(link.as_str().to_string()) {
+                continue;
             }
+            if blocklist.blocks_url(link.as_str()).is_some() {
+                stats.pages_blocklisted += 1;
+                continue;
+            }
+            frontier.push_back((link, depth + 1));
         }
     }
     stats.links_over_limits += frontier.len() as u64;

@@ -188,7 +188,7 @@ pub fn plan(config: &BuildConfig, substitutions: &[(String, String)]) -> Result<
             args.extend(flags.iter().cloned());
             // A build's takedowns (`wit remove`) stay out of every later run of the stages that
             // could bring them back.
-            if blocklist_exists && matches!(stage, "harvest" | "curate" | "fetch") {
+            if blocklist_exists && matches!(stage, "crawl" | "harvest" | "curate" | "fetch") {
                 args.extend(["--blocklist".to_string(), blocklist.clone()]);
             }
             let ranks = match decl.width {

@@ -260,3 +260,20 @@ fn unknown_keys_and_bad_values_are_errors_naming_them() {
         BuildConfig::from_table("output = \"o\"\n[slurm]\ntime = 60\nmem = \"8G\"\n".parse().unwrap()).unwrap();
     assert_eq!((config.slurm.time.as_deref(), config.slurm.mem.as_deref()), (Some("60"), Some("8G")));
 }
+
+#[test]
+fn a_build_blocklist_goes_to_every_stage_that_could_bring_a_takedown_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("b");
+    std::fs::create_dir_all(&output).unwrap();
+    std::fs::write(output.join(wit_contract::layout::BLOCKLIST_FILE), "").unwrap();
+    let text = CONFIG.replace("out/b", output.to_str().unwrap());
+    let subs = vec![("{demo_web}".to_string(), "http://127.0.0.1:9".to_string())];
+    let plan = plan(&config(&text), &subs).unwrap();
+    let blocklist = output.join(wit_contract::layout::BLOCKLIST_FILE).display().to_string();
+    for step in &plan.steps {
+        let argv = step.argv(0);
+        let passed = argv.windows(2).any(|w| w[0] == "--blocklist" && w[1] == blocklist);
+        assert_eq!(passed, step.name != "queries", "{}: {argv:?}", step.name);
+    }
+}

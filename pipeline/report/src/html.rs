@@ -329,6 +329,7 @@ pub fn render(report: &Report, table_rows: usize) -> String {
         let _ = write!(out, "<p class=\"note\">note: {}</p>", escape(note));
     }
     stages(&mut out, report);
+    crate::trust::render_html(&mut out, &report.trust);
     balance(&mut out, report);
     let series = series(&report.queries);
     if !series.is_empty() {

@@ -40,6 +40,11 @@ pub struct Located {
     pub query_counts: Option<PathBuf>,
     pub corpus: Option<PathBuf>,
     pub failures: Option<PathBuf>,
+    /// Corpus folders `wit dedup` and `wit decontaminate` wrote (their manifest's `config.stage`):
+    /// the build folder's other subfolders, or the chain a derived corpus was made from.
+    pub derived: Vec<PathBuf>,
+    /// The build's takedown blocklist (`_blocklist.jsonl`), when it has one.
+    pub blocklist: Option<PathBuf>,
     /// What could not be followed (a config pointer to a missing folder, say).
     #[serde(skip)]
     pub notes: Vec<String>,
@@ -54,9 +59,38 @@ fn kind_of(dir: &Path) -> Result<Option<RecordKind>> {
     Ok(Manifest::load_if_present(dir)?.map(|m| m.kind))
 }
 
+/// The stages whose output is a corpus made from another corpus.
+pub const DERIVED_STAGES: [&str; 2] = ["dedup", "decontaminate"];
+
+/// `config.stage` of the corpus folder `dir` when it is one of [`DERIVED_STAGES`].
+pub fn derived_stage(dir: &Path) -> Result<Option<String>> {
+    let Some(manifest) = Manifest::load_if_present(dir)? else { return Ok(None) };
+    let stage = manifest.config.get("stage").and_then(|v| v.as_str()).unwrap_or_default();
+    Ok((manifest.kind == RecordKind::Corpus && DERIVED_STAGES.contains(&stage)).then(|| stage.to_owned()))
+}
+
+/// The derived corpus folders among the subfolders of the build folder `build`, by name.
+fn derived_in_build(build: &Path) -> Result<Vec<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(build) else { return Ok(Vec::new()) };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with(['_', '.']))
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    let mut derived = Vec::new();
+    for dir in dirs {
+        if derived_stage(&dir)?.is_some() {
+            derived.push(dir);
+        }
+    }
+    Ok(derived)
+}
+
 /// A path a manifest config names: absolute, relative to the working folder, to the stage folder,
 /// or to its parent (a build folder), whichever exists.
-fn resolve_pointer(stage_dir: &Path, value: &str) -> Option<PathBuf> {
+pub(crate) fn resolve_pointer(stage_dir: &Path, value: &str) -> Option<PathBuf> {
     let path = Path::new(value);
     if path.is_absolute() {
         return path.exists().then(|| path.to_path_buf());
@@ -145,7 +179,25 @@ pub fn locate(input: &Path, overrides: &Overrides) -> Result<Located> {
     }
 
     let mut notes = Vec::new();
-    if let Some(corpus) = found.corpus.clone() {
+    if kind_of(input)?.is_none() {
+        found.derived = derived_in_build(input)?;
+        found.blocklist = Some(input.join(wit_contract::layout::BLOCKLIST_FILE)).filter(|p| p.is_file());
+    }
+    // A corpus `wit dedup`/`wit decontaminate` made: the chain back to the corpus fetch wrote,
+    // whose failures, curated folder and build the report reads.
+    let mut fetched = found.corpus.clone();
+    while let Some(dir) = fetched.clone() {
+        if derived_stage(&dir)?.is_none() || found.derived.contains(&dir) {
+            break;
+        }
+        found.derived.push(dir.clone());
+        fetched = follow(&dir, "input", &mut notes)?;
+    }
+    if found.blocklist.is_none() {
+        let build = fetched.as_ref().or(found.curated.as_ref()).and_then(|d| d.parent());
+        found.blocklist = build.map(|b| b.join(wit_contract::layout::BLOCKLIST_FILE)).filter(|p| p.is_file());
+    }
+    if let Some(corpus) = fetched {
         let failures = corpus.join(FAILURES_DIR);
         if found.failures.is_none() && has_manifest(&failures) {
             check_kind(&failures, RecordKind::Failures)?;

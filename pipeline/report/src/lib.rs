@@ -5,12 +5,14 @@
 //! dictionary, curate's per-query table and the corpus and failure shards ([`load`]), and writes:
 //!
 //! ```text
-//! OUT/report.json          everything: stage totals, drop-off, measures, top/bottom, sources, per-query table
+//! OUT/report.json          everything: stage totals, drop-off, measures, top/bottom, sources, trust, per-query table
 //! OUT/queries.parquet      the per-query table (id, query, source, dictionary_count, pmi, matched, kept, corpus, failed)
 //! OUT/report.html          one self-contained page: inline SVG charts, sortable/filterable query table
 //! OUT/query-SLUG-HASH.html one page per --query: counts, sample captions, thumbnails as data: URIs
 //! ```
-//! The terminal summary is [`text::render_text`] of the returned [`Report`].
+//! The terminal summary is [`text::render_text`] of the returned [`Report`]. Its Trust section
+//! ([`trust`]) says what the build left out and why: opt-outs, takedowns, near duplicates and
+//! decontamination, from the manifests and side tables of the folders [`inputs`] finds.
 //!
 //! Measures ([`measures`]) are over the queries that matched at least one candidate (every query
 //! when the build has no curate output); a pair holding k queries counts once for each.
@@ -26,6 +28,7 @@ pub mod summary;
 pub mod table;
 pub mod text;
 pub mod thumbs;
+pub mod trust;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -117,6 +120,10 @@ pub fn build_report(options: &ReportOptions) -> Result<Report> {
     );
     let loaded = load::load(&located)?;
     let mut report = summary::build(loaded, &options.input.display().to_string(), options.top, options.cap);
+    report.trust = trust::read(&located, options.top, options.thumbnail_size)?;
+    if let Some(note) = report.trust.takedowns.as_ref().and_then(trust::Takedowns::funnel_note) {
+        report.notes.push(note);
+    }
 
     if !options.queries_of_interest.is_empty() {
         let find = |query: &str| {

@@ -147,6 +147,8 @@ pub struct Report {
     pub sources: Vec<SourceBreakdown>,
     pub query_pages: Vec<QueryPage>,
     pub against: Option<Comparison>,
+    /// What the build left out and why: opt-outs, takedowns, near duplicates, decontamination.
+    pub trust: crate::trust::Trust,
     pub notes: Vec<String>,
     /// The per-query table, every query.
     pub queries: Vec<QueryRow>,
@@ -360,6 +362,7 @@ pub fn build(loaded: Loaded, input: &str, top_n: usize, cap_override: Option<u64
         sources,
         query_pages: Vec::new(),
         against: None,
+        trust: Default::default(),
         notes: loaded.notes,
         queries: loaded.rows,
     }

@@ -223,6 +223,7 @@ pub fn render_text(report: &Report) -> String {
             }
         }
     }
+    crate::trust::render_text(&mut out, &report.trust);
     if let Some(against) = &report.against {
         crate::compare::render_text(&mut out, against);
     }

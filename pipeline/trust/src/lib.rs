@@ -12,13 +12,16 @@
 //!    `shard-N.dK.parquet` through the contract's atomic shard writer, then the manifest (and any
 //!    rank manifest listing it) swaps the listing, then the old file goes. Shards without a match are
 //!    not touched (byte-identical); the whole corpus is never in memory;
-//! 4. regenerates the report when the build has one.
+//! 4. recounts `kept` in the per-query table of a curated folder that lost rows (`matched` stays
+//!    curate's and its manifest says so, module `query_counts`);
+//! 5. regenerates the report when the build has one.
 //!
 //! Row counters in the manifests' stats (`pairs_out`, `kept`, `corpus_rows`, `failure_rows`,
 //! `by_status`, `by_error_kind`) are lowered by what was removed, and `stats.takedowns` says how many
 //! rows takedowns removed in all.
 
 mod lists;
+mod query_counts;
 mod rewrite;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +30,7 @@ use wit_contract::layout::BLOCKLIST_FILE;
 use wit_contract::{BlockEntry, Blocklist, ContractError, PathError};
 
 pub use lists::read_list;
+pub use query_counts::Recount;
 
 /// What `wit remove` asks.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +64,8 @@ pub struct RemoveStats {
     /// Pair keys found in the corpus for the blocked image hashes.
     pub keys_from_hashes: u64,
     pub folders: Vec<FolderRemoval>,
+    /// The per-query tables (`curated/_query_counts/`) whose `kept` was recounted.
+    pub query_counts: Vec<Recount>,
     pub report_regenerated: bool,
 }
 
@@ -107,6 +113,9 @@ pub fn remove(request: &RemoveRequest) -> Result<RemoveStats> {
     Blocklist::append(&path, &new_entries)?;
     let mut stats = RemoveStats { new_entries: new_entries.len() as u64, keys_from_hashes, ..Default::default() };
     stats.folders = rewrite::remove_from_build(build, &blocklist)?;
+    for folder in &stats.folders {
+        stats.query_counts.extend(query_counts::recount(build, &build.join(&folder.folder))?);
+    }
     let report = build.join("report");
     if request.regenerate_report && report.is_dir() {
         wit_report::report(&wit_report::ReportOptions { input: build.clone(), ..Default::default() })?;

@@ -197,6 +197,11 @@ pub struct CrawlArgs {
     dns_servers: Vec<std::net::SocketAddr>,
     #[command(flatten)]
     text: TextArgs,
+    /// A takedown blocklist (`wit remove` keeps one in BUILD/_blocklist.jsonl; `wit build` passes
+    /// it): pages whose URL or domain it lists are not requested (counted), and the pairs it lists
+    /// are left out of the harvest (counted as `blocklisted`).
+    #[arg(long, value_name = "FILE")]
+    blocklist: Option<PathBuf>,
 }
 
 pub fn run(args: &HarvestArgs) -> Result<ExitCode> {
@@ -255,15 +260,17 @@ fn run_crawl(args: &CrawlArgs) -> Result<ExitCode> {
     }
     // A remote OUT (s3://…) is crawled into a staging folder and published (wit-storage).
     let plan = StoragePlan::new().output(&args.out, Seed::Everything);
+    let blocklist = super::load_blocklist(args.blocklist.as_deref())?;
     let stats = with_storage(plan, |local| {
-        crawl(&crawl_config(args, local.output())).with_context(|| format!("crawling into {}", args.out.display()))
+        let config = crawl_config(args, local.output(), blocklist.clone());
+        crawl(&config).with_context(|| format!("crawling into {}", args.out.display()))
     })?;
     if stats.reused_earlier_crawl {
         println!("{}: the crawl had finished earlier; harvesting its WARC", args.out.display());
     } else {
         let failed: Vec<String> = stats.failed.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
         println!(
-            "crawl: {} pages requested, {} HTML pages archived, {} not HTML, failed: [{}], {} links ({} out of scope, {} over limits) in {:.1} s",
+            "crawl: {} pages requested, {} HTML pages archived, {} not HTML, failed: [{}], {} links ({} out of scope, {} over limits), {} pages blocklisted in {:.1} s",
             stats.pages_fetched,
             stats.pages_html,
             stats.not_html,
@@ -271,6 +278,7 @@ fn run_crawl(args: &CrawlArgs) -> Result<ExitCode> {
             stats.links_found,
             stats.links_out_of_scope,
             stats.links_over_limits,
+            stats.pages_blocklisted,
             stats.seconds
         );
     }
@@ -281,7 +289,11 @@ fn run_crawl(args: &CrawlArgs) -> Result<ExitCode> {
 }
 
 /// The crawl's configuration from its flags, writing into `out` (the local or staging folder).
-fn crawl_config(args: &CrawlArgs, out: std::path::PathBuf) -> CrawlConfig {
+fn crawl_config(
+    args: &CrawlArgs,
+    out: std::path::PathBuf,
+    blocklist: std::sync::Arc<wit_contract::Blocklist>,
+) -> CrawlConfig {
     CrawlConfig {
         seeds: args.seeds.clone(),
         allow_domains: args.allow_domain.clone(),
@@ -303,6 +315,7 @@ fn crawl_config(args: &CrawlArgs, out: std::path::PathBuf) -> CrawlConfig {
             languages: args.text.lang.clone(),
             min_lang_confidence: args.text.min_lang_conf,
             language_rule: args.text.lang_rule.rule(),
+            blocklist,
             ..HarvestConfig::default()
         },
     }

@@ -58,6 +58,12 @@ pub fn run(args: &RemoveArgs) -> Result<ExitCode> {
             folder.folder, folder.rows_removed, folder.shards_rewritten, folder.shards_untouched
         );
     }
+    for table in &stats.query_counts {
+        println!(
+            "  {}: kept recounted ({} queries changed, {} taken off kept; matched is from before the takedowns)",
+            table.table, table.queries_changed, table.kept_lowered_by
+        );
+    }
     if stats.report_regenerated {
         println!("  report regenerated");
     }
