@@ -112,23 +112,59 @@ impl<R: BufRead> BufRead for Consumed<R> {
     }
 }
 
-enum MemberState<R> {
-    /// Before a member (or at the end of the file).
-    Between(Consumed<R>),
-    In(Box<flate2::bufread::GzDecoder<Consumed<R>>>),
-    /// Only while switching between the two.
-    Switching,
+/// The compressed input, lendable: [`GzipMembers`] keeps one gzip decoder for the whole file (its
+/// window and tables allocated once, not once per member: Common Crawl files hold a member per
+/// record) and restarts it at each member by swapping the input out and back in.
+struct Lent<R>(Option<R>);
+
+impl<R: Read> Read for Lent<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.0 {
+            Some(input) => input.read(buf),
+            None => Ok(0),
+        }
+    }
+}
+
+impl<R: BufRead> BufRead for Lent<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match &mut self.0 {
+            Some(input) => input.fill_buf(),
+            None => Ok(&[]),
+        }
+    }
+
+    fn consume(&mut self, amt: usize) {
+        if let Some(input) = &mut self.0 {
+            input.consume(amt);
+        }
+    }
 }
 
 /// Decompresses a multi-member gzip file member by member (what `MultiGzDecoder` does), noting
 /// where each member starts in the file and in the decompressed stream. The gzip decoder reads its
 /// input through `BufRead` and consumes exactly one member, so the count is exact.
 struct GzipMembers<R> {
-    state: MemberState<R>,
+    decoder: flate2::bufread::GzDecoder<Lent<Consumed<R>>>,
+    /// Whether the decoder is inside a member (false before one and at the end of the file).
+    in_member: bool,
     produced: u64,
     starts: MemberStarts,
     /// Compressed bytes consumed so far (for error messages).
     compressed: Arc<AtomicU64>,
+}
+
+impl<R: BufRead> GzipMembers<R> {
+    fn new(input: R, starts: MemberStarts, compressed: Arc<AtomicU64>) -> Self {
+        // `new` parses a header at once: given no input, then handed the file by `reset`.
+        let mut decoder = flate2::bufread::GzDecoder::new(Lent(None));
+        decoder.reset(Lent(Some(Consumed { inner: input, consumed: 0 })));
+        GzipMembers { decoder, in_member: false, produced: 0, starts, compressed }
+    }
+
+    fn consumed(&self) -> u64 {
+        self.decoder.get_ref().0.as_ref().map_or(0, |input| input.consumed)
+    }
 }
 
 impl<R: BufRead> Read for GzipMembers<R> {
@@ -137,39 +173,24 @@ impl<R: BufRead> Read for GzipMembers<R> {
             return Ok(0);
         }
         loop {
-            match std::mem::replace(&mut self.state, MemberState::Switching) {
-                MemberState::Between(mut file) => {
-                    let at_end = match file.fill_buf() {
-                        Ok(rest) => rest.is_empty(),
-                        Err(e) => {
-                            self.state = MemberState::Between(file);
-                            return Err(e);
-                        }
-                    };
-                    if at_end {
-                        self.state = MemberState::Between(file);
-                        return Ok(0);
-                    }
-                    self.starts.lock().unwrap_or_else(|p| p.into_inner()).push_back((self.produced, file.consumed));
-                    self.state = MemberState::In(Box::new(flate2::bufread::GzDecoder::new(file)));
+            if !self.in_member {
+                if self.decoder.get_mut().fill_buf()?.is_empty() {
+                    return Ok(0);
                 }
-                MemberState::In(mut decoder) => {
-                    let read = decoder.read(buf);
-                    self.compressed.store(decoder.get_ref().consumed, Ordering::Relaxed);
-                    match read {
-                        Ok(0) => self.state = MemberState::Between((*decoder).into_inner()),
-                        Ok(n) => {
-                            self.produced += n as u64;
-                            self.state = MemberState::In(decoder);
-                            return Ok(n);
-                        }
-                        Err(e) => {
-                            self.state = MemberState::In(decoder);
-                            return Err(e);
-                        }
-                    }
+                let start = (self.produced, self.consumed());
+                self.starts.lock().unwrap_or_else(|p| p.into_inner()).push_back(start);
+                let input = self.decoder.reset(Lent(None));
+                self.decoder.reset(input);
+                self.in_member = true;
+            }
+            let read = self.decoder.read(buf);
+            self.compressed.store(self.consumed(), Ordering::Relaxed);
+            match read? {
+                0 => self.in_member = false,
+                n => {
+                    self.produced += n as u64;
+                    return Ok(n);
                 }
-                MemberState::Switching => return Err(io::Error::other("gzip reader used after a panic")),
             }
         }
     }
@@ -197,12 +218,7 @@ impl WarcReader {
         if magic.starts_with(&[0x1f, 0x8b]) {
             let count = Arc::new(AtomicU64::new(0));
             let starts = MemberStarts::default();
-            let decoder = GzipMembers {
-                state: MemberState::Between(Consumed { inner: file, consumed: 0 }),
-                produced: 0,
-                starts: Arc::clone(&starts),
-                compressed: Arc::clone(&count),
-            };
+            let decoder = GzipMembers::new(file, Arc::clone(&starts), Arc::clone(&count));
             let input = Box::new(io::BufReader::with_capacity(1 << 16, decoder));
             let mut reader = Self::with_input(path, input, Some(count), limits);
             reader.member_starts = Some(starts);

@@ -13,6 +13,11 @@
 //! `eng` or `eng,deu`), the HTTP `Content-Language` header and `<meta http-equiv=content-language>`
 //! from `Head → Metas`.
 
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use url::Url;
 
@@ -41,76 +46,118 @@ pub struct WatPage {
     pub opt_out: crate::opt_out::PageSignals,
 }
 
-/// A JSON value that is a string or a list of strings.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
+/// A JSON value that is a string or a list of strings (Common Crawl writes repeated headers as
+/// lists): its first string, borrowed from the record where it holds no escapes. Written by hand,
+/// not as an untagged enum, because serde buffers every untagged value (a copy and an allocation
+/// per field of every link).
+#[derive(Debug, Default)]
+struct OneOrMany<'a>(Option<Cow<'a, str>>);
 
-impl OneOrMany {
-    fn first(&self) -> Option<&str> {
-        match self {
-            OneOrMany::One(s) => Some(s),
-            OneOrMany::Many(v) => v.first().map(String::as_str),
+/// One JSON string, borrowed where it can be.
+struct JsonStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Strings<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Strings<'a> {
+            type Value = JsonStr<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Owned(v)))
+            }
         }
+        deserializer.deserialize_str(Strings(PhantomData))
     }
 }
 
-fn first(value: &Option<OneOrMany>) -> Option<&str> {
-    value.as_ref().and_then(OneOrMany::first)
+impl<'de: 'a, 'a> Deserialize<'de> for OneOrMany<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StringOrList<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for StringOrList<'a> {
+            type Value = OneOrMany<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(OneOrMany(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(OneOrMany(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(OneOrMany(Some(Cow::Owned(v))))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let first = seq.next_element::<JsonStr<'a>>()?.map(|s| s.0);
+                while seq.next_element::<JsonStr<'a>>()?.is_some() {}
+                Ok(OneOrMany(first))
+            }
+        }
+        deserializer.deserialize_any(StringOrList(PhantomData))
+    }
+}
+
+fn first<'s>(value: &'s Option<OneOrMany<'_>>) -> Option<&'s str> {
+    value.as_ref().and_then(|v| v.0.as_deref())
 }
 
 #[derive(Debug, Deserialize)]
-struct Wat {
-    #[serde(rename = "Envelope")]
-    envelope: Envelope,
+struct Wat<'a> {
+    #[serde(rename = "Envelope", borrow)]
+    envelope: Envelope<'a>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Envelope {
-    #[serde(rename = "WARC-Header-Metadata", default)]
-    warc: Option<WarcHeaderMetadata>,
-    #[serde(rename = "Payload-Metadata", default)]
-    payload: Option<PayloadMetadata>,
+struct Envelope<'a> {
+    #[serde(rename = "WARC-Header-Metadata", default, borrow)]
+    warc: Option<WarcHeaderMetadata<'a>>,
+    #[serde(rename = "Payload-Metadata", default, borrow)]
+    payload: Option<PayloadMetadata<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct WarcHeaderMetadata {
-    #[serde(rename = "WARC-Target-URI", default)]
-    target_uri: Option<OneOrMany>,
-    #[serde(rename = "WARC-Identified-Content-Language", default)]
-    identified_language: Option<OneOrMany>,
+struct WarcHeaderMetadata<'a> {
+    #[serde(rename = "WARC-Target-URI", default, borrow)]
+    target_uri: Option<OneOrMany<'a>>,
+    #[serde(rename = "WARC-Identified-Content-Language", default, borrow)]
+    identified_language: Option<OneOrMany<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct PayloadMetadata {
-    #[serde(rename = "HTTP-Response-Metadata", default)]
-    http: Option<HttpResponseMetadata>,
+struct PayloadMetadata<'a> {
+    #[serde(rename = "HTTP-Response-Metadata", default, borrow)]
+    http: Option<HttpResponseMetadata<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct HttpResponseMetadata {
+struct HttpResponseMetadata<'a> {
     /// Kept loose: one odd header value must not cost the record.
     #[serde(rename = "Headers", default)]
     headers: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(rename = "HTML-Metadata", default)]
-    html: Option<HtmlMetadata>,
+    #[serde(rename = "HTML-Metadata", default, borrow)]
+    html: Option<HtmlMetadata<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct HtmlMetadata {
-    #[serde(rename = "Head", default)]
-    head: Option<Head>,
-    #[serde(rename = "Links", default)]
-    links: Vec<Link>,
+struct HtmlMetadata<'a> {
+    #[serde(rename = "Head", default, borrow)]
+    head: Option<Head<'a>>,
+    #[serde(rename = "Links", default, borrow)]
+    links: Vec<Link<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Head {
-    #[serde(rename = "Base", default)]
-    base: Option<OneOrMany>,
+struct Head<'a> {
+    #[serde(rename = "Base", default, borrow)]
+    base: Option<OneOrMany<'a>>,
     #[serde(rename = "Metas", default)]
     metas: Option<serde_json::Value>,
 }
@@ -147,15 +194,15 @@ fn meta_language(metas: &serde_json::Value) -> Option<String> {
 }
 
 #[derive(Debug, Deserialize)]
-struct Link {
-    #[serde(default)]
-    path: Option<OneOrMany>,
-    #[serde(default)]
-    url: Option<OneOrMany>,
-    #[serde(default)]
-    alt: Option<OneOrMany>,
-    #[serde(default)]
-    title: Option<OneOrMany>,
+struct Link<'a> {
+    #[serde(default, borrow)]
+    path: Option<OneOrMany<'a>>,
+    #[serde(default, borrow)]
+    url: Option<OneOrMany<'a>>,
+    #[serde(default, borrow)]
+    alt: Option<OneOrMany<'a>>,
+    #[serde(default, borrow)]
+    title: Option<OneOrMany<'a>>,
 }
 
 /// The pairs of one WAT record's JSON; `record_uri` is the metadata record's `WARC-Target-URI`.
@@ -285,6 +332,27 @@ mod tests {
             extract_wat(&wat_json(serde_json::json!("https://example.org/dir/page"), Some("/static/")), None).unwrap();
         assert_eq!(page.pairs[0].url, "https://example.org/static/img/a.jpg");
         assert!(page.opt_out.directives.is_empty(), "a viewport meta is no opt-out");
+    }
+
+    #[test]
+    fn link_values_are_a_string_or_the_first_of_a_list_escaped_or_not() {
+        let record = |alt: &str| {
+            format!(
+                r#"{{"Envelope": {{"WARC-Header-Metadata": {{"WARC-Target-URI": "https://example.org/p"}},
+                "Payload-Metadata": {{"HTTP-Response-Metadata": {{"HTML-Metadata": {{"Links": [
+                {{"path": ["IMG@/src"], "url": "a.jpg", "alt": {alt}}}]}}}}}}}}}}"#
+            )
+        };
+        let texts = |alt: &str| {
+            extract_wat(record(alt).as_bytes(), None).map(|p| p.pairs.into_iter().map(|p| p.text).collect::<Vec<_>>())
+        };
+        assert_eq!(texts(r#""A boat""#).unwrap(), ["A boat"]);
+        assert_eq!(texts(r#""A \"quoted\" boat \u00e9""#).unwrap(), ["A \"quoted\" boat é"]);
+        assert_eq!(texts(r#"["First", "Second"]"#).unwrap(), ["First"]);
+        assert!(texts("[]").unwrap().is_empty() && texts("null").unwrap().is_empty());
+        for bad in ["5", r#"["x", 5]"#, r#"{"a": "b"}"#] {
+            assert!(texts(bad).is_err(), "{bad} is neither a string nor a list of strings");
+        }
     }
 
     #[test]
