@@ -230,6 +230,15 @@ impl Matcher {
 
     /// The indices of the queries `text` matches, ascending, each once.
     pub fn find<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [u32] {
+        if let (Engine::TokenTrie(trie), MatchMode::Metaclip) = (&self.engine, self.mode) {
+            // MetaCLIP's fields are read from the text itself: no spaced copy to build and split.
+            let bytes = text.as_bytes();
+            scratch.trie.clear();
+            scratch.hits.clear();
+            metaclip_fields(bytes, |from, len| trie.push_field(bytes, from, len, &mut scratch.trie));
+            trie.walk(bytes, &mut scratch.trie, &mut scratch.hits);
+            return self.queries_of_hits(scratch);
+        }
         match self.mode {
             MatchMode::Metaclip => metaclip_spacing(text, &mut scratch.text),
             MatchMode::Words { case_fold } => words_normalize(text, case_fold, &mut scratch.norm, &mut scratch.text),
@@ -241,6 +250,11 @@ impl Matcher {
             Engine::DoubleArray(daac) => scan_double_array(daac, &scratch.text, &mut scratch.hits),
             Engine::TokenTrie(trie) => trie.scan(&scratch.text, &mut scratch.trie, &mut scratch.hits),
         }
+        self.queries_of_hits(scratch)
+    }
+
+    /// `scratch.hits` (the engine's pattern values) as the sorted, unique query indices.
+    fn queries_of_hits<'s>(&self, scratch: &'s mut Scratch) -> &'s [u32] {
         scratch.out.clear();
         // Patterns ascend with their first queries, so sorted unique patterns give sorted unique
         // queries; a duplicated pattern adds its later queries, and then the list needs a sort.
@@ -354,6 +368,26 @@ pub fn metaclip_spacing(text: &str, out: &mut Vec<u8>) {
     out.push(b' ');
 }
 
+/// The fields of [`metaclip_spacing`]'s form of `text` (the space-separated pieces between its
+/// padding spaces, empty ones included), as `(start, length)` in `text`, read without building it:
+/// a space, tab, newline or CR ends a field; each of the seven marks ends a field and is a field of
+/// its own.
+pub fn metaclip_fields(text: &[u8], mut field: impl FnMut(usize, usize)) {
+    let mut start = 0;
+    for (i, &b) in text.iter().enumerate() {
+        match SPACING[b as usize] {
+            0 if b != b' ' => continue,
+            1 => {
+                field(start, i - start);
+                field(i, 1);
+            }
+            _ => field(start, i - start),
+        }
+        start = i + 1;
+    }
+    field(start, text.len() - start);
+}
+
 /// The `words` mode form of `text` into `out`: `" tok1 tok2 … "` (see the module docs).
 pub fn words_normalize(text: &str, case_fold: bool, norm: &mut String, out: &mut Vec<u8>) {
     norm.clear();
@@ -397,6 +431,32 @@ mod tests {
 
     fn words(queries: &[&str], text: &str) -> Vec<String> {
         matches(queries, MatchMode::Words { case_fold: false }, text)
+    }
+
+    #[test]
+    fn metaclip_fields_are_those_of_the_spaced_form() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let alphabet = b"ab ,.;:?!`\t\n\r-'(";
+        let mut texts: Vec<Vec<u8>> = ["", " ", ",", "a", "a,b", "  a  ", "dog's (dog).", "x\t\ty"]
+            .iter()
+            .map(|t| t.as_bytes().to_vec())
+            .collect();
+        for _ in 0..2000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 12) as usize;
+            texts.push((0..len).map(|i| alphabet[((state >> (4 * i)) % alphabet.len() as u64) as usize]).collect());
+        }
+        for text in texts {
+            let text = String::from_utf8(text).unwrap();
+            let mut spaced = Vec::new();
+            metaclip_spacing(&text, &mut spaced);
+            let expected: Vec<&[u8]> = spaced[1..spaced.len() - 1].split(|&b| b == b' ').collect();
+            let mut got: Vec<&[u8]> = Vec::new();
+            metaclip_fields(text.as_bytes(), |from, len| got.push(&text.as_bytes()[from..from + len]));
+            assert_eq!(got, expected, "{text:?}");
+        }
     }
 
     #[test]

@@ -250,18 +250,31 @@ impl TokenTrie {
 
     /// Pushes the value of every occurrence of a pattern in the spaced text `haystack`.
     pub(crate) fn scan(&self, haystack: &[u8], scratch: &mut TrieScratch, hits: &mut Vec<u32>) {
-        // Three passes, so that the table loads of different fields do not wait for each other:
-        // hash every field and prefetch its vocabulary slot; resolve the fields to tokens,
-        // prefetching the slot of each field's first step down the trie; then walk.
-        scratch.spans.clear();
-        scratch.ids.clear();
+        scratch.clear();
         let mut from = 1;
         for field in fields(haystack) {
-            let hash = token_hash(prefix_at(haystack, from, field.len().min(8)), field);
-            prefetch(&self.tokens[hash as usize & self.token_mask]);
-            scratch.spans.push((from as u32, field.len() as u32, hash));
+            self.push_field(haystack, from, field.len(), scratch);
             from += field.len() + 1;
         }
+        self.walk(haystack, scratch, hits);
+    }
+
+    /// Adds the field `bytes[from..from + len]` to the text being scanned: the first of three
+    /// passes, so that the table loads of different fields do not wait for each other (hash every
+    /// field and prefetch its vocabulary slot; in [`TokenTrie::walk`], resolve the fields to tokens,
+    /// prefetching the slot of each field's first step down the trie, then walk). A caller that
+    /// knows a text's fields without a spaced copy of it calls this for each, in order, after
+    /// [`TrieScratch::clear`], then `walk`.
+    #[inline]
+    pub(crate) fn push_field(&self, bytes: &[u8], from: usize, len: usize, scratch: &mut TrieScratch) {
+        let hash = token_hash(prefix_at(bytes, from, len.min(8)), &bytes[from..from + len]);
+        prefetch(&self.tokens[hash as usize & self.token_mask]);
+        scratch.spans.push((from as u32, len as u32, hash));
+    }
+
+    /// Pushes the value of every occurrence of a pattern among the fields pushed so far.
+    pub(crate) fn walk(&self, bytes: &[u8], scratch: &mut TrieScratch, hits: &mut Vec<u32>) {
+        let haystack = bytes;
         // The first step's slot is prefetched as soon as both tokens are known, so its load runs
         // while the later fields are resolved.
         let mut previous = (NONE, 0);
@@ -306,6 +319,14 @@ pub(crate) struct TrieScratch {
     spans: Vec<(u32, u32, u64)>,
     /// (token id, node info) of each field.
     ids: Vec<(u32, u32)>,
+}
+
+impl TrieScratch {
+    /// Forgets the previous text's fields.
+    pub(crate) fn clear(&mut self) {
+        self.spans.clear();
+        self.ids.clear();
+    }
 }
 
 /// Asks the CPU to start loading `value`'s cache line; a hint only, with no effect on results.
