@@ -259,6 +259,13 @@ fn dedup_keeps_one_pair_per_cluster_of_real_copies_in_one_process_and_in_two_ran
     assert_eq!(drops_of(&found_ranked), expected, "{found_ranked}");
     assert_eq!(found_ranked["kept"], found["kept"]);
     verify_clean(&ranked);
+
+    // A one-process run into the two ranks' folder, without the mirror: what the ranks wrote
+    // (rank-named shards and side-table parts) goes, so the folder reads as this run alone.
+    let run = wit(&["dedup", corpus.to_str().unwrap(), "-o", ranked.to_str().unwrap(), "--no-mirror"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(read_back(&ranked, "_near_duplicates", &corpus), read_back(&plain, "_near_duplicates", &corpus));
+    verify_clean(&ranked);
 }
 
 /// The README's example (the fenced block after `<!-- near-duplicates example -->`), with `out/`

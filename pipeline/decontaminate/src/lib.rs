@@ -28,7 +28,7 @@ use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 use wit_contract::schema::col;
 use wit_contract::{Manifest, RecordKind};
-use wit_dedup::rewrite::{filter_shard, home, input_shards, merge, SideTable};
+use wit_dedup::rewrite::{filter_shard, home, input_shards, merge, remove_stale_files, SideTable};
 use wit_dedup::{BandIndex, DedupError, Result};
 use wit_ranks::RankOf;
 
@@ -129,6 +129,7 @@ pub fn decontaminate(config: &DecontaminateConfig) -> Result<DecontaminateStats>
     let mut stats = DecontaminateStats::default();
     if config.phase == Phase::Merge {
         merge(&config.out, config.world_size, config.recorded(), serde_json::Value::Null)?;
+        remove_stale_files(&config.out, DECONTAMINATED_DIR, config.world_size)?;
         return Ok(stats);
     }
     let eval = EvalSet::read(&config.against)?;
@@ -213,6 +214,9 @@ pub fn decontaminate(config: &DecontaminateConfig) -> Result<DecontaminateStats>
     manifest.stats = serde_json::to_value(&stats).unwrap_or_default();
     manifest.complete = true;
     manifest.save(&rank_home)?;
+    if config.world_size == 1 {
+        remove_stale_files(&config.out, DECONTAMINATED_DIR, 1)?;
+    }
     Ok(stats)
 }
 

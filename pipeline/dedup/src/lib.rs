@@ -214,6 +214,9 @@ pub fn dedup(config: &DedupConfig) -> Result<DedupStats> {
     if config.phase == Phase::Merge {
         rewrite::merge(&config.out, config.world_size, config.recorded(&search), serde_json::Value::Null)?;
     }
+    if config.phase == Phase::Merge || config.world_size == 1 && config.phase == Phase::All {
+        rewrite::remove_stale_files(&config.out, NEAR_DUPLICATES_DIR, config.world_size)?;
+    }
     if config.phase == Phase::All {
         for dir in [wit_ranks::names::BUCKETS_DIR, wit_ranks::names::DROPS_DIR] {
             let path = config.out.join(dir);

@@ -8,6 +8,7 @@
 //! `OUT/data/rank-R-of-N-shard-i.parquet` and its manifest under `OUT/_ranks/`, and [`merge`]
 //! lists every rank's shards in `OUT/_manifest.json` (metadata only, nothing copied).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -76,9 +77,7 @@ impl SideTable {
     pub fn create(out: &Path, side: &str, me: RankOf, schema: SchemaRef) -> Result<SideTable> {
         let dir = out.join(side).join(wit_contract::DATA_DIR);
         std::fs::create_dir_all(&dir).map_err(|e| DedupError::io(&dir, e))?;
-        let name =
-            if me.world_size == 1 { "part.parquet".to_owned() } else { format!("rank-{}-part.parquet", me.suffix()) };
-        let path = dir.join(name);
+        let path = dir.join(side_part_name(me));
         let temp = path.with_extension("parquet.tmp");
         let file = std::fs::File::create(&temp).map_err(|e| DedupError::io(&temp, e))?;
         let writer = ArrowWriter::try_new(file, schema, None).map_err(|e| DedupError::input(&temp, e.to_string()))?;
@@ -95,6 +94,48 @@ impl SideTable {
         std::fs::rename(&self.temp, &self.path).map_err(|e| DedupError::io(&self.path, e))?;
         Ok(self.path)
     }
+}
+
+/// The file a rank's part of a side table goes to.
+fn side_part_name(me: RankOf) -> String {
+    if me.world_size == 1 {
+        "part.parquet".to_owned()
+    } else {
+        format!("rank-{}-part.parquet", me.suffix())
+    }
+}
+
+/// Removes what an earlier run into the same folder left and this one did not write: Parquet
+/// files in `OUT/data/` the folder's (final) manifest does not list (from another corpus or world
+/// size; readers of the folder would take them for rows), parts of the side table `side` other than
+/// this run's, and temporary files. Call it once the folder's manifest is final (world size 1, or
+/// the merge): ranks of one run never see another's files go. Returns how many files it removed.
+pub fn remove_stale_files(out: &Path, side: &str, world_size: usize) -> Result<usize> {
+    let manifest = Manifest::load(out)?;
+    let name_of = |file: &str| Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned());
+    let listed: HashSet<String> = manifest.shards.iter().filter_map(|s| name_of(&s.file)).collect();
+    let written: HashSet<String> = (0..world_size).map(|rank| side_part_name(RankOf::new(rank, world_size))).collect();
+    let mut removed = 0;
+    for (dir, keep) in
+        [(out.join(wit_contract::DATA_DIR), &listed), (out.join(side).join(wit_contract::DATA_DIR), &written)]
+    {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(DedupError::io(&dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| DedupError::io(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = name.ends_with(".parquet") || (name.starts_with('.') && name.ends_with(".tmp"));
+            if ours && !keep.contains(&name) {
+                tracing::info!(file = %entry.path().display(), "removing a file an earlier run left");
+                std::fs::remove_file(entry.path()).map_err(|e| DedupError::io(&entry.path(), e))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Copies shard `index` (at `input`) into the rank's output, keeping the rows `keep` says to keep
