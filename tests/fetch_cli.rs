@@ -390,3 +390,45 @@ fn a_url_list_is_fetched_like_img2dataset_with_bad_rows_counted() {
     assert_eq!(manifest.config["input_kind"], "url_list");
     assert_eq!(manifest.stats["last_run"]["bad_input_rows"], 1, "{}", manifest.stats);
 }
+
+/// Copies of one image fetched by different ranks: the exact pass moves the later ones to the
+/// failures as `duplicate`, and each keeps the opt-out audit of the fetch that got it (robots.txt
+/// decision and when it was read), as a copy found within one rank does.
+#[test]
+fn copies_found_across_ranks_keep_their_fetch_audit() {
+    let same = jpeg(40, 30, 7);
+    let server =
+        LoopbackServer::start((0..8).map(|i| (format!("/same/{i}.jpg"), Reply::ok("image/jpeg", same.clone()))));
+    let dir = tempfile::tempdir().unwrap();
+    let curated = dir.path().join("curated");
+    let pairs: Vec<(String, String)> =
+        (0..8).map(|i| (server.url(&format!("/same/{i}.jpg")), format!("the same photo, copy {i}"))).collect();
+    write_curated(&curated, &pairs, 1);
+    let out = dir.path().join("corpus");
+    let (input, output) = (curated.to_str().unwrap(), out.to_str().unwrap());
+    let run = |extra: &[&str]| {
+        let mut args = vec!["fetch", input, "-o", output, "--allow-private-networks", "--image-size", "16"];
+        args.extend(extra);
+        let run = wit(&args);
+        assert!(run.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&run.stderr));
+    };
+    for phase in ["fetch", "dedup", "apply"] {
+        for rank in ["0", "1"] {
+            run(&["--rank", rank, "--world-size", "2", "--phase", phase]);
+        }
+    }
+    run(&["--world-size", "2", "--phase", "merge"]);
+    assert_eq!(corpus(&out).len(), 1, "one copy kept");
+    let dir = out.join("_failures");
+    let manifest = Manifest::load(&dir).unwrap();
+    let mut moved = 0;
+    for (shard, path) in manifest.shards.iter().zip(manifest.shard_paths(&dir)) {
+        for row in read_records::<wit_contract::AuditedFailure>(&path).unwrap() {
+            assert_eq!(row.failure.status, "duplicate", "{row:?}");
+            assert_eq!(row.audit.robots_txt.as_deref(), Some("allowed"), "{row:?}");
+            assert!(row.audit.robots_txt_fetched_at_us.is_some(), "{row:?}");
+            moved += shard.file.ends_with("shard-duplicates.parquet") as usize;
+        }
+    }
+    assert!(moved >= 1, "a copy kept by each rank, one of them moved by the exact pass");
+}

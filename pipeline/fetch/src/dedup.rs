@@ -27,8 +27,8 @@ use arrow::record_batch::RecordBatch;
 use wit_contract::records::Record;
 use wit_contract::schema::col;
 use wit_contract::{
-    extra, CorpusImage, ExtraColumn, Failure, Manifest, ReadOptions, RecordKind, ShardInfo, ShardReader, ShardWriter,
-    WriterOptions,
+    extra, AuditedFailure, AuditedImage, ExtraColumn, Failure, Manifest, ReadOptions, RecordKind, ShardInfo,
+    ShardReader, ShardWriter, WriterOptions,
 };
 use wit_ranks::shuffle::{self, pack, unpack};
 use wit_ranks::{Entry, RankOf, StepMarker};
@@ -347,21 +347,25 @@ fn move_duplicates(dir: &Path, failures_dir: &Path, drops: impl Iterator<Item = 
 /// The `duplicate` failure rows of corpus rows `gone`, with the extra columns the failures have
 /// (taken from the corpus rows' own, which start with them).
 fn duplicate_failures(gone: &RecordBatch, columns: &[ExtraColumn]) -> Result<RecordBatch> {
-    let rows: Vec<Failure> = CorpusImage::from_batch(gone)?
+    // The opt-out audit of the fetch that got the image stays with the row.
+    let rows: Vec<AuditedFailure> = AuditedImage::from_batch(gone)?
         .into_iter()
-        .map(|row| Failure {
-            error_message: format!(
-                "duplicate_image: the same image bytes (xxh3 {:016x}) as another pair's (found across the corpus)",
-                row.image_xxh3
-            ),
-            candidate: row.candidate,
-            query_ids: row.query_ids,
-            status: "duplicate".into(),
-            http_status: None,
-            fetched_at_us: row.fetched_at_us,
+        .map(|AuditedImage { image: row, audit, .. }| AuditedFailure {
+            failure: Failure {
+                error_message: format!(
+                    "duplicate_image: the same image bytes (xxh3 {:016x}) as another pair's (found across the corpus)",
+                    row.image_xxh3
+                ),
+                candidate: row.candidate,
+                query_ids: row.query_ids,
+                status: "duplicate".into(),
+                http_status: None,
+                fetched_at_us: row.fetched_at_us,
+            },
+            audit,
         })
         .collect();
-    let batch = Failure::to_batch(&rows)?;
+    let batch = AuditedFailure::to_batch(&rows)?;
     if columns.is_empty() {
         return Ok(batch);
     }
