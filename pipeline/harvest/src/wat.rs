@@ -54,54 +54,48 @@ pub struct WatPage {
 struct OneOrMany<'a>(Option<Cow<'a, str>>);
 
 /// One JSON string, borrowed where it can be.
-struct JsonStr<'a>(Cow<'a, str>);
+struct JsonStr<'a>(Option<Cow<'a, str>>);
+
+/// Reads a JSON string, borrowed from the record where it holds no escapes, or with `lists` also a
+/// list of strings (its first one; the others must be strings too).
+struct FirstString<'a> {
+    lists: bool,
+    borrowed: PhantomData<&'a ()>,
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for FirstString<'a> {
+    type Value = Option<Cow<'a, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(if self.lists { "a string or a list of strings" } else { "a string" })
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v)))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        if !self.lists {
+            return Err(de::Error::invalid_type(de::Unexpected::Seq, &self));
+        }
+        let first = seq.next_element::<JsonStr<'a>>()?.and_then(|s| s.0);
+        while seq.next_element::<JsonStr<'a>>()?.is_some() {}
+        Ok(first)
+    }
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Strings<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for Strings<'a> {
-            type Value = JsonStr<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(JsonStr(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(JsonStr(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(JsonStr(Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_str(Strings(PhantomData))
+        deserializer.deserialize_str(FirstString { lists: false, borrowed: PhantomData }).map(JsonStr)
     }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for OneOrMany<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct StringOrList<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for StringOrList<'a> {
-            type Value = OneOrMany<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or a list of strings")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(OneOrMany(Some(Cow::Borrowed(v))))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(OneOrMany(Some(Cow::Owned(v.to_owned()))))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(OneOrMany(Some(Cow::Owned(v))))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let first = seq.next_element::<JsonStr<'a>>()?.map(|s| s.0);
-                while seq.next_element::<JsonStr<'a>>()?.is_some() {}
-                Ok(OneOrMany(first))
-            }
-        }
-        deserializer.deserialize_any(StringOrList(PhantomData))
+        deserializer.deserialize_any(FirstString { lists: true, borrowed: PhantomData }).map(OneOrMany)
     }
 }
 
