@@ -272,9 +272,9 @@ impl TokenTrie {
         scratch.spans.push((from as u32, len as u32, hash));
     }
 
-    /// Pushes the value of every occurrence of a pattern among the fields pushed so far.
-    pub(crate) fn walk(&self, bytes: &[u8], scratch: &mut TrieScratch, hits: &mut Vec<u32>) {
-        let haystack = bytes;
+    /// Pushes the value of every occurrence of a pattern among the fields pushed so far (of
+    /// `haystack`, the bytes they were pushed from).
+    pub(crate) fn walk(&self, haystack: &[u8], scratch: &mut TrieScratch, hits: &mut Vec<u32>) {
         // The first step's slot is prefetched as soon as both tokens are known, so its load runs
         // while the later fields are resolved.
         let mut previous = (NONE, 0);
