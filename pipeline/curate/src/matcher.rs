@@ -374,18 +374,49 @@ pub fn metaclip_spacing(text: &str, out: &mut Vec<u8>) {
 /// its own.
 pub fn metaclip_fields(text: &[u8], mut field: impl FnMut(usize, usize)) {
     let mut start = 0;
-    for (i, &b) in text.iter().enumerate() {
-        match SPACING[b as usize] {
-            0 if b != b' ' => continue,
-            1 => {
-                field(start, i - start);
-                field(i, 1);
-            }
-            _ => field(start, i - start),
+    let mut separator = |i: usize| {
+        field(start, i - start);
+        if SPACING[text[i] as usize] == 1 {
+            field(i, 1);
         }
         start = i + 1;
+    };
+    let mut at = 0;
+    #[cfg(target_arch = "x86_64")]
+    while at + 16 <= text.len() {
+        // 16 bytes at a time: a bit per separator byte, then the bits in order.
+        let mut bits = separators_in_16(&text[at..at + 16]);
+        while bits != 0 {
+            separator(at + bits.trailing_zeros() as usize);
+            bits &= bits - 1;
+        }
+        at += 16;
+    }
+    for i in at..text.len() {
+        if text[i] == b' ' || SPACING[text[i] as usize] != 0 {
+            separator(i);
+        }
     }
     field(start, text.len() - start);
+}
+
+/// A bit per byte of `chunk` (16 bytes) that ends a MetaCLIP field: space, tab, LF, CR and the
+/// seven marks.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn separators_in_16(chunk: &[u8]) -> u32 {
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
+    assert_eq!(chunk.len(), 16);
+    // SAFETY: SSE2 is part of x86_64; the load reads the 16 bytes of `chunk` (checked above),
+    // unaligned loads allowed.
+    unsafe {
+        let bytes = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        let mut found = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b' ' as i8));
+        for &b in WRAPPED.iter().chain(b"\t\n\r") {
+            found = _mm_or_si128(found, _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b as i8)));
+        }
+        _mm_movemask_epi8(found) as u32
+    }
 }
 
 /// The `words` mode form of `text` into `out`: `" tok1 tok2 … "` (see the module docs).
@@ -441,12 +472,16 @@ mod tests {
             .iter()
             .map(|t| t.as_bytes().to_vec())
             .collect();
-        for _ in 0..2000 {
+        let mut next = || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            let len = (state % 12) as usize;
-            texts.push((0..len).map(|i| alphabet[((state >> (4 * i)) % alphabet.len() as u64) as usize]).collect());
+            state
+        };
+        // Up to 50 bytes: the 16-byte steps, their ends and the rest all see separators.
+        for _ in 0..4000 {
+            let len = (next() % 51) as usize;
+            texts.push((0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect());
         }
         for text in texts {
             let text = String::from_utf8(text).unwrap();
