@@ -135,6 +135,21 @@ enum Body {
     Parquet { batches: Box<ParquetRecordBatchReader>, columns: Columns, pending: Vec<UrlRow>, row: u64 },
 }
 
+/// The next line of a line-based list (`line` counts them, 1-based once read); None at the end.
+fn next_line(lines: &mut dyn BufRead, line: &mut u64, path: &Path) -> Option<Result<String, UrlListError>> {
+    let mut text = String::new();
+    match lines.read_line(&mut text) {
+        Ok(0) => None,
+        Ok(_) => {
+            *line += 1;
+            Some(Ok(text))
+        }
+        Err(e) => {
+            Some(Err(UrlListError::Format { path: path.to_path_buf(), problem: format!("line {}: {e}", *line + 1) }))
+        }
+    }
+}
+
 /// Column positions and names of a tabular list.
 struct Columns {
     names: Vec<String>,
@@ -305,16 +320,13 @@ impl UrlList {
                 finish_row(&path, row, url, caption, extra, kept)
             }
             Body::Jsonl { lines, url_col, caption_col, keep, line } => loop {
-                let mut text = String::new();
-                match lines.read_line(&mut text) {
-                    Ok(0) => return None,
-                    Ok(_) => {}
+                let text = match next_line(lines.as_mut(), line, &path)? {
+                    Ok(text) => text,
                     Err(e) => {
                         self.done = true;
-                        return Some(Err(UrlListError::Format { path, problem: format!("line {}: {e}", *line + 1) }));
+                        return Some(Err(e));
                     }
-                }
-                *line += 1;
+                };
                 if text.trim().is_empty() {
                     continue;
                 }
@@ -352,16 +364,13 @@ impl UrlList {
                 return finish_row(&path, row, url, caption, extra, kept);
             },
             Body::Txt { lines, line } => loop {
-                let mut text = String::new();
-                match lines.read_line(&mut text) {
-                    Ok(0) => return None,
-                    Ok(_) => {}
+                let text = match next_line(lines.as_mut(), line, &path)? {
+                    Ok(text) => text,
                     Err(e) => {
                         self.done = true;
-                        return Some(Err(UrlListError::Format { path, problem: format!("line {}: {e}", *line + 1) }));
+                        return Some(Err(e));
                     }
-                }
-                *line += 1;
+                };
                 let url = text.trim();
                 if url.is_empty() || url.starts_with('#') {
                     continue;
