@@ -8,6 +8,7 @@ use wit_contract::{
     pair_key, read_records, shard_file_name, write_stage_folder, Candidate, CuratedPair, Manifest, QueryCount,
     QueryEntry, QuerySource, RecordKind, ShardWriter, WriterOptions,
 };
+use wit_tests::wit_stdout as run;
 use wit_tests::{run_python, wit};
 
 const QUERIES: [&str; 6] = ["A", "hot", "dog", "hot dog", "cat", "St. Louis"];
@@ -58,12 +59,6 @@ fn write_inputs(dir: &Path) {
     }
     manifest.complete = true;
     manifest.save(&candidates).unwrap();
-}
-
-fn run(args: &[&str]) -> String {
-    let output = wit(args);
-    assert!(output.status.success(), "wit {args:?}:\n{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn kept_keys(out: &Path) -> BTreeSet<String> {

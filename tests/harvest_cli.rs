@@ -11,6 +11,7 @@ use wit_contract::{
     pair_key, read_records, write_stage_folder, Candidate, CuratedPair, Manifest, Provenance, QueryEntry, QuerySource,
     Record,
 };
+use wit_tests::wit_stdout as run;
 use wit_tests::{run_python, warc_record, wit};
 
 /// Every pair the inputs hold, in input order: (input, page, url, text, kept by the English filter
@@ -198,12 +199,6 @@ fn expected() -> BTreeSet<(String, String, String)> {
         }
     }
     out
-}
-
-fn run(args: &[&str]) -> String {
-    let output = wit(args);
-    assert!(output.status.success(), "wit {args:?}:\n{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn read_back(out: &str) -> BTreeSet<(String, String, String)> {

@@ -6,13 +6,8 @@
 use std::path::Path;
 
 use wit_curate::{load_dictionary, AutomatonKind, MatchMode, Matcher, Scratch};
-use wit_tests::{wit, workspace_root};
-
-fn run(args: &[&str]) -> String {
-    let output = wit(args);
-    assert!(output.status.success(), "wit {args:?}:\n{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use wit_tests::wit_stdout as run;
+use wit_tests::workspace_root;
 
 fn s(p: &Path) -> String {
     p.display().to_string()

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use wit_contract::{pair_key, write_stage_folder, Candidate, Manifest, RecordKind};
+use wit_tests::wit_stdout as run;
 use wit_tests::{run_python, wit, workspace_binary, workspace_root};
 
 fn enwiki() -> PathBuf {
@@ -21,12 +22,6 @@ fn wordnet() -> PathBuf {
     let path = workspace_root().join("fixtures/wordnet");
     assert!(path.join("data.noun").exists(), "{} missing: run `make fixtures`", path.display());
     path
-}
-
-fn run(args: &[&str]) -> String {
-    let output = wit(args);
-    assert!(output.status.success(), "wit {args:?}:\n{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn stats(out: &Path) -> serde_json::Value {

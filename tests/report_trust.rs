@@ -9,13 +9,8 @@ use std::path::Path;
 
 use image::{DynamicImage, ImageFormat, RgbImage};
 use serde_json::Value;
-use wit_tests::{run_python, wit, workspace_root};
-
-fn run(args: &[&str]) -> String {
-    let output = wit(args);
-    assert!(output.status.success(), "wit {args:?}:\n{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use wit_tests::wit_stdout as run;
+use wit_tests::{run_python, workspace_root};
 
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

@@ -9,13 +9,8 @@ use std::path::Path;
 use serde_json::Value;
 use wit_contract::{pair_key, shard_file_name, Candidate, CuratedPair, Manifest, Provenance, RecordKind, ShardWriter};
 use wit_tests::loopback::{jpeg, png, LoopbackServer, Reply};
+use wit_tests::wit_stdout as run;
 use wit_tests::{run_python, warc_record, wit};
-
-fn run(args: &[&str]) -> String {
-    let output = wit(args);
-    assert!(output.status.success(), "wit {args:?}:\n{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// A WARC response record of an HTML page with `head` markup, extra HTTP headers and one image per
 /// caption.

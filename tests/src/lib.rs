@@ -59,6 +59,13 @@ pub fn wit(args: &[&str]) -> Output {
     Command::new(workspace_binary("wit")).args(args).output().expect("wit runs")
 }
 
+/// Runs `wit ARGS…`, asserting that it succeeds (its stderr in the message); its stdout.
+pub fn wit_stdout(args: &[&str]) -> String {
+    let output = wit(args);
+    assert!(output.status.success(), "wit {args:?}:\n{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// `KEY SIZE` lines (what the tests' Python store clients print) as sorted (key, size) pairs.
 pub fn parse_listing(printed: &str) -> Vec<(String, u64)> {
     let mut objects: Vec<(String, u64)> = printed
