@@ -211,6 +211,7 @@ impl Manifest {
         let mut json = serde_json::to_vec_pretty(self)
             .map_err(|e| ContractError::Manifest { path: path.clone(), problem: e.to_string() })?;
         json.push(b'\n');
+        remove_stale_manifest_temps(&path)?;
         write_file_atomically(&path, &json)
     }
 
@@ -328,9 +329,42 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
+/// Removes the temporary files an earlier save of the manifest at `path` left when its process was
+/// killed mid-write. A manifest has one writer at a time (the process that owns its folder), so any
+/// such file beside it is stale; a folder holding a manifest has few entries, so the look is cheap.
+fn remove_stale_manifest_temps(path: &Path) -> Result<()> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { return Ok(()) };
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(PathError::io(dir, e).into()),
+    };
+    let own = format!(".{name}.");
+    for entry in entries {
+        let entry = entry.at_path(dir)?;
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.starts_with(&own) && is_temp_file_name(&file) {
+            fs::remove_file(entry.path()).at_path(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_save_removes_what_a_killed_save_of_the_same_manifest_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join("._manifest.json.999999-0.tmp");
+        let other = dir.path().join(".shard-00001.parquet.999999-1.tmp");
+        fs::write(&stale, b"{").unwrap();
+        fs::write(&other, b"x").unwrap();
+        Manifest::new(RecordKind::Candidates, serde_json::json!({}), None).save(dir.path()).unwrap();
+        assert!(!stale.exists(), "the manifest's own temp file goes");
+        assert!(other.exists(), "another writer's temp file is not the manifest's to remove");
+    }
 
     #[test]
     fn stats_that_do_not_parse_name_the_manifest() {

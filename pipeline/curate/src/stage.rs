@@ -850,8 +850,6 @@ fn merge(
             return Ok(stats);
         }
     }
-    // The ranks are done: temporary files left in the folder by a killed merge can go.
-    clean_stale_temp_files(out)?;
     let counts_dir = out.join(COUNTS_DIR);
     let mut matched: Option<Vec<u64>> = None;
     let mut kept = vec![0u64; dictionary.len()];

@@ -449,9 +449,6 @@ pub(crate) fn merge(
         map.insert("bad_input_rows".into(), totals.bad_input_rows.into());
     }
     fs::create_dir_all(&failures_out).at_path(&failures_out)?;
-    // The ranks are done: temporary files left by a killed merge can go.
-    wit_contract::clean_stale_temp_files(out)?;
-    wit_contract::clean_stale_temp_files(&failures_out)?;
     failures.stats = stats.clone();
     failures.complete = true;
     failures.save(&failures_out)?;

@@ -383,8 +383,6 @@ pub(crate) fn merge(
     let mut stats = total(per_input);
     stats.deduplicated = true;
     fs::create_dir_all(out).at_path(out)?;
-    // The ranks are done: temporary files left in the folder by a killed merge can go.
-    wit_contract::clean_stale_temp_files(out)?;
     let mut manifest = Manifest::new(RecordKind::Candidates, base.clone(), None);
     listed.into_iter().for_each(|(_, s)| manifest.add_shard(s));
     manifest.stats = serde_json::to_value(&stats).unwrap_or_default();
