@@ -18,17 +18,14 @@
 //! queries), so it runs once; it reads 32 bytes per (text, head query) claim and holds one counter
 //! per query — never a row, never a set that grows with the pool.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use wit_ranks::shuffle::{pack, unpack};
+use wit_ranks::shuffle::{pack, unpack, BucketWriter};
 use wit_ranks::sort::{write_records, SortRecord};
 use wit_ranks::{Entry, ExternalSorter, RankOf, Sorted};
 
 use crate::error::{CurateError, Result};
-use wit_contract::{AtPath, PathError};
 
 pub const STEP_ORDER: &str = "curate-order";
 pub const STEP_STRICT: &str = "curate-strict";
@@ -134,15 +131,8 @@ pub fn run_greedy(out: &Path, world_size: usize, num_queries: usize, cap: u64) -
             });
         }
     }
-    let mut writers = Vec::with_capacity(world_size);
-    let mut temps = Vec::with_capacity(world_size);
-    for rank in 0..world_size {
-        let path = kept_path(out, RankOf::new(rank, world_size));
-        let temp = path.with_extension("bin.tmp");
-        let file = File::create(&temp).at_path(&temp)?;
-        writers.push(BufWriter::with_capacity(64 << 10, file));
-        temps.push((temp, path));
-    }
+    let kept_paths = (0..world_size).map(|rank| kept_path(out, RankOf::new(rank, world_size))).collect();
+    let mut writer = BucketWriter::create(kept_paths).map_err(ranks_error)?;
     let mut kept_per_query = vec![0u64; num_queries];
     let mut stats = StrictStats::default();
     let mut group: Vec<Claim> = Vec::new();
@@ -153,8 +143,7 @@ pub fn run_greedy(out: &Path, world_size: usize, num_queries: usize, cap: u64) -
         if fits {
             group.iter().for_each(|c| kept_per_query[c.query as usize] += 1);
             let owner = unpack(first.pos).0 as usize % world_size;
-            let (temp, _) = &temps[owner];
-            writers[owner].write_all(&Entry { hash: first.pos, at: 0 }.to_bytes()).at_path(temp)?;
+            writer.write(owner, &Entry { hash: first.pos, at: 0 }).map_err(ranks_error)?;
             stats.kept += 1;
         }
         group.clear();
@@ -176,11 +165,7 @@ pub fn run_greedy(out: &Path, world_size: usize, num_queries: usize, cap: u64) -
     }
     decide(&mut group, &mut stats)?;
     stats.bytes_read = stats.claims * (Claim::WORDS * 8) as u64;
-    for (writer, (temp, path)) in writers.into_iter().zip(temps) {
-        let file = writer.into_inner().map_err(|e| PathError::io(&temp, e.into_error()))?;
-        file.sync_all().at_path(&temp)?;
-        std::fs::rename(&temp, &path).at_path(&path)?;
-    }
+    writer.finish().map_err(ranks_error)?;
     Ok(stats)
 }
 

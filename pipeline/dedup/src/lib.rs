@@ -43,8 +43,8 @@ use serde::{Deserialize, Serialize};
 use wit_contract::schema::col;
 use wit_contract::{Manifest, ReadOptions, RecordKind, ShardReader};
 use wit_imaging::phash::{distance, mirrored};
-use wit_ranks::shuffle::{bucket_of, pack, unpack};
-use wit_ranks::sort::{read_records, write_records};
+use wit_ranks::shuffle::{bucket_of, pack, unpack, BucketWriter};
+use wit_ranks::sort::read_records;
 use wit_ranks::{ExternalSorter, RankOf, SortRecord};
 
 pub use bands::{BandIndex, Bands, Match};
@@ -235,29 +235,7 @@ fn hash_columns() -> Vec<String> {
 
 fn send(config: &DedupConfig, search: &Search, me: RankOf, stats: &mut DedupStats) -> Result<()> {
     let (_, shards) = input_shards(&config.corpus, me)?;
-    let mut buckets: Vec<Vec<BandRecord>> = vec![Vec::new(); me.world_size];
-    let mut files: Vec<std::io::BufWriter<std::fs::File>> = Vec::new();
-    let mut paths = Vec::new();
-    for bucket in 0..me.world_size {
-        let path = me.bucket_file(&config.out, bucket);
-        let dir = path.parent().expect("bucket files live in a folder");
-        std::fs::create_dir_all(dir).map_err(|e| DedupError::io(dir, e))?;
-        let temp = path.with_extension("bin.tmp");
-        files.push(std::io::BufWriter::new(std::fs::File::create(&temp).map_err(|e| DedupError::io(&temp, e))?));
-        paths.push((temp, path));
-    }
-    let mut flush = |buckets: &mut Vec<Vec<BandRecord>>| -> Result<()> {
-        use std::io::Write;
-        let mut bytes = Vec::new();
-        for (b, records) in buckets.iter_mut().enumerate() {
-            bytes.clear();
-            for r in records.drain(..) {
-                r.write_words(&mut bytes);
-            }
-            files[b].write_all(&bytes).map_err(|e| DedupError::io(&paths[b].0, e))?;
-        }
-        Ok(())
-    };
+    let mut buckets = BucketWriter::create((0..me.world_size).map(|b| me.bucket_file(&config.out, b)).collect())?;
     for (index, path) in shards {
         if index >= 1 << 31 {
             return Err(DedupError::input(&path, "more than 2^31 shards"));
@@ -288,19 +266,13 @@ fn send(config: &DedupConfig, search: &Search, me: RankOf, stats: &mut DedupStat
                 for &(view, at) in &views[..if config.mirror { 2 } else { 1 }] {
                     search.group_keys(view, |group| {
                         let bucket = bucket_of(xxhash_rust::xxh3::xxh3_64(&group.to_le_bytes()), me.world_size);
-                        buckets[bucket].push(BandRecord { group, order, key, at, hash: view });
-                    });
+                        buckets.write(bucket, &BandRecord { group, order, key, at, hash: view })
+                    })?;
                 }
             }
-            flush(&mut buckets)?;
         }
     }
-    for (file, (temp, path)) in files.into_iter().zip(paths) {
-        let file = file.into_inner().map_err(|e| DedupError::io(&temp, e.into_error()))?;
-        file.sync_all().map_err(|e| DedupError::io(&temp, e))?;
-        std::fs::rename(&temp, &path).map_err(|e| DedupError::io(&path, e))?;
-    }
-    Ok(())
+    Ok(buckets.finish()?)
 }
 
 fn pairs(config: &DedupConfig, search: &Search, me: RankOf, stats: &mut DedupStats) -> Result<()> {
@@ -314,10 +286,10 @@ fn pairs(config: &DedupConfig, search: &Search, me: RankOf, stats: &mut DedupSta
         sorter.push_file(&path)?;
     }
     stats.band_records += sorter.entries;
-    let mut outgoing: Vec<Vec<DropRecord>> = vec![Vec::new(); me.world_size];
+    let mut outgoing = BucketWriter::create((0..me.world_size).map(|r| me.drops_file(&config.out, r)).collect())?;
     let mut group: Vec<BandRecord> = Vec::new();
-    let mut compare = |group: &mut Vec<BandRecord>, outgoing: &mut Vec<Vec<DropRecord>>| {
-        let Some(first) = group.first() else { return };
+    let mut compare = |group: &mut Vec<BandRecord>, outgoing: &mut BucketWriter| -> Result<()> {
+        let Some(first) = group.first() else { return Ok(()) };
         let group_key = first.group;
         for i in 0..group.len() {
             let a = group[i];
@@ -340,28 +312,27 @@ fn pairs(config: &DedupConfig, search: &Search, me: RankOf, stats: &mut DedupSta
                 stats.mirrored_pairs += (a_mirror != b_mirror) as u64;
                 let (loser, winner) = (b.at & !MIRROR_VIEW, a);
                 let owner = unpack(loser).0 as usize % me.world_size;
-                outgoing[owner].push(DropRecord {
+                let drop = DropRecord {
                     at: loser,
                     how: (d as u64) << 1 | (a_mirror != b_mirror) as u64,
                     winner_key: winner.key,
                     winner_at: winner.at & !MIRROR_VIEW,
-                });
+                };
+                outgoing.write(owner, &drop)?;
             }
         }
         group.clear();
+        Ok(())
     };
     for record in sorter.finish()? {
         let record = record?;
         if group.first().is_some_and(|g| g.group != record.group) {
-            compare(&mut group, &mut outgoing);
+            compare(&mut group, &mut outgoing)?;
         }
         group.push(record);
     }
-    compare(&mut group, &mut outgoing);
-    for (rank, drops) in outgoing.into_iter().enumerate() {
-        write_records(&me.drops_file(&config.out, rank), drops)?;
-    }
-    Ok(())
+    compare(&mut group, &mut outgoing)?;
+    Ok(outgoing.finish()?)
 }
 
 /// The side table's columns: the dropped row and the row it lost to.

@@ -69,18 +69,19 @@ impl Search {
         }
     }
 
-    /// Calls `emit` with the group key of every group `hash` joins: the band number in the top
-    /// byte (when there are several bands), the group value below.
-    pub fn group_keys(&self, hash: u64, mut emit: impl FnMut(u64)) {
+    /// Calls `emit` with the group key of every group `hash` joins (the band number in the top
+    /// byte when there are several bands, the group value below); stops at its first error.
+    pub fn group_keys<E>(&self, hash: u64, mut emit: impl FnMut(u64) -> Result<(), E>) -> Result<(), E> {
         for band in 0..self.bands.len() {
             let value = self.bands.value(band, hash);
-            emit(self.key(band, value));
+            emit(self.key(band, value))?;
             if self.radius == 1 {
                 for bit in 0..self.bands.width(band) {
-                    emit(self.key(band, value ^ (1 << bit)));
+                    emit(self.key(band, value ^ (1 << bit)))?;
                 }
             }
         }
+        Ok(())
     }
 
     /// Whether the pair `a`, `b` (already known to be within the threshold) is reported in the
@@ -163,7 +164,11 @@ mod tests {
                 let search = Search::choose(choice, threshold, 0, false).unwrap();
                 let mut groups: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
                 for (i, &h) in hashes.iter().enumerate() {
-                    search.group_keys(h, |key| groups.entry(key).or_default().push(i));
+                    let joined = search.group_keys(h, |key| {
+                        groups.entry(key).or_default().push(i);
+                        Ok::<_, ()>(())
+                    });
+                    assert!(joined.is_ok());
                 }
                 let mut found = Vec::new();
                 for (&key, rows) in &groups {

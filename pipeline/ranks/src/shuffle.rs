@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::names::{bucket_dir, drops_dir, RankOf};
-use crate::sort::{read_entries, Entry, ExternalSorter, Sorted};
+use crate::sort::{read_entries, Entry, ExternalSorter, SortRecord, Sorted};
 use wit_contract::{AtPath, PathError};
 
 /// A row's location: `major` (an input or rank/shard number) then `minor` (a row), packed into the
@@ -52,15 +52,20 @@ pub struct ShuffleStats {
     pub spilled_bytes: u64,
 }
 
-/// Bucket files of one rank being written; renamed into place by [`BucketWriter::finish`].
-struct BucketWriter {
+/// Files a step writes one stream of records into per destination rank (bucket files, drop lists),
+/// each through a small buffer, so that what a step sends never has to fit in memory; renamed into
+/// place by [`BucketWriter::finish`] (a killed step leaves only temporary files).
+pub struct BucketWriter {
     paths: Vec<PathBuf>,
     temps: Vec<PathBuf>,
     writers: Vec<BufWriter<File>>,
+    /// One record's bytes.
+    scratch: Vec<u8>,
 }
 
 impl BucketWriter {
-    fn create(paths: Vec<PathBuf>) -> Result<Self> {
+    /// One file per path (its folder created), written from empty.
+    pub fn create(paths: Vec<PathBuf>) -> Result<Self> {
         let mut temps = Vec::with_capacity(paths.len());
         let mut writers = Vec::with_capacity(paths.len());
         for path in &paths {
@@ -72,14 +77,18 @@ impl BucketWriter {
             writers.push(BufWriter::with_capacity(64 << 10, file));
             temps.push(temp);
         }
-        Ok(BucketWriter { paths, temps, writers })
+        Ok(BucketWriter { paths, temps, writers, scratch: Vec::new() })
     }
 
-    fn write(&mut self, to: usize, entry: Entry) -> Result<()> {
-        Ok(self.writers[to].write_all(&entry.to_bytes()).at_path(&self.temps[to])?)
+    /// Appends `record` to file `to` (as [`crate::sort::read_records`] reads it back).
+    pub fn write<R: SortRecord>(&mut self, to: usize, record: &R) -> Result<()> {
+        self.scratch.clear();
+        record.write_words(&mut self.scratch);
+        Ok(self.writers[to].write_all(&self.scratch).at_path(&self.temps[to])?)
     }
 
-    fn finish(self) -> Result<()> {
+    /// Flushes, syncs and renames every file into place.
+    pub fn finish(self) -> Result<()> {
         for ((writer, temp), path) in self.writers.into_iter().zip(&self.temps).zip(&self.paths) {
             let file = writer.into_inner().map_err(|e| PathError::io(temp, e.into_error()))?;
             file.sync_all().at_path(temp)?;
@@ -96,7 +105,7 @@ pub fn send_to_buckets(out: &Path, me: RankOf, entries: impl IntoIterator<Item =
     let mut writer = BucketWriter::create((0..buckets).map(|b| me.bucket_file(out, b)).collect())?;
     let mut stats = ShuffleStats::default();
     for entry in entries {
-        writer.write(bucket_of(entry.hash, buckets), entry)?;
+        writer.write(bucket_of(entry.hash, buckets), &entry)?;
         stats.entries += 1;
     }
     writer.finish()?;
@@ -144,7 +153,7 @@ pub fn find_duplicates(
                 if to >= bucket.world_size {
                     return Err(PathError::input(&dir, format!("location {:#x} belongs to rank {to}", entry.at)).into());
                 }
-                writer.write(to, Entry { hash: entry.at, at: winner.at })?;
+                writer.write(to, &Entry { hash: entry.at, at: winner.at })?;
                 stats.duplicates += 1;
             }
             _ => current = Some(entry),
