@@ -32,6 +32,7 @@
 
 pub mod crawl;
 pub mod error;
+pub mod gzip;
 pub mod html;
 pub mod http;
 pub mod lang;

@@ -10,13 +10,13 @@
 //! reading resumes at the next line starting with `WARC/`; a read error (corrupt gzip, I/O) is an
 //! error naming the file and both offsets, after which the reader stops.
 
-use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::error::HarvestError;
+use crate::gzip::{GzipMembers, MemberStarts};
 use wit_contract::AtPath;
 
 /// One WARC record: its offset, version, named fields and content block.
@@ -83,119 +83,6 @@ impl Default for WarcLimits {
     }
 }
 
-/// Where gzip members start: (offset in the decompressed stream, offset in the file), oldest
-/// first, for the members the decompressor has reached and the reader has not yet passed.
-type MemberStarts = Arc<Mutex<VecDeque<(u64, u64)>>>;
-
-/// A buffered file that counts the bytes consumed from it.
-struct Consumed<R> {
-    inner: R,
-    consumed: u64,
-}
-
-impl<R: BufRead> Read for Consumed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.consumed += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for Consumed<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-
-    fn consume(&mut self, amt: usize) {
-        self.consumed += amt as u64;
-        self.inner.consume(amt);
-    }
-}
-
-/// The compressed input, lendable: [`GzipMembers`] keeps one gzip decoder for the whole file (its
-/// window and tables allocated once, not once per member: Common Crawl files hold a member per
-/// record) and restarts it at each member by swapping the input out and back in.
-struct Lent<R>(Option<R>);
-
-impl<R: Read> Read for Lent<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.0 {
-            Some(input) => input.read(buf),
-            None => Ok(0),
-        }
-    }
-}
-
-impl<R: BufRead> BufRead for Lent<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        match &mut self.0 {
-            Some(input) => input.fill_buf(),
-            None => Ok(&[]),
-        }
-    }
-
-    fn consume(&mut self, amt: usize) {
-        if let Some(input) = &mut self.0 {
-            input.consume(amt);
-        }
-    }
-}
-
-/// Decompresses a multi-member gzip file member by member (what `MultiGzDecoder` does), noting
-/// where each member starts in the file and in the decompressed stream. The gzip decoder reads its
-/// input through `BufRead` and consumes exactly one member, so the count is exact.
-struct GzipMembers<R> {
-    decoder: flate2::bufread::GzDecoder<Lent<Consumed<R>>>,
-    /// Whether the decoder is inside a member (false before one and at the end of the file).
-    in_member: bool,
-    produced: u64,
-    starts: MemberStarts,
-    /// Compressed bytes consumed so far (for error messages).
-    compressed: Arc<AtomicU64>,
-}
-
-impl<R: BufRead> GzipMembers<R> {
-    fn new(input: R, starts: MemberStarts, compressed: Arc<AtomicU64>) -> Self {
-        // `new` parses a header at once: given no input, then handed the file by `reset`.
-        let mut decoder = flate2::bufread::GzDecoder::new(Lent(None));
-        decoder.reset(Lent(Some(Consumed { inner: input, consumed: 0 })));
-        GzipMembers { decoder, in_member: false, produced: 0, starts, compressed }
-    }
-
-    fn consumed(&self) -> u64 {
-        self.decoder.get_ref().0.as_ref().map_or(0, |input| input.consumed)
-    }
-}
-
-impl<R: BufRead> Read for GzipMembers<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            if !self.in_member {
-                if self.decoder.get_mut().fill_buf()?.is_empty() {
-                    return Ok(0);
-                }
-                let start = (self.produced, self.consumed());
-                self.starts.lock().unwrap_or_else(|p| p.into_inner()).push_back(start);
-                let input = self.decoder.reset(Lent(None));
-                self.decoder.reset(input);
-                self.in_member = true;
-            }
-            let read = self.decoder.read(buf);
-            self.compressed.store(self.consumed(), Ordering::Relaxed);
-            match read? {
-                0 => self.in_member = false,
-                n => {
-                    self.produced += n as u64;
-                    return Ok(n);
-                }
-            }
-        }
-    }
-}
-
 /// Reads the WARC records of one file or stream.
 pub struct WarcReader {
     path: PathBuf,
@@ -216,11 +103,9 @@ impl WarcReader {
         let mut file = io::BufReader::with_capacity(1 << 16, file);
         let magic = file.fill_buf().at_path(path)?;
         if magic.starts_with(&[0x1f, 0x8b]) {
-            let count = Arc::new(AtomicU64::new(0));
-            let starts = MemberStarts::default();
-            let decoder = GzipMembers::new(file, Arc::clone(&starts), Arc::clone(&count));
-            let input = Box::new(io::BufReader::with_capacity(1 << 16, decoder));
-            let mut reader = Self::with_input(path, input, Some(count), limits);
+            let decoder = GzipMembers::new(file).at_path(path)?;
+            let (count, starts) = (decoder.compressed_counter(), decoder.member_starts());
+            let mut reader = Self::with_input(path, Box::new(decoder), Some(count), limits);
             reader.member_starts = Some(starts);
             Ok(reader)
         } else {
