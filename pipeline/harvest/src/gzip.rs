@@ -23,12 +23,21 @@ use libdeflate_sys as ffi;
 pub const MAX_WINDOW: usize = 4 << 20;
 /// Largest member decoded whole: a member inflating to more than this is streamed.
 pub const MAX_MEMBER: usize = 16 << 20;
-/// First window size; it grows (doubling) only for members that do not fit.
-const FIRST_WINDOW: usize = 1 << 20;
-/// First output buffer; it grows (doubling) to the largest member seen, up to [`MAX_MEMBER`].
-const FIRST_OUTPUT: usize = 256 << 10;
 /// Output chunk of the streaming path.
 const STREAM_CHUNK: usize = 64 << 10;
+
+/// Buffer sizes of [`GzipMembers`]: both buffers start small and double as members need, up to
+/// their limits.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    first_window: usize,
+    max_window: usize,
+    first_output: usize,
+    max_member: usize,
+}
+
+const SIZES: Sizes =
+    Sizes { first_window: 1 << 20, max_window: MAX_WINDOW, first_output: 256 << 10, max_member: MAX_MEMBER };
 
 /// Why a whole-member decode failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +109,7 @@ struct Window<R> {
     start: u64,
     /// The input has no more bytes.
     eof: bool,
+    max: usize,
 }
 
 impl<R: Read> Window<R> {
@@ -136,10 +146,10 @@ impl<R: Read> Window<R> {
             return Ok(false);
         }
         if self.pos == 0 && self.len == self.bytes.len() {
-            if self.bytes.len() >= MAX_WINDOW {
+            if self.bytes.len() >= self.max {
                 return Ok(false);
             }
-            self.bytes.resize((self.bytes.len() * 2).min(MAX_WINDOW), 0);
+            self.bytes.resize((self.bytes.len() * 2).min(self.max), 0);
         }
         self.refill()?;
         Ok(true)
@@ -190,12 +200,20 @@ pub struct GzipMembers<R> {
     starts: MemberStarts,
     /// Compressed bytes consumed so far (for error messages).
     compressed: Arc<AtomicU64>,
+    sizes: Sizes,
+    /// Members that went through the streaming decoder.
+    streamed: u64,
 }
 
 impl<R: Read> GzipMembers<R> {
     pub fn new(input: R) -> io::Result<Self> {
+        Self::with_sizes(input, SIZES)
+    }
+
+    fn with_sizes(input: R, sizes: Sizes) -> io::Result<Self> {
+        let bytes = vec![0; sizes.first_window];
         Ok(GzipMembers {
-            window: Some(Window { input, bytes: vec![0; FIRST_WINDOW], pos: 0, len: 0, start: 0, eof: false }),
+            window: Some(Window { input, bytes, pos: 0, len: 0, start: 0, eof: false, max: sizes.max_window }),
             streaming: None,
             streaming_from: 0,
             inflater: Inflater::new()?,
@@ -205,6 +223,8 @@ impl<R: Read> GzipMembers<R> {
             produced: 0,
             starts: MemberStarts::default(),
             compressed: Arc::default(),
+            sizes,
+            streamed: 0,
         })
     }
 
@@ -216,6 +236,11 @@ impl<R: Read> GzipMembers<R> {
     /// Compressed bytes consumed so far, shared.
     pub fn compressed_counter(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.compressed)
+    }
+
+    /// Members that were too large to decode whole, or damaged, and went through flate2.
+    pub fn streamed_members(&self) -> u64 {
+        self.streamed
     }
 
     /// Fills `out` with the next decompressed bytes: the next member whole, or a chunk of the
@@ -238,7 +263,7 @@ impl<R: Read> GzipMembers<R> {
             self.starts.lock().unwrap_or_else(|p| p.into_inner()).push_back((self.produced, start));
             self.compressed.store(start, Ordering::Relaxed);
             if self.out.is_empty() {
-                self.out.resize(FIRST_OUTPUT, 0);
+                self.out.resize(self.sizes.first_output, 0);
             }
             loop {
                 let window = self.window.as_mut().expect("not streaming");
@@ -249,8 +274,8 @@ impl<R: Read> GzipMembers<R> {
                         self.compressed.store(window.offset(), Ordering::Relaxed);
                         break;
                     }
-                    Err(MemberError::OutputFull) if self.out.len() < MAX_MEMBER => {
-                        let grown = (self.out.len() * 2).min(MAX_MEMBER);
+                    Err(MemberError::OutputFull) if self.out.len() < self.sizes.max_member => {
+                        let grown = (self.out.len() * 2).min(self.sizes.max_member);
                         self.out.resize(grown, 0);
                     }
                     Err(MemberError::BadData) if window.extend()? => {}
@@ -259,6 +284,7 @@ impl<R: Read> GzipMembers<R> {
                         // it (and names what is wrong).
                         let window = self.window.take().expect("not streaming");
                         self.streaming_from = start;
+                        self.streamed += 1;
                         self.streaming = Some(flate2::bufread::GzDecoder::new(window));
                         break;
                     }
@@ -321,5 +347,127 @@ impl<R: Read> BufRead for GzipMembers<R> {
 
     fn consume(&mut self, amt: usize) {
         self.out_pos = (self.out_pos + amt).min(self.out_len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Text of `len` bytes; `noisy` makes it incompressible.
+    fn text(len: usize, seed: u64, noisy: bool) -> Vec<u8> {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                if noisy {
+                    state as u8
+                } else {
+                    b"the quick brown fox jumps over the lazy dog "[(i + (state % 3) as usize) % 44]
+                }
+            })
+            .collect()
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    }
+
+    /// A multi-member file: (file, member starts in the file, each member's text).
+    fn file(members: &[Vec<u8>]) -> (Vec<u8>, Vec<u64>, Vec<&[u8]>) {
+        let mut bytes = Vec::new();
+        let mut starts = Vec::new();
+        for member in members {
+            starts.push(bytes.len() as u64);
+            bytes.extend(gz(member));
+        }
+        (bytes, starts, members.iter().map(Vec::as_slice).collect())
+    }
+
+    /// Small buffers, so members cross the window, grow both buffers and overflow both limits.
+    const SMALL: Sizes = Sizes { first_window: 64, max_window: 4096, first_output: 16, max_member: 64 << 10 };
+
+    fn decode(bytes: &[u8], sizes: Sizes) -> (io::Result<Vec<u8>>, Vec<(u64, u64)>, u64) {
+        let mut members = GzipMembers::with_sizes(bytes, sizes).unwrap();
+        let mut out = Vec::new();
+        let result = members.read_to_end(&mut out).map(|_| out);
+        let starts = members.member_starts().lock().unwrap().iter().copied().collect();
+        (result, starts, members.streamed_members())
+    }
+
+    #[test]
+    fn members_decode_whole_or_streamed_with_their_exact_starts() {
+        let members = vec![
+            text(300, 1, false),
+            Vec::new(),
+            text(5000, 2, false),
+            text(200_000, 3, false), // inflates past SMALL's max_member
+            text(20_000, 4, true),   // compressed, longer than SMALL's max_window
+            text(1, 5, false),
+            text(70_000, 6, false),
+        ];
+        let (bytes, file_starts, texts) = file(&members);
+        let want: Vec<u8> = texts.concat();
+        let mut produced = 0u64;
+        let want_starts: Vec<(u64, u64)> = texts
+            .iter()
+            .zip(&file_starts)
+            .map(|(t, &at)| {
+                produced += t.len() as u64;
+                (produced - t.len() as u64, at)
+            })
+            .collect();
+        for (sizes, want_streamed) in [(SIZES, 0), (SMALL, 3)] {
+            let (out, starts, streamed) = decode(&bytes, sizes);
+            assert!(out.unwrap() == want, "{sizes:?}");
+            assert_eq!(starts, want_starts, "{sizes:?}");
+            assert_eq!(streamed, want_streamed, "{sizes:?}");
+            // Reading through std's MultiGzDecoder agrees.
+            let mut reference = Vec::new();
+            flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_end(&mut reference).unwrap();
+            assert!(reference == want);
+        }
+    }
+
+    #[test]
+    fn truncated_or_damaged_files_are_errors_naming_the_member_never_panics_or_wrong_bytes() {
+        let members = vec![text(200, 7, false), text(900, 8, true), text(400, 9, false)];
+        let (bytes, file_starts, texts) = file(&members);
+        let member_of = |at: usize| file_starts.iter().rposition(|&s| s as usize <= at).unwrap();
+        let ends: Vec<usize> = file_starts.iter().skip(1).map(|&s| s as usize).chain([bytes.len()]).collect();
+        for sizes in [SIZES, SMALL] {
+            for cut in 0..bytes.len() {
+                let (out, _, _) = decode(&bytes[..cut], sizes);
+                match out {
+                    Ok(out) => {
+                        let whole = ends.iter().filter(|&&end| end <= cut).count();
+                        assert!(cut == 0 || ends.contains(&cut), "cut at {cut} read as complete");
+                        assert!(out == texts[..whole].concat(), "cut at {cut}");
+                    }
+                    Err(e) => {
+                        let named = format!("gzip member starting at compressed byte {}", file_starts[member_of(cut)]);
+                        assert!(e.to_string().contains(&named), "cut at {cut}: {e}");
+                    }
+                }
+            }
+            for at in 0..bytes.len() {
+                let mut damaged = bytes.clone();
+                damaged[at] ^= 0x55;
+                let (out, _, _) = decode(&damaged, sizes);
+                match out {
+                    // Header fields that do not touch the data (MTIME, XFL, OS).
+                    Ok(out) => assert!(out == texts.concat(), "damage at {at} gave other bytes"),
+                    Err(e) => {
+                        let named = format!("gzip member starting at compressed byte {}", file_starts[member_of(at)]);
+                        assert!(e.to_string().contains(&named), "damage at {at}: {e}");
+                    }
+                }
+            }
+        }
     }
 }
