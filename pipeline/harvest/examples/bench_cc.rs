@@ -14,8 +14,10 @@
 //!
 //! `bench_cc wit FILE OUT_DIR` harvests FILE on one thread (every language kept, as cc2dataset keeps
 //! all) and prints JSON (seconds, thread CPU seconds, pairs, stats) and writes `OUT_DIR/pairs.tsv`;
-//! `bench_cc gunzip FILE` times a bare gzip decode of FILE; `bench_cc json FILE` a decode plus a
-//! bare `serde_json::Value` parse of every WAT record's JSON (the floors).
+//! `bench_cc gunzip FILE` times a bare gzip decode of FILE (flate2 with zlib-rs, streaming);
+//! `bench_cc gunzip-libdeflate FILE` the same with libdeflate, member by member from memory into a
+//! reused buffer (the decoder wit's harvest uses); `bench_cc json FILE` a decode plus a bare
+//! `serde_json::Value` parse of every WAT record's JSON (the floors).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -387,6 +389,28 @@ fn run_gunzip(file: &Path) -> io::Result<()> {
     Ok(())
 }
 
+fn run_gunzip_libdeflate(file: &Path) -> io::Result<()> {
+    use wit_harvest::gzip::{Inflater, MemberError};
+    let bytes = fs::read(file)?;
+    let t = Instant::now();
+    let mut inflater = Inflater::new()?;
+    let (mut out, mut at, mut n, mut members) = (vec![0u8; 1 << 20], 0usize, 0u64, 0u64);
+    while at < bytes.len() {
+        match inflater.gzip_member(&bytes[at..], &mut out) {
+            Ok((used, written)) => {
+                (at, n, members) = (at + used, n + written as u64, members + 1);
+            }
+            Err(MemberError::OutputFull) => out.resize(out.len() * 2, 0),
+            Err(MemberError::BadData) => return Err(io::Error::other(format!("bad gzip member at byte {at}"))),
+        }
+    }
+    println!(
+        "{}",
+        json!({"seconds": t.elapsed().as_secs_f64(), "bytes": bytes.len(), "decompressed": n, "members": members})
+    );
+    Ok(())
+}
+
 fn run_json(file: &Path) -> io::Result<()> {
     let t = Instant::now();
     let (mut records, mut parsed) = (0usize, 0usize);
@@ -414,10 +438,11 @@ fn main() -> io::Result<()> {
         }
         (Some("wit"), Some(file), Some(out)) => run_wit(&file, &out),
         (Some("gunzip"), Some(file), _) => run_gunzip(&file),
+        (Some("gunzip-libdeflate"), Some(file), _) => run_gunzip_libdeflate(&file),
         (Some("json"), Some(file), _) => run_json(&file),
         _ => {
             eprintln!(
-                "usage: bench_cc gen PAGES_DIR OUT_DIR [PAGES] [SEED] | wit FILE OUT_DIR | gunzip FILE | json FILE"
+                "usage: bench_cc gen PAGES_DIR OUT_DIR [PAGES] [SEED] | wit FILE OUT_DIR | gunzip FILE | gunzip-libdeflate FILE | json FILE"
             );
             std::process::exit(2)
         }
