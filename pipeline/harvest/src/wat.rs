@@ -22,6 +22,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::html::{resolve_http, ImageText, TextOrigin};
+use crate::opt_out::TDM_RESERVATION;
 
 /// What one WAT record yields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -134,8 +135,8 @@ struct PayloadMetadata<'a> {
 #[derive(Debug, Deserialize)]
 struct HttpResponseMetadata<'a> {
     /// Kept loose: one odd header value must not cost the record.
-    #[serde(rename = "Headers", default)]
-    headers: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(rename = "Headers", default, borrow, deserialize_with = "header_fields")]
+    headers: Option<Fields<'a>>,
     #[serde(rename = "HTML-Metadata", default, borrow)]
     html: Option<HtmlMetadata<'a>>,
 }
@@ -152,38 +153,236 @@ struct HtmlMetadata<'a> {
 struct Head<'a> {
     #[serde(rename = "Base", default, borrow)]
     base: Option<OneOrMany<'a>>,
-    #[serde(rename = "Metas", default)]
-    metas: Option<serde_json::Value>,
+    /// Kept loose: anything but a list of objects holds no meta.
+    #[serde(rename = "Metas", default, borrow)]
+    metas: Metas<'a>,
 }
 
-/// A string, or the first string of a list.
-fn first_string(value: &serde_json::Value) -> Option<&str> {
+/// The `visit_*` methods of the JSON scalars (null, bools, numbers; with `str`, strings too), each
+/// giving `$value`: for the loose readers below, which accept any JSON where they expect one shape.
+macro_rules! scalars_give {
+    ($value:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+    ($value:expr, str) => {
+        scalars_give!($value);
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
+/// A header or meta value, kept loose (any JSON is accepted): a string, a list (its string items;
+/// None for the others), or anything else. Borrowed from the record where it holds no escapes.
+#[derive(Debug)]
+enum Loose<'a> {
+    Str(Cow<'a, str>),
+    List(Vec<Option<Cow<'a, str>>>),
+    Other,
+}
+
+/// Reads any JSON value as a [`Loose`]; `item` reads a list item (strings kept, the rest skipped).
+struct LooseVisitor<'a> {
+    item: bool,
+    borrowed: PhantomData<&'a ()>,
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
+    type Value = Loose<'a>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Owned(v)))
+    }
+    scalars_give!(Loose::Other);
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        if self.item {
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+            return Ok(Loose::Other);
+        }
+        let mut items = Vec::new();
+        while let Some(LooseItem(item)) = seq.next_element()? {
+            items.push(match item {
+                Loose::Str(s) => Some(s),
+                _ => None,
+            });
+        }
+        Ok(Loose::List(items))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LooseVisitor { item: false, borrowed: PhantomData })
+    }
+}
+
+/// A list item of a [`Loose`] value.
+struct LooseItem<'a>(Loose<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for LooseItem<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LooseVisitor { item: true, borrowed: PhantomData }).map(LooseItem)
+    }
+}
+
+/// The fields of a JSON object that a reader needs (the others skipped unread), in the order and
+/// with repeated names resolved as `serde_json::Map` has them: sorted by name, the last of a
+/// repeated name kept. Anything but an object reads as none.
+#[derive(Debug, Default)]
+struct Fields<'a>(Vec<(Cow<'a, str>, Loose<'a>)>);
+
+impl<'a> Fields<'a> {
+    /// The first field whose name `matches`, in name order.
+    fn find(&self, matches: impl Fn(&str) -> bool) -> Option<&Loose<'a>> {
+        self.0.iter().find(|(name, _)| matches(name)).map(|(_, value)| value)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &Loose<'a>)> {
+        self.0.iter().map(|(name, value)| (name.as_ref(), value))
+    }
+}
+
+/// Reads a JSON value as [`Fields`] keeping the names `keep` accepts (None for a non-object).
+struct FieldsVisitor<'a> {
+    keep: fn(&str) -> bool,
+    borrowed: PhantomData<&'a ()>,
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for FieldsVisitor<'a> {
+    type Value = Option<Fields<'a>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields: Vec<(Cow<'a, str>, Loose<'a>)> = Vec::new();
+        while let Some(JsonStr(name)) = map.next_key()? {
+            let name = name.unwrap_or_default();
+            if (self.keep)(&name) {
+                fields.push((name, map.next_value()?));
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+            }
+        }
+        // Stable: a repeated name's values stay in order, and the last is kept.
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut kept: Vec<(Cow<'a, str>, Loose<'a>)> = Vec::with_capacity(fields.len());
+        for field in fields {
+            if kept.last().is_some_and(|last| last.0 == field.0) {
+                kept.pop();
+            }
+            kept.push(field);
+        }
+        Ok(Some(Fields(kept)))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    scalars_give!(None, str);
+}
+
+/// The HTTP headers a WAT page is read for: `Content-Language` and `tdm-reservation` (any case).
+fn header_fields<'de: 'a, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Fields<'a>>, D::Error> {
+    let keep: fn(&str) -> bool =
+        |name| name.eq_ignore_ascii_case("content-language") || name.eq_ignore_ascii_case(TDM_RESERVATION);
+    deserializer.deserialize_any(FieldsVisitor { keep, borrowed: PhantomData })
+}
+
+/// `Head → Metas`: the objects of a list (their `name`, `content` and `http-equiv` fields, any
+/// case); anything else holds none.
+#[derive(Debug, Default)]
+struct Metas<'a>(Vec<Fields<'a>>);
+
+/// One `Metas` item.
+struct Meta<'a>(Option<Fields<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let keep: fn(&str) -> bool =
+            |name| ["name", "content", "http-equiv"].iter().any(|wanted| name.eq_ignore_ascii_case(wanted));
+        deserializer.deserialize_any(FieldsVisitor { keep, borrowed: PhantomData }).map(Meta)
+    }
+}
+
+struct MetasVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for MetasVisitor<'a> {
+    type Value = Metas<'a>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut metas = Vec::new();
+        while let Some(Meta(meta)) = seq.next_element()? {
+            metas.extend(meta);
+        }
+        Ok(Metas(metas))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+        Ok(Metas::default())
+    }
+    scalars_give!(Metas::default(), str);
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Metas<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MetasVisitor(PhantomData))
+    }
+}
+
+/// A string, or the first item of a list if it is a string.
+fn first_string<'s>(value: &'s Loose<'_>) -> Option<&'s str> {
     match value {
-        serde_json::Value::String(s) => Some(s),
-        serde_json::Value::Array(items) => items.first().and_then(|v| v.as_str()),
-        _ => None,
+        Loose::Str(s) => Some(s),
+        Loose::List(items) => items.first().and_then(|v| v.as_deref()),
+        Loose::Other => None,
     }
 }
 
 /// Every string of a header value (a string, or a list of them for repeated headers).
-fn all_strings(value: &serde_json::Value) -> Vec<&str> {
+fn all_strings<'s>(value: &'s Loose<'_>) -> Vec<&'s str> {
     match value {
-        serde_json::Value::String(s) => vec![s],
-        serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str()).collect(),
-        _ => Vec::new(),
+        Loose::Str(s) => vec![s],
+        Loose::List(items) => items.iter().filter_map(|v| v.as_deref()).collect(),
+        Loose::Other => Vec::new(),
     }
 }
 
 /// `<meta http-equiv=content-language content>` among the WAT's `Metas` objects.
-fn meta_language(metas: &serde_json::Value) -> Option<String> {
-    metas.as_array()?.iter().find_map(|meta| {
-        let meta = meta.as_object()?;
-        let equiv =
-            meta.iter().find(|(k, _)| k.eq_ignore_ascii_case("http-equiv")).and_then(|(_, v)| first_string(v))?;
+fn meta_language(metas: &Metas) -> Option<String> {
+    metas.0.iter().find_map(|meta| {
+        let equiv = meta.find(|k| k.eq_ignore_ascii_case("http-equiv")).and_then(first_string)?;
         if !equiv.trim().eq_ignore_ascii_case("content-language") {
             return None;
         }
-        meta.get("content").and_then(first_string).map(|c| c.trim().to_owned()).filter(|c| !c.is_empty())
+        meta.find(|k| k == "content").and_then(first_string).map(|c| c.trim().to_owned()).filter(|c| !c.is_empty())
     })
 }
 
@@ -202,7 +401,11 @@ struct Link<'a> {
 /// The pairs of one WAT record's JSON; `record_uri` is the metadata record's `WARC-Target-URI`.
 /// Texts are raw (see [`crate::text::clean_text`]).
 pub fn extract_wat(json: &[u8], record_uri: Option<&str>) -> Result<WatPage, serde_json::Error> {
-    let wat: Wat = serde_json::from_slice(json)?;
+    // Checked once as a whole, the text's strings need no UTF-8 check each.
+    let wat: Wat = match std::str::from_utf8(json) {
+        Ok(text) => serde_json::from_str(text)?,
+        Err(_) => serde_json::from_slice(json)?,
+    };
     let envelope = wat.envelope;
     let page_url = envelope.warc.as_ref().and_then(|w| first(&w.target_uri)).or(record_uri).map(str::to_owned);
     let identified_language = envelope.warc.as_ref().and_then(|w| first(&w.identified_language)).map(str::to_owned);
@@ -211,10 +414,10 @@ pub fn extract_wat(json: &[u8], record_uri: Option<&str>) -> Result<WatPage, ser
         return Ok(out);
     };
     out.content_language = http.headers.as_ref().and_then(|headers| {
-        let (_, value) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-language"))?;
+        let value = headers.find(|k| k.eq_ignore_ascii_case("content-language"))?;
         first_string(value).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     });
-    for (name, value) in http.headers.iter().flatten() {
+    for (name, value) in http.headers.iter().flat_map(Fields::iter) {
         for value in all_strings(value) {
             out.opt_out.add_header(name, value);
         }
@@ -222,12 +425,10 @@ pub fn extract_wat(json: &[u8], record_uri: Option<&str>) -> Result<WatPage, ser
     let Some(html) = http.html else {
         return Ok(out);
     };
-    out.meta_language = html.head.as_ref().and_then(|h| h.metas.as_ref()).and_then(meta_language);
-    if let Some(metas) = html.head.as_ref().and_then(|h| h.metas.as_ref()).and_then(|m| m.as_array()) {
-        for meta in metas.iter().filter_map(|m| m.as_object()) {
-            let field = |wanted: &str| {
-                meta.iter().find(|(k, _)| k.eq_ignore_ascii_case(wanted)).and_then(|(_, v)| first_string(v))
-            };
+    if let Some(metas) = html.head.as_ref().map(|h| &h.metas) {
+        out.meta_language = meta_language(metas);
+        for meta in &metas.0 {
+            let field = |wanted: &str| meta.find(|k| k.eq_ignore_ascii_case(wanted)).and_then(first_string);
             if let (Some(name), Some(content)) = (field("name"), field("content")) {
                 out.opt_out.add_meta(name, content);
             }
@@ -361,6 +562,106 @@ mod tests {
         http["Headers"]["TDM-Reservation"] = serde_json::json!(["0", "1"]);
         let page = extract_wat(&serde_json::to_vec(&json).unwrap(), None).unwrap();
         assert_eq!(page.opt_out.directives, ["tdm-reservation", "noai", "noimageai"]);
+    }
+
+    /// What extract_wat read from headers and metas when it parsed them as `serde_json::Value`s.
+    fn read_as_values(json: &serde_json::Value) -> (Option<String>, Option<String>, Vec<String>) {
+        use serde_json::Value;
+        let first_string = |value: &Value| match value {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(items) => items.first().and_then(|v| v.as_str()).map(str::to_owned),
+            _ => None,
+        };
+        let http = &json["Envelope"]["Payload-Metadata"]["HTTP-Response-Metadata"];
+        let headers = http["Headers"].as_object();
+        let content_language = headers.and_then(|headers| {
+            let (_, value) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-language"))?;
+            first_string(value).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        });
+        let mut opt_out = crate::opt_out::PageSignals::default();
+        for (name, value) in headers.into_iter().flatten() {
+            let all: Vec<&str> = match value {
+                Value::String(s) => vec![s],
+                Value::Array(items) => items.iter().filter_map(|v| v.as_str()).collect(),
+                _ => Vec::new(),
+            };
+            all.into_iter().for_each(|v| opt_out.add_header(name, v));
+        }
+        let metas =
+            http["HTML-Metadata"]["Head"]["Metas"].as_array().into_iter().flatten().filter_map(|m| m.as_object());
+        let mut meta_language = None;
+        for meta in metas {
+            let field = |wanted: &str| {
+                meta.iter().find(|(k, _)| k.eq_ignore_ascii_case(wanted)).and_then(|(_, v)| first_string(v))
+            };
+            if meta_language.is_none()
+                && field("http-equiv").is_some_and(|e| e.trim().eq_ignore_ascii_case("content-language"))
+            {
+                meta_language =
+                    meta.get("content").and_then(first_string).map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+            }
+            if let (Some(name), Some(content)) = (field("name"), field("content")) {
+                opt_out.add_meta(&name, &content);
+            }
+        }
+        (content_language, meta_language, opt_out.directives)
+    }
+
+    #[test]
+    fn headers_and_metas_read_as_serde_json_values_read_them() {
+        // Repeated names (the last counts), names differing in case (name order decides), escaped
+        // names, lists whose first item is no string, nested values, metas that are no objects.
+        let cases = [
+            (
+                r#"{"Content-Language": "de", "content-language": "fr"}"#,
+                r#"[{"http-equiv": "content-language", "content": "it"}]"#,
+            ),
+            (
+                r#"{"content-language": "de", "content-language": " fr "}"#,
+                r#"[{"http-equiv": "Content-Language", "Content": "x", "content": "pt"}]"#,
+            ),
+            (
+                r#"{"content-language": [5, "de"], "X": {"a": [1, {"b": null}]}}"#,
+                r#"[{"http-equiv": ["content-language", 1], "content": ["es", "x"]}]"#,
+            ),
+            (
+                r#"{"CONTENT-LANGUAGE": ["", "de"], "TDM-Reservation": [1, "1"]}"#,
+                r#"[{"HTTP-EQUIV": "content-language", "content": "  "}, {"http-equiv": "content-language", "content": "nl"}]"#,
+            ),
+            (r#"{"tdm-reservation": "1", "tdm-reservation": "0"}"#, r#"{"name": "robots", "content": "noai"}"#),
+            (
+                r#"{"tdm-reservation": "0", "tdm-reservation": "1"}"#,
+                r#"[5, "robots", null, [], {"name": "robots", "name": "ai", "content": "noai none"}]"#,
+            ),
+            (
+                r#"null"#,
+                r#"[{"Name": "ROBOTS", "CONTENT": ["NoImageAI,noindex", "noai"]}, {"name": "tdm-reservation", "content": 1}, {"name": "tdm-reservation", "content": " 1 "}]"#,
+            ),
+            (
+                r#"{"content-language": "fr", "Content-Language": "de"}"#,
+                r#"[{"name": "robots", "Name": "ai", "content": "noai"}, {"name": "x", "Name": "robots", "content": "noimageai"}]"#,
+            ),
+            (r#"{}"#, r#"null"#),
+        ];
+        for (headers, metas) in cases {
+            let json: serde_json::Value = serde_json::from_str(&format!(
+                r#"{{"Envelope": {{"WARC-Header-Metadata": {{"WARC-Target-URI": "https://example.org/p"}},
+                "Payload-Metadata": {{"HTTP-Response-Metadata": {{"Headers": {headers},
+                "HTML-Metadata": {{"Head": {{"Metas": {metas}}}, "Links": []}}}}}}}}}}"#
+            ))
+            .unwrap();
+            // Keep the repeated names: write the text, not the parsed value.
+            let text = format!(
+                r#"{{"Envelope": {{"WARC-Header-Metadata": {{"WARC-Target-URI": "https://example.org/p"}},
+                "Payload-Metadata": {{"HTTP-Response-Metadata": {{"Headers": {headers},
+                "HTML-Metadata": {{"Head": {{"Metas": {metas}}}, "Links": []}}}}}}}}}}"#
+            );
+            let page = extract_wat(text.as_bytes(), None).unwrap();
+            let (content_language, meta_language, directives) = read_as_values(&json);
+            assert_eq!(page.content_language, content_language, "{headers}");
+            assert_eq!(page.meta_language, meta_language, "{metas}");
+            assert_eq!(page.opt_out.directives, directives, "{headers} {metas}");
+        }
     }
 
     #[test]
