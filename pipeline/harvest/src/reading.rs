@@ -193,7 +193,8 @@ pub(crate) fn read_warc(
 ) -> Result<()> {
     let limits = WarcLimits { max_block: config.max_record_bytes, ..Default::default() };
     let mut last_log = Instant::now();
-    for item in WarcReader::open(path, limits)? {
+    let mut reader = WarcReader::open(path, limits)?;
+    while let Some(item) = reader.next() {
         match item? {
             WarcItem::Skipped { offset, reason, detail } => {
                 tracing::warn!(input = %path.display(), offset, reason, "{detail}");
@@ -203,6 +204,7 @@ pub(crate) fn read_warc(
                 stop_if_cancelled(config)?;
                 collector.stats.records += 1;
                 read_record(&record, config, collector);
+                reader.recycle(record);
             }
         }
         output.flush(collector, false)?;

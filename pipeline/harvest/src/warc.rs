@@ -93,6 +93,9 @@ pub struct WarcReader {
     limits: WarcLimits,
     offset: u64,
     pending_line: Option<Vec<u8>>,
+    /// Buffers used again: the last line read, and a block handed back by [`WarcReader::recycle`].
+    spare_line: Vec<u8>,
+    spare_block: Vec<u8>,
     done: bool,
 }
 
@@ -132,7 +135,18 @@ impl WarcReader {
             limits,
             offset: 0,
             pending_line: None,
+            spare_line: Vec::new(),
+            spare_block: Vec::new(),
             done: false,
+        }
+    }
+
+    /// Hands a record read back, so that its block's memory holds the next record's block (a
+    /// Common Crawl file holds a record per kilobyte or so; allocating each costs more than its
+    /// parsing).
+    pub fn recycle(&mut self, record: WarcRecord) {
+        if record.block.capacity() > self.spare_block.capacity() {
+            self.spare_block = record.block;
         }
     }
 
@@ -169,10 +183,15 @@ impl WarcReader {
             self.offset += line.len() as u64;
             return Ok(Some(line));
         }
-        let mut line = Vec::new();
+        let mut line = std::mem::take(&mut self.spare_line);
+        line.clear();
         let n = (&mut self.input).take(self.limits.max_line as u64).read_until(b'\n', &mut line)?;
         self.offset += n as u64;
-        Ok((n > 0).then_some(line))
+        if n == 0 {
+            self.spare_line = line;
+            return Ok(None);
+        }
+        Ok(Some(line))
     }
 
     /// Skips to the next line starting with `WARC/`; returns the bytes skipped.
@@ -193,7 +212,7 @@ impl WarcReader {
         let first = loop {
             match self.read_line()? {
                 None => return Ok(None),
-                Some(line) if line.iter().all(|b| matches!(b, b'\r' | b'\n')) => continue,
+                Some(line) if line.iter().all(|b| matches!(b, b'\r' | b'\n')) => self.spare_line = line,
                 Some(line) => break line,
             }
         };
@@ -206,7 +225,8 @@ impl WarcReader {
                 detail: format!("no WARC/ version line; skipped {skipped} bytes to the next record"),
             }));
         }
-        let version = String::from_utf8_lossy(&first).trim().to_owned();
+        let version = lossy(&first).trim().to_owned();
+        self.spare_line = first;
         let mut headers: Vec<(String, String)> = Vec::new();
         loop {
             let Some(line) = self.read_line()? else {
@@ -217,6 +237,7 @@ impl WarcReader {
                 }));
             };
             if line.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+                self.spare_line = line;
                 break;
             }
             if line.starts_with(b"WARC/") {
@@ -229,25 +250,29 @@ impl WarcReader {
                     detail: "the header has no end".into(),
                 }));
             }
-            let text = String::from_utf8_lossy(&line);
-            if line[0] == b' ' || line[0] == b'\t' {
+            let text = lossy(&line);
+            let read = if line[0] == b' ' || line[0] == b'\t' {
                 if let Some((_, value)) = headers.last_mut() {
                     value.push(' ');
                     value.push_str(text.trim());
                 }
-                continue;
+                true
+            } else if let Some((name, value)) = text.split_once(':') {
+                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+                true
+            } else {
+                false
+            };
+            drop(text);
+            if !read {
+                let skipped = self.resync()?;
+                return Ok(Some(WarcItem::Skipped {
+                    offset: record_offset,
+                    reason: "warc_malformed_record",
+                    detail: format!("header line without a colon; skipped {skipped} bytes to the next record"),
+                }));
             }
-            match text.split_once(':') {
-                Some((name, value)) => headers.push((name.trim().to_owned(), value.trim().to_owned())),
-                None => {
-                    let skipped = self.resync()?;
-                    return Ok(Some(WarcItem::Skipped {
-                        offset: record_offset,
-                        reason: "warc_malformed_record",
-                        detail: format!("header line without a colon; skipped {skipped} bytes to the next record"),
-                    }));
-                }
-            }
+            self.spare_line = line;
         }
         let length = headers
             .iter()
@@ -270,7 +295,11 @@ impl WarcReader {
                 detail: format!("{length} bytes (limit {})", self.limits.max_block),
             }));
         }
-        let mut block = Vec::with_capacity(length as usize);
+        let mut block = std::mem::take(&mut self.spare_block);
+        block.clear();
+        if block.capacity() < length as usize {
+            block = Vec::with_capacity(length as usize);
+        }
         let got = (&mut self.input).take(length).read_to_end(&mut block)?;
         self.offset += got as u64;
         if (got as u64) < length {
@@ -282,6 +311,14 @@ impl WarcReader {
         }
         let stored_offset = self.stored_offset(record_offset);
         Ok(Some(WarcItem::Record(WarcRecord { offset: record_offset, stored_offset, version, headers, block })))
+    }
+}
+
+/// `bytes` as text: borrowed when valid UTF-8 (checked the fast way first), else with U+FFFD.
+fn lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
