@@ -146,7 +146,36 @@ struct HtmlMetadata<'a> {
     #[serde(rename = "Head", default, borrow)]
     head: Option<Head<'a>>,
     #[serde(rename = "Links", default, borrow)]
-    links: Vec<Link<'a>>,
+    links: ImageLinks<'a>,
+}
+
+/// `HTML-Metadata → Links`, of which only the `IMG@/src` entries are kept (every entry is read and
+/// must be a link object, as before; most are `A@/href`).
+#[derive(Debug, Default)]
+struct ImageLinks<'a>(Vec<Link<'a>>);
+
+struct ImageLinksVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for ImageLinksVisitor<'a> {
+    type Value = ImageLinks<'a>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of links")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut images = Vec::new();
+        while let Some(link) = seq.next_element::<Link<'a>>()? {
+            if first(&link.path) == Some("IMG@/src") {
+                images.push(link);
+            }
+        }
+        Ok(ImageLinks(images))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ImageLinks<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(ImageLinksVisitor(PhantomData))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -441,10 +470,7 @@ pub fn extract_wat(json: &[u8], record_uri: Option<&str>) -> Result<WatPage, ser
         (Some(base), None) => Url::parse(base.trim()).ok(),
         (None, page) => page.clone(),
     };
-    for link in &html.links {
-        if first(&link.path) != Some("IMG@/src") {
-            continue;
-        }
+    for link in &html.links.0 {
         out.images += 1;
         let url = first(&link.url).and_then(|u| match &base {
             Some(base) => resolve_http(base, u),
