@@ -13,8 +13,17 @@ use wit_contract::{Candidate, CorpusImage};
 
 const ROWS_PER_SHARD: usize = 5_000;
 
-/// JPEG bytes and (width, height) of every decodable picture in `dir`, short side 256.
-fn stored_images(dir: &Path) -> Result<Vec<(Vec<u8>, u32, u32, u32, u32)>, Box<dyn std::error::Error>> {
+/// One picture as a corpus stores it.
+struct Stored {
+    jpeg: Vec<u8>,
+    width: u32,
+    height: u32,
+    original_width: u32,
+    original_height: u32,
+}
+
+/// Every decodable picture in `dir`, stored at short side 256.
+fn stored_images(dir: &Path) -> Result<Vec<Stored>, Box<dyn std::error::Error>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     paths.sort();
     let mut out = Vec::new();
@@ -26,7 +35,7 @@ fn stored_images(dir: &Path) -> Result<Vec<(Vec<u8>, u32, u32, u32, u32)>, Box<d
         let small = picture.resize_exact(tw, th, FilterType::Triangle).to_rgb8();
         let mut jpeg = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&small)?;
-        out.push((jpeg, tw, th, w, h));
+        out.push(Stored { jpeg, width: tw, height: th, original_width: w, original_height: h });
     }
     if out.is_empty() {
         return Err(format!("{}: no decodable image", dir.display()).into());
@@ -37,7 +46,7 @@ fn stored_images(dir: &Path) -> Result<Vec<(Vec<u8>, u32, u32, u32, u32)>, Box<d
 fn write_corpus(dir: &Path, rows: usize, images_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let images = stored_images(images_dir)?;
     let row = |i: usize| {
-        let (jpeg, width, height, original_width, original_height) = &images[i % images.len()];
+        let stored = &images[i % images.len()];
         let url = format!("http://bench.test/img/{i}.jpg");
         let caption = format!("benchmark picture {i} of a sample scene");
         CorpusImage {
@@ -52,12 +61,12 @@ fn write_corpus(dir: &Path, rows: usize, images_dir: &Path) -> Result<(), Box<dy
                 provenance: Default::default(),
             },
             query_ids: vec![(i % 1000) as u32],
-            width: *width,
-            height: *height,
-            original_width: *original_width,
-            original_height: *original_height,
-            image_xxh3: xxhash_rust::xxh3::xxh3_64(jpeg),
-            image: jpeg.clone(),
+            width: stored.width,
+            height: stored.height,
+            original_width: stored.original_width,
+            original_height: stored.original_height,
+            image_xxh3: xxhash_rust::xxh3::xxh3_64(&stored.jpeg),
+            image: stored.jpeg.clone(),
             image_format: "jpeg".into(),
             fetched_at_us: 0,
             image_phash: None,
