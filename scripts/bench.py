@@ -807,6 +807,41 @@ def stage_dedup(bin_dir, report):
             report.scaling.append(("dedup", f"rows, threshold {threshold}, --search {search}", f"{small:,}", wall(small),
                                    f"{large:,}", wall(large)))
 
+def stage_export(bin_dir, report):
+    """export: `wit export webdataset` of a corpus whose images are what wit stores (JPEG q90, short
+    side 256, from fixtures/images), next to the same tars written in Python with pyarrow and
+    webdataset's ShardWriter (scripts/webdataset_peer.py); 1× and 10× rows, 10,000 samples per tar."""
+    sizes = [1_000, 10_000] if QUICK else [5_000, 50_000]
+    results = {}
+    for rows in sizes:
+        corpus = WORK / f"export-corpus-{rows}"
+        if not (corpus / "_manifest.json").exists():
+            shutil.rmtree(corpus, ignore_errors=True)
+            subprocess.run([bin_dir / "examples" / "bench_export", "corpus", corpus, str(rows), ROOT / "fixtures/images"],
+                           check=True, stdout=subprocess.DEVNULL)
+        mb = sum(f.stat().st_size for f in (corpus / "data").glob("*.parquet")) / 1e6
+        log(f"export: {rows:,} rows ({mb:.0f} MB): wit export webdataset, then pyarrow + webdataset.ShardWriter")
+        out = WORK / "export-out"
+        clear = lambda: shutil.rmtree(out, ignore_errors=True)
+        wit = runs([bin_dir / "wit", "export", "webdataset", corpus, "-o", out, "--samples-per-tar", 10_000, "-q"],
+                   before=clear)
+        peer = runs([PYTHON, ROOT / "scripts/webdataset_peer.py", corpus, out, 10_000], before=clear)
+        clear()
+        results[rows] = (wit, peer, mb)
+        work = f"{rows:,} corpus rows ({mb:.0f} MB of Parquet, JPEG q90 short side 256) → WebDataset tars"
+        report.rows.append(Row("export", f"{work}, samples per CPU-second, 1 process", fig((rows / r.cpu for r in wit),
+                               "samples/CPU-s"), rss(wit), "pyarrow + webdataset 0.2.86 ShardWriter",
+                               fig((rows / r.cpu for r in peer), "samples/CPU-s"), rss(peer)))
+        report.rows.append(Row("export", f"{work}, MB/s of corpus read, wall", fig((mb / r.wall for r in wit), "MB/s"),
+                               rss(wit), "pyarrow + webdataset 0.2.86 ShardWriter",
+                               fig((mb / r.wall for r in peer), "MB/s"), rss(peer)))
+    small, large = sizes
+    wall = lambda rows: str(fig((r.wall for r in results[rows][0]), "s", 2))
+    report.scaling.append(("export webdataset", "corpus rows, seconds (peak RSS)",
+                           f"×1 ({small:,})", f"{wall(small)} ({rss(results[small][0]):.0f} MB)",
+                           f"×10 ({large:,})", f"{wall(large)} ({rss(results[large][0]):.0f} MB)"))
+
+
 PYARROW_READ = r"""
 import os, sys, time, pyarrow.parquet as pq
 path, rows = sys.argv[1], int(sys.argv[2])
@@ -882,7 +917,7 @@ def main():
     stages = [("dump", stage_dump), ("matching", stage_matching), ("codec", stage_codec), ("fetch", stage_fetch),
               ("harvest", stage_harvest), ("cc", stage_cc), ("language", stage_language), ("trainer", stage_trainer),
               ("faults", stage_faults),
-              ("shards", stage_shards), ("dedup", stage_dedup)]
+              ("shards", stage_shards), ("dedup", stage_dedup), ("export", stage_export)]
     for name, stage in stages:
         if ONLY and name not in ONLY:
             continue

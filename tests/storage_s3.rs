@@ -2,8 +2,8 @@
 //! whose dump is read over http://, whose WAT is read from s3:// and whose every stage writes to
 //! s3:// (two ranks and the merges, each process with its own scratch folder as on separate
 //! machines) gives what the local build gives, read back with boto3, and wit-train trains from
-//! it; and a
-//! fetch killed with SIGKILL while it uploads leaves no manifest entry without its whole object,
+//! it, and both exports go from the store into the store by two ranks, equal to local exports;
+//! and a fetch killed with SIGKILL while it uploads leaves no manifest entry without its whole object,
 //! and its rerun completes the corpus.
 
 use std::process::{Command, Stdio};
@@ -64,6 +64,42 @@ fn a_build_reads_http_and_s3_and_writes_s3_and_survives_a_killed_upload() {
     let train_text = String::from_utf8_lossy(&train.stdout).to_string() + &String::from_utf8_lossy(&train.stderr);
     assert!(train.status.success() && train_text.contains("steps 0..3"), "{train_text}");
 
+    // Exports straight from the store into the store, by two ranks: the files equal, byte for
+    // byte, what the same exports write locally from the downloaded corpus.
+    for (format, extra) in [("webdataset", &["--samples-per-tar", "4"][..]), ("hf", &[][..])] {
+        let local_out = dir.path().join(format!("{format}-local"));
+        let mut args = vec!["export".to_string(), format.into(), path_str(&back.join("corpus")), "-o".into()];
+        args.push(path_str(&local_out));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        wit_ok(&args, &[]);
+        for rank in ["0", "1"] {
+            let mut args = vec!["export".to_string(), format.into(), remote.folder("corpus"), "-o".into()];
+            args.push(format!("s3://{BUCKET}/exports/{format}"));
+            args.extend(extra.iter().map(|s| s.to_string()));
+            args.extend(["--rank".into(), rank.into(), "--world-size".into(), "2".into()]);
+            wit_ok(&args, &env);
+        }
+        let stored = dir.path().join(format!("{format}-back"));
+        s3.download(BUCKET, &format!("exports/{format}"), &stored);
+        let files = |root: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+            let mut files: Vec<(String, Vec<u8>)> = walk(root)
+                .into_iter()
+                .filter(|(name, _)| !name.ends_with("_export.json"))
+                .map(|(name, path)| (name, std::fs::read(path).unwrap()))
+                .collect();
+            files.sort();
+            files
+        };
+        let (expected, got) = (files(&local_out), files(&stored));
+        let names = |files: &[(String, Vec<u8>)]| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        let data = names(&expected).into_iter().filter(|n| n.ends_with(".tar") || n.ends_with(".parquet")).count();
+        assert!(data >= 2, "{format}: the local export wrote {:?}", names(&expected));
+        assert_eq!(names(&got), names(&expected), "{format}: the stored export's files");
+        for ((name, want), (_, have)) in expected.iter().zip(&got) {
+            assert!(want == have, "{format}: {name} differs from the local export's");
+        }
+    }
+
     // A fetch into a fresh s3:// folder, killed (SIGKILL) once it has published something.
     let curated = path_str(&dir.path().join("local/curated"));
     let args: Vec<String> = [
@@ -116,4 +152,22 @@ fn a_build_reads_http_and_s3_and_writes_s3_and_survives_a_killed_upload() {
     s3.download(BUCKET, "crash/corpus", &crash_back);
     wit_ok(&["verify".into(), path_str(&crash_back)], &[]);
     assert_eq!(corpus_outcome(&crash_back), expected.corpus);
+}
+
+/// Every file under `root`, as (`/`-separated relative name, path).
+fn walk(root: &std::path::Path) -> Vec<(String, std::path::PathBuf)> {
+    let mut out = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let name = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+                out.push((name, path));
+            }
+        }
+    }
+    out
 }

@@ -496,16 +496,16 @@ pub(crate) mod tests {
             key: crate::pair_key(&url, &caption),
             url,
             caption,
-            page_url: (i % 2 == 0).then(|| format!("http://127.0.0.1/page/{i}.html")),
+            page_url: i.is_multiple_of(2).then(|| format!("http://127.0.0.1/page/{i}.html")),
             source: "warc".into(),
-            lang: (i % 3 != 0).then(|| "eng".into()),
-            lang_conf: (i % 3 != 0).then_some(0.5 + i as f32 / 1000.0),
+            lang: (!i.is_multiple_of(3)).then(|| "eng".into()),
+            lang_conf: (!i.is_multiple_of(3)).then_some(0.5 + i as f32 / 1000.0),
             provenance: Provenance {
                 file: (i % 2 == 1).then(|| format!("s3://bucket/CC-MAIN-{i}.warc.gz")),
                 offset: (i % 3 != 1).then_some(1 << 33 | i as u64),
                 record_id: (i % 4 != 2).then(|| format!("<urn:uuid:{i:08}-0000-0000-0000-000000000000>")),
-                row: (i % 5 == 0).then_some(i as u64 + 1),
-                page_opt_out: (i % 2 == 0).then(|| ["", "noindex"][i % 4 / 2].to_owned()),
+                row: i.is_multiple_of(5).then_some(i as u64 + 1),
+                page_opt_out: i.is_multiple_of(2).then(|| ["", "noindex"][i % 4 / 2].to_owned()),
             },
         }
     }

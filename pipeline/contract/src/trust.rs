@@ -299,7 +299,7 @@ mod tests {
             image_format: "jpeg".into(),
             image_xxh3: i as u64,
             fetched_at_us: 7,
-            image_phash: (i % 2 == 0).then_some(i as u64),
+            image_phash: i.is_multiple_of(2).then_some(i as u64),
         }
     }
 
@@ -308,8 +308,8 @@ mod tests {
             robots_txt: Some(["allowed", "disallowed", "not_checked"][i % 3].into()),
             robots_txt_rule: (i % 3 == 1).then(|| "Disallow: /private".into()),
             robots_txt_fetched_at_us: (i % 3 != 2).then_some(1_790_000_000_000_000),
-            robots_txt_xxh3: (i % 3 == 0).then_some(u64::MAX - 1),
-            x_robots_tag: (i % 2 == 0).then(|| "noarchive, nosnippet".into()),
+            robots_txt_xxh3: i.is_multiple_of(3).then_some(u64::MAX - 1),
+            x_robots_tag: i.is_multiple_of(2).then(|| "noarchive, nosnippet".into()),
         }
     }
 

@@ -36,6 +36,7 @@
 pub mod balance;
 pub mod error;
 pub mod matcher;
+mod small_sort;
 mod stage;
 pub mod strict;
 mod token_trie;

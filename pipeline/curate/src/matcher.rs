@@ -32,6 +32,7 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::error::CurateError;
+use crate::small_sort::sort_unique_into;
 use crate::token_trie::{TokenTrie, TrieScratch};
 
 /// How texts and queries are compared; see the module docs for the exact rules.
@@ -255,15 +256,11 @@ impl Matcher {
 
     /// `scratch.hits` (the engine's pattern values) as the sorted, unique query indices.
     fn queries_of_hits<'s>(&self, scratch: &'s mut Scratch) -> &'s [u32] {
-        scratch.out.clear();
         // Patterns ascend with their first queries, so sorted unique patterns give sorted unique
         // queries; a duplicated pattern adds its later queries, and then the list needs a sort.
-        scratch.hits.sort_unstable();
-        scratch.hits.dedup();
-        if let Engine::TokenTrie(_) = self.engine {
-            std::mem::swap(&mut scratch.out, &mut scratch.hits);
-        } else {
-            scratch.out.extend(scratch.hits.iter().map(|&p| self.pattern_query[p as usize]));
+        sort_unique_into(&scratch.hits, &mut scratch.out);
+        if !matches!(self.engine, Engine::TokenTrie(_)) {
+            scratch.out.iter_mut().for_each(|p| *p = self.pattern_query[*p as usize]);
         }
         if !self.duplicates.is_empty() {
             let firsts = scratch.out.len();

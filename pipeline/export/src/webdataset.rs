@@ -99,8 +99,9 @@ struct ExtraRows {
 }
 
 impl ExtraRows {
-    fn open(path: &Path, columns: &[ExtraColumn]) -> Result<Self> {
-        let batches = ShardReader::open(path, &ReadOptions { batch_size: BATCH, columns: None })?;
+    /// Rows `rows` of the shard at `path` (row numbers within it).
+    fn open(path: &Path, columns: &[ExtraColumn], rows: std::ops::Range<u64>) -> Result<Self> {
+        let batches = ShardReader::open_rows(path, &ReadOptions { batch_size: BATCH, columns: None }, rows)?;
         Ok(ExtraRows { batches, columns: columns.to_vec(), pending: Vec::new().into_iter() })
     }
 
@@ -298,16 +299,12 @@ fn write_tar(corpus: &Path, manifest: &Manifest, path: &Path, tar: &Tar, progres
                 start = end;
                 continue;
             }
+            // Only this tar's rows of the shard are read.
+            let local = first.saturating_sub(start)..(first + count - start).min(shard.rows);
             let shard_path = corpus.join(&shard.file);
-            let rows = ExtraRows::open(&shard_path, &manifest.extra_columns)?;
+            let rows = ExtraRows::open(&shard_path, &manifest.extra_columns, local.clone())?;
             for (at, row) in rows.enumerate() {
-                let global = start + at as u64;
-                if global < first {
-                    continue;
-                }
-                if global >= first + count {
-                    break;
-                }
+                let global = start + local.start + at as u64;
                 let (row, extra) = row?;
                 let key = sample_key(index, (global - first) as usize, samples_per_tar);
                 let mut sample = sample_json(&row);

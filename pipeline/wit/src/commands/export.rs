@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use wit_export::{export_hf, export_webdataset, HfConfig, WebDatasetConfig};
+use wit_storage::{with_storage, Seed, StoragePlan};
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
@@ -33,9 +34,9 @@ enum ExportFormat {
 
 #[derive(Args, Debug)]
 struct HfArgs {
-    /// A corpus folder (`wit fetch` output).
+    /// A corpus folder (`wit fetch` output): a path or a URL (s3://, gs://, az://, http(s)://).
     corpus: PathBuf,
-    /// Output folder (its data/ holds the files).
+    /// Output folder (its data/ holds the files): a path or an object-store URL.
     #[arg(short, long)]
     out: PathBuf,
     #[arg(long, default_value_t = 0)]
@@ -46,9 +47,9 @@ struct HfArgs {
 
 #[derive(Args, Debug)]
 struct WebDatasetArgs {
-    /// A corpus folder (`wit fetch` output).
+    /// A corpus folder (`wit fetch` output): a path or a URL (s3://, gs://, az://, http(s)://).
     corpus: PathBuf,
-    /// Output folder for the tars.
+    /// Output folder for the tars: a path or an object-store URL.
     #[arg(short, long)]
     out: PathBuf,
     /// Samples per tar (img2dataset's default).
@@ -60,18 +61,27 @@ struct WebDatasetArgs {
     world_size: usize,
 }
 
+/// The corpus (local or a URL) read, the output (local or a URL) written through local stand-ins.
+/// A remote output is seeded with its JSON files only: a rerun writes this rank's files again (the
+/// same bytes) instead of downloading the finished ones to find them.
+fn storage(corpus: &std::path::Path, out: &std::path::Path) -> StoragePlan {
+    StoragePlan::new().input(corpus).output(out, Seed::Metadata)
+}
+
 pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     match &args.format {
         ExportFormat::Webdataset(a) => {
-            let config = WebDatasetConfig {
-                corpus: a.corpus.clone(),
-                out: a.out.clone(),
-                samples_per_tar: a.samples_per_tar,
-                rank: a.rank,
-                world_size: a.world_size,
-            };
-            let stats = export_webdataset(&config)
-                .with_context(|| format!("exporting {} as WebDataset into {}", a.corpus.display(), a.out.display()))?;
+            let stats = with_storage(storage(&a.corpus, &a.out), |local| {
+                let config = WebDatasetConfig {
+                    corpus: local.input(0),
+                    out: local.output(),
+                    samples_per_tar: a.samples_per_tar,
+                    rank: a.rank,
+                    world_size: a.world_size,
+                };
+                export_webdataset(&config).map_err(anyhow::Error::from)
+            })
+            .with_context(|| format!("exporting {} as WebDataset into {}", a.corpus.display(), a.out.display()))?;
             println!(
                 "webdataset: {} tars of rank {} of {} ({} written, {} kept from an earlier run), {} samples written, \
                  {} in the export; {}",
@@ -87,11 +97,12 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ExportFormat::Hf(a) => {
-            let config =
-                HfConfig { corpus: a.corpus.clone(), out: a.out.clone(), rank: a.rank, world_size: a.world_size };
-            let stats = export_hf(&config).with_context(|| {
-                format!("exporting {} for HF datasets into {}", a.corpus.display(), a.out.display())
-            })?;
+            let stats = with_storage(storage(&a.corpus, &a.out), |local| {
+                let config =
+                    HfConfig { corpus: local.input(0), out: local.output(), rank: a.rank, world_size: a.world_size };
+                export_hf(&config).map_err(anyhow::Error::from)
+            })
+            .with_context(|| format!("exporting {} for HF datasets into {}", a.corpus.display(), a.out.display()))?;
             println!(
                 "hf: {} files of rank {} of {} ({} written, {} kept from an earlier run), {} rows written; {}",
                 stats.files,
