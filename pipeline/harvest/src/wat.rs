@@ -431,7 +431,7 @@ struct Link<'a> {
 /// Texts are raw (see [`crate::text::clean_text`]).
 pub fn extract_wat(json: &[u8], record_uri: Option<&str>) -> Result<WatPage, serde_json::Error> {
     // Checked once as a whole, the text's strings need no UTF-8 check each.
-    let wat: Wat = match std::str::from_utf8(json) {
+    let wat: Wat = match simdutf8::basic::from_utf8(json) {
         Ok(text) => serde_json::from_str(text)?,
         Err(_) => serde_json::from_slice(json)?,
     };
