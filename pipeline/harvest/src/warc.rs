@@ -93,9 +93,11 @@ pub struct WarcReader {
     limits: WarcLimits,
     offset: u64,
     pending_line: Option<Vec<u8>>,
-    /// Buffers used again: the last line read, and a block handed back by [`WarcReader::recycle`].
+    /// Buffers used again: the last line read, and the block and header strings of a record
+    /// handed back by [`WarcReader::recycle`].
     spare_line: Vec<u8>,
     spare_block: Vec<u8>,
+    spare_headers: Vec<(String, String)>,
     done: bool,
 }
 
@@ -137,17 +139,19 @@ impl WarcReader {
             pending_line: None,
             spare_line: Vec::new(),
             spare_block: Vec::new(),
+            spare_headers: Vec::new(),
             done: false,
         }
     }
 
-    /// Hands a record read back, so that its block's memory holds the next record's block (a
-    /// Common Crawl file holds a record per kilobyte or so; allocating each costs more than its
-    /// parsing).
+    /// Hands a record read back, so that its block's and header strings' memory holds the next
+    /// record's (a Common Crawl file holds a record per kilobyte or so; allocating each costs more
+    /// than its parsing).
     pub fn recycle(&mut self, record: WarcRecord) {
         if record.block.capacity() > self.spare_block.capacity() {
             self.spare_block = record.block;
         }
+        self.spare_headers = record.headers;
     }
 
     /// Bytes of the decompressed stream consumed so far.
@@ -227,7 +231,9 @@ impl WarcReader {
         }
         let version = lossy(&first).trim().to_owned();
         self.spare_line = first;
-        let mut headers: Vec<(String, String)> = Vec::new();
+        // Strings of a recycled record's headers are written over; `count` are this record's.
+        let mut headers = std::mem::take(&mut self.spare_headers);
+        let mut count = 0;
         loop {
             let Some(line) = self.read_line()? else {
                 return Ok(Some(WarcItem::Skipped {
@@ -252,13 +258,22 @@ impl WarcReader {
             }
             let text = lossy(&line);
             let read = if line[0] == b' ' || line[0] == b'\t' {
-                if let Some((_, value)) = headers.last_mut() {
+                if let Some((_, value)) = headers[..count].last_mut() {
                     value.push(' ');
                     value.push_str(text.trim());
                 }
                 true
             } else if let Some((name, value)) = text.split_once(':') {
-                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+                match headers.get_mut(count) {
+                    Some((old_name, old_value)) => {
+                        old_name.clear();
+                        old_name.push_str(name.trim());
+                        old_value.clear();
+                        old_value.push_str(value.trim());
+                    }
+                    None => headers.push((name.trim().to_owned(), value.trim().to_owned())),
+                }
+                count += 1;
                 true
             } else {
                 false
@@ -274,6 +289,7 @@ impl WarcReader {
             }
             self.spare_line = line;
         }
+        headers.truncate(count);
         let length = headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("Content-Length"))
@@ -390,6 +406,36 @@ mod tests {
         let truncated = &record("response", "0123456789")[..60];
         let items = read(truncated.as_bytes());
         assert!(matches!(items[..], [Ok(WarcItem::Skipped { reason: "warc_truncated_record", offset: 0, .. })]));
+    }
+
+    #[test]
+    fn records_read_into_recycled_buffers_are_the_records_read_into_new_ones() {
+        // Header counts and block sizes change from record to record; a header is continued.
+        let text = format!(
+            "{}{}{}WARC/1.0\r\nWARC-Type: resource\r\nX-Long: a\r\n  b\r\nContent-Length: 2\r\n\r\nok\r\n\r\n{}",
+            record("warcinfo", &"x".repeat(5000)),
+            "WARC/1.0\r\nWARC-Type: request\r\nWARC-Target-URI: <http://a/>\r\nWARC-Record-ID: <urn:x>\r\nContent-Length: 3\r\n\r\nabc\r\n\r\n",
+            record("metadata", "{}"),
+            record("response", "HTTP/1.1 200 OK\r\n\r\nhi"),
+        );
+        let fresh: Vec<WarcRecord> = read(text.as_bytes())
+            .into_iter()
+            .map(|item| match item.unwrap() {
+                WarcItem::Record(r) => r,
+                WarcItem::Skipped { reason, .. } => panic!("skipped: {reason}"),
+            })
+            .collect();
+        assert_eq!(fresh.len(), 5);
+        assert_eq!(fresh[3].header("X-Long"), Some("a b"));
+        let input = Box::new(io::Cursor::new(text.into_bytes()));
+        let mut reader = WarcReader::from_reader(Path::new("mem.warc"), input, WarcLimits::default());
+        let mut recycled = Vec::new();
+        while let Some(item) = reader.next() {
+            let WarcItem::Record(r) = item.unwrap() else { panic!("a record") };
+            recycled.push(r.clone());
+            reader.recycle(r);
+        }
+        assert_eq!(recycled, fresh);
     }
 
     #[test]
