@@ -58,7 +58,9 @@ impl Inflater {
     pub fn new() -> io::Result<Self> {
         // SAFETY: no arguments; a null return (out of memory) is checked.
         let raw = unsafe { ffi::libdeflate_alloc_decompressor() };
-        NonNull::new(raw).map(Inflater).ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "libdeflate"))
+        NonNull::new(raw)
+            .map(Inflater)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "libdeflate could not allocate a decompressor"))
     }
 
     /// Decodes the gzip member at the start of `input` into `out`; returns (compressed bytes
