@@ -177,6 +177,15 @@ def rss(rs):
     return statistics.median(r.rss_mb for r in rs)
 
 
+def generated(folder, command):
+    """`folder`, made by `command` (its `None` replaced by the folder) unless an earlier run left a
+    finished one (a folder with its `_manifest.json`)."""
+    if not (folder / "_manifest.json").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        subprocess.run([str(folder if c is None else c) for c in command], check=True, stdout=subprocess.DEVNULL)
+    return folder
+
+
 # ---------------------------------------------------------------------------------------- the stages
 
 
@@ -778,11 +787,7 @@ def stage_dedup(bin_dir, report):
     sizes = [20_000, 200_000] if QUICK else [100_000, 1_000_000]
     times = {}
     for rows in sizes:
-        corpus = WORK / f"dedup-corpus-{rows}"
-        if not (corpus / "_manifest.json").exists():
-            shutil.rmtree(corpus, ignore_errors=True)
-            subprocess.run([bin_dir / "examples" / "bench_dedup", "corpus", str(rows), corpus], check=True,
-                           stdout=subprocess.DEVNULL)
+        corpus = generated(WORK / f"dedup-corpus-{rows}", [bin_dir / "examples" / "bench_dedup", "corpus", rows, None])
         # (threshold, --search): auto picks the cheaper exact scheme; at 8 both schemes are shown.
         for threshold, search in ((4, "auto"), (8, "auto"), (8, "exact-bands"), (8, "balls")):
             if search == "exact-bands" and rows > 100_000 and os.environ.get("BENCH_DEDUP_FULL") != "1":
@@ -807,6 +812,7 @@ def stage_dedup(bin_dir, report):
             report.scaling.append(("dedup", f"rows, threshold {threshold}, --search {search}", f"{small:,}", wall(small),
                                    f"{large:,}", wall(large)))
 
+
 def stage_export(bin_dir, report):
     """export: `wit export webdataset` of a corpus whose images are what wit stores (JPEG q90, short
     side 256, from fixtures/images), next to the same tars written in Python with pyarrow and
@@ -814,11 +820,8 @@ def stage_export(bin_dir, report):
     sizes = [1_000, 10_000] if QUICK else [5_000, 50_000]
     results = {}
     for rows in sizes:
-        corpus = WORK / f"export-corpus-{rows}"
-        if not (corpus / "_manifest.json").exists():
-            shutil.rmtree(corpus, ignore_errors=True)
-            subprocess.run([bin_dir / "examples" / "bench_export", "corpus", corpus, str(rows), ROOT / "fixtures/images"],
-                           check=True, stdout=subprocess.DEVNULL)
+        corpus = generated(WORK / f"export-corpus-{rows}",
+                           [bin_dir / "examples" / "bench_export", "corpus", None, rows, ROOT / "fixtures/images"])
         mb = sum(f.stat().st_size for f in (corpus / "data").glob("*.parquet")) / 1e6
         log(f"export: {rows:,} rows ({mb:.0f} MB): wit export webdataset, then pyarrow + webdataset.ShardWriter")
         out = WORK / "export-out"

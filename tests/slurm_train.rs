@@ -10,7 +10,7 @@ use wit_tests::workspace_binary;
 
 /// The README's Slurm example (the fenced block that starts with `#!/bin/bash` and runs `srun wit-train`).
 fn readme_script() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let readme = std::fs::read_to_string(wit_tests::workspace_root().join("README.md")).unwrap();
     let start =
         readme.find("```\n#!/bin/bash\n#SBATCH --job-name=wit-train").expect("the README's wit-train sbatch example");
     let body = &readme[start + 4..];

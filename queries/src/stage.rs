@@ -401,14 +401,16 @@ pub(crate) fn text(config: &TextConfig, out: &mut dyn Write) -> Result<TextStats
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
     use crate::dump::DumpInput;
     use crate::tokens::gensim_tokens;
 
     fn fixture(relative: &str) -> PathBuf {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(relative);
+        let path = std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("../fixtures")
+        .join(relative);
         assert!(path.exists(), "{} missing: run `make fixtures`", path.display());
         path
     }

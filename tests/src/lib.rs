@@ -16,7 +16,12 @@ use std::process::{Command, Output};
 
 /// The workspace root (the folder holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .parent()
+    .expect("tests/ sits in the workspace")
+    .to_path_buf()
 }
 
 /// The project venv's python (or `WIT_PYTHON`). Tests need it: a missing venv fails the test

@@ -11,7 +11,11 @@ use crate::harvest;
 use crate::warc::{WarcItem, WarcLimits, WarcReader, WarcRecord};
 
 fn fixture(rel: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/warc").join(rel);
+    let path = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../fixtures/warc")
+    .join(rel);
     assert!(path.exists(), "{} missing: run `make fixtures`", path.display());
     path
 }

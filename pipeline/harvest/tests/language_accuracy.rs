@@ -28,7 +28,10 @@ struct Labelled {
 }
 
 fn fixture() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/lang");
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../fixtures/lang");
     assert!(dir.join("labelled.tsv").exists(), "{} missing: run `make fixtures`", dir.display());
     dir
 }

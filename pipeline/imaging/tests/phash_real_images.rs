@@ -6,7 +6,7 @@
 //! 157 are within 8 bits (`wit dedup`'s default) and all within 11 (`wit decontaminate`'s default
 //! is 12); the closest pair of unrelated samples, mirror included, is 18 bits apart.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
@@ -33,7 +33,10 @@ const SAME_SCENE: [(&str, &str); 2] =
     [("motorcycle_left.png", "motorcycle_right.png"), ("chessboard_GRAY.png", "chessboard_RGB.png")];
 
 fn samples() -> Vec<(String, DynamicImage)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images");
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../fixtures/images");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())

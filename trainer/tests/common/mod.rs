@@ -9,7 +9,10 @@ use wit_trainer::synthetic::{write_shapes_corpus, write_shapes_queries, ShapesOp
 
 /// The project's virtual environment's interpreter (torch, open_clip, safetensors).
 pub fn python() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../.venv/bin/python")
 }
 
 /// Runs a Python script with arguments; returns its stdout, failing the test with its stderr.
