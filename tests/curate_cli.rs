@@ -93,7 +93,7 @@ fn curate_writes_a_verified_folder_and_a_per_query_table() {
     run(&["verify", &d("out")]);
     run(&["verify", &d("out/_query_counts")]);
 
-    let counts = read_records::<QueryCount>(dir.path().join("out/_query_counts/query_counts.parquet")).unwrap();
+    let counts = read_records::<QueryCount>(dir.path().join("out/_query_counts/data/query_counts.parquet")).unwrap();
     let table: Vec<(&str, u64)> = counts.iter().map(|c| (c.query.as_str(), c.matched)).collect();
     // "my dog's bed" matches nothing; "St. Louis" can never match in metaclip mode.
     assert_eq!(table, [("A", 60), ("hot", 60), ("dog", 120), ("hot dog", 60), ("cat", 120), ("St. Louis", 0)]);
@@ -139,7 +139,7 @@ fn curate_writes_a_verified_folder_and_a_per_query_table() {
         "--matching",
         "words",
     ]);
-    let counts = read_records::<QueryCount>(dir.path().join("words/_query_counts/query_counts.parquet")).unwrap();
+    let counts = read_records::<QueryCount>(dir.path().join("words/_query_counts/data/query_counts.parquet")).unwrap();
     assert_eq!(counts.iter().find(|c| c.query == "St. Louis").unwrap().matched, 60);
 }
 
@@ -164,8 +164,8 @@ fn ranks_on_the_command_line_agree_with_one_process() {
     run(&[&["curate", "-o", &d("two"), "--phase", "merge", "--world-size", "2"], &base[..]].concat());
     run(&["verify", &d("two")]);
     assert_eq!(kept_keys(&dir.path().join("one")), kept_keys(&dir.path().join("two")));
-    let one = read_records::<QueryCount>(dir.path().join("one/_query_counts/query_counts.parquet")).unwrap();
-    let two = read_records::<QueryCount>(dir.path().join("two/_query_counts/query_counts.parquet")).unwrap();
+    let one = read_records::<QueryCount>(dir.path().join("one/_query_counts/data/query_counts.parquet")).unwrap();
+    let two = read_records::<QueryCount>(dir.path().join("two/_query_counts/data/query_counts.parquet")).unwrap();
     assert_eq!(one, two);
     assert!(one.iter().all(|c| c.kept <= 25));
 }

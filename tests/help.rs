@@ -18,6 +18,9 @@ const WIT_COMMANDS: &[&[&str]] = &[
     &["status"],
     &["verify"],
     &["demo-web"],
+    &["remove"],
+    &["export", "webdataset"],
+    &["export", "hf"],
 ];
 
 const TRAIN_COMMANDS: &[&[&str]] = &[&["train"], &["eval"]];

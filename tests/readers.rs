@@ -1,10 +1,15 @@
 //! Folders every reader takes: a demo build (one rank, then two) read back by pyarrow
 //! (`read_table`, `dataset`), DuckDB, polars and HF `datasets` from the project venv. Each stage
 //! folder's readers must return exactly the rows and columns its `_manifest.json` lists — no
-//! failures mixed in, no rank copies, nothing read twice (tests/python/read_folders.py).
+//! failures mixed in, no rank copies, nothing read twice (tests/python/read_folders.py); and so do
+//! the per-query counts and failures tables, which have the same shape.
 
 use wit_tests::demo_build::run_demo_build;
 use wit_tests::{run_python, wit, workspace_root};
+
+/// The stage folders, and the two tables inside them shaped like one (`_manifest.json` + `data/`).
+const STAGE_FOLDERS: [&str; 6] =
+    ["queries", "candidates", "curated", "corpus", "curated/_query_counts", "corpus/_failures"];
 
 fn build(world_size: usize) -> (tempfile::TempDir, std::path::PathBuf) {
     run_demo_build(12, world_size, 20)
@@ -25,7 +30,7 @@ fn run_readme_example(out: &std::path::Path) {
 }
 
 fn check(seen: &serde_json::Value, world_size: usize) {
-    for stage in ["queries", "candidates", "curated", "corpus"] {
+    for stage in STAGE_FOLDERS {
         let readers = seen[stage]["readers"].as_object().unwrap();
         assert_eq!(readers.len(), 7, "{stage}: {readers:?}");
         let rows = seen[stage]["rows"].as_u64().unwrap();
@@ -50,7 +55,7 @@ fn every_reader_takes_every_stage_folder_of_one_and_of_two_ranks() {
     check(&two, 2);
     run_readme_example(&out);
     // Two ranks make the same dataset: same rows in every stage.
-    for stage in ["queries", "candidates", "curated", "corpus"] {
+    for stage in STAGE_FOLDERS {
         assert_eq!(one[stage]["rows"], two[stage]["rows"], "{stage}");
     }
     // The rank folders hold manifests, their shards are the stage's data/ shards.

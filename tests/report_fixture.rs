@@ -202,7 +202,7 @@ pub fn write_build(root: &Path, specs: &[QuerySpec]) -> Written {
         "effective_cap": CAP,
         "oversample": 1.0,
         "strict": true,
-        "query_counts": "_query_counts/query_counts.parquet",
+        "query_counts": "_query_counts/data/query_counts.parquet",
     });
     let stats = serde_json::json!({
         "queries": specs.len(),
@@ -221,9 +221,9 @@ pub fn write_build(root: &Path, specs: &[QuerySpec]) -> Written {
         })
         .collect();
     let counts_dir = curated_dir.join("_query_counts");
-    std::fs::create_dir_all(&counts_dir).unwrap();
+    std::fs::create_dir_all(counts_dir.join("data")).unwrap();
     let mut writer =
-        ShardWriter::for_records::<QueryCount>(counts_dir.join("query_counts.parquet"), &WriterOptions::default())
+        ShardWriter::for_records::<QueryCount>(counts_dir.join("data/query_counts.parquet"), &WriterOptions::default())
             .unwrap();
     writer.write_records(&counts).unwrap();
     let mut manifest = Manifest::new(RecordKind::QueryCounts, config, Some(0));

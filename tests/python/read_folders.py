@@ -22,7 +22,9 @@ datasets.logging.set_verbosity_error()
 build = sys.argv[1]
 cache = tempfile.mkdtemp(prefix="hf-cache-")
 out = {}
-for stage in ["queries", "candidates", "curated", "corpus"]:
+# The stage folders, and the two tables inside them that have the same shape (their own
+# _manifest.json and data/): the per-query counts and the failures.
+for stage in ["queries", "candidates", "curated", "corpus", "curated/_query_counts", "corpus/_failures"]:
     folder = os.path.join(build, stage)
     data = os.path.join(folder, "data")
     manifest = json.load(open(os.path.join(folder, "_manifest.json")))

@@ -9,7 +9,7 @@
 //! OUT/_manifest.json                      kind `curated`: shards, config (cap, effective cap, mode…), seed
 //! OUT/data/shard-NNNNN.parquet            kept pairs of candidate shard NNNNN (CuratedPair rows)
 //! OUT/_query_counts/_manifest.json        kind `query_counts`
-//! OUT/_query_counts/query_counts.parquet  every dictionary query: id, query, matched, kept
+//! OUT/_query_counts/data/query_counts.parquet  every dictionary query: id, query, matched, kept
 //! OUT/_counts/…                           per-rank files of a multi-rank run (below)
 //! ```
 //! `matched` is the number of candidates in the whole pool that match the query; `kept` the number

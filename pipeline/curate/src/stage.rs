@@ -31,6 +31,12 @@ use wit_ranks::{RankOf, StepMarker};
 pub const QUERY_COUNTS_DIR: &str = wit_contract::layout::QUERY_COUNTS_DIR;
 /// The per-query table's file name.
 pub const QUERY_COUNTS_FILE: &str = "query_counts.parquet";
+/// Where the per-query table lies inside the output folder: in the data folder of the table's own
+/// stage-shaped folder, as `_failures/` holds its shards, so readers that take a folder (polars,
+/// HF datasets) read `_query_counts/data` as they read `data`.
+fn query_counts_table() -> String {
+    format!("{QUERY_COUNTS_DIR}/{}/{QUERY_COUNTS_FILE}", wit_contract::layout::DATA_DIR)
+}
 /// The folder of per-rank files inside the output folder.
 pub const COUNTS_DIR: &str = "_counts";
 
@@ -416,7 +422,7 @@ fn recorded_config(config: &CurateConfig, dictionary: &Dictionary, effective_cap
         "strict": config.strict,
         "seed": config.seed,
         "world_size": config.world_size,
-        "query_counts": format!("{QUERY_COUNTS_DIR}/{QUERY_COUNTS_FILE}"),
+        "query_counts": query_counts_table(),
     })
 }
 
@@ -493,8 +499,9 @@ fn finish(
     stats.queries_at_cap = kept.iter().filter(|&&k| k >= effective_cap).count() as u64;
     stats.shards = shards.len() as u64;
     let counts_dir = out.join(QUERY_COUNTS_DIR);
-    create_dir(&counts_dir)?;
-    let info = write_query_counts(&counts_dir.join(QUERY_COUNTS_FILE), dictionary, matched, kept)?;
+    let table = out.join(query_counts_table());
+    create_dir(table.parent().unwrap_or(&counts_dir))?;
+    let info = write_query_counts(&table, dictionary, matched, kept)?;
     let mut counts_manifest = Manifest::new(RecordKind::QueryCounts, config_json.clone(), Some(seed));
     counts_manifest.add_shard(info);
     counts_manifest.complete = true;

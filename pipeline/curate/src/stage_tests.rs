@@ -115,7 +115,7 @@ fn output(out: &Path) -> (BTreeMap<String, CuratedPair>, Vec<QueryCount>) {
     let counts_manifest = Manifest::load(&counts_dir).unwrap();
     assert_eq!(counts_manifest.kind, RecordKind::QueryCounts);
     assert_eq!(counts_manifest.verify(&counts_dir).unwrap(), vec![]);
-    assert_eq!(manifest.config["query_counts"], "_query_counts/query_counts.parquet");
+    assert_eq!(manifest.config["query_counts"], "_query_counts/data/query_counts.parquet");
     let counts = read_records::<QueryCount>(out.join(manifest.config["query_counts"].as_str().unwrap())).unwrap();
     (pairs, counts)
 }

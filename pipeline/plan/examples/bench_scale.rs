@@ -851,7 +851,7 @@ fn check(args: &[String]) -> Result<()> {
     for strict in [false, true] {
         let out = curated_dir(&dir, strict);
         let curated = Manifest::load(&out)?;
-        let table = out.join("_query_counts").join("query_counts.parquet");
+        let table = out.join("_query_counts/data/query_counts.parquet");
         let counts = wit_contract::read_records::<wit_contract::QueryCount>(&table)?;
         let kept: u64 = curated.total_rows();
         expect(&format!("{}: queries in the table", out.display()), counts.len() as u64, generated.queries);

@@ -63,7 +63,7 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
     // Zipf: query of rank r matched about 5,000,000 / r candidates; every 7th matched nothing.
     let curated = root.join("curated");
     let counts_dir = curated.join("_query_counts");
-    std::fs::create_dir_all(&counts_dir).unwrap();
+    std::fs::create_dir_all(counts_dir.join("data")).unwrap();
     let counts: Vec<QueryCount> = (0..queries)
         .map(|id| {
             let matched = if id % 7 == 6 { 0 } else { 5_000_000 / (u64::from(id) + 1) };
@@ -71,14 +71,14 @@ fn generate(root: &Path, queries: u32, corpus_rows: u64) {
         })
         .collect();
     let mut writer =
-        ShardWriter::for_records::<QueryCount>(counts_dir.join("query_counts.parquet"), &WriterOptions::default())
+        ShardWriter::for_records::<QueryCount>(counts_dir.join("data/query_counts.parquet"), &WriterOptions::default())
             .unwrap();
     writer.write_records(&counts).unwrap();
     writer.finish().unwrap();
     let config = serde_json::json!({
         "queries": root.join("queries").display().to_string(),
         "cap": CAP, "effective_cap": CAP, "strict": false,
-        "query_counts": "_query_counts/query_counts.parquet",
+        "query_counts": "_query_counts/data/query_counts.parquet",
     });
     save_manifest(&curated, RecordKind::Curated, Vec::new(), config);
 

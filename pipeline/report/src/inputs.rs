@@ -255,11 +255,11 @@ mod tests {
         let curated_config = serde_json::json!({
             "queries": build.join("queries").display().to_string(),
             "candidates": "candidates",
-            "query_counts": "_query_counts/query_counts.parquet",
+            "query_counts": "_query_counts/data/query_counts.parquet",
         });
         manifest(&build.join("curated"), RecordKind::Curated, curated_config);
-        std::fs::create_dir_all(build.join("curated/_query_counts")).unwrap();
-        std::fs::write(build.join("curated/_query_counts/query_counts.parquet"), b"").unwrap();
+        std::fs::create_dir_all(build.join("curated/_query_counts/data")).unwrap();
+        std::fs::write(build.join("curated/_query_counts/data/query_counts.parquet"), b"").unwrap();
         manifest(&build.join("corpus"), RecordKind::Corpus, serde_json::json!({"input": "curated"}));
         manifest(&build.join("corpus/_failures"), RecordKind::Failures, serde_json::json!({}));
 
@@ -271,7 +271,7 @@ mod tests {
             assert_eq!(located.curated.as_deref(), Some(build.join("curated").as_path()));
             assert_eq!(located.queries.as_deref(), Some(build.join("queries").as_path()));
             assert!(located.candidates.is_some());
-            assert!(located.query_counts.as_ref().unwrap().ends_with("_query_counts/query_counts.parquet"));
+            assert!(located.query_counts.as_ref().unwrap().ends_with("_query_counts/data/query_counts.parquet"));
         }
     }
 

@@ -9,6 +9,8 @@ use clap::{Args, Subcommand};
 use wit_export::{export_hf, export_webdataset, HfConfig, WebDatasetConfig};
 use wit_storage::{with_storage, Seed, StoragePlan};
 
+use super::RankArgs;
+
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     #[command(subcommand)]
@@ -20,15 +22,16 @@ enum ExportFormat {
     /// WebDataset tars open_clip trains on as they are (`--dataset-type webdataset`): DIR/00000.tar,
     /// … with KEY.jpg|png|webp, KEY.txt and KEY.json per sample, and DIR/sizes.json. Finished tars
     /// are kept on a rerun; rank R of N writes tars i with i % N == R.
-    ///
-    /// Example: wit export webdataset out/demo/corpus -o out/demo/wds --samples-per-tar 10000
+    #[command(after_help = "Examples:
+  wit export webdataset out/demo/corpus -o out/demo/wds --samples-per-tar 10000
+  wit export webdataset s3://bucket/corpus -o s3://bucket/wds --rank 3 --world-size 16")]
     Webdataset(WebDatasetArgs),
     /// Parquet Hugging Face `datasets` loads with `image` as an Image feature (pictures, no cast):
     /// DIR/data/train-IIIII-of-NNNNN.parquet, one per corpus shard; rank R of N writes shards
     /// i % N == R; finished files are kept on a rerun.
-    ///
-    /// Example: wit export hf out/demo/corpus -o out/demo/hf, then in Python
-    /// datasets.load_dataset("parquet", data_dir="out/demo/hf/data", split="train")
+    #[command(after_help = "Examples:
+  wit export hf out/demo/corpus -o out/demo/hf
+  (then in Python: datasets.load_dataset(\"parquet\", data_dir=\"out/demo/hf/data\", split=\"train\"))")]
     Hf(HfArgs),
 }
 
@@ -39,10 +42,8 @@ struct HfArgs {
     /// Output folder (its data/ holds the files): a path or an object-store URL.
     #[arg(short, long)]
     out: PathBuf,
-    #[arg(long, default_value_t = 0)]
-    rank: usize,
-    #[arg(long, default_value_t = 1)]
-    world_size: usize,
+    #[command(flatten)]
+    ranks: RankArgs,
 }
 
 #[derive(Args, Debug)]
@@ -55,10 +56,8 @@ struct WebDatasetArgs {
     /// Samples per tar (img2dataset's default).
     #[arg(long, default_value_t = 10_000)]
     samples_per_tar: usize,
-    #[arg(long, default_value_t = 0)]
-    rank: usize,
-    #[arg(long, default_value_t = 1)]
-    world_size: usize,
+    #[command(flatten)]
+    ranks: RankArgs,
 }
 
 /// The corpus (local or a URL) read, the output (local or a URL) written through local stand-ins.
@@ -76,8 +75,8 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
                     corpus: local.input(0),
                     out: local.output(),
                     samples_per_tar: a.samples_per_tar,
-                    rank: a.rank,
-                    world_size: a.world_size,
+                    rank: a.ranks.rank,
+                    world_size: a.ranks.world_size,
                 };
                 export_webdataset(&config).map_err(anyhow::Error::from)
             })
@@ -86,8 +85,8 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
                 "webdataset: {} tars of rank {} of {} ({} written, {} kept from an earlier run), {} samples written, \
                  {} in the export; {}",
                 stats.files,
-                a.rank,
-                a.world_size,
+                a.ranks.rank,
+                a.ranks.world_size,
                 stats.files_written,
                 stats.files_kept,
                 stats.samples_written,
@@ -98,16 +97,20 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
         }
         ExportFormat::Hf(a) => {
             let stats = with_storage(storage(&a.corpus, &a.out), |local| {
-                let config =
-                    HfConfig { corpus: local.input(0), out: local.output(), rank: a.rank, world_size: a.world_size };
+                let config = HfConfig {
+                    corpus: local.input(0),
+                    out: local.output(),
+                    rank: a.ranks.rank,
+                    world_size: a.ranks.world_size,
+                };
                 export_hf(&config).map_err(anyhow::Error::from)
             })
             .with_context(|| format!("exporting {} for HF datasets into {}", a.corpus.display(), a.out.display()))?;
             println!(
                 "hf: {} files of rank {} of {} ({} written, {} kept from an earlier run), {} rows written; {}",
                 stats.files,
-                a.rank,
-                a.world_size,
+                a.ranks.rank,
+                a.ranks.world_size,
                 stats.files_written,
                 stats.files_kept,
                 stats.samples_written,
