@@ -160,15 +160,17 @@ impl<R: Read> Window<R> {
 
 impl<R: Read> Read for Window<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = {
-            let unread = self.fill_buf()?;
-            let n = unread.len().min(buf.len());
-            buf[..n].copy_from_slice(&unread[..n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, buf)
     }
+}
+
+/// `Read::read` of a [`BufRead`]: copies from its buffer (filled when empty) and consumes that.
+fn read_buffered(reader: &mut impl BufRead, buf: &mut [u8]) -> io::Result<usize> {
+    let available = reader.fill_buf()?;
+    let n = available.len().min(buf.len());
+    buf[..n].copy_from_slice(&available[..n]);
+    reader.consume(n);
+    Ok(n)
 }
 
 impl<R: Read> BufRead for Window<R> {
@@ -328,14 +330,7 @@ impl<R: Read> GzipMembers<R> {
 
 impl<R: Read> Read for GzipMembers<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = {
-            let available = self.fill_buf()?;
-            let n = available.len().min(buf.len());
-            buf[..n].copy_from_slice(&available[..n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, buf)
     }
 }
 

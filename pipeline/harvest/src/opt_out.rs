@@ -28,6 +28,11 @@ pub fn is_opt_out_meta(name: &str) -> bool {
     DIRECTIVE_METAS.iter().any(|m| m.eq_ignore_ascii_case(name)) || name.eq_ignore_ascii_case(TDM_RESERVATION)
 }
 
+/// Is the HTTP header NAME one this module reads (TDMRep's `tdm-reservation`)?
+pub fn is_opt_out_header(name: &str) -> bool {
+    name.trim().eq_ignore_ascii_case(TDM_RESERVATION)
+}
+
 /// The opt-out directives one page carries, in the order first seen, without repeats.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PageSignals {
@@ -65,7 +70,7 @@ impl PageSignals {
 
     /// An HTTP response header of the page (only `tdm-reservation` is read).
     pub fn add_header(&mut self, name: &str, value: &str) {
-        if name.trim().eq_ignore_ascii_case(TDM_RESERVATION) && value.trim() == "1" {
+        if is_opt_out_header(name) && value.trim() == "1" {
             self.add(TDM_RESERVATION);
         }
     }

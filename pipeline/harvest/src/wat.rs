@@ -22,7 +22,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::html::{resolve_http, ImageText, TextOrigin};
-use crate::opt_out::TDM_RESERVATION;
+use crate::opt_out::is_opt_out_header;
 
 /// What one WAT record yields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -336,10 +336,10 @@ impl<'de: 'a, 'a> Visitor<'de> for FieldsVisitor<'a> {
     scalars_give!(None, str);
 }
 
-/// The HTTP headers a WAT page is read for: `Content-Language` and `tdm-reservation` (any case).
+/// The HTTP headers a WAT page is read for: `Content-Language` (any case) and those the opt-outs
+/// read ([`is_opt_out_header`]).
 fn header_fields<'de: 'a, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Fields<'a>>, D::Error> {
-    let keep: fn(&str) -> bool =
-        |name| name.eq_ignore_ascii_case("content-language") || name.eq_ignore_ascii_case(TDM_RESERVATION);
+    let keep: fn(&str) -> bool = |name| name.eq_ignore_ascii_case("content-language") || is_opt_out_header(name);
     deserializer.deserialize_any(FieldsVisitor { keep, borrowed: PhantomData })
 }
 
