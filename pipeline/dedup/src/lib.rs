@@ -30,6 +30,7 @@
 
 pub mod bands;
 pub mod error;
+mod group;
 pub mod rewrite;
 pub mod search;
 
@@ -49,6 +50,7 @@ use wit_ranks::{ExternalSorter, RankOf, SortRecord};
 
 pub use bands::{BandIndex, Bands, Match};
 pub use error::{DedupError, Result};
+use group::Group;
 use rewrite::{filter_shard, home, input_shards, SideTable};
 pub use search::{Search, SearchChoice};
 
@@ -287,49 +289,47 @@ fn pairs(config: &DedupConfig, search: &Search, me: RankOf, stats: &mut DedupSta
     }
     stats.band_records += sorter.entries;
     let mut outgoing = BucketWriter::create((0..me.world_size).map(|r| me.drops_file(&config.out, r)).collect())?;
-    let mut group: Vec<BandRecord> = Vec::new();
-    let mut compare = |group: &mut Vec<BandRecord>, outgoing: &mut BucketWriter| -> Result<()> {
-        let Some(first) = group.first() else { return Ok(()) };
-        let group_key = first.group;
-        for i in 0..group.len() {
-            let a = group[i];
-            for b in &group[i + 1..] {
-                stats.compared += 1;
-                let d = distance(a.hash, b.hash);
-                if d > config.threshold || (a.at & !MIRROR_VIEW) == (b.at & !MIRROR_VIEW) {
-                    continue;
-                }
-                let (a_mirror, b_mirror) = (a.at & MIRROR_VIEW != 0, b.at & MIRROR_VIEW != 0);
-                // Mirror vs mirror repeats plain vs plain; of the two mixed views, the one whose
-                // mirror is of the later row reports; each pair in one group (`Search::reports_at`).
-                if (a_mirror && b_mirror)
-                    || (a_mirror != b_mirror && ((a.at & !MIRROR_VIEW) > (b.at & !MIRROR_VIEW)) != a_mirror)
-                    || !search.reports_at(a.hash, b.hash, group_key)
-                {
-                    continue;
-                }
-                stats.near_pairs += 1;
-                stats.mirrored_pairs += (a_mirror != b_mirror) as u64;
-                let (loser, winner) = (b.at & !MIRROR_VIEW, a);
-                let owner = unpack(loser).0 as usize % me.world_size;
-                let drop = DropRecord {
-                    at: loser,
-                    how: (d as u64) << 1 | (a_mirror != b_mirror) as u64,
-                    winner_key: winner.key,
-                    winner_at: winner.at & !MIRROR_VIEW,
-                };
-                outgoing.write(owner, &drop)?;
+    // A group may hold any number of rows (copies of one picture): a quarter of the budget is held,
+    // the rest spills (module `group`).
+    let limit = (config.memory_budget / 4) as usize / std::mem::size_of::<BandRecord>();
+    let group_spill = config.out.join(wit_ranks::names::BUCKETS_DIR).join(format!("group-{}.bin", me.suffix()));
+    let mut group = Group::<BandRecord>::new(limit, group_spill);
+    let mut compare = |group: &mut Group<BandRecord>, outgoing: &mut BucketWriter| -> Result<()> {
+        let Some(group_key) = group.first().map(|first| first.group) else { return Ok(()) };
+        group.each_pair(|a, b| {
+            stats.compared += 1;
+            let d = distance(a.hash, b.hash);
+            if d > config.threshold || (a.at & !MIRROR_VIEW) == (b.at & !MIRROR_VIEW) {
+                return Ok(());
             }
-        }
-        group.clear();
-        Ok(())
+            let (a_mirror, b_mirror) = (a.at & MIRROR_VIEW != 0, b.at & MIRROR_VIEW != 0);
+            // Mirror vs mirror repeats plain vs plain; of the two mixed views, the one whose
+            // mirror is of the later row reports; each pair in one group (`Search::reports_at`).
+            if (a_mirror && b_mirror)
+                || (a_mirror != b_mirror && ((a.at & !MIRROR_VIEW) > (b.at & !MIRROR_VIEW)) != a_mirror)
+                || !search.reports_at(a.hash, b.hash, group_key)
+            {
+                return Ok(());
+            }
+            stats.near_pairs += 1;
+            stats.mirrored_pairs += (a_mirror != b_mirror) as u64;
+            let (loser, winner) = (b.at & !MIRROR_VIEW, a);
+            let owner = unpack(loser).0 as usize % me.world_size;
+            let drop = DropRecord {
+                at: loser,
+                how: (d as u64) << 1 | (a_mirror != b_mirror) as u64,
+                winner_key: winner.key,
+                winner_at: winner.at & !MIRROR_VIEW,
+            };
+            Ok(outgoing.write(owner, &drop)?)
+        })
     };
     for record in sorter.finish()? {
         let record = record?;
         if group.first().is_some_and(|g| g.group != record.group) {
             compare(&mut group, &mut outgoing)?;
         }
-        group.push(record);
+        group.push(record)?;
     }
     compare(&mut group, &mut outgoing)?;
     Ok(outgoing.finish()?)
